@@ -1,0 +1,238 @@
+/**
+ * The hookrelay wire protocol: JSON text frames between the worker's Target Durable Object
+ * and an agent. Both sides validate every frame they receive with `parseAgentMessage` /
+ * `parseWorkerMessage` and answer a bad one with an `error` frame; they never act on it.
+ * Heartbeats are the bare text frames "ping" / "pong" (answered by the DO's auto-response).
+ */
+import { assertNever } from "./assert-never.ts";
+import { InvalidInput, Reader } from "./reader.ts";
+
+export const PROTOCOL_VERSION = 1;
+/** Outgoing frames stay at or under this size (UTF-8 bytes). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Frames received above this size are refused (the ws client's maxPayload is about this). */
+export const MAX_INCOMING_FRAME_BYTES = 1024 * 1024;
+export const HEARTBEAT_PING = "ping";
+export const HEARTBEAT_PONG = "pong";
+
+/** Names of targets, agents, pipelines and steps. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const NAME_HINT = "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const SHA_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+export const SHA_HINT = "must be 40 or 64 lowercase hex digits";
+/** A branch ref; any bytes git allows are fine (they only ever reach steps as env values), but no control characters. */
+export const BRANCH_REF_PATTERN = /^refs\/heads\/[^\x00-\x1f\x7f]{1,245}$/;
+export const BRANCH_REF_HINT = "must be refs/heads/<branch>";
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Statuses an agent may end a job with. */
+export const JOB_END_STATUSES = ["succeeded", "failed", "timed_out", "canceled", "interrupted"] as const;
+export type JobEndStatus = (typeof JOB_END_STATUSES)[number];
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"];
+
+export const STEP_STATUSES = ["pending", "running", "succeeded", "failed", "timed_out", "canceled", "skipped"] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+export const STEP_END_STATUSES = ["succeeded", "failed", "timed_out", "canceled", "skipped"] as const;
+export type StepEndStatus = (typeof STEP_END_STATUSES)[number];
+
+export const OUTPUT_STREAMS = ["stdout", "stderr"] as const;
+export type OutputStream = (typeof OUTPUT_STREAMS)[number];
+
+/** What an agent declares about one of its pipelines (the commands themselves never leave the host). */
+export interface PipelineDecl {
+  name: string;
+  repo: string;
+  events: string[];
+  branches: string[];
+  steps: string[];
+  onFailure: string[];
+}
+
+/** The GitHub event fields a job carries. They reach steps only as HOOKRELAY_* environment variables. */
+export interface JobFields {
+  delivery: string;
+  event: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  before: string;
+  pusher: string;
+}
+
+export type JobEventBody =
+  | { kind: "step-start"; step: string }
+  /** `step` is null for the agent's own lines about the job (e.g. why it was interrupted). */
+  | { kind: "output"; step: string | null; stream: OutputStream; data: string }
+  | { kind: "step-end"; step: string; status: StepEndStatus; exitCode: number | null }
+  | { kind: "job-end"; status: JobEndStatus };
+
+export type AgentMessage =
+  | {
+      type: "hello";
+      protocol: number;
+      agent: string;
+      version: string;
+      pipelines: PipelineDecl[];
+      /** Accepted jobs whose job-end has not been acked yet, with the last seq the agent wrote. */
+      unfinished: { jobId: string; lastSeq: number }[];
+    }
+  | { type: "accepted"; jobId: string }
+  /** `at` is the agent's clock in epoch milliseconds. */
+  | { type: "event"; jobId: string; seq: number; at: number; body: JobEventBody }
+  | { type: "error"; code: string; message: string };
+
+export type WorkerMessage =
+  | { type: "welcome"; protocol: number; target: string; agent: string }
+  | ({ type: "job"; jobId: string; pipeline: string } & JobFields)
+  | { type: "ack"; jobId: string; seq: number }
+  /** Answer to hello's `unfinished`: re-send that job's events from ackedSeq + 1. */
+  | { type: "resume"; jobId: string; ackedSeq: number }
+  | { type: "cancel"; jobId: string }
+  | { type: "error"; code: string; message: string };
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
+
+function parseFrame<T>(text: string, read: (r: Reader) => T): ParseResult<T> {
+  if (text.length > MAX_INCOMING_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_INCOMING_FRAME_BYTES} bytes` };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `frame is not JSON: ${(e as Error).message}` };
+  }
+  try {
+    return { ok: true, message: read(new Reader(value)) };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+const name = (r: Reader) => r.string({ pattern: NAME_PATTERN, patternHint: NAME_HINT });
+const jobId = (r: Reader) => r.string({ pattern: JOB_ID_PATTERN, patternHint: "must be 1-64 characters of letters, digits, '_' or '-'" });
+const shortText = (r: Reader, max = 1024) => r.string({ max });
+const seq = (r: Reader) => r.int({ min: 1 });
+
+function readPipelineDecl(r: Reader): PipelineDecl {
+  return {
+    name: name(r.field("name")),
+    repo: r.field("repo").string({ max: 200, pattern: /^[^/\s]+\/[^/\s]+$/, patternHint: "must be owner/name" }),
+    events: r.field("events").array({ max: 50 }).map((e) => shortText(e, 100)),
+    branches: r.field("branches").array({ max: 100 }).map((b) => shortText(b, 255)),
+    steps: r.field("steps").array({ max: 200 }).map(name),
+    onFailure: r.field("onFailure").array({ max: 200 }).map(name),
+  };
+}
+
+function readEventBody(r: Reader): JobEventBody {
+  const kind = r.field("kind").oneOf(["step-start", "output", "step-end", "job-end"] as const);
+  switch (kind) {
+    case "step-start":
+      return { kind, step: name(r.field("step")) };
+    case "output": {
+      const step = r.field("step").value === null ? null : name(r.field("step"));
+      return { kind, step, stream: r.field("stream").oneOf(OUTPUT_STREAMS), data: r.field("data").string({ max: MAX_FRAME_BYTES }) };
+    }
+    case "step-end":
+      return {
+        kind,
+        step: name(r.field("step")),
+        status: r.field("status").oneOf(STEP_END_STATUSES),
+        exitCode: r.field("exitCode").nullableInt({ min: -1, max: 255 }),
+      };
+    case "job-end":
+      return { kind, status: r.field("status").oneOf(JOB_END_STATUSES) };
+    default:
+      return assertNever(kind, "event kind");
+  }
+}
+
+function readError(r: Reader): { type: "error"; code: string; message: string } {
+  return { type: "error", code: shortText(r.field("code"), 100), message: shortText(r.field("message"), 4096) };
+}
+
+export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
+  return parseFrame(text, (r): AgentMessage => {
+    const type = r.field("type").oneOf(["hello", "accepted", "event", "error"] as const);
+    switch (type) {
+      case "hello":
+        return {
+          type,
+          protocol: r.field("protocol").int({ min: 1 }),
+          agent: name(r.field("agent")),
+          version: shortText(r.field("version"), 100),
+          pipelines: r.field("pipelines").array({ max: 100 }).map(readPipelineDecl),
+          unfinished: r
+            .field("unfinished")
+            .array({ max: 1000 })
+            .map((u) => ({ jobId: jobId(u.field("jobId")), lastSeq: u.field("lastSeq").int({ min: 0 }) })),
+        };
+      case "accepted":
+        return { type, jobId: jobId(r.field("jobId")) };
+      case "event":
+        return {
+          type,
+          jobId: jobId(r.field("jobId")),
+          seq: seq(r.field("seq")),
+          at: r.field("at").int({ min: 0 }),
+          body: readEventBody(r.field("body")),
+        };
+      case "error":
+        return readError(r);
+      default:
+        return assertNever(type, "message type");
+    }
+  });
+}
+
+export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {
+  return parseFrame(text, (r): WorkerMessage => {
+    const type = r.field("type").oneOf(["welcome", "job", "ack", "resume", "cancel", "error"] as const);
+    switch (type) {
+      case "welcome":
+        return { type, protocol: r.field("protocol").int({ min: 1 }), target: name(r.field("target")), agent: name(r.field("agent")) };
+      case "job":
+        // Payload-derived fields are only shape-checked here; the agent's runner checks sha/ref
+        // strictly (and fails the job with a clear line) before anything runs.
+        return {
+          type,
+          jobId: jobId(r.field("jobId")),
+          pipeline: name(r.field("pipeline")),
+          delivery: shortText(r.field("delivery"), 200),
+          event: shortText(r.field("event"), 100),
+          repo: shortText(r.field("repo"), 200),
+          ref: shortText(r.field("ref"), 300),
+          sha: shortText(r.field("sha"), 100),
+          before: shortText(r.field("before"), 100),
+          pusher: shortText(r.field("pusher"), 200),
+        };
+      case "ack":
+        return { type, jobId: jobId(r.field("jobId")), seq: seq(r.field("seq")) };
+      case "resume":
+        return { type, jobId: jobId(r.field("jobId")), ackedSeq: r.field("ackedSeq").int({ min: 0 }) };
+      case "cancel":
+        return { type, jobId: jobId(r.field("jobId")) };
+      case "error":
+        return readError(r);
+      default:
+        return assertNever(type, "message type");
+    }
+  });
+}
+
+/** UTF-8 byte length without Node's Buffer (shared/ compiles for both runtimes). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
