@@ -1,0 +1,62 @@
+/** The real agent process (`node agent/cli.ts run`), with a config written to a temp dir. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { startProcess, type RunningProcess } from "./process.ts";
+import { REPO_ROOT, TEST_SECRETS } from "./worker-process.ts";
+
+export interface AgentOptions {
+  server: string;
+  target?: string;
+  name?: string;
+  pipelines: unknown[];
+  /** Extra top-level config keys (heartbeat, kill_grace, log_cap…). */
+  extra?: Record<string, unknown>;
+  stateDir?: string;
+  token?: string;
+  env?: Record<string, string>;
+}
+
+export interface AgentProcess {
+  process: RunningProcess;
+  configPath: string;
+  stateDir: string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Start a new agent process with the same config and state_dir. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function writeAgentConfig(o: AgentOptions): { configPath: string; stateDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "hookrelay-agent-"));
+  const stateDir = o.stateDir ?? join(dir, "state");
+  const configPath = join(dir, "agent.yml");
+  const config = { server: o.server.replace(/^http/, "ws"), target: o.target ?? "default", name: o.name ?? "web-1", state_dir: stateDir, ...o.extra, pipelines: o.pipelines };
+  writeFileSync(configPath, stringify(config));
+  return { configPath, stateDir };
+}
+
+export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
+  const { configPath, stateDir } = writeAgentConfig(o);
+  const launch = () =>
+    startProcess(process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", configPath], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env },
+      label: `agent ${o.name ?? "web-1"}`,
+    });
+  let proc = launch();
+  return {
+    get process() {
+      return proc;
+    },
+    configPath,
+    stateDir,
+    async stop(signal = "SIGTERM") {
+      await proc.stop(signal);
+    },
+    async restart(signal = "SIGTERM") {
+      await proc.stop(signal);
+      proc = launch();
+    },
+  };
+}

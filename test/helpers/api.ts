@@ -1,0 +1,47 @@
+/** The worker's admin API, as an operator (or the dashboard) uses it. */
+import { eventually } from "./process.ts";
+import { TEST_SECRETS } from "./worker-process.ts";
+
+export async function api(url: string, path: string, init: RequestInit = {}, token: string = TEST_SECRETS.ADMIN_TOKEN): Promise<{ status: number; body: any; text: string }> {
+  const res = await fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* plain text (logs) */
+  }
+  return { status: res.status, body, text };
+}
+
+export const FINAL = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"];
+
+/** Wait until the job reaches one of `statuses` (default: any final status) and return its JSON. */
+export async function waitForJob(url: string, target: string, id: string, statuses: string[] = FINAL, timeoutMs = 60_000): Promise<any> {
+  return eventually(
+    `job ${id} to be ${statuses.join("|")}`,
+    async () => {
+      const r = await api(url, `/api/targets/${target}/jobs/${id}`);
+      return r.status === 200 && statuses.includes(r.body.status) ? r.body : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+export async function jobLog(url: string, target: string, id: string, step?: string): Promise<string> {
+  const r = await api(url, `/api/targets/${target}/jobs/${id}/log${step ? `?step=${encodeURIComponent(step)}` : ""}`);
+  if (r.status !== 200) throw new Error(`log of ${id}: ${r.status} ${r.text}`);
+  return r.text;
+}
+
+export async function waitForAgent(url: string, target: string, name: string, timeoutMs = 30_000): Promise<any> {
+  return eventually(
+    `agent ${name} connected to target ${target}`,
+    async () => {
+      const r = await api(url, `/api/targets/${target}/agents`);
+      return r.status === 200 ? r.body.agents.find((a: any) => a.name === name && a.connected) : undefined;
+    },
+    timeoutMs,
+  );
+}

@@ -1,0 +1,65 @@
+/** Signed GitHub webhook deliveries, as GitHub sends them. */
+import { createHmac, randomUUID } from "node:crypto";
+
+export function signSha256(secret: string, body: string | Uint8Array): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+export interface PushFields {
+  repo: string;
+  ref: string;
+  after: string;
+  before?: string;
+  pusher?: string;
+  deleted?: boolean;
+}
+
+export function pushPayload(f: PushFields): Record<string, unknown> {
+  const [owner = "", name = ""] = f.repo.split("/");
+  return {
+    ref: f.ref,
+    before: f.before ?? "0".repeat(40),
+    after: f.after,
+    created: false,
+    deleted: f.deleted ?? false,
+    forced: false,
+    repository: { name, full_name: f.repo, owner: { login: owner, name: owner } },
+    pusher: { name: f.pusher ?? "octocat", email: "octocat@example.com" },
+    head_commit: { id: f.after, message: "test commit" },
+  };
+}
+
+export interface Delivery {
+  event?: string;
+  delivery?: string;
+  hookId?: string;
+  secret: string;
+  payload: unknown;
+  target?: string;
+}
+
+/** POST a signed delivery to `<url>/webhook/<target>` and return the response with its parsed JSON. */
+export async function sendWebhook(url: string, d: Delivery): Promise<{ status: number; body: any; delivery: string }> {
+  const delivery = d.delivery ?? randomUUID();
+  const body = JSON.stringify(d.payload);
+  const res = await fetch(`${url}/webhook${d.target ? `/${d.target}` : ""}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": d.event ?? "push",
+      "x-github-delivery": delivery,
+      "x-github-hook-id": d.hookId ?? "1",
+      "x-hub-signature-256": signSha256(d.secret, body),
+      "user-agent": "GitHub-Hookshot/test",
+    },
+    body,
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* keep the text */
+  }
+  return { status: res.status, body: parsed, delivery };
+}
