@@ -29,7 +29,7 @@ beforeAll(async () => {
       {
         name: "app",
         repo: REPO,
-        branches: ["main", "x*"],
+        branches: ["main", "x**"],
         workdir: repo.live,
         timeout: "1m",
         steps: [
