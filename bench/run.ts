@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: measures hookrelay against the targets in DESIGN.md, on loopback, with the real
+ * worker under `wrangler dev`, the real agent and, side by side, adnanh/webhook when it is installed
+ * (`apt-get install webhook`). Prints a table; exits 0 whatever the numbers (they are measurements,
+ * not tests — this machine is shared and noisy).
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { startAgent } from "../test/helpers/agent-process.ts";
+import { api, jobLog, waitForAgent, waitForJob } from "../test/helpers/api.ts";
+import { createRepo } from "../test/helpers/git.ts";
+import { pushPayload, sendWebhook, signSha256 } from "../test/helpers/github.ts";
+import { eventually, startProcess } from "../test/helpers/process.ts";
+import { startWorker, TEST_SECRETS } from "../test/helpers/worker-process.ts";
+import { freePort, percentile, nowNs, type Row, printTable } from "./stats.ts";
+
+const SECRET = TEST_SECRETS.GITHUB_WEBHOOK_SECRET;
+const REPO = "bench/app";
+const BIG_BYTES = 50_000_000;
+const BIG_CMD = `yes 'hookrelay benchmark output line 0123456789abcdef' | head -c ${BIG_BYTES}`;
+const rows: Row[] = [];
+const dir = mkdtempSync(join(tmpdir(), "hookrelay-bench-"));
+const stamp = join(dir, "stamp");
+
+const repo = createRepo({ VERSION: "1\n" });
+const worker = await startWorker();
+const agent = await startAgent({
+  server: worker.url,
+  name: "bench",
+  extra: { log_cap: "64MiB" },
+  pipelines: [
+    { name: "fast", repo: REPO, branches: ["fast"], workdir: repo.live, env: { STAMP: stamp }, steps: [{ name: "stamp", run: 'date +%s%N > "$STAMP"' }] },
+    { name: "slow", repo: REPO, branches: ["slow"], workdir: repo.live, steps: [{ name: "sleep", run: "sleep 60" }] },
+    { name: "burst", repo: REPO, branches: ["burst"], workdir: repo.live, steps: [{ name: "sleep", run: "sleep 0.3" }] },
+    { name: "big", repo: REPO, branches: ["big"], workdir: repo.live, timeout: "5m", steps: [{ name: "print", run: BIG_CMD }] },
+  ],
+});
+await waitForAgent(worker.url, "default", "bench");
+const sha = repo.head(repo.work);
+const push = (branch: string) => sendWebhook(worker.url, { secret: SECRET, payload: pushPayload({ repo: REPO, ref: `refs/heads/${branch}`, after: sha }) });
+
+try {
+  // 1. Webhook answer time while a long deploy runs, against GET /healthz in the same run.
+  const slow = await push("slow");
+  const slowJob = slow.body.jobs[0].id as string;
+  await waitForJob(worker.url, "default", slowJob, ["running"]);
+  const hook: number[] = [];
+  const health: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    let t = performance.now();
+    await fetch(`${worker.url}/healthz`).then((r) => r.text());
+    health.push(performance.now() - t);
+    t = performance.now();
+    const r = await push("slow");
+    hook.push(performance.now() - t);
+    if (r.status !== 202) throw new Error(`push answered ${r.status}`);
+  }
+  const overhead = percentile(hook, 50) - percentile(health, 50);
+  rows.push({ metric: "webhook answer p50 (deploy running)", value: `${percentile(hook, 50).toFixed(2)} ms`, target: "", ok: undefined });
+  rows.push({ metric: "GET /healthz p50", value: `${percentile(health, 50).toFixed(2)} ms`, target: "", ok: undefined });
+  rows.push({ metric: "webhook p50 − healthz p50", value: `${overhead.toFixed(2)} ms`, target: "≤ 3 ms", ok: overhead <= 3 });
+  await api(worker.url, `/api/targets/default/jobs/${slowJob}/cancel`, { method: "POST" });
+  await waitForJob(worker.url, "default", slowJob);
+  // the last queued "slow" job now runs; cancel it too
+  const queued = (await api(worker.url, "/api/targets/default/jobs?limit=5")).body.jobs.filter((j: any) => j.pipeline === "slow" && ["queued", "running"].includes(j.status));
+  for (const j of queued) {
+    await api(worker.url, `/api/targets/default/jobs/${j.id}/cancel`, { method: "POST" });
+    await waitForJob(worker.url, "default", j.id);
+  }
+
+  // 2. POST → first step's process started, hookrelay vs adnanh/webhook.
+  const relay: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    rmSync(stamp, { force: true });
+    const t0 = nowNs();
+    const r = await push("fast");
+    await waitForJob(worker.url, "default", r.body.jobs[0].id);
+    relay.push(Number(BigInt(readFileSync(stamp, "utf8").trim()) - t0) / 1e6);
+  }
+  const relayP50 = percentile(relay, 50);
+  rows.push({ metric: "POST → first step started p50 (hookrelay)", value: `${relayP50.toFixed(1)} ms`, target: "", ok: undefined });
+  const peer = await benchAdnanhWebhook();
+  if (peer === undefined) {
+    rows.push({ metric: "POST → command started p50 (adnanh/webhook)", value: "not installed (apt-get install webhook)", target: "", ok: undefined });
+  } else {
+    rows.push({ metric: "POST → command started p50 (adnanh/webhook)", value: `${peer.start.toFixed(1)} ms`, target: "", ok: undefined });
+    rows.push({ metric: "hookrelay ÷ webhook (first step start)", value: `${(relayP50 / peer.start).toFixed(2)}×`, target: "≤ 3×", ok: relayP50 / peer.start <= 3 });
+    rows.push({ metric: "adnanh/webhook answer p50", value: `${peer.answer.toFixed(2)} ms`, target: "", ok: undefined });
+  }
+
+  // 3. A step printing 50 MB: time against plain bash, stored log byte-exact.
+  const direct: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    spawnSync("bash", ["-eo", "pipefail", "-c", BIG_CMD], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 2 * BIG_BYTES });
+    direct.push(performance.now() - t);
+  }
+  const bigRes = await push("big");
+  const bigJob = await waitForJob(worker.url, "default", bigRes.body.jobs[0].id, undefined, 300_000);
+  const step = bigJob.steps[0];
+  const stepMs = Date.parse(step.finishedAt) - Date.parse(step.startedAt);
+  const directMs = percentile(direct, 50);
+  rows.push({ metric: "50 MB step: bash alone (stdout to a pipe)", value: `${directMs.toFixed(0)} ms`, target: "", ok: undefined });
+  rows.push({ metric: "50 MB step: under hookrelay", value: `${stepMs} ms (${(stepMs / directMs).toFixed(2)}×)`, target: "≤ 1.1×", ok: stepMs / directMs <= 1.1 });
+  const expected = spawnSync("bash", ["-c", BIG_CMD], { maxBuffer: 2 * BIG_BYTES }).stdout;
+  const stored = await jobLog(worker.url, "default", bigJob.id, "print");
+  const exact = createHash("sha256").update(stored).digest("hex") === createHash("sha256").update(expected).digest("hex");
+  rows.push({ metric: "50 MB step: stored log byte-exact", value: `${exact ? "yes" : "NO"} (${Buffer.byteLength(stored)} bytes)`, target: "yes", ok: exact });
+
+  // 4. 500 deliveries in 5 s: all answered 2xx, none lost, coalescing leaves only the newest queued.
+  const started = performance.now();
+  const answers = await Promise.all(
+    Array.from({ length: 500 }, (_, i) =>
+      new Promise<Awaited<ReturnType<typeof push>>>((resolve) => setTimeout(() => resolve(push("burst")), i * 10)),
+    ),
+  );
+  const took = performance.now() - started;
+  const ok2xx = answers.filter((a) => a.status >= 200 && a.status < 300).length;
+  const ids = answers.flatMap((a) => (a.body?.jobs ?? []).map((j: any) => j.id as string));
+  const statuses = new Map<string, string>();
+  await eventually("the burst to settle", async () => {
+    const last = await api(worker.url, `/api/targets/default/jobs/${ids[ids.length - 1]}`);
+    return ["succeeded"].includes(last.body.status) ? true : undefined;
+  }, 60_000);
+  for (const id of ids) statuses.set(id, (await api(worker.url, `/api/targets/default/jobs/${id}`)).body.status);
+  const counts: Record<string, number> = {};
+  for (const s of statuses.values()) counts[s] = (counts[s] ?? 0) + 1;
+  const lost = 500 - ids.length;
+  rows.push({ metric: "500 deliveries: 2xx answers", value: `${ok2xx}/500 in ${(took / 1000).toFixed(1)} s`, target: "500", ok: ok2xx === 500 });
+  rows.push({ metric: "500 deliveries: jobs lost", value: `${lost}; ${JSON.stringify(counts)}`, target: "0; rest superseded", ok: lost === 0 && (counts.superseded ?? 0) >= 495 });
+
+  // 5. Agent idle: RSS and CPU over 5 s.
+  const pid = agent.process.pid;
+  const cpu0 = cpuTicks(pid);
+  await new Promise((r) => setTimeout(r, 5000));
+  const cpuPct = ((cpuTicks(pid) - cpu0) / 100 / 5) * 100;
+  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  rows.push({ metric: "agent idle RSS", value: `${rssMb.toFixed(1)} MB`, target: "≤ 60 MB", ok: rssMb <= 60 });
+  rows.push({ metric: "agent idle CPU", value: `${cpuPct.toFixed(2)} %`, target: "~0 %", ok: cpuPct < 1 });
+
+  // 6. Reconnect after a worker restart.
+  await worker.restart();
+  const t = performance.now();
+  await waitForAgent(worker.url, "default", "bench", 30_000);
+  const reconnectMs = performance.now() - t;
+  rows.push({ metric: "agent reconnect after worker restart", value: `${reconnectMs.toFixed(0)} ms`, target: "≤ 2000 ms", ok: reconnectMs <= 2000 });
+} finally {
+  await agent.stop();
+  await worker.stop();
+  printTable(rows);
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+async function benchAdnanhWebhook(): Promise<{ start: number; answer: number } | undefined> {
+  const bin = ["/usr/bin/webhook", "/usr/local/bin/webhook"].find((p) => existsSync(p));
+  if (!bin) return undefined;
+  const port = await freePort();
+  const script = join(dir, "stamp.sh");
+  writeFileSync(script, `#!/bin/bash\ndate +%s%N > ${stamp}\n`, { mode: 0o755 });
+  const hooks = join(dir, "hooks.json");
+  writeFileSync(hooks, JSON.stringify([{ id: "deploy", "execute-command": script, "command-working-directory": dir, "trigger-rule": { match: { type: "payload-hmac-sha256", secret: SECRET, parameter: { source: "header", name: "X-Hub-Signature-256" } } } }]));
+  const proc = startProcess(bin, ["-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], { label: "webhook" });
+  try {
+    await proc.waitForOutput(/serving hooks/, 10_000);
+    const starts: number[] = [];
+    const answers: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      rmSync(stamp, { force: true });
+      const body = JSON.stringify(pushPayload({ repo: REPO, ref: "refs/heads/fast", after: "a".repeat(40) }));
+      const t0 = nowNs();
+      const t = performance.now();
+      await fetch(`http://127.0.0.1:${port}/hooks/deploy`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": signSha256(SECRET, body), "x-github-delivery": randomUUID() }, body }).then((r) => r.text());
+      answers.push(performance.now() - t);
+      const s = await eventually("webhook's command", () => (existsSync(stamp) && readFileSync(stamp, "utf8").trim() ? readFileSync(stamp, "utf8").trim() : undefined), 10_000, 1);
+      starts.push(Number(BigInt(s) - t0) / 1e6);
+    }
+    return { start: percentile(starts, 50), answer: percentile(answers, 50) };
+  } finally {
+    await proc.stop();
+  }
+}

@@ -1,0 +1,37 @@
+/** Small helpers for the benchmark: percentiles, wall-clock nanoseconds, a free port, the table. */
+import { createServer } from "node:net";
+
+export interface Row {
+  metric: string;
+  value: string;
+  target: string;
+  ok: boolean | undefined;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Wall-clock time in ns, comparable with `date +%s%N` in a child process. */
+export function nowNs(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function printTable(rows: Row[]): void {
+  const w = [Math.max(6, ...rows.map((r) => r.metric.length)), Math.max(5, ...rows.map((r) => r.value.length)), Math.max(6, ...rows.map((r) => r.target.length))];
+  const line = (a: string, b: string, c: string, d: string) => `${a.padEnd(w[0]!)}  ${b.padEnd(w[1]!)}  ${c.padEnd(w[2]!)}  ${d}`;
+  console.log(`\n${line("metric", "value", "target", "")}\n${"-".repeat(w[0]! + w[1]! + w[2]! + 10)}`);
+  for (const r of rows) console.log(line(r.metric, r.value, r.target, r.ok === undefined ? "" : r.ok ? "ok" : "MISS"));
+}
