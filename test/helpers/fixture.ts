@@ -1,0 +1,27 @@
+/** Shared set-up for end-to-end tests: one push helper and small process probes. */
+import { pushPayload, sendWebhook } from "./github.ts";
+import { TEST_SECRETS } from "./worker-process.ts";
+
+export async function push(url: string, target: string, repo: string, after: string, opts: { branch?: string; before?: string; delivery?: string } = {}) {
+  const res = await sendWebhook(url, {
+    target,
+    delivery: opts.delivery,
+    secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET,
+    payload: pushPayload({ repo, ref: `refs/heads/${opts.branch ?? "main"}`, after, before: opts.before }),
+  });
+  return res;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function rssMb(pid: number, read: (p: string) => string): number {
+  const m = /VmRSS:\s+(\d+)/.exec(read(`/proc/${pid}/status`));
+  return m ? Number(m[1]) / 1024 : 0;
+}
