@@ -172,7 +172,7 @@ describe("huge output", () => {
       server: worker.url,
       target: "big",
       extra: { log_cap: "4MiB" },
-      pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, timeout: "5m", steps: [{ name: "flood", run: 'seq 1 6000000 | sed "s/^/output line /"; echo "THE END"' }] }],
+      pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, timeout: "5m", steps: [{ name: "flood", run: 'seq 1 2600000 | sed "s/^/output line /"; echo "THE END"' }] }],
     });
     agents.push(agent);
     await waitForAgent(worker.url, "big", "web-1");
@@ -183,10 +183,10 @@ describe("huge output", () => {
     expect(job.status).toBe("succeeded");
     const log = await jobLog(worker.url, "big", job.id, "flood");
     expect(log.startsWith("output line 1\noutput line 2\n")).toBe(true);
-    expect(log.endsWith("output line 6000000\nTHE END\n")).toBe(true);
+    expect(log.endsWith("output line 2600000\nTHE END\n")).toBe(true);
     expect(log).toMatch(/\d+ bytes of output omitted/);
     expect(Buffer.byteLength(log)).toBeLessThan(5 * 1024 * 1024);
-    // ~100 MB went through the agent; it must not have held it (RSS includes Node's own ~50 MB).
+    // ~50 MB went through the agent; it must not have held it (RSS includes Node's own ~50 MB).
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(150);
   });
