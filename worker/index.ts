@@ -1,9 +1,6 @@
-import { DurableObject } from "cloudflare:workers";
-export class Target extends DurableObject<Env> {
-  async ping(): Promise<number> {
-    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (x INTEGER)");
-    this.ctx.storage.sql.exec("INSERT INTO t VALUES (1)");
-    return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM t").one().n;
-  }
-}
-export default { async fetch() { return new Response("ok"); } } satisfies ExportedHandler<Env>;
+/** Worker entry: the Hono app's fetch handler, and the Target Durable Object class. */
+import { app } from "./app.ts";
+
+export { Target } from "./target/target.ts";
+
+export default app satisfies ExportedHandler<Env>;

@@ -1,0 +1,77 @@
+/** /api/targets/:target/… — the operator's JSON API (admin bearer token). */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import { bearerAuth } from "../http/bearer-auth.ts";
+
+const DEFAULT_LIMIT = 20;
+const MAX_LIMIT = 200;
+
+function validTarget(): MiddlewareHandler<AppEnv> {
+  return async function validTargetMiddleware(c, next) {
+    const target = c.req.param("target") ?? "";
+    if (!NAME_PATTERN.test(target)) return c.json({ error: `unknown target ${JSON.stringify(target)}: a target name ${NAME_HINT}` }, 404);
+    await next();
+  };
+}
+
+function stub(c: Context<AppEnv>) {
+  return c.env.TARGET.getByName(c.req.param("target") ?? "default");
+}
+
+function jobNotFound(c: Context<AppEnv>, id: string): Response {
+  return c.json({ error: `no job ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
+}
+
+function parseLimit(value: string | undefined): number | null {
+  if (value === undefined) return DEFAULT_LIMIT;
+  if (!/^\d{1,6}$/.test(value)) return null;
+  const n = Number(value);
+  return n >= 1 ? Math.min(n, MAX_LIMIT) : null;
+}
+
+export function apiRoutes(): Hono<AppEnv> {
+  const api = new Hono<AppEnv>();
+  api.use("*", bearerAuth({ secretName: "ADMIN_TOKEN" }));
+  api.use("/targets/:target/*", validTarget());
+
+  api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
+
+  api.get("/targets/:target/jobs", async (c) => {
+    const limit = parseLimit(c.req.query("limit"));
+    if (limit === null) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+    return c.json({ jobs: await stub(c).listJobs(limit) });
+  });
+
+  api.get("/targets/:target/jobs/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return jobNotFound(c, id);
+    const job = await stub(c).getJob(id);
+    return job ? c.json(job) : jobNotFound(c, id);
+  });
+
+  api.get("/targets/:target/jobs/:id/log", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return jobNotFound(c, id);
+    const log = await stub(c).getJobLog(id, c.req.query("step") ?? null);
+    if (!log) return jobNotFound(c, id);
+    return new Response(log, { headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } });
+  });
+
+  api.post("/targets/:target/jobs/:id/cancel", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return jobNotFound(c, id);
+    const result = await stub(c).cancelJob(id);
+    switch (result.outcome) {
+      case "not-found":
+        return jobNotFound(c, id);
+      case "already-finished":
+        return c.json({ error: `job ${id} already finished (${result.status})`, id, status: result.status }, 409);
+      case "canceled":
+      case "cancel-requested":
+        return c.json({ id: result.id, status: result.status }, 202);
+    }
+  });
+
+  return api;
+}

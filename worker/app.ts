@@ -1,0 +1,22 @@
+/** The worker's Hono app: webhook, agent sockets, operator API, health. */
+import { Hono } from "hono";
+import { agentSocketRoutes } from "./agent-socket.ts";
+import { apiRoutes } from "./api/route.ts";
+import type { AppEnv } from "./http/app-env.ts";
+import { webhookRoutes } from "./webhook/route.ts";
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route("/webhook", webhookRoutes());
+  app.route("/agent", agentSocketRoutes());
+  app.route("/api", apiRoutes());
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.onError((err, c) => {
+    console.error(`${c.req.method} ${new URL(c.req.url).pathname} failed:`, err);
+    return c.text("internal error", 500);
+  });
+  return app;
+}
+
+export const app = createApp();

@@ -1,0 +1,4 @@
+/** The Hono environment of the worker's app: bindings only. */
+export interface AppEnv {
+  Bindings: Env;
+}

@@ -1,0 +1,97 @@
+/** The `agents` table: who connected, with which declared pipelines, and when last seen. */
+import type { PipelineDecl } from "../../shared/protocol.ts";
+import { Reader } from "../../shared/reader.ts";
+import { type AgentView, isoOrNull } from "./types.ts";
+
+interface AgentRow extends Record<string, SqlStorageValue> {
+  name: string;
+  version: string;
+  pipelines: string;
+  connected: number;
+  conn_id: string | null;
+  connected_at: number | null;
+  last_seen_at: number | null;
+  disconnected_at: number | null;
+}
+
+/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. */
+export function readStoredPipelines(text: string): PipelineDecl[] {
+  const strings = (r: Reader) => r.array().map((s) => s.string());
+  return new Reader(JSON.parse(text), "pipelines").array().map((p) => ({
+    name: p.field("name").string(),
+    repo: p.field("repo").string(),
+    events: strings(p.field("events")),
+    branches: strings(p.field("branches")),
+    steps: strings(p.field("steps")),
+    onFailure: strings(p.field("onFailure")),
+  }));
+}
+
+export function getAgent(sql: SqlStorage, name: string): AgentRow | undefined {
+  return sql.exec<AgentRow>("SELECT * FROM agents WHERE name = ?", name).toArray()[0];
+}
+
+export function listAgentRows(sql: SqlStorage): AgentRow[] {
+  return sql.exec<AgentRow>("SELECT * FROM agents ORDER BY name").toArray();
+}
+
+export function toAgentView(row: AgentRow): AgentView {
+  return {
+    name: row.name,
+    connected: row.connected === 1,
+    version: row.version,
+    pipelines: readStoredPipelines(row.pipelines),
+    connectedAt: isoOrNull(row.connected_at),
+    lastSeenAt: isoOrNull(row.last_seen_at),
+  };
+}
+
+/** A hello: the agent is connected on `connId` with these pipelines. */
+export function recordHello(
+  sql: SqlStorage,
+  a: { name: string; version: string; pipelines: PipelineDecl[]; connId: string; connectedAt: number; now: number },
+): void {
+  sql.exec(
+    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at)
+     VALUES (?, ?, ?, 1, ?, ?, ?, NULL)
+     ON CONFLICT (name) DO UPDATE SET version = excluded.version, pipelines = excluded.pipelines, connected = 1,
+       conn_id = excluded.conn_id, connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at,
+       disconnected_at = NULL`,
+    a.name,
+    a.version,
+    JSON.stringify(a.pipelines),
+    a.connId,
+    a.connectedAt,
+    a.now,
+  );
+}
+
+/** A new socket for a known agent: it replaces the old one, and is not connected until its hello. */
+export function recordNewConnection(sql: SqlStorage, name: string, connId: string, now: number): void {
+  sql.exec(
+    `UPDATE agents SET conn_id = ?, connected = 0,
+       disconnected_at = CASE WHEN connected = 1 THEN ? ELSE disconnected_at END
+     WHERE name = ?`,
+    connId,
+    now,
+    name,
+  );
+}
+
+/** The current connection closed; returns whether it was the agent's live one. */
+export function recordDisconnect(sql: SqlStorage, name: string, connId: string, now: number): boolean {
+  const row = getAgent(sql, name);
+  if (!row || row.conn_id !== connId || row.connected !== 1) return false;
+  sql.exec("UPDATE agents SET connected = 0, disconnected_at = ?, last_seen_at = ? WHERE name = ?", now, now, name);
+  return true;
+}
+
+export function touchAgent(sql: SqlStorage, name: string, now: number): void {
+  sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ?", now, name);
+}
+
+/** Whether frames from `connId` come from the agent's live, hello'd connection. */
+export function isLiveConnection(sql: SqlStorage, name: string, connId: string): boolean {
+  const row = getAgent(sql, name);
+  return row !== undefined && row.connected === 1 && row.conn_id === connId;
+}

@@ -1,0 +1,60 @@
+/**
+ * Turning a verified delivery into jobs, exactly once per (hook id, delivery): the answer is stored
+ * in the same transaction that creates the jobs, and a redelivery gets that stored answer back.
+ */
+import { Reader } from "../../shared/reader.ts";
+import { listAgentRows, readStoredPipelines } from "./agents.ts";
+import { createJob, jobStatusOf } from "./jobs.ts";
+import { noMatchReason, pipelineMatches } from "./matching.ts";
+import type { DeliveryAnswer, DeliveryBody, DeliveryInput, JobSummary } from "./types.ts";
+
+function readStoredAnswer(status: number, text: string): DeliveryAnswer {
+  const r = new Reader(JSON.parse(text), "answer");
+  const body: DeliveryBody = {
+    delivery: r.field("delivery").string(),
+    jobs: r.field("jobs").array().map((j) => ({
+      id: j.field("id").string(),
+      agent: j.field("agent").string(),
+      pipeline: j.field("pipeline").string(),
+      status: jobStatusOf(j.field("status").string()),
+    })),
+  };
+  const ignored = r.field("ignored").optionalString();
+  if (ignored !== undefined) body.ignored = ignored;
+  return { status: status === 202 ? 202 : 200, body };
+}
+
+export function findStoredAnswer(sql: SqlStorage, hookId: string, delivery: string): DeliveryAnswer | null {
+  const row = sql
+    .exec<{ status: number; answer: string }>("SELECT status, answer FROM deliveries WHERE hook_id = ? AND delivery = ?", hookId, delivery)
+    .toArray()[0];
+  return row ? readStoredAnswer(row.status, row.answer) : null;
+}
+
+/** Call inside a transaction. Returns the answer and whether it was a redelivery. */
+export function acceptDelivery(sql: SqlStorage, d: DeliveryInput, now: number): { answer: DeliveryAnswer; duplicate: boolean } {
+  const stored = findStoredAnswer(sql, d.hookId, d.delivery);
+  if (stored) return { answer: stored, duplicate: true };
+
+  const jobs: JobSummary[] = [];
+  for (const agent of listAgentRows(sql)) {
+    for (const pipeline of readStoredPipelines(agent.pipelines)) {
+      if (!pipelineMatches(pipeline, d)) continue;
+      const id = createJob(sql, agent.name, pipeline, d, now);
+      jobs.push({ id, agent: agent.name, pipeline: pipeline.name, status: "queued" });
+    }
+  }
+  const answer: DeliveryAnswer =
+    jobs.length > 0
+      ? { status: 202, body: { delivery: d.delivery, jobs } }
+      : { status: 200, body: { delivery: d.delivery, jobs: [], ignored: noMatchReason(d) } };
+  sql.exec(
+    "INSERT INTO deliveries (hook_id, delivery, status, answer, created_at) VALUES (?, ?, ?, ?, ?)",
+    d.hookId,
+    d.delivery,
+    answer.status,
+    JSON.stringify(answer.body),
+    now,
+  );
+  return { answer, duplicate: false };
+}

@@ -1,0 +1,46 @@
+/** Sending jobs to agents: one job at a time per agent, re-sent until the agent accepts it. */
+import type { WorkerMessage } from "../../shared/protocol.ts";
+import { liveSocket, sendFrame } from "./connections.ts";
+import type { JobRow } from "./jobs.ts";
+
+export function jobFrame(job: JobRow): WorkerMessage {
+  return {
+    type: "job",
+    jobId: job.id,
+    pipeline: job.pipeline,
+    delivery: job.delivery,
+    event: job.event,
+    repo: job.repo,
+    ref: job.ref,
+    sha: job.sha,
+    before: job.before,
+    pusher: job.pusher,
+  } satisfies WorkerMessage;
+}
+
+/**
+ * Gives an idle, connected agent its oldest queued job. `resend` (after a reconnect) sends again a job
+ * that was dispatched but never accepted; otherwise such a job keeps the agent busy.
+ */
+export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): void {
+  const ws = liveSocket(ctx, sql, agent);
+  if (!ws) return;
+  const busy = sql.exec("SELECT 1 FROM jobs WHERE agent = ? AND status = 'running' LIMIT 1", agent).toArray().length > 0;
+  if (busy) return;
+  const pending = sql
+    .exec<JobRow>("SELECT * FROM jobs WHERE agent = ? AND status = 'queued' AND dispatched_at IS NOT NULL ORDER BY created_at, rowid LIMIT 1", agent)
+    .toArray()[0];
+  if (pending) {
+    if (opts.resend) {
+      sendFrame(ws, jobFrame(pending));
+      console.log(`[job ${pending.id}] re-sent to ${agent} (not accepted yet)`);
+    }
+    return;
+  }
+  const next = sql
+    .exec<JobRow>("SELECT * FROM jobs WHERE agent = ? AND status = 'queued' ORDER BY created_at, rowid LIMIT 1", agent)
+    .toArray()[0];
+  if (!next) return;
+  sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", opts.now, next.id);
+  if (sendFrame(ws, jobFrame(next))) console.log(`[job ${next.id}] sent to ${agent}`);
+}

@@ -1,0 +1,203 @@
+/** The `jobs` and `job_steps` tables: creating, finishing and describing jobs. */
+import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus } from "../../shared/protocol.ts";
+import type { DeliveryInput, JobListItem, JobView, StepView } from "./types.ts";
+import { isoOrNull } from "./types.ts";
+
+export interface JobRow extends Record<string, SqlStorageValue> {
+  id: string;
+  agent: string;
+  pipeline: string;
+  delivery: string;
+  hook_id: string;
+  event: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  before: string;
+  pusher: string;
+  status: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  dispatched_at: number | null;
+  cancel_requested: number;
+  acked_seq: number;
+  output_bytes: number;
+  output_dropped: number;
+}
+
+interface StepRow extends Record<string, SqlStorageValue> {
+  name: string;
+  status: string;
+  exit_code: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** Statuses come back from our own SQL; still checked, so a bad row is loud rather than mistyped. */
+export function jobStatusOf(value: string): JobStatus {
+  const s = JOB_STATUSES.find((x) => x === value);
+  if (!s) throw new TypeError(`hookrelay: unknown job status in storage: ${value}`);
+  return s;
+}
+
+function stepStatusOf(value: string): StepStatus {
+  const s = STEP_STATUSES.find((x) => x === value);
+  if (!s) throw new TypeError(`hookrelay: unknown step status in storage: ${value}`);
+  return s;
+}
+
+export function getJob(sql: SqlStorage, id: string): JobRow | undefined {
+  return sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
+}
+
+/** Creates a queued job with its declared steps pending; an older undispatched queued job of the same agent+pipeline is superseded. */
+export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl, d: DeliveryInput, now: number): string {
+  const superseded = sql
+    .exec<{ id: string }>(
+      "SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND dispatched_at IS NULL",
+      agent,
+      pipeline.name,
+    )
+    .toArray();
+  for (const { id } of superseded) {
+    finishJob(sql, id, "superseded", now);
+    console.log(`[job ${id}] superseded by a newer ${d.event} (delivery ${d.delivery})`);
+  }
+  const id = crypto.randomUUID();
+  sql.exec(
+    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+    id,
+    agent,
+    pipeline.name,
+    d.delivery,
+    d.hookId,
+    d.event,
+    d.repo,
+    d.ref,
+    d.sha,
+    d.before,
+    d.pusher,
+    now,
+  );
+  const steps = [...pipeline.steps.map((n) => [n, "main"] as const), ...pipeline.onFailure.map((n) => [n, "on_failure"] as const)];
+  steps.forEach(([name, phase], position) => {
+    sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES (?, ?, ?, ?, 'pending')", id, position, name, phase);
+  });
+  return id;
+}
+
+/** What a step still running when the job ended becomes. */
+function leftoverRunningStep(status: JobStatus): StepStatus {
+  switch (status) {
+    case "failed":
+      return "failed";
+    case "timed_out":
+      return "timed_out";
+    case "succeeded":
+      return "succeeded";
+    case "canceled":
+    case "interrupted":
+    case "superseded":
+    case "queued":
+    case "running":
+      return "canceled";
+  }
+}
+
+/** Final status + finishedAt; running steps end as fits the status, pending ones are skipped. */
+export function finishJob(sql: SqlStorage, id: string, status: JobStatus, now: number): void {
+  sql.exec("UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?", status, now, id);
+  sql.exec(
+    "UPDATE job_steps SET status = ?, finished_at = ? WHERE job_id = ? AND status = 'running'",
+    leftoverRunningStep(status),
+    now,
+    id,
+  );
+  sql.exec("UPDATE job_steps SET status = 'skipped' WHERE job_id = ? AND status = 'pending'", id);
+}
+
+export function markRunning(sql: SqlStorage, id: string, now: number): void {
+  sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
+}
+
+export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number): void {
+  const updated = sql.exec(
+    `UPDATE job_steps SET status = 'running', started_at = ?
+     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND status = 'pending')`,
+    at,
+    jobId,
+    jobId,
+    step,
+  ).rowsWritten;
+  if (updated === 0) {
+    // A step the declaration did not list (the agent's config changed): show it anyway, at the end.
+    sql.exec(
+      `INSERT INTO job_steps (job_id, position, name, phase, status, started_at)
+       VALUES (?, (SELECT COALESCE(max(position), -1) + 1 FROM job_steps WHERE job_id = ?), ?, 'main', 'running', ?)`,
+      jobId,
+      jobId,
+      step,
+      at,
+    );
+  }
+}
+
+export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number): void {
+  sql.exec(
+    `UPDATE job_steps SET status = ?, exit_code = ?, finished_at = ?
+     WHERE job_id = ? AND position = (
+       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND status IN ('running', 'pending')
+       ORDER BY status = 'running' DESC, position LIMIT 1)`,
+    status,
+    exitCode,
+    at,
+    jobId,
+    jobId,
+    step,
+  );
+}
+
+export function toListItem(row: JobRow): JobListItem {
+  return {
+    id: row.id,
+    agent: row.agent,
+    pipeline: row.pipeline,
+    delivery: row.delivery,
+    event: row.event,
+    repo: row.repo,
+    ref: row.ref,
+    sha: row.sha,
+    status: jobStatusOf(row.status),
+    createdAt: isoOrNull(row.created_at),
+    startedAt: isoOrNull(row.started_at),
+    finishedAt: isoOrNull(row.finished_at),
+  };
+}
+
+export function listJobs(sql: SqlStorage, limit: number): JobListItem[] {
+  return sql.exec<JobRow>("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit).toArray().map(toListItem);
+}
+
+export function jobView(sql: SqlStorage, target: string, id: string): JobView | null {
+  const row = getJob(sql, id);
+  if (!row) return null;
+  const steps: StepView[] = sql
+    .exec<StepRow>("SELECT name, status, exit_code, started_at, finished_at FROM job_steps WHERE job_id = ? ORDER BY position", id)
+    .toArray()
+    .map((s) => ({
+      name: s.name,
+      status: stepStatusOf(s.status),
+      exitCode: s.exit_code,
+      startedAt: isoOrNull(s.started_at),
+      finishedAt: isoOrNull(s.finished_at),
+    }));
+  return { ...toListItem(row), target, steps };
+}
+
+export function deleteJob(sql: SqlStorage, id: string): void {
+  sql.exec("DELETE FROM job_events WHERE job_id = ?", id);
+  sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
+  sql.exec("DELETE FROM jobs WHERE id = ?", id);
+}

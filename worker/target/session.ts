@@ -1,0 +1,145 @@
+/**
+ * What the DO does with each frame an agent sends (docs/protocol.md). Every frame is validated
+ * first; a bad one is answered with `error` and otherwise ignored.
+ */
+import { assertNever } from "../../shared/assert-never.ts";
+import { type AgentMessage, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
+import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
+import { type Attachment, sendError, sendFrame } from "./connections.ts";
+import { dispatch } from "./dispatch.ts";
+import { storeEvent } from "./events.ts";
+import { finishJob, getJob, type JobRow, markRunning } from "./jobs.ts";
+
+export interface SessionContext {
+  ctx: DurableObjectState;
+  target: string;
+  now: number;
+  /** Re-derive the alarm after state changed. */
+  reschedule: () => Promise<void>;
+}
+
+export async function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): Promise<void> {
+  if (typeof frame !== "string") {
+    sendError(ws, "bad-frame", "binary frames are not part of the protocol; send JSON text frames");
+    return;
+  }
+  const parsed = parseAgentMessage(frame);
+  if (!parsed.ok) {
+    console.warn(`[agent ${att.agent}] bad frame: ${parsed.error}`);
+    sendError(ws, "bad-frame", parsed.error);
+    return;
+  }
+  const msg = parsed.message;
+  const sql = s.ctx.storage.sql;
+  if (msg.type === "hello") {
+    await hello(s, ws, att, msg);
+    return;
+  }
+  if (!isLiveConnection(sql, att.agent, att.connId)) {
+    sendError(ws, "bad-frame", `send hello first (got ${msg.type})`);
+    return;
+  }
+  touchAgent(sql, att.agent, s.now);
+  switch (msg.type) {
+    case "accepted":
+      accepted(s, ws, att, msg.jobId);
+      return;
+    case "event":
+      await event(s, ws, att, msg);
+      return;
+    case "error":
+      console.warn(`[agent ${att.agent}] reported error ${msg.code}: ${msg.message}`);
+      return;
+    default:
+      assertNever(msg, "agent message");
+  }
+}
+
+/** The job if it exists and belongs to this agent; otherwise answers `error` and returns null. */
+function ownJob(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): JobRow | null {
+  const job = getJob(s.ctx.storage.sql, jobId);
+  if (job && job.agent === att.agent) return job;
+  sendError(ws, "unknown-job", `no job ${jobId} for agent ${att.agent} in target ${s.target}`);
+  return null;
+}
+
+async function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "hello" }>): Promise<void> {
+  const sql = s.ctx.storage.sql;
+  if (msg.agent !== att.agent) {
+    sendError(ws, "bad-frame", `hello.agent ${JSON.stringify(msg.agent)} does not match this connection's agent ${JSON.stringify(att.agent)}`);
+    return;
+  }
+  if (msg.protocol !== PROTOCOL_VERSION) {
+    sendError(ws, "unsupported-protocol", `this worker speaks protocol ${PROTOCOL_VERSION}, not ${msg.protocol}`);
+    ws.close(4002, "unsupported protocol");
+    return;
+  }
+  const unfinished = new Map(msg.unfinished.map((u) => [u.jobId, u.lastSeq]));
+  const toSend: WorkerMessage[] = [{ type: "welcome", protocol: PROTOCOL_VERSION, target: s.target, agent: att.agent }];
+  s.ctx.storage.transactionSync(() => {
+    recordHello(sql, { name: att.agent, version: msg.version, pipelines: msg.pipelines, connId: att.connId, connectedAt: att.connectedAt, now: s.now });
+    for (const [jobId, lastSeq] of unfinished) {
+      const job = getJob(sql, jobId);
+      if (!job || job.agent !== att.agent) {
+        // Unknown here (e.g. past retention): let the agent drop its spool rather than re-send forever.
+        console.warn(`[job ${jobId}] agent ${att.agent} reports it unfinished, but this target has no such job`);
+        toSend.push({ type: "resume", jobId, ackedSeq: lastSeq });
+        continue;
+      }
+      if (job.status === "queued") markRunning(sql, job.id, s.now); // its `accepted` was lost
+      toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
+      if (job.cancel_requested === 1 || job.status === "canceled") toSend.push({ type: "cancel", jobId });
+    }
+    const lost = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", att.agent).toArray();
+    for (const { id } of lost) {
+      if (unfinished.has(id)) continue;
+      finishJob(sql, id, "interrupted", s.now);
+      console.log(`[job ${id}] interrupted: agent ${att.agent} reconnected without it`);
+    }
+  });
+  for (const m of toSend) sendFrame(ws, m);
+  console.log(`[agent ${att.agent}] hello: version ${msg.version}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
+  dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
+  await s.reschedule();
+}
+
+function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): void {
+  const sql = s.ctx.storage.sql;
+  const job = ownJob(s, ws, att, jobId);
+  if (!job) return;
+  if (job.status === "queued") {
+    markRunning(sql, job.id, s.now);
+    console.log(`[job ${job.id}] accepted by ${att.agent}`);
+    if (job.cancel_requested === 1) sendFrame(ws, { type: "cancel", jobId });
+    return;
+  }
+  // Canceled (or otherwise ended) while it was on its way: the agent must not keep running it.
+  if (job.status !== "running") sendFrame(ws, { type: "cancel", jobId });
+}
+
+async function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): Promise<void> {
+  const sql = s.ctx.storage.sql;
+  const job = ownJob(s, ws, att, msg.jobId);
+  if (!job) return;
+  const outcome = s.ctx.storage.transactionSync(() => {
+    if (job.status === "queued") markRunning(sql, job.id, s.now); // events imply it was accepted
+    const fresh = getJob(sql, job.id) ?? job;
+    return storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now);
+  });
+  switch (outcome.kind) {
+    case "stored":
+    case "duplicate":
+      sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
+      break;
+    case "gap":
+      console.warn(`[job ${job.id}] event seq ${msg.seq} after ${outcome.acked}: gap, not stored`);
+      break;
+    default:
+      assertNever(outcome, "event outcome");
+  }
+  if (outcome.kind === "stored" && msg.body.kind === "job-end") {
+    console.log(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
+    dispatch(s.ctx, sql, att.agent, { resend: false, now: s.now });
+    await s.reschedule();
+  }
+}

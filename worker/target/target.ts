@@ -1,0 +1,170 @@
+/**
+ * The Target Durable Object: one per deploy target, the single writer of its jobs. SQLite is the
+ * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { getAgent, listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
+import { alarmSettings, runDeadlines, scheduleAlarm } from "./alarm.ts";
+import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
+import { acceptDelivery } from "./deliveries.ts";
+import { dispatch } from "./dispatch.ts";
+import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
+import { logStream } from "./log.ts";
+import { migrate } from "./schema.ts";
+import { handleFrame } from "./session.ts";
+import type { AgentView, CancelResult, DeliveryAnswer, DeliveryInput, JobListItem, JobView } from "./types.ts";
+
+export class Target extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Heartbeats are answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage));
+  }
+
+  private get target(): string {
+    return this.ctx.id.name ?? "default";
+  }
+
+  private reschedule(): Promise<void> {
+    return scheduleAlarm(this.ctx.storage, alarmSettings(this.env));
+  }
+
+  /** The agent WebSocket upgrade (the worker has checked the token and the names). */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+    }
+    const agent = new URL(request.url).searchParams.get("agent") ?? "";
+    if (!NAME_PATTERN.test(agent)) return Response.json({ error: `agent name ${NAME_HINT}` }, { status: 400 });
+
+    const now = Date.now();
+    for (const old of this.ctx.getWebSockets(agent)) {
+      try {
+        old.close(4000, "replaced by a newer connection");
+      } catch {
+        // already closing
+      }
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    const attachment: Attachment = { agent, connId: crypto.randomUUID(), connectedAt: now };
+    this.ctx.acceptWebSocket(server, [agent]);
+    server.serializeAttachment(attachment);
+    recordNewConnection(this.ctx.storage.sql, agent, attachment.connId, now);
+    console.log(`[agent ${agent}] connected to target ${this.target}`);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    try {
+      const att = readAttachment(ws);
+      if (!att) {
+        ws.close(1011, "connection identity lost");
+        return;
+      }
+      await handleFrame({ ctx: this.ctx, target: this.target, now: Date.now(), reschedule: () => this.reschedule() }, ws, att, message);
+    } catch (e) {
+      console.error(`[target ${this.target}] webSocketMessage failed`, e);
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      completeClose(ws, code, reason);
+      await this.socketGone(ws, `closed ${code}${reason ? ` ${reason}` : ""}`);
+    } catch (e) {
+      console.error(`[target ${this.target}] webSocketClose failed`, e);
+    }
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    try {
+      await this.socketGone(ws, `error ${String(error)}`);
+    } catch (e) {
+      console.error(`[target ${this.target}] webSocketError failed`, e);
+    }
+  }
+
+  private async socketGone(ws: WebSocket, why: string): Promise<void> {
+    const att = readAttachment(ws);
+    if (!att) return;
+    if (recordDisconnect(this.ctx.storage.sql, att.agent, att.connId, Date.now())) {
+      console.log(`[agent ${att.agent}] disconnected (${why})`);
+      await this.reschedule();
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    const settings = alarmSettings(this.env);
+    runDeadlines(this.ctx.storage, settings, Date.now());
+    await scheduleAlarm(this.ctx.storage, settings);
+  }
+
+  /** RPC: a verified push. Stores the jobs and the answer together, answers at once, then dispatches. */
+  async receiveDelivery(d: DeliveryInput): Promise<DeliveryAnswer> {
+    const now = Date.now();
+    const { answer, duplicate } = this.ctx.storage.transactionSync(() => acceptDelivery(this.ctx.storage.sql, d, now));
+    if (duplicate) {
+      console.log(`[delivery ${d.delivery}] seen before: same answer, no new job`);
+      return answer;
+    }
+    for (const job of answer.body.jobs) console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}`);
+    if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
+    // Sends are non-blocking: the answer does not wait for any agent.
+    for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now });
+    await this.reschedule();
+    return answer;
+  }
+
+  async listAgents(): Promise<AgentView[]> {
+    return listAgentRows(this.ctx.storage.sql).map(toAgentView);
+  }
+
+  async listJobs(limit: number): Promise<JobListItem[]> {
+    return listJobs(this.ctx.storage.sql, limit);
+  }
+
+  async getJob(id: string): Promise<JobView | null> {
+    return jobView(this.ctx.storage.sql, this.target, id);
+  }
+
+  /** RPC: the job's log (null if no such job); `step` → that step's raw output only. */
+  async getJobLog(id: string, step: string | null): Promise<ReadableStream<Uint8Array> | null> {
+    const job = getJob(this.ctx.storage.sql, id);
+    if (!job) return null;
+    return logStream(this.ctx.storage.sql, id, step, job.output_dropped);
+  }
+
+  /** RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent reconnects). */
+  async cancelJob(id: string): Promise<CancelResult> {
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    const job = getJob(sql, id);
+    if (!job) return { outcome: "not-found" };
+    const status = jobStatusOf(job.status);
+    if (status === "queued") {
+      this.ctx.storage.transactionSync(() => {
+        sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
+        finishJob(sql, id, "canceled", now);
+      });
+      console.log(`[job ${id}] canceled while queued`);
+      await this.reschedule();
+      // If it was already sent, the agent's `accepted` gets a `cancel` and its job-end frees the agent;
+      // otherwise the agent is free for its next job now.
+      if (job.dispatched_at === null) dispatch(this.ctx, sql, job.agent, { resend: false, now });
+      return { outcome: "canceled", id, status: "canceled" };
+    }
+    if (status !== "running") return { outcome: "already-finished", status };
+    sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
+    const ws = liveSocket(this.ctx, sql, job.agent);
+    const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
+    console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
+    return { outcome: "cancel-requested", id, status };
+  }
+
+  /** RPC for tests and the dashboard: is this agent known and connected? */
+  async agentConnected(name: string): Promise<boolean> {
+    return getAgent(this.ctx.storage.sql, name)?.connected === 1;
+  }
+}

@@ -1,0 +1,79 @@
+/** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
+import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+
+/** A verified, validated push, as the webhook route hands it to the DO. */
+export interface DeliveryInput {
+  hookId: string;
+  delivery: string;
+  event: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  before: string;
+  pusher: string;
+}
+
+export interface JobSummary {
+  id: string;
+  agent: string;
+  pipeline: string;
+  status: JobStatus;
+}
+
+export interface DeliveryBody {
+  delivery: string;
+  jobs: JobSummary[];
+  ignored?: string;
+}
+
+/** The webhook's answer; stored per (hook id, delivery) so a redelivery gets it again verbatim. */
+export interface DeliveryAnswer {
+  status: 200 | 202;
+  body: DeliveryBody;
+}
+
+export interface AgentView {
+  name: string;
+  connected: boolean;
+  version: string;
+  pipelines: PipelineDecl[];
+  connectedAt: string | null;
+  lastSeenAt: string | null;
+}
+
+export interface StepView {
+  name: string;
+  status: StepStatus;
+  exitCode: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobListItem {
+  id: string;
+  agent: string;
+  pipeline: string;
+  delivery: string;
+  event: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  status: JobStatus;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobView extends JobListItem {
+  target: string;
+  steps: StepView[];
+}
+
+export type CancelResult =
+  | { outcome: "not-found" }
+  | { outcome: "already-finished"; status: JobStatus }
+  | { outcome: "canceled" | "cancel-requested"; id: string; status: JobStatus };
+
+export function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,74 @@
+/**
+ * POST /webhook/:target (and /webhook = target "default"), in DESIGN's order: secret configured,
+ * capped body, signature on the raw bytes, content type, parse, headers, ping, push → the target's DO.
+ */
+import { type Context, Hono } from "hono";
+import { NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import type { AppEnv } from "../http/app-env.ts";
+import type { DeliveryBody } from "../target/types.ts";
+import { MAX_WEBHOOK_BYTES, readCappedBody } from "./body.ts";
+import { parseBody, pingHookId, readPush } from "./payload.ts";
+import { parseSecrets, verifySignature } from "./signature.ts";
+
+function ignored(delivery: string, why: string): DeliveryBody {
+  return { delivery, jobs: [], ignored: why };
+}
+
+async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Response> {
+  if (!NAME_PATTERN.test(target)) return c.json({ error: `unknown target ${JSON.stringify(target)}: a target name ${NAME_HINT}` }, 404);
+
+  const secrets = parseSecrets(c.env.GITHUB_WEBHOOK_SECRET);
+  if (secrets.length === 0) {
+    console.error("GITHUB_WEBHOOK_SECRET is not set: refusing every webhook");
+    return c.json({ error: "GITHUB_WEBHOOK_SECRET is not set on the worker (wrangler secret put GITHUB_WEBHOOK_SECRET); refusing unsigned webhooks" }, 500);
+  }
+
+  const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
+  if (!body.ok) return c.json({ error: body.reason }, 413);
+
+  const deliveryHeader = c.req.header("X-GitHub-Delivery") ?? null;
+  const signature = await verifySignature(
+    { sha256: c.req.header("X-Hub-Signature-256") ?? null, sha1: c.req.header("X-Hub-Signature") ?? null },
+    body.bytes,
+    secrets,
+    c.env.ALLOW_SHA1 === "true",
+  );
+  if (!signature.ok) {
+    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${signature.reason}`);
+    return c.json({ error: "invalid signature", reason: signature.reason }, 401);
+  }
+
+  const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
+  if (!parsed.ok) return c.json({ error: parsed.error }, parsed.status);
+
+  const event = c.req.header("X-GitHub-Event");
+  if (!event) return c.json({ error: "missing X-GitHub-Event header" }, 400);
+  if (!deliveryHeader) return c.json({ error: "missing X-GitHub-Delivery header" }, 400);
+  const delivery = deliveryHeader;
+  const hookId = c.req.header("X-GitHub-Hook-ID") ?? "";
+
+  if (event === "ping") {
+    console.log(`[delivery ${delivery}] ping for target ${target}`);
+    return c.json({ pong: true, hook: pingHookId(parsed.value, hookId || null) }, 200);
+  }
+  if (event !== "push") return c.json(ignored(delivery, `${event} events are not deployed (only push)`), 200);
+
+  const push = readPush(parsed.value);
+  if (!push.ok) {
+    console.warn(`[delivery ${delivery}] ${push.error}`);
+    return c.json({ error: push.error }, 400);
+  }
+  const { repo, ref, sha, before, deleted, pusher } = push.push;
+  if (deleted) return c.json(ignored(delivery, `branch deletion (${ref} of ${repo})`), 200);
+  if (!ref.startsWith("refs/heads/")) return c.json(ignored(delivery, `not a branch push (${ref} of ${repo})`), 200);
+
+  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher });
+  return c.json(answer.body, answer.status);
+}
+
+export function webhookRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.post("/", (c) => handleWebhook(c, "default"));
+  app.post("/:target", (c) => handleWebhook(c, c.req.param("target")));
+  return app;
+}

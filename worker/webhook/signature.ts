@@ -1,0 +1,61 @@
+/**
+ * GitHub webhook signatures (HMAC over the raw body), checked with `crypto.subtle.verify`, which does
+ * the constant-time compare. Every outcome is a value: a malformed or wrong header never throws.
+ */
+export type SignatureResult = { ok: true; algorithm: "sha256" | "sha1" } | { ok: false; reason: string };
+
+const SHA256 = /^sha256=([0-9a-f]{64})$/;
+const SHA1 = /^sha1=([0-9a-f]{40})$/;
+const encoder = new TextEncoder();
+
+/** Secrets separated by newlines or commas, trimmed, empties dropped (several = rotation). */
+export function parseSecrets(value: unknown): string[] {
+  if (typeof value !== "string") return [];
+  return value
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+async function matchesAny(hash: "SHA-256" | "SHA-1", signature: Uint8Array<ArrayBuffer>, body: Uint8Array<ArrayBuffer>, secrets: string[]): Promise<boolean> {
+  for (const secret of secrets) {
+    const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash }, false, ["verify"]);
+    if (await crypto.subtle.verify("HMAC", key, signature, body)) return true;
+  }
+  return false;
+}
+
+export interface SignatureHeaders {
+  sha256: string | null;
+  sha1: string | null;
+}
+
+export async function verifySignature(
+  headers: SignatureHeaders,
+  body: Uint8Array<ArrayBuffer>,
+  secrets: string[],
+  allowSha1: boolean,
+): Promise<SignatureResult> {
+  if (headers.sha256 !== null) {
+    const m = SHA256.exec(headers.sha256);
+    if (!m) return { ok: false, reason: "X-Hub-Signature-256 is not sha256= followed by 64 lowercase hex digits" };
+    return (await matchesAny("SHA-256", hexToBytes(m[1]!), body, secrets))
+      ? { ok: true, algorithm: "sha256" }
+      : { ok: false, reason: "X-Hub-Signature-256 matches none of the configured secrets" };
+  }
+  if (headers.sha1 !== null) {
+    if (!allowSha1) return { ok: false, reason: 'X-Hub-Signature-256 is missing (sha1 X-Hub-Signature is refused unless ALLOW_SHA1 is "true")' };
+    const m = SHA1.exec(headers.sha1);
+    if (!m) return { ok: false, reason: "X-Hub-Signature is not sha1= followed by 40 lowercase hex digits" };
+    return (await matchesAny("SHA-1", hexToBytes(m[1]!), body, secrets))
+      ? { ok: true, algorithm: "sha1" }
+      : { ok: false, reason: "X-Hub-Signature matches none of the configured secrets" };
+  }
+  return { ok: false, reason: "X-Hub-Signature-256 is missing" };
+}
