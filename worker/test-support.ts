@@ -1,0 +1,155 @@
+/** Helpers for the worker's tests (inside workerd): signed webhooks and a real agent WebSocket. */
+import { env, exports } from "cloudflare:workers";
+import type { AgentMessage, PipelineDecl, WorkerMessage } from "../shared/protocol.ts";
+import { parseWorkerMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { app } from "./app.ts";
+
+export const SECRET = "It's a Secret to Everybody";
+export const ADMIN = { Authorization: "Bearer test-admin-token" };
+export const SHA_A = "a".repeat(40);
+export const SHA_B = "b".repeat(40);
+
+let counter = 0;
+/** A fresh name per test: every test gets its own Target DO. */
+export function uniqueName(prefix = "t"): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${counter}`;
+}
+
+export async function hmacHex(hash: "SHA-256" | "SHA-1", secret: string, body: string | Uint8Array): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash }, false, ["sign"]);
+  const data = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function pushPayload(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ref: "refs/heads/master",
+    before: SHA_A,
+    after: SHA_B,
+    deleted: false,
+    repository: { full_name: "owner/OldManInfo_Flask" },
+    pusher: { name: "octocat" },
+    ...overrides,
+  };
+}
+
+export interface WebhookOptions {
+  event?: string;
+  delivery?: string;
+  hookId?: string;
+  secret?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** A signed webhook POST through the real app, with the test env. */
+export async function postWebhook(target: string | null, body: string, o: WebhookOptions = {}, testEnv: Env = env): Promise<Response> {
+  const headers: Record<string, string> = {
+    "Content-Type": o.contentType ?? "application/json",
+    "X-GitHub-Event": o.event ?? "push",
+    "X-GitHub-Delivery": o.delivery ?? crypto.randomUUID(),
+    "X-GitHub-Hook-ID": o.hookId ?? "1234",
+    "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", o.secret ?? SECRET, body)}`,
+    ...o.headers,
+  };
+  return app.request(target === null ? "/webhook" : `/webhook/${target}`, { method: "POST", headers, body }, testEnv);
+}
+
+export function pipeline(overrides: Partial<PipelineDecl> = {}): PipelineDecl {
+  return {
+    name: "app",
+    repo: "owner/OldManInfo_Flask",
+    events: ["push"],
+    branches: ["master"],
+    steps: ["fetch", "install", "reload"],
+    onFailure: ["rollback"],
+    ...overrides,
+  };
+}
+
+export interface TestAgent {
+  ws: WebSocket;
+  send(message: AgentMessage | string): void;
+  /** The next received frame matching `pred` (frames before it that don't match are consumed). */
+  next<T extends WorkerMessage["type"]>(type: T, timeoutMs?: number): Promise<Extract<WorkerMessage, { type: T }>>;
+  /** Frames received and not yet consumed. */
+  pending(): WorkerMessage[];
+  close(): void;
+}
+
+export async function connectAgent(target: string, agent: string, token = "test-agent-token"): Promise<TestAgent> {
+  const res = await exports.default.fetch(`http://x/agent?target=${target}&agent=${agent}`, {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` },
+  });
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`no WebSocket: ${res.status} ${await res.text()}`);
+  ws.accept();
+  const queue: WorkerMessage[] = [];
+  const waiters: (() => void)[] = [];
+  ws.addEventListener("message", (e) => {
+    if (typeof e.data !== "string") return;
+    const parsed = parseWorkerMessage(e.data);
+    if (!parsed.ok) throw new Error(`worker sent a bad frame: ${parsed.error}: ${e.data}`);
+    queue.push(parsed.message);
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    ws,
+    send: (m) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
+    async next(type, timeoutMs = 2000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const i = queue.findIndex((m) => m.type === type);
+        if (i >= 0) return queue.splice(i, 1)[0] as Extract<WorkerMessage, { type: typeof type }>;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no ${type} frame within ${timeoutMs} ms; have ${JSON.stringify(queue)}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
+    pending: () => [...queue],
+    close: () => ws.close(1000, "bye"),
+  };
+}
+
+export function hello(agent: string, pipelines: PipelineDecl[] = [pipeline()], unfinished: { jobId: string; lastSeq: number }[] = []): AgentMessage {
+  return { type: "hello", protocol: PROTOCOL_VERSION, agent, version: "test-1", pipelines, unfinished };
+}
+
+/** Connects and says hello; resolves after `welcome`. */
+export async function helloAgent(target: string, agent: string, pipelines?: PipelineDecl[]): Promise<TestAgent> {
+  const a = await connectAgent(target, agent);
+  a.send(hello(agent, pipelines));
+  await a.next("welcome");
+  return a;
+}
+
+export async function api(path: string, init: RequestInit = {}): Promise<Response> {
+  return app.request(path, { ...init, headers: { ...ADMIN, ...init.headers } }, env);
+}
+
+export async function apiJson(path: string, init: RequestInit = {}): Promise<unknown> {
+  const res = await api(path, init);
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Polls `check` until it returns true (every wait has a timeout). */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function event(jobId: string, seq: number, body: Extract<AgentMessage, { type: "event" }>["body"]): AgentMessage {
+  return { type: "event", jobId, seq, at: Date.now(), body };
+}

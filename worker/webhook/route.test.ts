@@ -1,0 +1,205 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { app } from "../app.ts";
+import { hmacHex, postWebhook, pushPayload, SECRET, uniqueName } from "../test-support.ts";
+
+const push = () => JSON.stringify(pushPayload());
+
+describe("POST /webhook", () => {
+  it("answers 500 naming the secret when GITHUB_WEBHOOK_SECRET is missing (fail closed)", async () => {
+    const res = await postWebhook(uniqueName(), push(), {}, { ...env, GITHUB_WEBHOOK_SECRET: undefined as unknown as string });
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain("GITHUB_WEBHOOK_SECRET");
+  });
+
+  it("answers 500 when the secret is only separators", async () => {
+    const res = await postWebhook(uniqueName(), push(), {}, { ...env, GITHUB_WEBHOOK_SECRET: " ,\n" });
+    expect(res.status).toBe(500);
+  });
+
+  it("answers 413 for a body over 25 MiB declared by Content-Length", async () => {
+    const big = new Uint8Array(25 * 1024 * 1024 + 1);
+    const res = await app.request(
+      `/webhook/${uniqueName()}`,
+      { method: "POST", headers: { "Content-Type": "application/json", "Content-Length": String(big.byteLength) }, body: big },
+      env,
+    );
+    expect(res.status).toBe(413);
+  });
+
+  it("answers 413 for a streamed body over 25 MiB without Content-Length", async () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 100) return controller.close();
+        sent += 1;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await app.request(`/webhook/${uniqueName()}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: stream }, env);
+    expect(res.status).toBe(413);
+    expect(sent).toBeLessThan(30); // stopped reading soon after the cap, not at the end of the stream
+  });
+
+  it("answers 401 when the signature header is missing", async () => {
+    const res = await postWebhook(uniqueName(), push(), { headers: { "X-Hub-Signature-256": "" } });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: "invalid signature" });
+  });
+
+  it.each(["sha256=", "sha256=zz", `sha256=${"A".repeat(64)}`, "garbage", `sha256=${"a".repeat(64)}=`])(
+    "answers 401 for a malformed signature %j",
+    async (sig) => {
+      const res = await postWebhook(uniqueName(), push(), { headers: { "X-Hub-Signature-256": sig } });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: "invalid signature" });
+    },
+  );
+
+  it("answers 401 for a signature made with the wrong secret", async () => {
+    const res = await postWebhook(uniqueName(), push(), { secret: "not the secret" });
+    expect(res.status).toBe(401);
+  });
+
+  it("answers 401 when the body was changed after signing (raw bytes are what is verified)", async () => {
+    const body = push();
+    const sig = `sha256=${await hmacHex("SHA-256", SECRET, body)}`;
+    const res = await postWebhook(uniqueName(), `${body} `, { headers: { "X-Hub-Signature-256": sig } });
+    expect(res.status).toBe(401);
+  });
+
+  it("accepts a signature made with any configured secret (rotation)", async () => {
+    const rotated = { ...env, GITHUB_WEBHOOK_SECRET: "new-secret,\n old-secret " };
+    const resOld = await postWebhook(uniqueName(), push(), { secret: "old-secret" }, rotated);
+    const resNew = await postWebhook(uniqueName(), push(), { secret: "new-secret" }, rotated);
+    const resOther = await postWebhook(uniqueName(), push(), { secret: SECRET }, rotated);
+    expect([resOld.status, resNew.status, resOther.status]).toEqual([200, 200, 401]);
+  });
+
+  it("refuses sha1 (X-Hub-Signature) unless ALLOW_SHA1 is true", async () => {
+    const body = push();
+    const sha1 = `sha1=${await hmacHex("SHA-1", SECRET, body)}`;
+    const headers = { "X-Hub-Signature-256": undefined as unknown as string, "X-Hub-Signature": sha1 };
+    const sendSha1Only = (e: Env) =>
+      app.request(
+        `/webhook/${uniqueName()}`,
+        {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature": headers["X-Hub-Signature"] },
+          body,
+        },
+        e,
+      );
+    expect((await sendSha1Only(env)).status).toBe(401);
+    expect((await sendSha1Only({ ...env, ALLOW_SHA1: "true" })).status).toBe(200);
+  });
+
+  it("answers 415 for an unsupported Content-Type", async () => {
+    const res = await postWebhook(uniqueName(), push(), { contentType: "text/plain" });
+    expect(res.status).toBe(415);
+  });
+
+  it("answers 400 with the reason for unparseable JSON", async () => {
+    const res = await postWebhook(uniqueName(), "{not json");
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/not valid JSON/);
+  });
+
+  it("accepts a form-encoded body with the JSON in its payload field", async () => {
+    const body = new URLSearchParams({ payload: JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 42 }) }).toString();
+    const res = await postWebhook(uniqueName(), body, { event: "ping", contentType: "application/x-www-form-urlencoded" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ pong: true, hook: 42 });
+  });
+
+  it("answers 400 for a form body without a payload field", async () => {
+    const res = await postWebhook(uniqueName(), "other=1", { contentType: "application/x-www-form-urlencoded" });
+    expect(res.status).toBe(400);
+  });
+
+  it.each(["X-GitHub-Event", "X-GitHub-Delivery"])("answers 400 naming the missing %s header", async (header) => {
+    const body = push();
+    const res = await app.request(
+      `/webhook/${uniqueName()}`,
+      {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", SECRET, body)}`,
+          ...(header === "X-GitHub-Event" ? { "X-GitHub-Delivery": "d-1" } : { "X-GitHub-Event": "push" }),
+        },
+        body,
+      },
+      env,
+    );
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toContain(header);
+  });
+
+  it("answers a ping with pong and the hook id", async () => {
+    const res = await postWebhook(uniqueName(), JSON.stringify({ zen: "x", hook_id: 109948940 }), { event: "ping" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ pong: true, hook: 109948940 });
+  });
+
+  it("treats POST /webhook as target default", async () => {
+    const res = await postWebhook(null, JSON.stringify({ hook_id: 1 }), { event: "ping" });
+    expect(res.status).toBe(200);
+  });
+
+  it("answers 404 for an invalid target name", async () => {
+    const res = await postWebhook("..bad..", push());
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: string }).error).toContain("target");
+  });
+
+  it.each([
+    ["repository.full_name", { repository: {} }],
+    ["after", { after: "not-a-sha" }],
+    ["before", { before: 7 }],
+    ["pusher.name", { pusher: {} }],
+    ["ref", { ref: 12 }],
+  ])("answers 400 naming the invalid push field %s", async (field, override) => {
+    const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload(override)));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toContain(field);
+  });
+
+  it("ignores a tag push without creating a job", async () => {
+    const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload({ ref: "refs/tags/v1.0" })));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jobs: [], ignored: expect.stringContaining("refs/tags/v1.0") });
+  });
+
+  it("ignores a branch deletion without creating a job", async () => {
+    const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload({ deleted: true, after: "0".repeat(40) })));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jobs: [], ignored: expect.stringContaining("deletion") });
+  });
+
+  it("ignores events other than push", async () => {
+    const res = await postWebhook(uniqueName(), JSON.stringify({ action: "opened" }), { event: "issues" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jobs: [], ignored: expect.stringContaining("issues") });
+  });
+
+  it("ignores a push no pipeline matches, saying which", async () => {
+    const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload({ ref: "refs/heads/dev" })));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jobs: [], ignored: "no pipeline for push to refs/heads/dev of owner/OldManInfo_Flask" });
+  });
+});
+
+describe("GET /healthz and unknown routes", () => {
+  it("answers healthz with ok", async () => {
+    const res = await app.request("/healthz", {}, env);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it("answers 404 JSON for anything else", async () => {
+    const res = await app.request("/nope", {}, env);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("Content-Type")).toContain("application/json");
+  });
+});
