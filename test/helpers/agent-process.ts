@@ -27,6 +27,12 @@ export interface AgentProcess {
   restart(signal?: NodeJS.Signals): Promise<void>;
 }
 
+function withoutAgentToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.HOOKRELAY_AGENT_TOKEN;
+  return copy;
+}
+
 export function writeAgentConfig(o: AgentOptions): { configPath: string; stateDir: string } {
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-agent-"));
   const stateDir = o.stateDir ?? join(dir, "state");
@@ -38,11 +44,16 @@ export function writeAgentConfig(o: AgentOptions): { configPath: string; stateDi
 
 export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
   const { configPath, stateDir } = writeAgentConfig(o);
+  return startAgentWithConfig(configPath, stateDir, { label: `agent ${o.name ?? "web-1"}`, env: { HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env } });
+}
+
+/** Run the agent on a config file written elsewhere (e.g. agent/examples/flask.yml with test paths). */
+export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string> } = {}): AgentProcess {
   const launch = () =>
     startProcess(process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", configPath], {
       cwd: REPO_ROOT,
-      env: { ...process.env, HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env },
-      label: `agent ${o.name ?? "web-1"}`,
+      env: { ...withoutAgentToken(process.env), ...opts.env },
+      label: opts.label ?? "agent",
     });
   let proc = launch();
   return {
