@@ -23,7 +23,7 @@ function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-async function matchesAny(hash: "SHA-256" | "SHA-1", signature: Uint8Array<ArrayBuffer>, body: Uint8Array<ArrayBuffer>, secrets: string[]): Promise<boolean> {
+async function matchesAny(hash: "SHA-256" | "SHA-1", signature: Uint8Array<ArrayBuffer>, body: Uint8Array, secrets: string[]): Promise<boolean> {
   for (const secret of secrets) {
     const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash }, false, ["verify"]);
     if (await crypto.subtle.verify("HMAC", key, signature, body)) return true;
@@ -38,7 +38,7 @@ export interface SignatureHeaders {
 
 export async function verifySignature(
   headers: SignatureHeaders,
-  body: Uint8Array<ArrayBuffer>,
+  body: Uint8Array,
   secrets: string[],
   allowSha1: boolean,
 ): Promise<SignatureResult> {

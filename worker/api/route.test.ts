@@ -1,0 +1,45 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { app } from "../app.ts";
+import { api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+
+describe("/api", () => {
+  it("answers 401 without the admin token or with a wrong one", async () => {
+    const target = uniqueName();
+    expect((await app.request(`/api/targets/${target}/jobs`, {}, env)).status).toBe(401);
+    expect((await app.request(`/api/targets/${target}/jobs`, { headers: { Authorization: "Bearer test-agent-token" } }, env)).status).toBe(401);
+  });
+
+  it("answers 500 naming ADMIN_TOKEN when it is not configured (fail closed)", async () => {
+    const res = await app.request(`/api/targets/t/jobs`, { headers: { Authorization: "Bearer x" } }, { ...env, ADMIN_TOKEN: undefined as unknown as string });
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain("ADMIN_TOKEN");
+  });
+
+  it("answers 404 JSON for an unknown job and for an invalid target name", async () => {
+    const target = uniqueName();
+    const res = await api(`/api/targets/${target}/jobs/${crypto.randomUUID()}`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: expect.stringContaining("no job") });
+    expect((await api(`/api/targets/${target}/jobs/${crypto.randomUUID()}/log`)).status).toBe(404);
+    expect((await api(`/api/targets/-bad-/jobs`)).status).toBe(404);
+  });
+
+  it("lists jobs newest first and honours limit", async () => {
+    const target = uniqueName();
+    // No agent has declared anything yet: these are ignored, so declare via a hello first.
+    const { helloAgent } = await import("../test-support.ts");
+    const agent = await helloAgent(target, "web-1");
+    const ids: string[] = [];
+    for (const sha of ["1", "2", "3"]) {
+      const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
+      ids.push(((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id);
+    }
+    const all = (await (await api(`/api/targets/${target}/jobs`)).json()) as { jobs: { id: string; sha: string }[] };
+    expect(all.jobs.map((j) => j.id)).toEqual([...ids].reverse());
+    const two = (await (await api(`/api/targets/${target}/jobs?limit=2`)).json()) as { jobs: unknown[] };
+    expect(two.jobs).toHaveLength(2);
+    expect((await api(`/api/targets/${target}/jobs?limit=abc`)).status).toBe(400);
+    agent.close();
+  });
+});
