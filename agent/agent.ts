@@ -1,0 +1,266 @@
+/**
+ * The serving agent: spool + connection + runner. It answers the worker's frames (validated
+ * here, at the edge), runs one job at a time, writes every event to the spool before sending
+ * it, and after a reconnect re-sends from where the worker's `resume` says it stopped.
+ */
+import { assertNever } from "../shared/assert-never.ts";
+import { type AgentMessage, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
+import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
+import type { AgentConfig } from "./config.ts";
+import { Connection, type Link } from "./connection.ts";
+import type { Logger } from "./log.ts";
+import { type RunningJob, startJob } from "./runner.ts";
+import { Spool, type SpooledFrame } from "./spool.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+/** Above this many buffered bytes on the socket, sending waits for the socket to drain. */
+const HIGH_WATER = 1024 * 1024;
+
+export interface AgentOptions {
+  config: AgentConfig;
+  token: string;
+  log: Logger;
+  /** Environment steps inherit (minus the token); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  backoff?: BackoffOptions;
+  healthyMs?: number;
+}
+
+/** Per job, per connection: where sending stands. */
+interface Sender {
+  /** `waiting`: for the worker's `resume`; `catch-up`: re-sending from disk; `live`: sending as written. */
+  mode: "waiting" | "catch-up" | "live";
+  /** Next seq to send on this connection. */
+  cursor: number;
+  generation: number;
+}
+
+export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
+  return config.pipelines.map((p) => ({
+    name: p.name,
+    repo: p.repo,
+    events: p.events,
+    branches: p.branches,
+    steps: p.steps.map((s) => s.name),
+    onFailure: p.onFailure.map((s) => s.name),
+  }));
+}
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly connection: Connection;
+  private readonly spool: Spool;
+  private readonly log: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private link: Link | null = null;
+  private senders = new Map<string, Sender>();
+  /** The job being accepted or run (one at a time). */
+  private busyWith: string | null = null;
+  private running: RunningJob | null = null;
+  private stopping = false;
+
+  private constructor(options: AgentOptions, spool: Spool) {
+    this.config = options.config;
+    this.log = options.log;
+    this.env = options.env ?? process.env;
+    this.spool = spool;
+    this.connection = new Connection({
+      server: this.config.server,
+      target: this.config.target,
+      agent: this.config.name,
+      token: options.token,
+      heartbeatMs: this.config.heartbeatMs,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      healthyMs: options.healthyMs,
+      log: this.log,
+      onOpen: (link) => this.onOpen(link),
+      onFrame: (text, link) => this.onFrame(text, link),
+      onClose: (link) => {
+        if (this.link === link) this.link = null;
+      },
+    });
+  }
+
+  /** Opens (and locks) the spool, reports jobs a previous run left unfinished, and connects. */
+  static async start(options: AgentOptions): Promise<Agent> {
+    const spool = await Spool.open(options.config.stateDir, options.log);
+    for (const id of await spool.recoverInterrupted()) options.log.warn(`[job ${id}] interrupted by an agent restart; reported as interrupted, not re-run`);
+    const agent = new Agent(options, spool);
+    const c = options.config;
+    options.log.info(`hookrelay-agent ${AGENT_VERSION}: agent ${c.name}, target ${c.target}, pipelines: ${c.pipelines.map((p) => p.name).join(", ")}`);
+    agent.connection.start();
+    return agent;
+  }
+
+  /** Stop taking jobs, interrupt the running one (SIGTERM, grace, SIGKILL), flush the spool, close. */
+  async stop(why = "the agent is stopping"): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const running = this.running;
+    if (running) {
+      this.log.info(`[job ${running.jobId}] stopping: ${why}`);
+      running.stop("interrupted", `${why}; the job is interrupted`);
+      await running.done.catch(() => undefined);
+    }
+    // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
+    const deadline = Date.now() + 3000;
+    while (this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    await this.connection.stop();
+    await this.spool.close();
+    this.log.info("stopped");
+  }
+
+  private send(link: Link, message: AgentMessage): void {
+    void link.send(JSON.stringify(message));
+  }
+
+  private onOpen(link: Link): void {
+    this.link = link;
+    this.senders = new Map();
+    const unfinished = this.spool.unfinished();
+    for (const u of unfinished) this.senders.set(u.jobId, { mode: "waiting", cursor: u.lastSeq + 1, generation: 0 });
+    this.send(link, {
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      agent: this.config.name,
+      version: AGENT_VERSION,
+      pipelines: pipelineDecls(this.config),
+      unfinished,
+    });
+  }
+
+  private onFrame(text: string, link: Link): void {
+    const parsed = parseWorkerMessage(text);
+    if (!parsed.ok) {
+      this.log.warn(`bad frame from the worker: ${parsed.error}`);
+      this.send(link, { type: "error", code: "bad-frame", message: parsed.error.slice(0, 4000) });
+      return;
+    }
+    this.handle(parsed.message, link).catch((e: unknown) => this.log.error(`handling ${parsed.message.type}: ${(e as Error).stack ?? e}`));
+  }
+
+  private async handle(m: WorkerMessage, link: Link): Promise<void> {
+    switch (m.type) {
+      case "welcome":
+        this.log.info(`welcomed by the worker (target ${m.target}, agent ${m.agent})`);
+        return;
+      case "job":
+        return this.onJob(m, link);
+      case "ack":
+        await this.spool.ack(m.jobId, m.seq);
+        if (!this.spool.hasJob(m.jobId)) this.senders.delete(m.jobId);
+        return;
+      case "resume":
+        return this.onResume(m.jobId, m.ackedSeq, link);
+      case "cancel":
+        if (this.running?.jobId === m.jobId) {
+          this.log.info(`[job ${m.jobId}] cancel requested by the worker`);
+          this.running.stop("canceled", "job canceled by the worker");
+        } else this.log.info(`[job ${m.jobId}] cancel ignored: the job is not running here`);
+        return;
+      case "error":
+        this.log.warn(`the worker reported an error: ${m.code}: ${m.message}`);
+        return;
+      default:
+        return assertNever(m, "worker message");
+    }
+  }
+
+  private async onJob(m: Extract<WorkerMessage, { type: "job" }>, link: Link): Promise<void> {
+    const tag = `[job ${m.jobId}]`;
+    if (this.spool.isAccepted(m.jobId)) {
+      this.log.info(`${tag} already accepted; answering accepted again (never run twice)`);
+      this.send(link, { type: "accepted", jobId: m.jobId });
+      return;
+    }
+    if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
+    if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
+    this.busyWith = m.jobId;
+    try {
+      await this.spool.accept(m.jobId);
+    } catch (e) {
+      this.busyWith = null;
+      this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);
+      return;
+    }
+    // On a connection opened meanwhile, hello listed this job and `resume` sets up its sending.
+    if (this.link === link) this.senders.set(m.jobId, { mode: "live", cursor: 1, generation: 0 });
+    this.send(link, { type: "accepted", jobId: m.jobId });
+    this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
+    const { type: _type, jobId, pipeline, ...fields } = m;
+    const running = startJob(
+      { jobId, pipeline, fields },
+      {
+        pipelines: this.config.pipelines,
+        killGraceMs: this.config.killGraceMs,
+        logCapBytes: this.config.logCapBytes,
+        baseEnv: this.env,
+        log: this.log,
+        emit: (body) => this.emit(jobId, body),
+      },
+    );
+    this.running = running;
+    try {
+      await running.done;
+    } catch (e) {
+      this.log.error(`${tag} failed inside the agent: ${(e as Error).stack ?? e}`);
+    } finally {
+      this.running = null;
+      this.busyWith = null;
+    }
+  }
+
+  /** Spool first, then send if this job is sending live on the current connection. */
+  private async emit(jobId: string, body: JobEventBody): Promise<void> {
+    const frame = await this.spool.append(jobId, body);
+    const link = this.link;
+    const sender = this.senders.get(jobId);
+    if (!link || !sender || sender.mode !== "live" || sender.cursor !== frame.seq) return;
+    await this.transmit(link, sender, frame);
+  }
+
+  private async transmit(link: Link, sender: Sender, frame: SpooledFrame): Promise<void> {
+    sender.cursor = frame.seq + 1;
+    const sent = link.send(frame.frame);
+    if (link.bufferedAmount > HIGH_WATER) await sent;
+  }
+
+  private async onResume(jobId: string, ackedSeq: number, link: Link): Promise<void> {
+    if (!this.spool.hasJob(jobId)) {
+      this.log.info(`[job ${jobId}] resume ignored: nothing spooled for this job`);
+      return;
+    }
+    await this.spool.ack(jobId, ackedSeq);
+    if (!this.spool.hasJob(jobId)) return;
+    const sender = this.senders.get(jobId) ?? { mode: "waiting", cursor: 0, generation: 0 };
+    this.senders.set(jobId, sender);
+    sender.mode = "catch-up";
+    sender.cursor = ackedSeq + 1;
+    const generation = ++sender.generation;
+    const current = () => this.link === link && sender.generation === generation;
+    const total = this.spool.lastSeq(jobId) - ackedSeq;
+    if (total > 0) this.log.info(`[job ${jobId}] re-sending ${total} event(s) from seq ${ackedSeq + 1}`);
+    for (;;) {
+      const last = this.spool.lastSeq(jobId);
+      if (sender.cursor > last) {
+        sender.mode = "live";
+        return;
+      }
+      const before = sender.cursor;
+      for await (const frame of this.spool.read(jobId, sender.cursor, last)) {
+        if (!current()) return;
+        if (frame.seq < sender.cursor) continue;
+        await this.transmit(link, sender, frame);
+      }
+      if (!current()) return;
+      if (sender.cursor === before) {
+        this.log.warn(`[job ${jobId}] spool has no events from seq ${before}; skipping to ${last + 1}`);
+        sender.cursor = last + 1;
+      }
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

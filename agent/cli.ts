@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+/** hookrelay-agent: the command line. Usage errors exit 2, config/host problems exit 1. */
+import { realpathSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Agent } from "./agent.ts";
+import { backoffFromEnv } from "./backoff.ts";
+import { checkHost } from "./check.ts";
+import { type AgentConfig, loadConfig } from "./config.ts";
+import { execPipeline, planExec } from "./exec.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import { SpoolError } from "./spool.ts";
+import { systemdUnit } from "./systemd.ts";
+import { resolveToken } from "./token.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+const USAGE = `Usage: hookrelay-agent <command> --config FILE [options]
+
+Commands:
+  run      --config FILE                  connect to the worker and run deploy jobs (serve)
+  check    --config FILE                  validate the config and this host; print the pipelines
+  exec     --config FILE --pipeline NAME [--sha SHA] [--ref refs/heads/BRANCH]
+                                          run a pipeline here, without the worker
+  systemd  --config FILE [--user NAME] [--node PATH]
+                                          print a systemd unit for this agent
+
+Options:
+  --version   print the version
+  --help      print this help
+
+Environment:
+  HOOKRELAY_AGENT_TOKEN   the agent token (wins over token_file and token)
+`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const log = consoleLogger();
+  try {
+    return await dispatch(argv, log);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`hookrelay-agent: ${(e as Error).message}\nRun hookrelay-agent --help for usage.\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function dispatch(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string", short: "c" },
+      pipeline: { type: "string" },
+      sha: { type: "string" },
+      ref: { type: "string" },
+      user: { type: "string" },
+      node: { type: "string" },
+      version: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`hookrelay-agent ${AGENT_VERSION}\n`);
+    return 0;
+  }
+  const [command, ...extra] = positionals;
+  if (command === undefined) throw new UsageError("missing command (run, check, exec or systemd)");
+  if (!["run", "check", "exec", "systemd"].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (expected run, check, exec or systemd)`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (values.config === undefined) throw new UsageError(`${command}: --config FILE is required`);
+  const only = (allowed: string[]) => {
+    for (const key of ["pipeline", "sha", "ref", "user", "node"] as const) {
+      if (values[key] !== undefined && !allowed.includes(key)) throw new UsageError(`${command}: --${key} is not an option of this command`);
+    }
+  };
+  const loaded = loadConfig(values.config);
+  const config = (): AgentConfig => {
+    if (loaded.ok) return loaded.config;
+    throw new ConfigProblems(loaded.problems);
+  };
+  try {
+    switch (command) {
+      case "run":
+        only([]);
+        return await run(config(), log);
+      case "check": {
+        only([]);
+        if (!loaded.ok) {
+          for (const p of loaded.problems) process.stderr.write(`${p}\n`);
+          process.stderr.write(`${loaded.problems.length} problem(s) found\n`);
+          return 1;
+        }
+        const report = checkHost(loaded.config, process.env);
+        for (const w of report.warnings) log.warn(w);
+        for (const line of report.summary) process.stdout.write(`${line}\n`);
+        for (const p of report.problems) process.stderr.write(`${p}\n`);
+        if (report.problems.length > 0) {
+          process.stderr.write(`${report.problems.length} problem(s) found\n`);
+          return 1;
+        }
+        process.stdout.write(`${loaded.config.file}: OK\n`);
+        return 0;
+      }
+      case "exec": {
+        only(["pipeline", "sha", "ref"]);
+        if (values.pipeline === undefined) throw new UsageError("exec: --pipeline NAME is required");
+        const c = config();
+        const pipeline = c.pipelines.find((p) => p.name === values.pipeline);
+        if (!pipeline) throw new UsageError(`exec: no pipeline ${JSON.stringify(values.pipeline)} in ${c.file} (have: ${c.pipelines.map((p) => p.name).join(", ")})`);
+        const plan = planExec({ pipeline, sha: values.sha, ref: values.ref });
+        if (!plan.ok) throw new UsageError(`exec: ${plan.problem}`);
+        const quiet: Logger = { info: () => {}, warn: log.warn, error: log.error };
+        const status = await execPipeline(c, pipeline, plan, quiet);
+        return status === "succeeded" ? 0 : 1;
+      }
+      case "systemd": {
+        only(["user", "node"]);
+        const c = config();
+        process.stdout.write(systemdUnit(c, { user: values.user ?? "hookrelay", node: values.node ?? process.execPath, script: realpathSync(process.argv[1] ?? "hookrelay-agent") }));
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (e) {
+    if (e instanceof ConfigProblems) {
+      for (const p of e.problems) process.stderr.write(`${p}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+class ConfigProblems extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join("\n"));
+    this.problems = problems;
+  }
+}
+
+async function run(config: AgentConfig, log: Logger): Promise<number> {
+  const token = resolveToken(config, process.env);
+  for (const w of token.warnings) log.warn(w);
+  if (!token.ok) {
+    log.error(token.problem);
+    return 1;
+  }
+  let agent: Agent;
+  try {
+    agent = await Agent.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
+  } catch (e) {
+    if (e instanceof SpoolError) {
+      log.error(e.message);
+      return 1;
+    }
+    throw e;
+  }
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log.warn(`${signal} again: exiting now`);
+        resolve(130);
+        return;
+      }
+      log.info(`received ${signal}: stopping`);
+      agent.stop(`the agent is stopping (${signal})`).then(
+        () => resolve(0),
+        (e: unknown) => {
+          log.error(`while stopping: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`error: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,281 @@
+/**
+ * The agent's config file (YAML) → a typed `AgentConfig`. This is an edge: every problem is
+ * collected (not just the first) and named by file, key path and why, e.g.
+ * `/etc/hookrelay/agent.yaml: pipelines[0].steps[2].run: expected a string, got nothing`.
+ * Unknown keys are errors, so a typo never silently disables a setting.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
+import { InvalidInput, Reader } from "../shared/reader.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+export interface StepConfig {
+  name: string;
+  run: string;
+  /** null: bounded only by the pipeline's timeout. */
+  timeoutMs: number | null;
+}
+
+export interface PipelineConfig {
+  name: string;
+  repo: string;
+  events: string[];
+  branches: string[];
+  workdir: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  steps: StepConfig[];
+  onFailure: StepConfig[];
+}
+
+export interface AgentConfig {
+  /** Absolute path of the file this came from. */
+  file: string;
+  server: string;
+  target: string;
+  name: string;
+  tokenFile: string | null;
+  token: string | null;
+  stateDir: string;
+  heartbeatMs: number;
+  killGraceMs: number;
+  logCapBytes: number;
+  pipelines: PipelineConfig[];
+}
+
+export type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; problems: string[] };
+
+export const DEFAULTS = {
+  target: "default",
+  heartbeatMs: 30_000,
+  killGraceMs: 10_000,
+  logCapBytes: 8 * 1024 * 1024,
+  pipelineTimeoutMs: 30 * 60_000,
+  events: ["push"],
+} as const;
+
+const SUPPORTED_EVENTS = ["push"];
+const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "pipelines"];
+const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure"];
+const STEP_KEYS = ["name", "run", "timeout"];
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function loadConfig(path: string): ConfigResult {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    return { ok: false, problems: [`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`] };
+  }
+  return parseConfig(text, file);
+}
+
+/** `file` names the source in problems and anchors relative `token_file`/`state_dir` paths. */
+export function parseConfig(text: string, file: string): ConfigResult {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return { ok: false, problems: doc.errors.map((e) => `${file}: line ${(e.linePos?.[0]?.line ?? 0) || "?"}: ${e.message.split("\n")[0]}`) };
+  }
+  const problems: string[] = [];
+  const config = readConfig(new Reader(doc.toJS()), file, problems);
+  if (problems.length > 0 || config === undefined) return { ok: false, problems: problems.map((p) => `${file}: ${p}`) };
+  return { ok: true, config };
+}
+
+/** Runs one read; an InvalidInput becomes a collected problem and `undefined`. */
+function tryRead<T>(problems: string[], read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof InvalidInput) {
+      problems.push(e.message);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function checkKeys(r: Reader, allowed: readonly string[], problems: string[]): void {
+  for (const key of r.keys()) {
+    if (allowed.includes(key)) continue;
+    const near = allowed.find((a) => editDistance(a, key) <= 2);
+    const path = r.path ? `${r.path}.${key}` : key;
+    problems.push(`${path}: unknown key${near ? ` (did you mean ${near}?)` : ""}; allowed: ${allowed.join(", ")}`);
+  }
+}
+
+function duration(r: Reader): number {
+  const v = r.value;
+  const result = parseDuration(typeof v === "number" ? `${v}s` : r.string());
+  if (typeof result !== "number") r.fail(result.error);
+  return result;
+}
+
+function size(r: Reader): number {
+  const v = r.value;
+  const result = parseSize(typeof v === "number" ? String(v) : r.string());
+  if (typeof result !== "number") r.fail(result.error);
+  return result;
+}
+
+const name = (r: Reader) => r.string({ pattern: NAME_PATTERN, patternHint: NAME_HINT });
+
+function readConfig(r: Reader, file: string, problems: string[]): AgentConfig | undefined {
+  if (!r.isObject()) {
+    problems.push(`expected a YAML mapping with server, state_dir and pipelines, got ${r.value === null || r.value === undefined ? "an empty file" : "something else"}`);
+    return undefined;
+  }
+  checkKeys(r, TOP_KEYS, problems);
+  const base = dirname(file);
+  const opt = <T>(key: string, read: (f: Reader) => T, fallback: T): T | undefined =>
+    r.has(key) ? tryRead(problems, () => read(r.field(key))) : fallback;
+
+  const server = tryRead(problems, () => {
+    const s = r.field("server").string({ max: 2000 });
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      return r.field("server").fail("not a URL");
+    }
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") r.field("server").fail("must start with ws:// or wss://");
+    if (url.search || url.hash) r.field("server").fail("must not have a query or fragment");
+    return s.replace(/\/+$/, "");
+  });
+  const target = opt("target", name, DEFAULTS.target);
+  const agentName = opt("name", name, defaultName());
+  const tokenFile = opt("token_file", (f) => resolve(base, f.string()), null);
+  const token = opt("token", (f) => f.string({ max: 4096 }).trim(), null);
+  const stateDir = tryRead(problems, () => resolve(base, r.field("state_dir").string()));
+  const heartbeatMs = opt("heartbeat", duration, DEFAULTS.heartbeatMs);
+  const killGraceMs = opt("kill_grace", duration, DEFAULTS.killGraceMs);
+  const logCapBytes = opt("log_cap", size, DEFAULTS.logCapBytes);
+  if (logCapBytes !== undefined && logCapBytes < 1024) problems.push("log_cap: must be at least 1KiB");
+
+  const pipelines: PipelineConfig[] = [];
+  const list = tryRead(problems, () => r.field("pipelines").array({ max: 100 }));
+  if (list !== undefined && list.length === 0) problems.push("pipelines: at least one pipeline is required");
+  for (const p of list ?? []) {
+    const pipeline = readPipeline(p, problems);
+    if (pipeline) pipelines.push(pipeline);
+  }
+  const seen = new Set<string>();
+  for (const [i, p] of pipelines.entries()) {
+    if (seen.has(p.name)) problems.push(`pipelines[${i}].name: duplicate pipeline name ${JSON.stringify(p.name)}`);
+    seen.add(p.name);
+  }
+  if (
+    server === undefined || target === undefined || agentName === undefined || tokenFile === undefined || token === undefined ||
+    stateDir === undefined || heartbeatMs === undefined || killGraceMs === undefined || logCapBytes === undefined
+  ) {
+    return undefined;
+  }
+  return { file, server, target, name: agentName, tokenFile, token, stateDir, heartbeatMs, killGraceMs, logCapBytes, pipelines };
+}
+
+function defaultName(): string {
+  const h = hostname().split(".")[0] ?? "";
+  return NAME_PATTERN.test(h) ? h : "agent";
+}
+
+function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined {
+  if (!r.isObject()) {
+    problems.push(`${r.path}: expected a mapping with name, repo, branches, workdir and steps`);
+    return undefined;
+  }
+  const before = problems.length;
+  checkKeys(r, PIPELINE_KEYS, problems);
+  const get = <T>(read: () => T) => tryRead(problems, read);
+  const pname = get(() => name(r.field("name")));
+  const repo = get(() => r.field("repo").string({ max: 200, pattern: /^[^/\s]+\/[^/\s]+$/, patternHint: "must be owner/name (the repository's full_name)" }));
+  const events = r.has("events")
+    ? get(() => {
+        const list = r.field("events").array({ max: 50 }).map((e) => e.string());
+        if (list.length === 0) r.field("events").fail("must list at least one event");
+        for (const [i, e] of list.entries()) {
+          if (!SUPPORTED_EVENTS.includes(e)) problems.push(`${r.path}.events[${i}]: unsupported event ${JSON.stringify(e)}: only push is supported for now`);
+        }
+        return list;
+      })
+    : [...DEFAULTS.events];
+  const branches = get(() => {
+    if (!r.has("branches")) r.field("branches").fail("required for push: a list of branch globs, e.g. [main]");
+    const list = r.field("branches").array({ max: 100 }).map((b) => b.string({ max: 255 }));
+    if (list.length === 0) r.field("branches").fail("must list at least one branch glob");
+    for (const [i, b] of list.entries()) {
+      if (b.trim() === "" || b.startsWith("refs/")) problems.push(`${r.path}.branches[${i}]: must be a branch name or glob without refs/heads/, e.g. main or release/*`);
+    }
+    return list;
+  });
+  const workdir = get(() => {
+    const w = r.field("workdir").string();
+    if (!isAbsolute(w)) r.field("workdir").fail("must be an absolute path");
+    return w;
+  });
+  const env = r.has("env")
+    ? get(() => {
+        const out: Record<string, string> = {};
+        const e = r.field("env");
+        for (const key of e.keys()) {
+          const v = e.field(key);
+          if (!ENV_NAME.test(key)) problems.push(`${v.path}: not a valid environment variable name`);
+          else if (key.startsWith("HOOKRELAY_")) problems.push(`${v.path}: HOOKRELAY_* names are set by the agent`);
+          else if (typeof v.value === "number" || typeof v.value === "boolean") out[key] = String(v.value);
+          else out[key] = v.string();
+        }
+        return out;
+      })
+    : {};
+  const timeoutMs = r.has("timeout") ? get(() => duration(r.field("timeout"))) : DEFAULTS.pipelineTimeoutMs;
+  const steps = get(() => {
+    const list = r.field("steps").array({ max: 200 });
+    if (list.length === 0) r.field("steps").fail("at least one step is required");
+    return list;
+  })?.map((s) => readStep(s, problems));
+  const onFailure = r.has("on_failure") ? get(() => r.field("on_failure").array({ max: 200 }))?.map((s) => readStep(s, problems)) : [];
+  const allSteps = [...(steps ?? []), ...(onFailure ?? [])];
+  const names = new Set<string>();
+  for (const [i, s] of allSteps.entries()) {
+    if (!s) continue;
+    const where = i < (steps?.length ?? 0) ? `steps[${i}]` : `on_failure[${i - (steps?.length ?? 0)}]`;
+    if (names.has(s.name)) problems.push(`${r.path}.${where}.name: duplicate step name ${JSON.stringify(s.name)} (names are unique across steps and on_failure)`);
+    names.add(s.name);
+  }
+  if (problems.length > before) return undefined;
+  return {
+    name: pname!, repo: repo!, events: events!, branches: branches!, workdir: workdir!, env: env!, timeoutMs: timeoutMs!,
+    steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[],
+  };
+}
+
+function readStep(r: Reader, problems: string[]): StepConfig | undefined {
+  if (!r.isObject()) {
+    problems.push(`${r.path}: expected a mapping like { name: build, run: make }`);
+    return undefined;
+  }
+  checkKeys(r, STEP_KEYS, problems);
+  const sname = tryRead(problems, () => name(r.field("name")));
+  const run = tryRead(problems, () => {
+    const s = r.field("run").string();
+    if (s.trim() === "") r.field("run").fail("must not be empty");
+    return s;
+  });
+  const timeoutMs = r.has("timeout") ? tryRead(problems, () => duration(r.field("timeout"))) : null;
+  if (sname === undefined || run === undefined || timeoutMs === undefined) return undefined;
+  return { name: sname, run, timeoutMs };
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length]![b.length]!;
+}

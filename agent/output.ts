@@ -1,0 +1,175 @@
+/**
+ * A step's output on its way to events: decoded as UTF-8 per stream (a streaming TextDecoder, so a
+ * character split across reads stays whole), batched (flush at 32 KiB or after 50 ms), and held to
+ * the job's log cap: past `cap` bytes the head is kept, the middle dropped, and at the step's end
+ * the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying how many
+ * bytes were left out. Memory stays bounded by the batch plus that tail.
+ */
+import type { OutputStream } from "../shared/protocol.ts";
+import { formatSize } from "./units.ts";
+
+export type EmitOutput = (stream: OutputStream, data: string) => Promise<void>;
+
+/** The job-wide byte budget, shared by its steps. */
+export class LogBudget {
+  readonly cap: number;
+  readonly tailMax: number;
+  used = 0;
+  constructor(cap: number) {
+    this.cap = cap;
+    this.tailMax = Math.max(1, Math.min(1024 * 1024, Math.floor(cap / 4)));
+  }
+}
+
+interface Piece {
+  stream: OutputStream;
+  text: string;
+  bytes: number;
+}
+
+export interface StepOutputOptions {
+  budget: LogBudget;
+  emit: EmitOutput;
+  flushBytes?: number;
+  flushMs?: number;
+}
+
+export class StepOutput {
+  private readonly budget: LogBudget;
+  private readonly emit: EmitOutput;
+  private readonly flushBytes: number;
+  private readonly flushMs: number;
+  private readonly decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
+  private pendingStream: OutputStream = "stdout";
+  private pending = "";
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Emits run one after another in this chain; awaiting it is the back-pressure. */
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private tail: Piece[] = [];
+  private tailBytes = 0;
+  private overflowBytes = 0;
+  private lastEndedWithNewline = true;
+
+  constructor(options: StepOutputOptions) {
+    this.budget = options.budget;
+    this.emit = options.emit;
+    this.flushBytes = options.flushBytes ?? 32 * 1024;
+    this.flushMs = options.flushMs ?? 50;
+  }
+
+  /** Feed raw bytes read from the step; resolves when it is fine to read more. */
+  async write(stream: OutputStream, chunk: Uint8Array): Promise<void> {
+    const room = this.budget.cap - this.budget.used;
+    if (room >= chunk.length) {
+      this.budget.used += chunk.length;
+      this.toHead(stream, this.decoders[stream].decode(chunk, { stream: true }));
+    } else {
+      // Cut at a character boundary at or after the cap (≤ 3 bytes over), so neither part splits one.
+      let cut = Math.max(0, room);
+      while (cut < chunk.length && cut - Math.max(0, room) < 3 && (chunk[cut]! & 0xc0) === 0x80) cut++;
+      if (cut > 0) {
+        this.budget.used += cut;
+        this.toHead(stream, this.decoders[stream].decode(chunk.subarray(0, cut), { stream: true }));
+      }
+      if (cut < chunk.length) this.toTail(stream, this.decoders[stream].decode(chunk.subarray(cut), { stream: true }));
+    }
+    if (this.pending.length >= this.flushBytes) this.flush();
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  /** A line from the agent itself about this step (e.g. a timeout); not counted against the cap. */
+  async note(line: string): Promise<void> {
+    this.flush();
+    this.enqueue("stderr", `${this.lastEndedWithNewline ? "" : "\n"}${line}\n`);
+    await this.chain;
+  }
+
+  /** End of the step: flush what is left, then the tail with its marker. */
+  async finish(): Promise<void> {
+    for (const stream of ["stdout", "stderr"] as const) {
+      const rest = this.decoders[stream].decode();
+      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.cap ? this.toTail(stream, rest) : this.toHead(stream, rest);
+    }
+    this.flush();
+    if (this.tail.length > 0) {
+      const omitted = this.overflowBytes - this.tailBytes;
+      if (omitted > 0) {
+        this.enqueue(
+          "stderr",
+          `${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${this.tailBytes} bytes follow …\n`,
+        );
+      }
+      let run: Piece | undefined;
+      for (const p of this.tail) {
+        if (run && run.stream === p.stream) run.text += p.text;
+        else {
+          if (run) this.enqueue(run.stream, run.text);
+          run = { ...p };
+        }
+      }
+      if (run) this.enqueue(run.stream, run.text);
+      this.tail = [];
+      this.tailBytes = 0;
+    }
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  private toHead(stream: OutputStream, text: string): void {
+    if (!text) return;
+    if (stream !== this.pendingStream) this.flush();
+    this.pendingStream = stream;
+    this.pending += text;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.flushMs);
+    }
+  }
+
+  private toTail(stream: OutputStream, text: string): void {
+    if (!text) return;
+    const bytes = Buffer.byteLength(text);
+    this.overflowBytes += bytes;
+    this.tail.push({ stream, text, bytes });
+    this.tailBytes += bytes;
+    while (this.tailBytes > this.budget.tailMax) {
+      const front = this.tail[0]!;
+      const excess = this.tailBytes - this.budget.tailMax;
+      if (front.bytes <= excess) {
+        this.tail.shift();
+        this.tailBytes -= front.bytes;
+        continue;
+      }
+      const buf = Buffer.from(front.text);
+      let cut = excess;
+      while (cut < buf.length && (buf[cut]! & 0xc0) === 0x80) cut++;
+      front.text = buf.subarray(cut).toString("utf8");
+      this.tailBytes -= cut;
+      front.bytes -= cut;
+    }
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.pending) return;
+    const data = this.pending;
+    this.pending = "";
+    this.enqueue(this.pendingStream, data);
+  }
+
+  private enqueue(stream: OutputStream, data: string): void {
+    this.lastEndedWithNewline = data.endsWith("\n");
+    this.chain = this.chain.then(
+      () => (this.failure ? undefined : this.emit(stream, data)),
+    ).catch((e: unknown) => {
+      this.failure ??= e;
+    });
+  }
+}

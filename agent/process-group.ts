@@ -1,0 +1,117 @@
+/**
+ * One step = one `bash -eo pipefail -c <run>` in its own process group, so a timeout or cancel
+ * can reach every process it started (SIGTERM to the group, SIGKILL after the grace), not just bash.
+ * Output is read with back-pressure: the next chunk is read only after `onData` settled, so a step
+ * printing gigabytes never fills our memory — the pipe fills and the step waits.
+ */
+import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import type { OutputStream } from "../shared/protocol.ts";
+
+export type StepExit =
+  | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: "spawn-error"; message: string };
+
+export interface StepProcessOptions {
+  run: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  onData(stream: OutputStream, chunk: Buffer): Promise<void>;
+  /** After bash exits, keep reading until the pipes go quiet this long (a background grandchild may hold them open). */
+  drainIdleMs?: number;
+  /** …but never longer than this in total. */
+  drainMaxMs?: number;
+}
+
+export interface StepProcess {
+  readonly pid: number | undefined;
+  /** Resolves when bash has exited and its output has been read (or the drain gave up). */
+  readonly finished: Promise<StepExit>;
+  /** SIGTERM to the whole group, SIGKILL after `graceMs` if anything in it is still alive. */
+  killGroup(graceMs: number): Promise<void>;
+}
+
+export function spawnStep(options: StepProcessOptions): StepProcess {
+  const child = spawn("bash", ["-eo", "pipefail", "-c", options.run], {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true, // own process group (setsid): signals to -pid reach every descendant that stays in it
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const pid = child.pid;
+
+  const exited = new Promise<StepExit>((resolve) => {
+    child.once("error", (e) => resolve({ kind: "spawn-error", message: e.message }));
+    child.once("exit", (code, signal) => resolve({ kind: "exited", code, signal }));
+  });
+
+  let lastActivity = Date.now();
+  const pump = async (stream: OutputStream, readable: Readable): Promise<void> => {
+    try {
+      for await (const chunk of readable) {
+        lastActivity = Date.now();
+        await options.onData(stream, chunk as Buffer);
+        lastActivity = Date.now();
+      }
+    } catch {
+      // destroyed by the drain deadline below, or a read error: output ends here either way
+    }
+  };
+  const pumps = Promise.all([pump("stdout", child.stdout), pump("stderr", child.stderr)]);
+
+  const finished = exited.then(async (exit) => {
+    const idle = options.drainIdleMs ?? 250;
+    const deadline = Date.now() + (options.drainMaxMs ?? 5000);
+    let done = false;
+    void pumps.then(() => (done = true));
+    while (!done) {
+      const now = Date.now();
+      if (now - lastActivity >= idle || now >= deadline) break;
+      await Promise.race([pumps, sleep(Math.min(idle, 50))]);
+    }
+    if (!done) {
+      child.stdout.destroy();
+      child.stderr.destroy();
+      await pumps;
+    }
+    return exit;
+  });
+
+  return {
+    pid,
+    finished,
+    killGroup: async (graceMs: number) => {
+      if (pid === undefined) return;
+      signalGroup(pid, "SIGTERM");
+      const deadline = Date.now() + graceMs;
+      while (groupAlive(pid) && Date.now() < deadline) await sleep(25);
+      if (groupAlive(pid)) {
+        signalGroup(pid, "SIGKILL");
+        const hard = Date.now() + 5000;
+        while (groupAlive(pid) && Date.now() < hard) await sleep(25);
+      }
+    },
+  };
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
+
+/** True while any process of the group exists (zombies included, until reaped). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

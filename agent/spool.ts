@@ -1,0 +1,397 @@
+/**
+ * The agent's on-disk state (`state_dir`), so a restart of either side loses no log line and
+ * never re-runs a job:
+ *
+ *   agent.pid              lock: one agent per state_dir
+ *   accepted               accepted job ids, one a line (fsync'd before `accepted` is sent; last 1000 kept)
+ *   jobs/<id>/events-N.log the job's event frames from seq N on, one a line, appended before sending
+ *   jobs/<id>/acked        the highest seq the worker acked
+ *
+ * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
+ * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
+ */
+import { createReadStream, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
+import type { Logger } from "./log.ts";
+
+export const ACCEPTED_KEEP = 1000;
+const SEGMENT_BYTES = 4 * 1024 * 1024;
+
+export class SpoolError extends Error {
+  override name = "SpoolError";
+}
+
+interface Segment {
+  firstSeq: number;
+  path: string;
+}
+
+interface JobState {
+  jobId: string;
+  dir: string;
+  lastSeq: number;
+  ackedSeq: number;
+  endSeq: number | null;
+  segments: Segment[];
+  handle: FileHandle | null;
+  handleBytes: number;
+  /** Appends and acks of one job run one after another. */
+  chain: Promise<unknown>;
+}
+
+export interface SpooledFrame {
+  seq: number;
+  frame: string;
+}
+
+const lockedDirs = new Set<string>();
+
+export class Spool {
+  readonly dir: string;
+  private readonly log: Logger;
+  private accepted: string[] = [];
+  private acceptedSet = new Set<string>();
+  private acceptedHandle: FileHandle | null = null;
+  private readonly jobs = new Map<string, JobState>();
+  private closed = false;
+
+  private constructor(dir: string, log: Logger) {
+    this.dir = dir;
+    this.log = log;
+  }
+
+  /** Locks `dir` (creating it) and loads what a previous run left. */
+  static async open(dir: string, log: Logger): Promise<Spool> {
+    const spool = new Spool(resolve(dir), log);
+    try {
+      await mkdir(join(spool.dir, "jobs"), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    await lock(spool.dir);
+    try {
+      await spool.load();
+    } catch (e) {
+      await spool.close();
+      throw e;
+    }
+    return spool;
+  }
+
+  isAccepted(jobId: string): boolean {
+    return this.acceptedSet.has(jobId) || this.jobs.has(jobId);
+  }
+
+  /** Records the id durably; only then may `accepted` be sent. */
+  async accept(jobId: string): Promise<void> {
+    if (this.isAccepted(jobId)) return;
+    const dir = join(this.dir, "jobs", jobId);
+    await mkdir(dir, { recursive: true });
+    this.jobs.set(jobId, { jobId, dir, lastSeq: 0, ackedSeq: 0, endSeq: null, segments: [], handle: null, handleBytes: 0, chain: Promise.resolve() });
+    this.accepted.push(jobId);
+    this.acceptedSet.add(jobId);
+    if (this.accepted.length > 2 * ACCEPTED_KEEP) await this.rewriteAccepted();
+    else {
+      this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
+      await this.acceptedHandle.write(`${jobId}\n`);
+      await this.acceptedHandle.sync();
+    }
+  }
+
+  /** Writes the next event of a job and returns its frame (to send). */
+  append(jobId: string, body: JobEventBody): Promise<SpooledFrame> {
+    const job = this.job(jobId);
+    const next = job.chain.then(async () => {
+      const seq = job.lastSeq + 1;
+      const frame = JSON.stringify({ type: "event", jobId, seq, at: Date.now(), body } satisfies AgentMessage);
+      if (utf8Length(frame) > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
+      if (!job.handle || job.handleBytes >= SEGMENT_BYTES) {
+        await job.handle?.close();
+        const path = join(job.dir, `events-${seq}.log`);
+        job.handle = await open(path, "a", 0o600);
+        job.handleBytes = 0;
+        job.segments.push({ firstSeq: seq, path });
+      }
+      const line = `${frame}\n`;
+      await job.handle.write(line);
+      job.handleBytes += Buffer.byteLength(line);
+      job.lastSeq = seq;
+      if (body.kind === "job-end") {
+        job.endSeq = seq;
+        await job.handle.datasync();
+      }
+      return { seq, frame };
+    });
+    job.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The worker stored every event ≤ seq: drop what is no longer needed. */
+  ack(jobId: string, seq: number): Promise<void> {
+    const job = this.jobs.get(jobId);
+    if (!job || seq <= job.ackedSeq) return Promise.resolve();
+    job.ackedSeq = Math.min(seq, job.lastSeq);
+    const next = job.chain.then(async () => {
+      if (job.endSeq !== null && job.ackedSeq >= job.endSeq) {
+        await this.removeJob(job);
+        return;
+      }
+      while (job.segments.length > 1 && job.segments[1]!.firstSeq - 1 <= job.ackedSeq) {
+        const seg = job.segments.shift()!;
+        await rm(seg.path, { force: true });
+      }
+      await writeFile(join(job.dir, "acked"), `${job.ackedSeq}\n`);
+    });
+    job.chain = next.catch((e: unknown) => this.log.warn(`[job ${jobId}] spool: ${(e as Error).message}`));
+    return job.chain.then(() => undefined);
+  }
+
+  /** Accepted jobs whose job-end is not acked yet, with the last seq written (hello.unfinished). */
+  unfinished(): { jobId: string; lastSeq: number }[] {
+    return [...this.jobs.values()].map((j) => ({ jobId: j.jobId, lastSeq: j.lastSeq }));
+  }
+
+  lastSeq(jobId: string): number {
+    return this.jobs.get(jobId)?.lastSeq ?? 0;
+  }
+
+  hasJob(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
+  /** The job's frames with fromSeq ≤ seq ≤ toSeq, read from disk one chunk at a time. */
+  async *read(jobId: string, fromSeq: number, toSeq: number): AsyncGenerator<SpooledFrame> {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    const segments = [...job.segments];
+    for (const [i, seg] of segments.entries()) {
+      const nextFirst = segments[i + 1]?.firstSeq ?? Infinity;
+      if (nextFirst <= fromSeq) continue;
+      if (seg.firstSeq > toSeq) return;
+      try {
+        for await (const line of readLines(seg.path)) {
+          const parsed = parseAgentMessage(line);
+          if (!parsed.ok || parsed.message.type !== "event" || parsed.message.jobId !== jobId) {
+            this.log.warn(`[job ${jobId}] spool: skipping a corrupt line in ${seg.path}`);
+            continue;
+          }
+          const seq = parsed.message.seq;
+          if (seq > toSeq) return;
+          if (seq >= fromSeq) yield { seq, frame: line };
+        }
+      } catch (e) {
+        // A segment deleted meanwhile was acked: nothing in it is needed any more.
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
+    }
+  }
+
+  /**
+   * Jobs left without a job-end by a previous run were interrupted by an agent restart: say so and
+   * end them `interrupted`. They are never re-run (deploy steps need not be idempotent).
+   */
+  async recoverInterrupted(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.endSeq !== null) continue;
+      ids.push(job.jobId);
+      await this.append(job.jobId, {
+        kind: "output",
+        step: null,
+        stream: "stderr",
+        data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
+      });
+      await this.append(job.jobId, { kind: "job-end", status: "interrupted" });
+    }
+    return ids;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.jobs.values()) {
+      await job.chain;
+      await job.handle?.close();
+      job.handle = null;
+    }
+    await this.acceptedHandle?.close();
+    await unlock(this.dir);
+  }
+
+  private job(jobId: string): JobState {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new SpoolError(`[job ${jobId}] not in the spool (events before accept?)`);
+    return job;
+  }
+
+  private async removeJob(job: JobState): Promise<void> {
+    await job.handle?.close();
+    job.handle = null;
+    this.jobs.delete(job.jobId);
+    await rm(job.dir, { recursive: true, force: true });
+  }
+
+  private async rewriteAccepted(): Promise<void> {
+    this.accepted = this.accepted.slice(-ACCEPTED_KEEP);
+    this.acceptedSet = new Set(this.accepted);
+    await this.acceptedHandle?.close();
+    this.acceptedHandle = null;
+    const tmp = join(this.dir, "accepted.tmp");
+    const fh = await open(tmp, "w", 0o600);
+    await fh.write(this.accepted.map((id) => `${id}\n`).join(""));
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, join(this.dir, "accepted"));
+    await syncDir(this.dir);
+  }
+
+  private async load(): Promise<void> {
+    let text = "";
+    try {
+      text = await readFile(join(this.dir, "accepted"), "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    // A torn last line (crash mid-write) was never acknowledged as accepted: ignore it.
+    const ids = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined).filter((l) => l.length > 0);
+    if (!text.endsWith("\n") && text.length > 0) ids.pop();
+    this.accepted = ids.slice(-ACCEPTED_KEEP);
+    this.acceptedSet = new Set(this.accepted);
+    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.rewriteAccepted();
+
+    for (const entry of await readdir(join(this.dir, "jobs"), { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const job = await loadJob(join(this.dir, "jobs", entry.name), entry.name);
+      if (job.endSeq !== null && job.ackedSeq >= job.endSeq) await rm(job.dir, { recursive: true, force: true });
+      else this.jobs.set(job.jobId, job);
+    }
+    await syncDir(this.dir);
+  }
+}
+
+async function loadJob(dir: string, jobId: string): Promise<JobState> {
+  const files = (await readdir(dir)).flatMap((f) => {
+    const m = /^events-(\d+)\.log$/.exec(f);
+    return m ? [{ firstSeq: Number(m[1]), path: join(dir, f) }] : [];
+  });
+  files.sort((a, b) => a.firstSeq - b.firstSeq);
+  let ackedSeq = 0;
+  try {
+    ackedSeq = Number.parseInt(await readFile(join(dir, "acked"), "utf8"), 10) || 0;
+  } catch {
+    // never acked
+  }
+  const job: JobState = { jobId, dir, lastSeq: ackedSeq, ackedSeq, endSeq: null, segments: files, handle: null, handleBytes: 0, chain: Promise.resolve() };
+  const last = files.at(-1);
+  if (last) {
+    // Find the last complete line; cut a torn one (a crash mid-append) off.
+    const fh = await open(last.path, "r+");
+    try {
+      let good = 0;
+      let pos = 0;
+      for await (const line of readLines(last.path, true)) {
+        pos += Buffer.byteLength(line) + 1;
+        const parsed = parseAgentMessage(line);
+        if (!parsed.ok || parsed.message.type !== "event") break;
+        good = pos;
+        job.lastSeq = parsed.message.seq;
+        if (parsed.message.body.kind === "job-end") job.endSeq = parsed.message.seq;
+      }
+      const { size } = await fh.stat();
+      if (good < size) await fh.truncate(good);
+      job.handleBytes = good;
+    } finally {
+      await fh.close();
+    }
+    if (job.handleBytes === 0 && files.length === 1 && job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
+  }
+  return job;
+}
+
+/** Lines of a file, streamed; `completeOnly` drops a last line without its newline. */
+async function* readLines(path: string, completeOnly = false): AsyncGenerator<string> {
+  let rest = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
+    rest += decoder.decode(chunk as Buffer, { stream: true });
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+  rest += decoder.decode();
+  if (rest.length > 0 && !completeOnly) yield rest;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function lock(dir: string): Promise<void> {
+  if (lockedDirs.has(dir)) throw new SpoolError(`state_dir ${dir} is already in use by this process`);
+  const file = join(dir, "agent.pid");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(file, "wx", 0o600);
+      await fh.write(`${process.pid}\n`);
+      await fh.close();
+      lockedDirs.add(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST") throw new SpoolError(`state_dir ${dir} is not writable: ${code ?? (e as Error).message}`);
+    }
+    const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAgentProcess(pid)) {
+      throw new SpoolError(`state_dir ${dir} is in use by another agent (pid ${pid}, see ${file}); two agents must not share a state_dir`);
+    }
+    await unlink(file).catch(() => undefined); // stale: its agent is gone
+  }
+  throw new SpoolError(`state_dir ${dir}: could not take the lock ${file}`);
+}
+
+function isAgentProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+  }
+  try {
+    // A recycled pid (after a reboot) belongs to something else.
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return /agent|hookrelay|cli\.ts/.test(cmd);
+  } catch {
+    return true;
+  }
+}
+
+async function unlock(dir: string): Promise<void> {
+  if (!lockedDirs.delete(dir)) return;
+  const file = join(dir, "agent.pid");
+  try {
+    if (Number.parseInt(readFileSync(file, "utf8"), 10) === process.pid) await unlink(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** For `check`: a problem with the state_dir, or null. Does not take the lock. */
+export function stateDirProblem(dir: string): string | null {
+  try {
+    mkdirSync(join(dir, "jobs"), { recursive: true, mode: 0o700 });
+    const probe = join(dir, `.probe-${process.pid}`);
+    writeFileSync(probe, "");
+    unlinkSync(probe);
+    return null;
+  } catch (e) {
+    return `state_dir ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+}
