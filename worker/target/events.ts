@@ -17,8 +17,19 @@ export type EventOutcome =
   /** Not the next seq: not stored, not acked (the agent re-sends after its next resume). */
   | { kind: "gap"; acked: number };
 
-/** Call inside a transaction, with the job's current row. */
-export function storeEvent(sql: SqlStorage, job: JobRow, seq: number, at: number, body: JobEventBody, now: number): EventOutcome {
+/**
+ * Call inside a transaction, with the job's current row. The agent already caps a job's output
+ * (head, marker, tail); `capBytes` is the worker's own guard against an agent that does not.
+ */
+export function storeEvent(
+  sql: SqlStorage,
+  job: JobRow,
+  seq: number,
+  at: number,
+  body: JobEventBody,
+  now: number,
+  capBytes = OUTPUT_CAP_BYTES,
+): EventOutcome {
   if (seq <= job.acked_seq) return { kind: "duplicate", acked: job.acked_seq };
   if (seq !== job.acked_seq + 1) return { kind: "gap", acked: job.acked_seq };
 
@@ -29,7 +40,7 @@ export function storeEvent(sql: SqlStorage, job: JobRow, seq: number, at: number
       break;
     case "output": {
       const bytes = utf8Length(body.data);
-      const fits = job.output_bytes + bytes <= OUTPUT_CAP_BYTES;
+      const fits = job.output_dropped === 0 && job.output_bytes + bytes <= capBytes; // head only: once dropping, keep dropping
       sql.exec(
         "INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         job.id,

@@ -1,4 +1,5 @@
 /** The `jobs` and `job_steps` tables: creating, finishing and describing jobs. */
+import { assertNever } from "../../shared/assert-never.ts";
 import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus } from "../../shared/protocol.ts";
 import type { DeliveryInput, JobListItem, JobView, StepView } from "./types.ts";
 import { isoOrNull } from "./types.ts";
@@ -103,6 +104,8 @@ function leftoverRunningStep(status: JobStatus): StepStatus {
     case "queued":
     case "running":
       return "canceled";
+    default:
+      return assertNever(status, "job status");
   }
 }
 

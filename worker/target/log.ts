@@ -74,7 +74,7 @@ export function logStream(sql: SqlStorage, jobId: string, step: string | null, d
       if (rows.length < PAGE_ROWS) {
         done = true;
         if (!step && droppedBytes > 0) {
-          text += `${atLineStart ? "" : "\n"}--- [hookrelay] ${droppedBytes} bytes of output past the ${OUTPUT_CAP_BYTES}-byte cap were left out\n`;
+          text += `${atLineStart ? "" : "\n"}--- [hookrelay] ${droppedBytes} bytes of output omitted (past the worker's ${OUTPUT_CAP_BYTES}-byte log cap)\n`;
         }
       }
       if (text) controller.enqueue(encoder.encode(text));

@@ -4,7 +4,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
-import { getAgent, listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
+import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
 import { alarmSettings, runDeadlines, scheduleAlarm } from "./alarm.ts";
 import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
 import { acceptDelivery } from "./deliveries.ts";
@@ -161,10 +161,5 @@ export class Target extends DurableObject<Env> {
     const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
     console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
     return { outcome: "cancel-requested", id, status };
-  }
-
-  /** RPC for tests and the dashboard: is this agent known and connected? */
-  async agentConnected(name: string): Promise<boolean> {
-    return getAgent(this.ctx.storage.sql, name)?.connected === 1;
   }
 }
