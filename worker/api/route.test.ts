@@ -43,3 +43,31 @@ describe("/api", () => {
     agent.close();
   });
 });
+
+describe("/api deploy and errors", () => {
+  it("re-runs a pipeline with the last job's ref and sha, or with the ones given", async () => {
+    const { helloAgent } = await import("../test-support.ts");
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const noHistory = await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app" }) });
+    expect(noHistory.status).toBe(400);
+    const given = await api(`/api/targets/${target}/deploy`, {
+      method: "POST",
+      body: JSON.stringify({ pipeline: "app", ref: "refs/heads/master", sha: "c".repeat(40) }),
+    });
+    expect(given.status).toBe(202);
+    const { jobs } = (await given.json()) as { jobs: { id: string; agent: string }[] };
+    expect(jobs).toEqual([{ id: expect.any(String), agent: "web-1", pipeline: "app", status: "queued" }]);
+    expect(await agent.next("job")).toMatchObject({ jobId: jobs[0]!.id, sha: "c".repeat(40), event: "deploy" });
+    expect((await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "nope" }) })).status).toBe(404);
+    expect((await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app", sha: "xyz" }) })).status).toBe(400);
+    agent.close();
+  });
+
+  it("answers a plain 500 without details when a route throws", async () => {
+    const res = await app.request(`/api/targets/t/agents`, { headers: { Authorization: "Bearer test-admin-token" } }, { ...env, TARGET: undefined as unknown as Env["TARGET"] });
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(text).toBe("internal error");
+  });
+});

@@ -1,6 +1,8 @@
 /** /api/targets/:target/… — the operator's JSON API (admin bearer token). */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/protocol.ts";
+import { InvalidInput, Reader } from "../../shared/reader.ts";
+import type { DeployRequest } from "../target/manual-deploy.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { bearerAuth } from "../http/bearer-auth.ts";
 
@@ -73,5 +75,36 @@ export function apiRoutes(): Hono<AppEnv> {
     }
   });
 
+  api.post("/targets/:target/deploy", async (c) => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      return c.json({ error: "body must be JSON: {pipeline, agent?, ref?, sha?}" }, 400);
+    }
+    const req = readDeployRequest(raw);
+    if (!req.ok) return c.json({ error: req.error }, 400);
+    const result = await stub(c).deploy(req.request);
+    if (!result.ok) return c.json({ error: result.error }, result.status);
+    return c.json({ delivery: result.delivery, jobs: result.jobs }, 202);
+  });
+
   return api;
+}
+
+function readDeployRequest(value: unknown): { ok: true; request: DeployRequest } | { ok: false; error: string } {
+  try {
+    const r = new Reader(value);
+    const request: DeployRequest = { pipeline: r.field("pipeline").string({ pattern: NAME_PATTERN, patternHint: NAME_HINT }) };
+    const agent = r.field("agent").optionalString({ pattern: NAME_PATTERN, patternHint: NAME_HINT });
+    const ref = r.field("ref").optionalString({ pattern: BRANCH_REF_PATTERN, patternHint: BRANCH_REF_HINT });
+    const sha = r.field("sha").optionalString({ pattern: SHA_PATTERN, patternHint: SHA_HINT });
+    if (agent !== undefined) request.agent = agent;
+    if (ref !== undefined) request.ref = ref;
+    if (sha !== undefined) request.sha = sha;
+    return { ok: true, request };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: e.message };
+    throw e;
+  }
 }

@@ -11,9 +11,19 @@ import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
 import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
 import { logStream } from "./log.ts";
+import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { AgentView, CancelResult, DeliveryAnswer, DeliveryInput, JobListItem, JobView } from "./types.ts";
+
+/** Rolls back the deploy transaction while carrying the refusal out of it. */
+class DeployRefused extends Error {
+  readonly result: DeployResult;
+  constructor(result: DeployResult) {
+    super("deploy refused");
+    this.result = result;
+  }
+}
 
 export class Target extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -115,6 +125,28 @@ export class Target extends DurableObject<Env> {
     for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now });
     await this.reschedule();
     return answer;
+  }
+
+  /** RPC: POST …/deploy — queue the pipeline again (newest ref/sha unless given). */
+  async deploy(req: DeployRequest): Promise<DeployResult> {
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    // Created in a transaction so a refusal for one agent leaves no job for another.
+    let result: DeployResult;
+    try {
+      result = this.ctx.storage.transactionSync(() => {
+        const r = createDeployJobs(sql, req, now);
+        if (!r.ok) throw new DeployRefused(r);
+        return r;
+      });
+    } catch (e) {
+      if (e instanceof DeployRefused) return e.result;
+      throw e;
+    }
+    for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
+    for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatch(this.ctx, sql, agent, { resend: false, now });
+    await this.reschedule();
+    return result;
   }
 
   async listAgents(): Promise<AgentView[]> {

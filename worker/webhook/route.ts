@@ -35,7 +35,7 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   );
   if (!signature.ok) {
     console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${signature.reason}`);
-    return c.json({ error: "invalid signature", reason: signature.reason }, 401);
+    return c.json({ error: "invalid signature" }, 401); // the reason goes to the log only
   }
 
   const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
