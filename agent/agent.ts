@@ -56,6 +56,8 @@ export class Agent {
   private senders = new Map<string, Sender>();
   /** The job being accepted or run (one at a time). */
   private busyWith: string | null = null;
+  /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
+  private accepting: Promise<void> | null = null;
   private running: RunningJob | null = null;
   private stopping = false;
 
@@ -173,11 +175,18 @@ export class Agent {
       this.send(link, { type: "accepted", jobId: m.jobId });
       return;
     }
+    if (this.busyWith === m.jobId && this.accepting) {
+      // A copy re-sent while the first is being written down: answer once it is.
+      await this.accepting.catch(() => undefined);
+      if (this.spool.isAccepted(m.jobId)) this.send(link, { type: "accepted", jobId: m.jobId });
+      return;
+    }
     if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
     if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
     this.busyWith = m.jobId;
+    this.accepting = this.spool.accept(m.jobId);
     try {
-      await this.spool.accept(m.jobId);
+      await this.accepting;
     } catch (e) {
       this.busyWith = null;
       this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);

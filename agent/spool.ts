@@ -10,9 +10,9 @@
  * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
-import { createReadStream, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { accessSync, constants, createReadStream, readFileSync, statSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
 
@@ -383,15 +383,24 @@ async function unlock(dir: string): Promise<void> {
   }
 }
 
-/** For `check`: a problem with the state_dir, or null. Does not take the lock. */
+/** For `check`: a problem with the state_dir, or null. Creates nothing and takes no lock. */
 export function stateDirProblem(dir: string): string | null {
+  // The nearest existing directory must be writable: the agent creates the rest at start.
+  let probe = resolve(dir);
+  for (;;) {
+    try {
+      if (!statSync(probe).isDirectory()) return `state_dir ${dir}: ${probe} is not a directory`;
+      break;
+    } catch {
+      const parent = dirname(probe);
+      if (parent === probe) break;
+      probe = parent;
+    }
+  }
   try {
-    mkdirSync(join(dir, "jobs"), { recursive: true, mode: 0o700 });
-    const probe = join(dir, `.probe-${process.pid}`);
-    writeFileSync(probe, "");
-    unlinkSync(probe);
+    accessSync(probe, constants.W_OK | constants.X_OK);
     return null;
   } catch (e) {
-    return `state_dir ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return `state_dir ${dir} is not writable${probe === resolve(dir) ? "" : ` (cannot create it in ${probe})`}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
 }

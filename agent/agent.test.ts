@@ -1,0 +1,219 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AgentMessage } from "../shared/protocol.ts";
+import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
+import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
+
+let fake: FakeWorker;
+const running: TestAgent[] = [];
+
+beforeEach(async () => {
+  fake = await startFakeWorker();
+});
+afterEach(async () => {
+  for (const a of running.splice(0)) await a.stop();
+  await fake.close();
+});
+
+async function agentWith(o: Omit<TestAgentOptions, "server">): Promise<TestAgent> {
+  const a = await startTestAgent({ server: fake.url, ...o });
+  running.push(a);
+  return a;
+}
+
+const hello = () => eventually("hello", () => fake.latest()?.messages.find((m): m is Extract<AgentMessage, { type: "hello" }> => m.type === "hello"));
+const jobEnd = (jobId: string, timeoutMs?: number) => eventually(`job-end of ${jobId}`, () => fake.jobEnd(jobId), timeoutMs);
+const kinds = (jobId: string) => (fake.events.get(jobId) ?? []).map((e) => (e.body.kind === "step-end" ? `${e.body.step}:${e.body.status}` : e.body.kind === "step-start" ? `start:${e.body.step}` : e.body.kind));
+
+describe("connecting", () => {
+  it("sends its token in the Authorization header and declares its pipelines without their commands", async () => {
+    const a = await agentWith({ steps: [{ name: "build", run: "echo SECRET_COMMAND" }], onFailure: [{ name: "undo", run: "echo SECRET_UNDO" }] });
+    const h = await hello();
+    const socket = fake.latest()!;
+    expect(socket.headers.authorization).toBe(`Bearer ${TEST_TOKEN}`);
+    expect(socket.url).toBe("/agent?target=default&agent=web-1");
+    expect(h).toMatchObject({ protocol: 1, agent: "web-1", unfinished: [] });
+    expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"] }]);
+    expect(socket.raw.join("\n")).not.toContain("SECRET");
+    await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
+  });
+
+  it("waits long after the worker rejects its token (HTTP 401) instead of retrying in a loop", async () => {
+    fake.rejectWith = 401;
+    const a = await agentWith({ backoff: { ...FAST_BACKOFF, longMs: 60_000 } });
+    await eventually("the rejection to be logged", () => a.lines.some((l) => l.includes("token rejected by the worker")));
+    // With the quick backoff (20–100 ms) a hot loop would make dozens of attempts in this time.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fake.attempts).toBe(1);
+  });
+
+  it("retries quickly after other failures", async () => {
+    fake.rejectWith = 503;
+    await agentWith({});
+    await eventually("several attempts", () => fake.attempts >= 3);
+  });
+
+  it("drops a connection on which the worker stopped answering and connects again", async () => {
+    const a = await agentWith({ extra: { heartbeat: "150ms" } });
+    await hello();
+    fake.responsive = false;
+    await eventually("a second connection", () => fake.sockets.length >= 2);
+    expect(a.lines.some((l) => l.includes("no answer from the worker"))).toBe(true);
+  });
+});
+
+describe("running jobs", () => {
+  it("accepts a job, then sends its events in seq order, ending succeeded", async () => {
+    const a = await agentWith({ steps: [{ name: "one", run: "echo first" }, { name: "two", run: "echo second >&2" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("j1"));
+    expect(await jobEnd("j1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(fake.accepted).toEqual(["j1"]);
+    const socket = fake.latest()!;
+    const acceptedAt = socket.messages.findIndex((m) => m.type === "accepted");
+    const seqs = socket.messages.flatMap((m) => (m.type === "event" ? [m.seq] : []));
+    expect(acceptedAt).toBeLessThan(socket.messages.findIndex((m) => m.type === "event"));
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(kinds("j1")).toEqual(["start:one", "output", "one:succeeded", "start:two", "output", "two:succeeded", "job-end"]);
+    expect(fake.output("j1", "one")).toBe("first\n");
+    expect(fake.events.get("j1")!.find((e) => e.body.kind === "output" && e.body.step === "two")?.body).toMatchObject({ stream: "stderr", data: "second\n" });
+    await eventually("finished log line", () => a.lines.includes("[job j1] finished: succeeded"));
+    expect(a.lines).toContain("[job j1] accepted (pipeline app)");
+  });
+
+  it("gives steps the push only as environment variables, never the agent token, and never runs payload text", async () => {
+    const a = await agentWith({
+      pipeline: { env: { FROM_CONFIG: "yes" } },
+      steps: [
+        {
+          name: "show",
+          run: 'for v in JOB_ID DELIVERY EVENT REPO REF BRANCH SHA BEFORE PUSHER; do n="HOOKRELAY_$v"; printf "%s=%s\\n" "$n" "${!n}"; done; echo "FROM_CONFIG=$FROM_CONFIG"; echo "token=${HOOKRELAY_AGENT_TOKEN-unset}"',
+        },
+      ],
+    });
+    await hello();
+    const marker = join(a.dir, "pwned");
+    const ref = `refs/heads/x$(touch ${marker})\`touch ${marker}\``;
+    fake.latest()!.send(jobMessage("env1", { ref, pusher: "eve; touch " + marker }));
+    expect(await jobEnd("env1")).toMatchObject({ status: "succeeded" });
+    const out = fake.output("env1", "show");
+    expect(out).toContain(`HOOKRELAY_JOB_ID=env1\nHOOKRELAY_DELIVERY=delivery-env1\nHOOKRELAY_EVENT=push\nHOOKRELAY_REPO=owner/app\n`);
+    expect(out).toContain(`HOOKRELAY_REF=${ref}\nHOOKRELAY_BRANCH=${ref.slice("refs/heads/".length)}\nHOOKRELAY_SHA=${SHA_A}\n`);
+    expect(out).toContain(`HOOKRELAY_PUSHER=eve; touch ${marker}\n`);
+    expect(out).toContain("FROM_CONFIG=yes\n");
+    expect(out).toContain("token=unset\n");
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("fails a job with an invalid sha or ref before anything runs", async () => {
+    const a = await agentWith({ steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("bad1", { sha: "ABC" }));
+    fake.latest()!.send(jobMessage("bad1")); // a re-send of the same id: answered, not run
+    expect(await jobEnd("bad1")).toEqual({ kind: "job-end", status: "failed" });
+    fake.latest()!.send(jobMessage("bad2", { ref: "refs/tags/v1", before: "0".repeat(40) }));
+    expect(await jobEnd("bad2")).toEqual({ kind: "job-end", status: "failed" });
+    fake.latest()!.send(jobMessage("bad3", { pipeline: "nope" }));
+    expect(await jobEnd("bad3")).toEqual({ kind: "job-end", status: "failed" });
+    expect(kinds("bad1")).toEqual(["output", "job-end"]);
+    expect(fake.output("bad1", null)).toMatch(/not run: sha "ABC" must be 40 or 64 lowercase hex digits/);
+    expect(fake.output("bad2", null)).toMatch(/not run: ref "refs\/tags\/v1" must be refs\/heads\/<branch>/);
+    expect(fake.output("bad3", null)).toMatch(/not run: pipeline "nope" is not configured/);
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+  });
+
+  it("skips the remaining steps after a failing one and runs on_failure", async () => {
+    await agentWith({
+      steps: [{ name: "ok", run: "true" }, { name: "boom", run: "echo about to fail; false; echo not reached" }, { name: "later", run: "touch later" }],
+      onFailure: [{ name: "rollback", run: 'echo "rolling back to $HOOKRELAY_BEFORE"' }],
+    });
+    await hello();
+    fake.latest()!.send(jobMessage("f1"));
+    expect(await jobEnd("f1")).toMatchObject({ status: "failed" });
+    expect(kinds("f1")).toEqual(["start:ok", "ok:succeeded", "start:boom", "output", "boom:failed", "later:skipped", "start:rollback", "output", "rollback:succeeded", "job-end"]);
+    expect(fake.events.get("f1")!.find((e) => e.body.kind === "step-end" && e.body.step === "boom")?.body).toMatchObject({ exitCode: 1 });
+    expect(fake.output("f1", "boom")).toBe("about to fail\n");
+    expect(fake.output("f1", "rollback")).toBe(`rolling back to ${"b".repeat(40)}\n`);
+  });
+
+  it("marks on_failure steps skipped when the job succeeds", async () => {
+    await agentWith({ onFailure: [{ name: "rollback", run: "touch rolled" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("s1"));
+    expect(await jobEnd("s1")).toMatchObject({ status: "succeeded" });
+    expect(kinds("s1")).toEqual(["start:hello", "output", "hello:succeeded", "rollback:skipped", "job-end"]);
+  });
+
+  it("answers a bad frame with error bad-frame and keeps working", async () => {
+    await agentWith({});
+    await hello();
+    const socket = fake.latest()!;
+    socket.send("not json");
+    socket.send(JSON.stringify({ type: "job", jobId: "x" }));
+    socket.send(JSON.stringify({ type: "launch-missiles" }));
+    await eventually("three error answers", () => socket.messages.filter((m) => m.type === "error").length === 3);
+    for (const m of socket.messages.filter((m) => m.type === "error")) expect(m).toMatchObject({ code: "bad-frame" });
+    socket.send(jobMessage("after"));
+    expect(await jobEnd("after")).toMatchObject({ status: "succeeded" });
+  });
+
+  it("never runs a job twice, however often the worker sends it", async () => {
+    const a = await agentWith({ steps: [{ name: "count", run: "echo run >> count; sleep 0.2" }] });
+    await hello();
+    const socket = fake.latest()!;
+    socket.send(jobMessage("dup"));
+    socket.send(jobMessage("dup"));
+    await jobEnd("dup");
+    socket.send(jobMessage("dup"));
+    await eventually("three accepted answers", () => fake.accepted.filter((id) => id === "dup").length >= 3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(join(a.workdir, "count"), "utf8")).toBe("run\n");
+  });
+
+  it("does not accept a second job while one runs", async () => {
+    const a = await agentWith({ steps: [{ name: "slow", run: "sleep 0.5" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("first"));
+    await eventually("first accepted", () => fake.accepted.includes("first"));
+    fake.latest()!.send(jobMessage("second"));
+    await jobEnd("first");
+    await eventually("busy log line", () => a.lines.some((l) => l.includes("[job second] not accepted: busy with job first")));
+    expect(fake.accepted).not.toContain("second");
+  });
+
+  it("cancels the running job: the step's processes stop, on_failure does not run", async () => {
+    const a = await agentWith({ steps: [{ name: "long", run: "echo started; sleep 30" }], onFailure: [{ name: "rollback", run: "touch rolled" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("c1"));
+    await eventually("the step to start", () => fake.output("c1", "long").includes("started"));
+    fake.latest()!.send({ type: "cancel", jobId: "c1" });
+    expect(await jobEnd("c1")).toEqual({ kind: "job-end", status: "canceled" });
+    expect(kinds("c1")).toEqual(["start:long", "output", "output", "long:canceled", "rollback:skipped", "output", "job-end"]);
+    expect(existsSync(join(a.workdir, "rolled"))).toBe(false);
+  });
+});
+
+describe("delivery across reconnects", () => {
+  it("re-sends events the worker did not store from ackedSeq + 1 after reconnecting", async () => {
+    const a = await agentWith({ steps: [{ name: "count", run: "for i in $(seq 1 40); do echo line $i; sleep 0.02; done" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("r1"));
+    await eventually("some events stored", () => (fake.events.get("r1")?.length ?? 0) >= 3);
+    // Events in flight are lost: the worker stops storing and acking, then the connection drops.
+    fake.responsive = false;
+    await new Promise((r) => setTimeout(r, 150));
+    const stored = fake.ackedSeq("r1");
+    fake.latest()!.ws.terminate();
+    fake.responsive = true;
+    expect(await jobEnd("r1")).toMatchObject({ status: "succeeded" });
+    const events = fake.events.get("r1")!;
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(fake.output("r1", "count")).toBe(Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`).join(""));
+    const second = fake.sockets[1]!;
+    const h = second.messages.find((m) => m.type === "hello");
+    expect(h).toMatchObject({ unfinished: [{ jobId: "r1" }] });
+    expect(second.messages.find((m) => m.type === "event")).toMatchObject({ seq: stored + 1 });
+    await eventually("the job's spool to be removed once job-end is acked", () => !existsSync(join(a.config.stateDir, "jobs", "r1")));
+  });
+});
