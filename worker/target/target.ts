@@ -3,14 +3,14 @@
  * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
  */
 import { DurableObject } from "cloudflare:workers";
-import { NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
 import { alarmSettings, runDeadlines, scheduleAlarm } from "./alarm.ts";
 import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
 import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
-import { logStream } from "./log.ts";
+import { type LogPage, logStream, readLogPage } from "./log.ts";
 import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
@@ -166,6 +166,18 @@ export class Target extends DurableObject<Env> {
     const job = getJob(this.ctx.storage.sql, id);
     if (!job) return null;
     return logStream(this.ctx.storage.sql, id, step, job.output_dropped);
+  }
+
+  /** RPC for `?follow=1`: the next page of the log after `afterSeq`, and whether the job has ended. */
+  async getLogPage(id: string, step: string | null, afterSeq: number, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
+    const sql = this.ctx.storage.sql;
+    const job = getJob(sql, id);
+    if (!job) return null;
+    const page = readLogPage(sql, id, step, afterSeq, atLineStart);
+    // Ended = final status and every event the agent will send is stored (job-end seen), or never ran.
+    const jobEndStored = sql.exec("SELECT 1 FROM job_events WHERE job_id = ? AND kind = 'job-end'", id).toArray().length > 0;
+    const ended = FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) && (jobEndStored || job.started_at === null || job.status === "interrupted");
+    return { ...page, ended };
   }
 
   /** RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent reconnects). */
