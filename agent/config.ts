@@ -76,9 +76,10 @@ export function loadConfig(path: string): ConfigResult {
 
 /** `file` names the source in problems and anchors relative `token_file`/`state_dir` paths. */
 export function parseConfig(text: string, file: string): ConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    return { ok: false, problems: doc.errors.map((e) => `${file}: line ${(e.linePos?.[0]?.line ?? 0) || "?"}: ${e.message.split("\n")[0]}`) };
+    const why = (e: Error) => (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+    return { ok: false, problems: doc.errors.map((e) => `${file}: line ${e.linePos?.[0]?.line ?? "?"}: ${why(e)}`) };
   }
   const problems: string[] = [];
   const config = readConfig(new Reader(doc.toJS()), file, problems);

@@ -5,6 +5,7 @@
  * printing gigabytes never fills our memory — the pipe fills and the step waits.
  */
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type { OutputStream } from "../shared/protocol.ts";
 
@@ -102,14 +103,35 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** True while any process of the group exists (zombies included, until reaped). */
+/**
+ * True while a live process of the group exists. Zombies do not count: an orphaned grandchild's
+ * zombie waits for PID 1 to reap it, which can take a while in containers, and it holds nothing.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true; // no procfs: the signal check above is all we have
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp …" — comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+  }
+  return false;
 }
 
 function sleep(ms: number): Promise<void> {

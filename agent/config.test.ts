@@ -1,0 +1,164 @@
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { type AgentConfig, loadConfig, parseConfig } from "./config.ts";
+import { testDir } from "./testing/test-agent.ts";
+import { resolveToken } from "./token.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+const FILE = "/etc/hookrelay/agent.yml";
+
+const minimal = `
+server: wss://relay.example.workers.dev/
+state_dir: /var/lib/hookrelay
+token_file: token
+pipelines:
+  - name: app
+    repo: owner/app
+    branches: [main]
+    workdir: /srv/app
+    steps:
+      - { name: fetch, run: git fetch }
+`;
+
+function ok(text: string): AgentConfig {
+  const r = parseConfig(text, FILE);
+  if (!r.ok) throw new Error(r.problems.join("\n"));
+  return r.config;
+}
+
+function problems(text: string): string[] {
+  const r = parseConfig(text, FILE);
+  return r.ok ? [] : r.problems;
+}
+
+describe("config", () => {
+  it("fills in the defaults", () => {
+    const c = ok(minimal);
+    expect(c).toMatchObject({
+      file: FILE,
+      server: "wss://relay.example.workers.dev",
+      target: "default",
+      tokenFile: "/etc/hookrelay/token",
+      token: null,
+      stateDir: "/var/lib/hookrelay",
+      heartbeatMs: 30_000,
+      killGraceMs: 10_000,
+      logCapBytes: 8 * 1024 * 1024,
+    });
+    expect(c.name).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+    expect(c.pipelines[0]).toEqual({
+      name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
+      timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
+    });
+  });
+
+  it("reads durations, sizes, env and on_failure", () => {
+    const c = ok(`${minimal}
+    env: { PATH: /venv/bin, RETRIES: 3 }
+    timeout: 15m
+    on_failure:
+      - { name: rollback, run: git reset, timeout: 90s }
+heartbeat: 500ms
+kill_grace: 2s
+log_cap: 1MiB
+`);
+    expect(c).toMatchObject({ heartbeatMs: 500, killGraceMs: 2000, logCapBytes: 1024 * 1024 });
+    expect(c.pipelines[0]).toMatchObject({ env: { PATH: "/venv/bin", RETRIES: "3" }, timeoutMs: 900_000, onFailure: [{ name: "rollback", run: "git reset", timeoutMs: 90_000 }] });
+  });
+
+  it("names the file, the key path and why for every problem at once", () => {
+    const found = problems(`
+server: http://relay.example
+state_dir: /var/lib/hookrelay
+heartbeat: soon
+colour: blue
+pipelines:
+  - name: app
+    repo: app
+    events: [push, pull_request]
+    workdir: relative/dir
+    stepz: []
+    steps:
+      - { name: fetch, run: git fetch }
+      - { name: fetch, run: "" }
+      - { name: build }
+    on_failure:
+      - { name: fetch, run: x, timeout: 5 minutes }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        `${FILE}: colour: unknown key; allowed: server, target, name, token_file, token, state_dir, heartbeat, kill_grace, log_cap, pipelines`,
+        `${FILE}: server: must start with ws:// or wss://`,
+        `${FILE}: heartbeat: expected a duration like 500ms, 10s, 15m or 1h, got "soon"`,
+        expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.stepz: unknown key \(did you mean steps\?\)/),
+        `${FILE}: pipelines[0].repo: must be owner/name (the repository's full_name)`,
+        `${FILE}: pipelines[0].events[1]: unsupported event "pull_request": only push is supported for now`,
+        `${FILE}: pipelines[0].branches: required for push: a list of branch globs, e.g. [main]`,
+        `${FILE}: pipelines[0].workdir: must be an absolute path`,
+        `${FILE}: pipelines[0].steps[1].run: must not be empty`,
+        `${FILE}: pipelines[0].steps[2].run: expected a string, got nothing`,
+        expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.on_failure\[0\]\.timeout: expected a duration/),
+      ]),
+    );
+    expect(found.length).toBeGreaterThanOrEqual(11);
+  });
+
+  it("rejects step names used twice across steps and on_failure", () => {
+    expect(problems(`${minimal}
+    on_failure:
+      - { name: fetch, run: git reset }
+`)).toEqual([`${FILE}: pipelines[0].on_failure[0].name: duplicate step name "fetch" (names are unique across steps and on_failure)`]);
+  });
+
+  it("requires at least one step and one pipeline", () => {
+    expect(problems("server: ws://x\nstate_dir: /s\npipelines: []\n")).toEqual([`${FILE}: pipelines: at least one pipeline is required`]);
+    expect(problems(minimal.replace("      - { name: fetch, run: git fetch }", "").replace("steps:", "steps: []"))).toEqual([`${FILE}: pipelines[0].steps: at least one step is required`]);
+  });
+
+  it("reports YAML syntax errors with a line and an unreadable file by name", () => {
+    expect(problems("server: [unclosed\n")[0]).toMatch(/^\/etc\/hookrelay\/agent.yml: line \d+: /);
+    expect(loadConfig("/nonexistent/agent.yml")).toEqual({ ok: false, problems: ["/nonexistent/agent.yml: cannot read: ENOENT"] });
+  });
+
+  it("parses durations and sizes", () => {
+    expect([parseDuration("500ms"), parseDuration("10s"), parseDuration("15m"), parseDuration("1h"), parseDuration("1.5s")]).toEqual([500, 10_000, 900_000, 3_600_000, 1500]);
+    expect(parseDuration("10")).toMatchObject({ error: expect.any(String) });
+    expect(parseDuration("0s")).toEqual({ error: "must be greater than zero" });
+    expect([parseSize("8MiB"), parseSize("512KiB"), parseSize("1000"), parseSize("1MB")]).toEqual([8 * 1024 * 1024, 512 * 1024, 1000, 1_000_000]);
+    expect(parseSize("lots")).toMatchObject({ error: expect.any(String) });
+  });
+});
+
+describe("token", () => {
+  const dir = testDir();
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, "from-file\n");
+  chmodSync(tokenFile, 0o600);
+  const config = ok(minimal.replace("token_file: token", `token_file: ${tokenFile}`));
+
+  it("takes HOOKRELAY_AGENT_TOKEN over the token file", () => {
+    expect(resolveToken(config, { HOOKRELAY_AGENT_TOKEN: "from-env" })).toMatchObject({ ok: true, token: "from-env" });
+    expect(resolveToken(config, {})).toMatchObject({ ok: true, token: "from-file", warnings: [] });
+  });
+
+  it("reads the systemd credential from $CREDENTIALS_DIRECTORY", () => {
+    const creds = join(dir, "creds");
+    mkdirSync(creds);
+    writeFileSync(join(creds, "agent-token"), "from-credential\n");
+    expect(resolveToken(config, { CREDENTIALS_DIRECTORY: creds })).toMatchObject({ ok: true, token: "from-credential" });
+  });
+
+  it("warns when the token file is readable by group or others", () => {
+    const loose = join(dir, "loose");
+    writeFileSync(loose, "t");
+    chmodSync(loose, 0o644);
+    const r = resolveToken({ ...config, tokenFile: loose }, {});
+    expect(r.warnings).toEqual([`token_file ${loose} is readable by group or others (mode 0644); run chmod 600 on it`]);
+  });
+
+  it("names a missing token", () => {
+    expect(resolveToken({ ...config, tokenFile: null }, {})).toMatchObject({ ok: false, problem: expect.stringMatching(/^no agent token/) });
+    expect(resolveToken({ ...config, tokenFile: join(dir, "absent") }, {})).toMatchObject({ ok: false, problem: expect.stringMatching(/cannot read: ENOENT/) });
+  });
+});
