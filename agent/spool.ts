@@ -57,14 +57,17 @@ export class Spool {
   private readonly jobs = new Map<string, JobState>();
   private closed = false;
 
-  private constructor(dir: string, log: Logger) {
+  private readonly segmentBytes: number;
+
+  private constructor(dir: string, log: Logger, segmentBytes: number) {
     this.dir = dir;
     this.log = log;
+    this.segmentBytes = segmentBytes;
   }
 
   /** Locks `dir` (creating it) and loads what a previous run left. */
-  static async open(dir: string, log: Logger): Promise<Spool> {
-    const spool = new Spool(resolve(dir), log);
+  static async open(dir: string, log: Logger, options: { segmentBytes?: number } = {}): Promise<Spool> {
+    const spool = new Spool(resolve(dir), log, options.segmentBytes ?? SEGMENT_BYTES);
     try {
       await mkdir(join(spool.dir, "jobs"), { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -107,7 +110,7 @@ export class Spool {
       const seq = job.lastSeq + 1;
       const frame = JSON.stringify({ type: "event", jobId, seq, at: Date.now(), body } satisfies AgentMessage);
       if (utf8Length(frame) > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
-      if (!job.handle || job.handleBytes >= SEGMENT_BYTES) {
+      if (!job.handle || job.handleBytes >= this.segmentBytes) {
         await job.handle?.close();
         const path = join(job.dir, `events-${seq}.log`);
         job.handle = await open(path, "a", 0o600);

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { MAX_FRAME_BYTES, type OutputStream, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
+import { splitEscaped, splitOutput } from "./frames.ts";
+import { LogBudget, StepOutput } from "./output.ts";
+
+function collector() {
+  const got: { stream: OutputStream; data: string }[] = [];
+  return { got, emit: async (stream: OutputStream, data: string) => void got.push({ stream, data }) };
+}
+const text = (got: { data: string }[]) => got.map((g) => g.data).join("");
+
+describe("step output", () => {
+  it("never splits a UTF-8 character across reads", async () => {
+    const c = collector();
+    const out = new StepOutput({ budget: new LogBudget(1024 * 1024), emit: c.emit });
+    const bytes = Buffer.from("héllo wörld ✓ 😀\n");
+    for (let i = 0; i < bytes.length; i++) await out.write("stdout", bytes.subarray(i, i + 1));
+    await out.finish();
+    expect(text(c.got)).toBe("héllo wörld ✓ 😀\n");
+  });
+
+  it("batches small writes and keeps the streams apart", async () => {
+    const c = collector();
+    const out = new StepOutput({ budget: new LogBudget(1024 * 1024), emit: c.emit });
+    for (let i = 0; i < 100; i++) await out.write("stdout", Buffer.from(`line ${i}\n`));
+    await out.write("stderr", Buffer.from("oops\n"));
+    await out.finish();
+    expect(c.got.length).toBeLessThan(5);
+    expect(c.got.at(-1)).toEqual({ stream: "stderr", data: "oops\n" });
+    expect(text(c.got.filter((g) => g.stream === "stdout"))).toBe(Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(""));
+  });
+
+  it("keeps the head and the last part past the log cap, with a marker counting what was left out", async () => {
+    const c = collector();
+    const cap = 4096; // tail = a quarter of the cap
+    const out = new StepOutput({ budget: new LogBudget(cap), emit: c.emit });
+    const all = Array.from({ length: 2000 }, (_, i) => `line ${String(i).padStart(5, "0")}\n`).join(""); // 12 bytes a line
+    const bytes = Buffer.from(all);
+    for (let i = 0; i < bytes.length; i += 1000) await out.write("stdout", bytes.subarray(i, i + 1000));
+    await out.finish();
+    const got = text(c.got);
+    const omitted = bytes.length - cap - cap / 4;
+    const marker = `[hookrelay] … ${omitted} bytes of output omitted (log cap 4KiB); the last ${cap / 4} bytes follow …\n`;
+    // The head ends mid-line, so the marker starts on a line of its own.
+    expect(got).toBe(`${all.slice(0, cap)}\n${marker}${all.slice(-cap / 4)}`);
+  });
+
+  it("cuts at the cap on a character boundary", async () => {
+    const c = collector();
+    const out = new StepOutput({ budget: new LogBudget(1024), emit: c.emit });
+    await out.write("stdout", Buffer.from("é".repeat(2000))); // 2 bytes each: the cap falls between characters or inside one
+    await out.finish();
+    expect(text(c.got)).not.toContain("\ufffd");
+    expect(text(c.got)).toMatch(/^(é)+\n\[hookrelay\] … \d+ bytes of output omitted.*\n(é)+$/);
+  });
+
+  it("applies the cap across a job's steps", async () => {
+    const budget = new LogBudget(2048);
+    const first = collector();
+    const a = new StepOutput({ budget, emit: first.emit });
+    await a.write("stdout", Buffer.from("a".repeat(2000)));
+    await a.finish();
+    const second = collector();
+    const b = new StepOutput({ budget, emit: second.emit });
+    await b.write("stdout", Buffer.from("b".repeat(3000)));
+    await b.finish();
+    expect(text(first.got)).toBe("a".repeat(2000));
+    expect(text(second.got)).toBe(`${"b".repeat(48)}\n[hookrelay] … ${3000 - 48 - 512} bytes of output omitted (log cap 2KiB); the last 512 bytes follow …\n${"b".repeat(512)}`);
+  });
+});
+
+describe("frames", () => {
+  it("splits output so every event frame stays within MAX_FRAME_BYTES, however it escapes", () => {
+    const nasty = "\u0001".repeat(40_000) + "😀".repeat(20_000) + '"\\'.repeat(20_000);
+    const pieces = splitOutput("job-1", "step", "stdout", nasty);
+    expect(pieces.join("")).toBe(nasty);
+    for (const data of pieces) {
+      const frame = JSON.stringify({ type: "event", jobId: "job-1", seq: 123456789, at: Date.now(), body: { kind: "output", step: "step", stream: "stdout", data } });
+      expect(utf8Length(frame)).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+      expect(parseAgentMessage(frame).ok).toBe(true);
+    }
+  });
+
+  it("never cuts a surrogate pair", () => {
+    const pieces = splitEscaped("a😀😀😀", 5);
+    expect(pieces).toEqual(["a😀", "😀", "😀"]);
+  });
+});

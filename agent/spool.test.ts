@@ -1,0 +1,123 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { JobEventBody } from "../shared/protocol.ts";
+import { memoryLogger } from "./log.ts";
+import { Spool } from "./spool.ts";
+import { testDir } from "./testing/test-agent.ts";
+
+const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
+
+async function collect(spool: Spool, jobId: string, from: number, to = Infinity): Promise<number[]> {
+  const seqs: number[] = [];
+  for await (const f of spool.read(jobId, from, to)) seqs.push(f.seq);
+  return seqs;
+}
+
+describe("spool", () => {
+  it("remembers accepted jobs across a restart", async () => {
+    const dir = testDir();
+    const a = await Spool.open(dir, memoryLogger());
+    await a.accept("job-1");
+    expect(readFileSync(join(dir, "accepted"), "utf8")).toBe("job-1\n");
+    await a.close();
+    const b = await Spool.open(dir, memoryLogger());
+    expect(b.isAccepted("job-1")).toBe(true);
+    expect(b.isAccepted("job-2")).toBe(false);
+    await b.close();
+  });
+
+  it("numbers events from 1, reads them back from any seq across segments, and drops acked segments", async () => {
+    const dir = testDir();
+    const spool = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });
+    await spool.accept("j");
+    for (let i = 1; i <= 20; i++) expect((await spool.append("j", line(`event ${i}\n`))).seq).toBe(i);
+    const jobDir = join(dir, "jobs", "j");
+    const segments = () => readdirSync(jobDir).filter((f) => f.startsWith("events-"));
+    expect(segments().length).toBeGreaterThan(3);
+    expect(await collect(spool, "j", 7)).toEqual(Array.from({ length: 14 }, (_, i) => i + 7));
+    expect(await collect(spool, "j", 3, 5)).toEqual([3, 4, 5]);
+    const before = segments().length;
+    await spool.ack("j", 15);
+    expect(segments().length).toBeLessThan(before);
+    expect(await collect(spool, "j", 16)).toEqual([16, 17, 18, 19, 20]);
+    expect(spool.unfinished()).toEqual([{ jobId: "j", lastSeq: 20 }]);
+    await spool.append("j", { kind: "job-end", status: "succeeded" });
+    await spool.ack("j", 21);
+    expect(existsSync(jobDir)).toBe(false);
+    expect(spool.unfinished()).toEqual([]);
+    expect(spool.isAccepted("j")).toBe(true);
+    await spool.close();
+  });
+
+  it("ends a job left unfinished by a previous run as interrupted, once, and cuts a torn last line", async () => {
+    const dir = testDir();
+    const a = await Spool.open(dir, memoryLogger());
+    await a.accept("j");
+    await a.append("j", { kind: "step-start", step: "s" });
+    await a.append("j", line("partial output\n"));
+    // Simulate a crash: no close (no unlock either), and half a line at the end of the log.
+    appendFileSync(join(dir, "jobs", "j", "events-1.log"), '{"type":"event","jobId":"j","se');
+    await a.close();
+    writeFileSync(join(dir, "agent.pid"), "999999999\n"); // a dead agent's lock
+
+    const b = await Spool.open(dir, memoryLogger());
+    expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
+    expect(await b.recoverInterrupted()).toEqual(["j"]);
+    const frames: string[] = [];
+    for await (const f of b.read("j", 1, Infinity)) frames.push(f.frame);
+    expect(frames.map((f) => JSON.parse(f).body.kind)).toEqual(["step-start", "output", "output", "job-end"]);
+    expect(JSON.parse(frames[2]!).body).toMatchObject({ step: null, data: expect.stringMatching(/agent stopped while this job was running/) });
+    expect(JSON.parse(frames[3]!).body).toEqual({ kind: "job-end", status: "interrupted" });
+    await b.close();
+
+    const c = await Spool.open(dir, memoryLogger());
+    expect(await c.recoverInterrupted()).toEqual([]);
+    expect(c.unfinished()).toEqual([{ jobId: "j", lastSeq: 4 }]);
+    await c.close();
+  });
+
+  it("keeps only the most recent accepted ids", async () => {
+    const dir = testDir();
+    const a = await Spool.open(dir, memoryLogger());
+    for (let i = 0; i < 2100; i++) {
+      await a.accept(`id-${i}`);
+      await a.append(`id-${i}`, { kind: "job-end", status: "succeeded" });
+      await a.ack(`id-${i}`, 1);
+    }
+    await a.close();
+    expect(readFileSync(join(dir, "accepted"), "utf8").split("\n").length).toBeLessThanOrEqual(2001);
+    const b = await Spool.open(dir, memoryLogger());
+    expect(b.isAccepted("id-2099")).toBe(true);
+    expect(b.isAccepted("id-1100")).toBe(true);
+    expect(b.isAccepted("id-0")).toBe(false);
+    await b.close();
+  });
+
+  it("refuses a state_dir another agent holds, and takes over a dead agent's lock", async () => {
+    const dir = testDir();
+    const a = await Spool.open(dir, memoryLogger());
+    await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(/already in use/);
+    await a.close();
+    // A live process that looks like an agent holds the lock.
+    const holder = spawn("bash", ["-c", "exec -a hookrelay-agent sleep 30"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(join(dir, "agent.pid"), `${holder.pid}\n`);
+      await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(new RegExp(`in use by another agent \\(pid ${holder.pid}`));
+    } finally {
+      holder.kill("SIGKILL");
+    }
+    await new Promise((r) => holder.once("exit", r));
+    const b = await Spool.open(dir, memoryLogger());
+    expect(readFileSync(join(dir, "agent.pid"), "utf8")).toBe(`${process.pid}\n`);
+    await b.close();
+  });
+
+  it("says clearly when the state_dir cannot be created", async () => {
+    const dir = testDir();
+    writeFileSync(join(dir, "file"), "");
+    await expect(Spool.open(join(dir, "file", "state"), memoryLogger())).rejects.toThrow(/state_dir .*file\/state is not writable: ENOTDIR/);
+  });
+});
