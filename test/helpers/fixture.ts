@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 /** Shared set-up for end-to-end tests: one push helper and small process probes. */
 import { pushPayload, sendWebhook } from "./github.ts";
 import { TEST_SECRETS } from "./worker-process.ts";
@@ -12,10 +13,16 @@ export async function push(url: string, target: string, repo: string, after: str
   return res;
 }
 
+/** Whether a process is still running. A zombie (dead, not yet reaped by whatever PID 1 is here) counts as dead. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
