@@ -39,10 +39,10 @@ describe("step output", () => {
     for (let i = 0; i < bytes.length; i += 1000) await out.write("stdout", bytes.subarray(i, i + 1000));
     await out.finish();
     const got = text(c.got);
-    const omitted = bytes.length - cap - cap / 4;
+    const omitted = bytes.length - cap; // head (3/4 of the cap) + tail (1/4) = the cap
     const marker = `[hookrelay] … ${omitted} bytes of output omitted (log cap 4KiB); the last ${cap / 4} bytes follow …\n`;
     // The head ends mid-line, so the marker starts on a line of its own.
-    expect(got).toBe(`${all.slice(0, cap)}\n${marker}${all.slice(-cap / 4)}`);
+    expect(got).toBe(`${all.slice(0, cap - cap / 4)}\n${marker}${all.slice(-cap / 4)}`);
   });
 
   it("cuts at the cap on a character boundary", async () => {
@@ -58,14 +58,14 @@ describe("step output", () => {
     const budget = new LogBudget(2048);
     const first = collector();
     const a = new StepOutput({ budget, emit: first.emit });
-    await a.write("stdout", Buffer.from("a".repeat(2000)));
+    await a.write("stdout", Buffer.from("a".repeat(1500)));
     await a.finish();
     const second = collector();
     const b = new StepOutput({ budget, emit: second.emit });
     await b.write("stdout", Buffer.from("b".repeat(3000)));
     await b.finish();
-    expect(text(first.got)).toBe("a".repeat(2000));
-    expect(text(second.got)).toBe(`${"b".repeat(48)}\n[hookrelay] … ${3000 - 48 - 512} bytes of output omitted (log cap 2KiB); the last 512 bytes follow …\n${"b".repeat(512)}`);
+    expect(text(first.got)).toBe("a".repeat(1500));
+    expect(text(second.got)).toBe(`${"b".repeat(36)}\n[hookrelay] … ${3000 - 36 - 512} bytes of output omitted (log cap 2KiB); the last 512 bytes follow …\n${"b".repeat(512)}`);
   });
 });
 

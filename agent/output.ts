@@ -1,23 +1,28 @@
 /**
  * A step's output on its way to events: decoded as UTF-8 per stream (a streaming TextDecoder, so a
  * character split across reads stays whole), batched (flush at 32 KiB or after 50 ms), and held to
- * the job's log cap: past `cap` bytes the head is kept, the middle dropped, and at the step's end
- * the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying how many
- * bytes were left out. Memory stays bounded by the batch plus that tail.
+ * the job's log cap: past the head (the cap minus the tail's room) the middle is dropped, and at the
+ * step's end the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying
+ * how many bytes were left out. Memory stays bounded by the batch plus that tail.
  */
 import type { OutputStream } from "../shared/protocol.ts";
 import { formatSize } from "./units.ts";
 
 export type EmitOutput = (stream: OutputStream, data: string) => Promise<void>;
 
-/** The job-wide byte budget, shared by its steps. */
+/**
+ * The job-wide byte budget, shared by its steps: a head of `cap - tailMax` bytes, so that a step
+ * flooding past it still stores at most `cap` bytes (head + its tail) plus the marker line.
+ */
 export class LogBudget {
   readonly cap: number;
   readonly tailMax: number;
+  readonly headMax: number;
   used = 0;
   constructor(cap: number) {
     this.cap = cap;
     this.tailMax = Math.max(1, Math.min(1024 * 1024, Math.floor(cap / 4)));
+    this.headMax = cap - this.tailMax;
   }
 }
 
@@ -60,7 +65,7 @@ export class StepOutput {
 
   /** Feed raw bytes read from the step; resolves when it is fine to read more. */
   async write(stream: OutputStream, chunk: Uint8Array): Promise<void> {
-    const room = this.budget.cap - this.budget.used;
+    const room = this.budget.headMax - this.budget.used;
     if (room >= chunk.length) {
       this.budget.used += chunk.length;
       this.toHead(stream, this.decoders[stream].decode(chunk, { stream: true }));
@@ -90,7 +95,7 @@ export class StepOutput {
   async finish(): Promise<void> {
     for (const stream of ["stdout", "stderr"] as const) {
       const rest = this.decoders[stream].decode();
-      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.cap ? this.toTail(stream, rest) : this.toHead(stream, rest);
+      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, rest) : this.toHead(stream, rest);
     }
     this.flush();
     if (this.tail.length > 0) {

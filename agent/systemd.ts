@@ -17,7 +17,10 @@ export interface UnitOptions {
 }
 
 export function systemdUnit(config: AgentConfig, o: UnitOptions): string {
-  const writable = [...new Set([...config.pipelines.map((p) => p.workdir), config.stateDir])];
+  // Under /var/lib, systemd creates the state_dir for the unit's user (StateDirectory=).
+  const stateUnder = /^\/var\/lib\/(.+)$/.exec(config.stateDir)?.[1];
+  const writable = [...new Set([...config.pipelines.map((p) => p.workdir), ...(stateUnder ? [] : [config.stateDir])])];
+  const stateLines = stateUnder ? `StateDirectory=${stateUnder}\nStateDirectoryMode=0700\n` : "";
   // Stopping interrupts a running step: SIGTERM, kill_grace, SIGKILL — then the spool is flushed.
   const stopSec = Math.ceil(config.killGraceMs / 1000) + 30;
   const quote = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, "\\$1")}"`);
@@ -61,7 +64,7 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 # Add every other directory the steps write to (a virtualenv, a pidfile directory…).
 ReadWritePaths=${writable.map(quote).join(" ")}
-PrivateTmp=yes
+${stateLines}PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
