@@ -1,7 +1,7 @@
 /** `hookrelay-agent check`: every problem with a config and the host it runs on, and what it declares. */
 import { statSync } from "node:fs";
 import type { AgentConfig } from "./config.ts";
-import { stateDirProblem } from "./spool.ts";
+import { stateDirProblem } from "./state-dir.ts";
 import { resolveToken } from "./token.ts";
 import { formatDuration, formatSize } from "./units.ts";
 

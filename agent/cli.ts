@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** hookrelay-agent: the command line. Usage errors exit 2, config/host problems exit 1. */
 import { realpathSync } from "node:fs";
 import { parseArgs } from "node:util";

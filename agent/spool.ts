@@ -10,18 +10,17 @@
  * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
-import { accessSync, constants, createReadStream, readFileSync, statSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
+import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
 export const ACCEPTED_KEEP = 1000;
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
-export class SpoolError extends Error {
-  override name = "SpoolError";
-}
+export { SpoolError };
 
 interface Segment {
   firstSeq: number;
@@ -45,8 +44,6 @@ export interface SpooledFrame {
   seq: number;
   frame: string;
 }
-
-const lockedDirs = new Set<string>();
 
 export class Spool {
   readonly dir: string;
@@ -73,7 +70,7 @@ export class Spool {
     } catch (e) {
       throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    await lock(spool.dir);
+    await lockStateDir(spool.dir);
     try {
       await spool.load();
     } catch (e) {
@@ -220,7 +217,7 @@ export class Spool {
       job.handle = null;
     }
     await this.acceptedHandle?.close();
-    await unlock(this.dir);
+    await unlockStateDir(this.dir);
   }
 
   private job(jobId: string): JobState {
@@ -335,75 +332,5 @@ async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-async function lock(dir: string): Promise<void> {
-  if (lockedDirs.has(dir)) throw new SpoolError(`state_dir ${dir} is already in use by this process`);
-  const file = join(dir, "agent.pid");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(file, "wx", 0o600);
-      await fh.write(`${process.pid}\n`);
-      await fh.close();
-      lockedDirs.add(dir);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw new SpoolError(`state_dir ${dir} is not writable: ${code ?? (e as Error).message}`);
-    }
-    const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAgentProcess(pid)) {
-      throw new SpoolError(`state_dir ${dir} is in use by another agent (pid ${pid}, see ${file}); two agents must not share a state_dir`);
-    }
-    await unlink(file).catch(() => undefined); // stale: its agent is gone
-  }
-  throw new SpoolError(`state_dir ${dir}: could not take the lock ${file}`);
-}
-
-function isAgentProcess(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
-  }
-  try {
-    // A recycled pid (after a reboot) belongs to something else.
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return /agent|hookrelay|cli\.ts/.test(cmd);
-  } catch {
-    return true;
-  }
-}
-
-async function unlock(dir: string): Promise<void> {
-  if (!lockedDirs.delete(dir)) return;
-  const file = join(dir, "agent.pid");
-  try {
-    if (Number.parseInt(readFileSync(file, "utf8"), 10) === process.pid) await unlink(file);
-  } catch {
-    // already gone
-  }
-}
-
-/** For `check`: a problem with the state_dir, or null. Creates nothing and takes no lock. */
-export function stateDirProblem(dir: string): string | null {
-  // The nearest existing directory must be writable: the agent creates the rest at start.
-  let probe = resolve(dir);
-  for (;;) {
-    try {
-      if (!statSync(probe).isDirectory()) return `state_dir ${dir}: ${probe} is not a directory`;
-      break;
-    } catch {
-      const parent = dirname(probe);
-      if (parent === probe) break;
-      probe = parent;
-    }
-  }
-  try {
-    accessSync(probe, constants.W_OK | constants.X_OK);
-    return null;
-  } catch (e) {
-    return `state_dir ${dir} is not writable${probe === resolve(dir) ? "" : ` (cannot create it in ${probe})`}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
 }
