@@ -129,6 +129,11 @@ async function runJob(job: JobRequest, o: RunnerOptions, signal: AbortSignal): P
   const runSteps = async (steps: readonly StepConfig[], deadline: number): Promise<StepResult | undefined> => {
     let failure: StepResult | undefined;
     for (const step of steps) {
+      if (!failure && !stopped() && Date.now() >= deadline) {
+        // The budget ran out between steps: nothing more starts.
+        await line(`[hookrelay] job timed out after ${formatDuration(pipeline.timeoutMs)} (pipeline timeout) before step ${step.name}`);
+        failure = { status: "timed_out", exitCode: null };
+      }
       if (failure || stopped()) {
         await o.emit({ kind: "step-end", step: step.name, status: "skipped", exitCode: null });
         continue;
