@@ -1,7 +1,8 @@
-/** The worker's Hono app: webhook, agent sockets, operator API, health. */
+/** The worker's Hono app: webhook, agent sockets, operator API, dashboard, health. */
 import { Hono } from "hono";
 import { agentSocketRoutes } from "./agent-socket.ts";
 import { apiRoutes } from "./api/route.ts";
+import { dashboardRoutes } from "./dashboard/route.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { webhookRoutes } from "./webhook/route.ts";
 
@@ -11,6 +12,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/webhook", webhookRoutes());
   app.route("/agent", agentSocketRoutes());
   app.route("/api", apiRoutes());
+  app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
     console.error(`${c.req.method} ${new URL(c.req.url).pathname} failed:`, err);
