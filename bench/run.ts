@@ -166,7 +166,7 @@ async function benchAdnanhWebhook(): Promise<{ start: number; answer: number } |
   writeFileSync(script, `#!/bin/bash\ndate +%s%N > ${stamp}\n`, { mode: 0o755 });
   const hooks = join(dir, "hooks.json");
   writeFileSync(hooks, JSON.stringify([{ id: "deploy", "execute-command": script, "command-working-directory": dir, "trigger-rule": { match: { type: "payload-hmac-sha256", secret: SECRET, parameter: { source: "header", name: "X-Hub-Signature-256" } } } }]));
-  const proc = startProcess(bin, ["-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], { label: "webhook" });
+  const proc = startProcess(bin, ["-verbose", "-hooks", hooks, "-ip", "127.0.0.1", "-port", String(port)], { label: "webhook" });
   try {
     await proc.waitForOutput(/serving hooks/, 10_000);
     const starts: number[] = [];

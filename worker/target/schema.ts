@@ -39,6 +39,7 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX jobs_agent_status ON jobs (agent, status, created_at);
   CREATE INDEX jobs_created ON jobs (created_at);
+  CREATE INDEX jobs_finished ON jobs (finished_at);
   CREATE TABLE job_steps (
     job_id TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -70,6 +71,7 @@ const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     PRIMARY KEY (hook_id, delivery)
   );
+  CREATE INDEX deliveries_created ON deliveries (created_at);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
 ];

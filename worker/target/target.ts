@@ -123,7 +123,8 @@ export class Target extends DurableObject<Env> {
     if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
     // Sends are non-blocking: the answer does not wait for any agent.
     for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now });
-    await this.reschedule();
+    // New rows never bring a deadline forward; only make sure some alarm exists (retention).
+    if ((await this.ctx.storage.getAlarm()) === null) await this.reschedule();
     return answer;
   }
 

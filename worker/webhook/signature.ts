@@ -23,9 +23,22 @@ function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** Imported keys, per isolate: the secrets come from the environment, so this is configuration, not request state. */
+const keys = new Map<string, Promise<CryptoKey>>();
+function hmacKey(hash: "SHA-256" | "SHA-1", secret: string): Promise<CryptoKey> {
+  const id = `${hash}\n${secret}`;
+  let key = keys.get(id);
+  if (!key) {
+    if (keys.size > 16) keys.clear(); // secrets rotate rarely; never grow without bound
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash }, false, ["verify"]);
+    keys.set(id, key);
+  }
+  return key;
+}
+
 async function matchesAny(hash: "SHA-256" | "SHA-1", signature: Uint8Array<ArrayBuffer>, body: Uint8Array, secrets: string[]): Promise<boolean> {
   for (const secret of secrets) {
-    const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash }, false, ["verify"]);
+    const key = await hmacKey(hash, secret);
     if (await crypto.subtle.verify("HMAC", key, signature, body)) return true;
   }
   return false;
