@@ -195,6 +195,24 @@ describe("running jobs", () => {
 });
 
 describe("delivery across reconnects", () => {
+  it("lets a loud step finish while the worker reads nothing, then delivers every event in order", async () => {
+    const a = await agentWith({ steps: [{ name: "loud", run: "head -c 6000000 /dev/zero | tr '\\0' x; touch finished" }] });
+    await hello();
+    const socket = fake.latest()!;
+    // The worker stops reading: TCP fills, the agent's socket buffer grows. The step must not wait for it.
+    const tcp = (socket.ws as unknown as { _socket: import("node:net").Socket })._socket;
+    tcp.pause();
+    socket.send(jobMessage("slow-reader"));
+    await eventually("the step to finish while nothing is read", () => existsSync(join(a.workdir, "finished")), 20_000);
+    await eventually("the step-end line", () => a.lines.includes("[job slow-reader] step loud succeeded (exit 0)"), 20_000);
+    expect(fake.jobEnd("slow-reader")).toBeUndefined();
+    tcp.resume();
+    expect(await jobEnd("slow-reader", 30_000)).toMatchObject({ status: "succeeded" });
+    const events = fake.events.get("slow-reader")!;
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(fake.output("slow-reader", "loud")).toBe("x".repeat(6_000_000));
+  });
+
   it("re-sends events the worker did not store from ackedSeq + 1 after reconnecting", async () => {
     const a = await agentWith({ steps: [{ name: "count", run: "for i in $(seq 1 40); do echo line $i; sleep 0.02; done" }] });
     await hello();

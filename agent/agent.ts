@@ -219,13 +219,23 @@ export class Agent {
     }
   }
 
-  /** Spool first, then send if this job is sending live on the current connection. */
+  /**
+   * Spool first, then send if this job is sending live on the current connection. The step waits
+   * only for the disk: when the socket is backed up, sending continues from the spool in the
+   * background (as after a resume) and the live path steps aside until it has caught up.
+   */
   private async emit(jobId: string, body: JobEventBody): Promise<void> {
     const frame = await this.spool.append(jobId, body);
     const link = this.link;
     const sender = this.senders.get(jobId);
     if (!link || !sender || sender.mode !== "live" || sender.cursor !== frame.seq) return;
-    await this.transmit(link, sender, frame);
+    sender.cursor = frame.seq + 1;
+    const sent = link.send(frame.frame);
+    if (link.bufferedAmount > HIGH_WATER) {
+      sender.mode = "catch-up";
+      const generation = ++sender.generation;
+      void sent.then(() => this.catchUp(jobId, link, sender, generation)).catch((e: unknown) => this.log.error(`[job ${jobId}] sending from the spool failed: ${(e as Error).message}`));
+    }
   }
 
   private async transmit(link: Link, sender: Sender, frame: SpooledFrame): Promise<void> {
@@ -246,9 +256,14 @@ export class Agent {
     sender.mode = "catch-up";
     sender.cursor = ackedSeq + 1;
     const generation = ++sender.generation;
-    const current = () => this.link === link && sender.generation === generation;
     const total = this.spool.lastSeq(jobId) - ackedSeq;
     if (total > 0) this.log.info(`[job ${jobId}] re-sending ${total} event(s) from seq ${ackedSeq + 1}`);
+    await this.catchUp(jobId, link, sender, generation);
+  }
+
+  /** Sends a job's spooled events from `sender.cursor` until it has caught up with the writer, then goes live. */
+  private async catchUp(jobId: string, link: Link, sender: Sender, generation: number): Promise<void> {
+    const current = () => this.link === link && sender.generation === generation;
     for (;;) {
       const last = this.spool.lastSeq(jobId);
       if (sender.cursor > last) {
