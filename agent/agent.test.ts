@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AgentMessage } from "../shared/protocol.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
+import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
 import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
 
 let fake: FakeWorker;
@@ -16,7 +17,7 @@ afterEach(async () => {
   await fake.close();
 });
 
-async function agentWith(o: Omit<TestAgentOptions, "server">): Promise<TestAgent> {
+async function agentWith(o: Omit<TestAgentOptions, "server"> & { server?: string }): Promise<TestAgent> {
   const a = await startTestAgent({ server: fake.url, ...o });
   running.push(a);
   return a;
@@ -196,21 +197,25 @@ describe("running jobs", () => {
 
 describe("delivery across reconnects", () => {
   it("lets a loud step finish while the worker reads nothing, then delivers every event in order", async () => {
-    const a = await agentWith({ steps: [{ name: "loud", run: "head -c 6000000 /dev/zero | tr '\\0' x; touch finished" }] });
-    await hello();
-    const socket = fake.latest()!;
-    // The worker stops reading: TCP fills, the agent's socket buffer grows. The step must not wait for it.
-    const tcp = (socket.ws as unknown as { _socket: import("node:net").Socket })._socket;
-    tcp.pause();
-    socket.send(jobMessage("slow-reader"));
-    await eventually("the step to finish while nothing is read", () => existsSync(join(a.workdir, "finished")), 20_000);
-    await eventually("the step-end line", () => a.lines.includes("[job slow-reader] step loud succeeded (exit 0)"), 20_000);
-    expect(fake.jobEnd("slow-reader")).toBeUndefined();
-    tcp.resume();
-    expect(await jobEnd("slow-reader", 30_000)).toMatchObject({ status: "succeeded" });
-    const events = fake.events.get("slow-reader")!;
-    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    expect(fake.output("slow-reader", "loud")).toBe("x".repeat(6_000_000));
+    // A proxy that can stop reading from the agent: TCP back-pressure builds up on the agent's side.
+    const proxy = await startTcpProxy(Number(new URL(fake.url).port));
+    try {
+      // 40 MB: far more than loopback's socket buffers absorb, and all of it under the cap.
+      const a = await agentWith({ server: proxy.url.replace("http", "ws"), extra: { log_cap: "64MiB", heartbeat: "60s" }, steps: [{ name: "loud", run: "head -c 40000000 /dev/zero | tr '\\0' x; touch finished" }] });
+      await hello();
+      proxy.pauseReading();
+      fake.latest()!.send(jobMessage("slow-reader"));
+      await eventually("the step to finish while nothing is read", () => existsSync(join(a.workdir, "finished")), 20_000);
+      await eventually("the step-end line", () => a.lines.includes("[job slow-reader] step loud succeeded (exit 0)"), 20_000);
+      expect(fake.jobEnd("slow-reader")).toBeUndefined();
+      proxy.resumeReading();
+      expect(await jobEnd("slow-reader", 30_000)).toMatchObject({ status: "succeeded" });
+      const events = fake.events.get("slow-reader")!;
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(fake.output("slow-reader", "loud")).toBe("x".repeat(40_000_000));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("re-sends events the worker did not store from ackedSeq + 1 after reconnecting", async () => {

@@ -12,6 +12,9 @@ export interface TcpProxy {
   connections(): number;
   /** Stop forwarding on every connection open now, without closing any of them. */
   blackholeOpenConnections(): void;
+  /** Stop reading what clients send (TCP back-pressure builds up on their side) until `resumeReading`. */
+  pauseReading(): void;
+  resumeReading(): void;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     connections: () => count,
     blackholeOpenConnections() {
       for (const p of open) p.silent = true;
+    },
+    pauseReading() {
+      for (const p of open) p.client.pause();
+    },
+    resumeReading() {
+      for (const p of open) p.client.resume();
     },
     async close() {
       for (const p of open) {
