@@ -26,10 +26,10 @@ export class LogBudget {
   }
 }
 
+/** Past the head, output is kept as raw bytes (no decoding) and only the last tailMax are decoded at the end. */
 interface Piece {
   stream: OutputStream;
-  text: string;
-  bytes: number;
+  bytes: Uint8Array;
 }
 
 export interface StepOutputOptions {
@@ -77,7 +77,7 @@ export class StepOutput {
         this.budget.used += cut;
         this.toHead(stream, this.decoders[stream].decode(chunk.subarray(0, cut), { stream: true }));
       }
-      if (cut < chunk.length) this.toTail(stream, this.decoders[stream].decode(chunk.subarray(cut), { stream: true }));
+      if (cut < chunk.length) this.toTail(stream, chunk.subarray(cut));
     }
     if (this.pending.length >= this.flushBytes) this.flush();
     await this.chain;
@@ -95,10 +95,16 @@ export class StepOutput {
   async finish(): Promise<void> {
     for (const stream of ["stdout", "stderr"] as const) {
       const rest = this.decoders[stream].decode();
-      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, rest) : this.toHead(stream, rest);
+      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, Buffer.from(rest)) : this.toHead(stream, rest);
     }
     this.flush();
     if (this.tail.length > 0) {
+      // Trim the oldest piece so exactly the last tailMax bytes remain, starting on a character boundary.
+      const first = this.tail[0]!;
+      let cut = Math.max(0, this.tailBytes - this.budget.tailMax);
+      while (cut < first.bytes.length && (first.bytes[cut]! & 0xc0) === 0x80) cut++;
+      first.bytes = first.bytes.subarray(cut);
+      this.tailBytes -= cut;
       const omitted = this.overflowBytes - this.tailBytes;
       if (omitted > 0) {
         this.enqueue(
@@ -106,15 +112,20 @@ export class StepOutput {
           `${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${this.tailBytes} bytes follow …\n`,
         );
       }
-      let run: Piece | undefined;
+      const decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
+      let run: { stream: OutputStream; text: string } | undefined;
       for (const p of this.tail) {
-        if (run && run.stream === p.stream) run.text += p.text;
+        const text = decoders[p.stream].decode(p.bytes, { stream: true });
+        if (run && run.stream === p.stream) run.text += text;
         else {
           if (run) this.enqueue(run.stream, run.text);
-          run = { ...p };
+          run = { stream: p.stream, text };
         }
       }
-      if (run) this.enqueue(run.stream, run.text);
+      if (run) {
+        run.text += decoders[run.stream].decode();
+        this.enqueue(run.stream, run.text);
+      }
       this.tail = [];
       this.tailBytes = 0;
     }
@@ -135,26 +146,14 @@ export class StepOutput {
     }
   }
 
-  private toTail(stream: OutputStream, text: string): void {
-    if (!text) return;
-    const bytes = Buffer.byteLength(text);
-    this.overflowBytes += bytes;
-    this.tail.push({ stream, text, bytes });
-    this.tailBytes += bytes;
-    while (this.tailBytes > this.budget.tailMax) {
-      const front = this.tail[0]!;
-      const excess = this.tailBytes - this.budget.tailMax;
-      if (front.bytes <= excess) {
-        this.tail.shift();
-        this.tailBytes -= front.bytes;
-        continue;
-      }
-      const buf = Buffer.from(front.text);
-      let cut = excess;
-      while (cut < buf.length && (buf[cut]! & 0xc0) === 0x80) cut++;
-      front.text = buf.subarray(cut).toString("utf8");
-      this.tailBytes -= cut;
-      front.bytes -= cut;
+  private toTail(stream: OutputStream, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.overflowBytes += bytes.length;
+    this.tail.push({ stream, bytes });
+    this.tailBytes += bytes.length;
+    // Drop whole pieces the last tailMax bytes no longer need; finish() trims the first one exactly.
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.bytes.length >= this.budget.tailMax) {
+      this.tailBytes -= this.tail.shift()!.bytes.length;
     }
   }
 

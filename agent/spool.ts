@@ -13,7 +13,7 @@
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
+import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
@@ -106,7 +106,8 @@ export class Spool {
     const next = job.chain.then(async () => {
       const seq = job.lastSeq + 1;
       const frame = JSON.stringify({ type: "event", jobId, seq, at: Date.now(), body } satisfies AgentMessage);
-      if (utf8Length(frame) > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
+      const frameBytes = Buffer.byteLength(frame);
+      if (frameBytes > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
       if (!job.handle || job.handleBytes >= this.segmentBytes) {
         await job.handle?.close();
         const path = join(job.dir, `events-${seq}.log`);
@@ -116,7 +117,7 @@ export class Spool {
       }
       const line = `${frame}\n`;
       await job.handle.write(line);
-      job.handleBytes += Buffer.byteLength(line);
+      job.handleBytes += frameBytes + 1;
       job.lastSeq = seq;
       if (body.kind === "job-end") {
         job.endSeq = seq;
