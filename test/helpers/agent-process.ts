@@ -16,6 +16,8 @@ export interface AgentOptions {
   stateDir?: string;
   token?: string;
   env?: Record<string, string>;
+  /** Run the built bundle (dist/hookrelay-agent.mjs, `npm run build`) instead of the source. */
+  bundle?: boolean;
 }
 
 export interface AgentProcess {
@@ -44,13 +46,14 @@ export function writeAgentConfig(o: AgentOptions): { configPath: string; stateDi
 
 export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
   const { configPath, stateDir } = writeAgentConfig(o);
-  return startAgentWithConfig(configPath, stateDir, { label: `agent ${o.name ?? "web-1"}`, env: { HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env } });
+  return startAgentWithConfig(configPath, stateDir, { label: `agent ${o.name ?? "web-1"}`, bundle: o.bundle, env: { HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env } });
 }
 
 /** Run the agent on a config file written elsewhere (e.g. agent/examples/flask.yml with test paths). */
-export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string> } = {}): AgentProcess {
+export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string>; bundle?: boolean } = {}): AgentProcess {
+  const entry = join(REPO_ROOT, opts.bundle ? "dist/hookrelay-agent.mjs" : "agent/cli.ts");
   const launch = () =>
-    startProcess(process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", configPath], {
+    startProcess(process.execPath, [entry, "run", "--config", configPath], {
       cwd: REPO_ROOT,
       env: { ...withoutAgentToken(process.env), ...opts.env },
       label: opts.label ?? "agent",
