@@ -1,16 +1,9 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
-import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 
-/** A verified, validated push, as the webhook route hands it to the DO. */
-export interface DeliveryInput {
+/** A verified, validated push, as the webhook route hands it to the DO: a job's fields plus the hook. */
+export interface DeliveryInput extends JobFields {
   hookId: string;
-  delivery: string;
-  event: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
-  pusher: string;
 }
 
 export interface JobSummary {
