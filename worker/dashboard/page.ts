@@ -45,7 +45,7 @@ let selected = null;
 $("token").value = sessionStorage.getItem("hookrelay-token") || "";
 $("target").value = sessionStorage.getItem("hookrelay-target") || "default";
 
-function cell(text, cls) { const td = document.createElement("td"); td.textContent = text == null ? "" : String(text); if (cls) td.className = cls; return td; }
+function cell(text, cls) { const td = document.createElement("td"); td.textContent = text == null ? "" : String(text); if (cls) td.className = cls; if (cls === "ref") td.title = td.textContent; return td; }
 function took(a, b) { if (!a) return ""; const ms = (b ? Date.parse(b) : Date.now()) - Date.parse(a); return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s"; }
 function when(t) { return t ? new Date(t).toLocaleString() : ""; }
 async function api(path, init) {
