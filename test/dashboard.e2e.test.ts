@@ -71,7 +71,7 @@ describe.skipIf(missing !== null)("the dashboard", () => {
     await row.click();
     await page.locator("#log").filter({ hasText: `deploying ${HOSTILE}` }).waitFor({ timeout: 10_000 });
     expect(await page.locator("#steps tr td").first().textContent()).toBe("greet");
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     await page.screenshot({ path: join(mkdtempSync(join(tmpdir(), "hookrelay-dash-")), "dashboard.png"), fullPage: true });
     await page.close();
   });
