@@ -101,7 +101,7 @@ describe("command line", () => {
     ]) {
       expect(unit).toContain(`\n${line}\n`);
     }
-    expect(unit).toMatch(new RegExp(`\\nExecStart=\\S+node\\S* \\S+/agent/cli\\.ts run --config ${file}\\n`));
+    expect(unit).toMatch(new RegExp(`\\nExecStart=\\S+node\\S* --max-semi-space-size=1 \\S+/agent/cli\\.ts run --config ${file}\\n`));
     expect(unit).not.toMatch(/^ExecStart=.*token/m);
   });
 

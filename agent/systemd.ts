@@ -49,7 +49,9 @@ After=network-online.target
 Type=simple
 User=${o.user}
 Group=${o.user}
-ExecStart=${quote(o.node)} ${quote(o.script)} run --config ${quote(resolve(config.file))}
+# A small young generation keeps the agent's memory low after a step floods output (measured: RSS
+# back to ~86 MB instead of ~111 MB after 50 MB; idle ~56 MB either way), and it runs no slower.
+ExecStart=${quote(o.node)} --max-semi-space-size=1 ${quote(o.script)} run --config ${quote(resolve(config.file))}
 ${token.join("\n")}
 Restart=on-failure
 RestartSec=5s

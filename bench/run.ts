@@ -33,6 +33,7 @@ const agent = await startAgent({
   server: worker.url,
   name: "bench",
   bundle: true,
+  env: { NODE_OPTIONS: "--max-semi-space-size=1" }, // as the generated systemd unit runs it
   pipelines: [
     { name: "fast", repo: REPO, branches: ["fast"], workdir: repo.live, env: { STAMP: stamp }, steps: [{ name: "stamp", run: 'date +%s%N > "$STAMP"' }] },
     { name: "slow", repo: REPO, branches: ["slow"], workdir: repo.live, steps: [{ name: "sleep", run: "sleep 60" }] },
