@@ -19,6 +19,12 @@ export const HEARTBEAT_PONG = "pong";
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const NAME_HINT = "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** GitHub's X-GitHub-Delivery (a GUID) and our manual-<uuid>; bounded so every job frame stays valid. */
+export const DELIVERY_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
+/** X-GitHub-Event names (push, ping, pull_request…). */
+export const EVENT_PATTERN = /^[a-z_]{1,100}$/;
+/** X-GitHub-Hook-ID (a number); may be absent. */
+export const HOOK_ID_PATTERN = /^[A-Za-z0-9._-]{0,100}$/;
 export const SHA_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 export const SHA_HINT = "must be 40 or 64 lowercase hex digits";
 /** A branch ref; any bytes git allows are fine (they only ever reach steps as env values), but no control characters. */
@@ -200,8 +206,8 @@ export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {
           type,
           jobId: jobId(r.field("jobId")),
           pipeline: name(r.field("pipeline")),
-          delivery: shortText(r.field("delivery"), 200),
-          event: shortText(r.field("event"), 100),
+          delivery: r.field("delivery").string({ pattern: DELIVERY_PATTERN, patternHint: "must be 1-200 letters, digits or . _ : -" }),
+          event: r.field("event").string({ pattern: EVENT_PATTERN, patternHint: "must be 1-100 lowercase letters or _" }),
           repo: shortText(r.field("repo"), 200),
           ref: shortText(r.field("ref"), 300),
           sha: shortText(r.field("sha"), 100),

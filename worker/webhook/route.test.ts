@@ -137,6 +137,20 @@ describe("POST /webhook", () => {
     expect(((await res.json()) as { error: string }).error).toContain(header);
   });
 
+  it.each([
+    ["X-GitHub-Delivery", "d".repeat(201)],
+    ["X-GitHub-Delivery", "has space"],
+    ["X-GitHub-Event", "Push;rm"],
+    ["X-GitHub-Hook-ID", "1".repeat(101)],
+  ])("answers 400 naming %s when it is out of bounds (headers are not signed)", async (header, value) => {
+    const target = uniqueName();
+    const res = await postWebhook(target, push(), { headers: { [header]: value } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toContain(header);
+    const jobs = await env.TARGET.getByName(target).listJobs(10);
+    expect(jobs).toEqual([]);
+  });
+
   it("answers a ping with pong and the hook id", async () => {
     const res = await postWebhook(uniqueName(), JSON.stringify({ zen: "x", hook_id: 109948940 }), { event: "ping" });
     expect(res.status).toBe(200);

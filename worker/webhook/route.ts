@@ -3,7 +3,7 @@
  * capped body, signature on the raw bytes, content type, parse, headers, ping, push → the target's DO.
  */
 import { type Context, Hono } from "hono";
-import { NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import type { DeliveryBody } from "../target/types.ts";
 import { MAX_WEBHOOK_BYTES, readCappedBody } from "./body.ts";
@@ -44,8 +44,12 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   const event = c.req.header("X-GitHub-Event");
   if (!event) return c.json({ error: "missing X-GitHub-Event header" }, 400);
   if (!deliveryHeader) return c.json({ error: "missing X-GitHub-Delivery header" }, 400);
+  // The headers are not covered by the signature: bound them before they become part of a job.
+  if (!EVENT_PATTERN.test(event)) return c.json({ error: "X-GitHub-Event must be 1-100 lowercase letters or _" }, 400);
+  if (!DELIVERY_PATTERN.test(deliveryHeader)) return c.json({ error: "X-GitHub-Delivery must be 1-200 letters, digits or . _ : -" }, 400);
   const delivery = deliveryHeader;
   const hookId = c.req.header("X-GitHub-Hook-ID") ?? "";
+  if (!HOOK_ID_PATTERN.test(hookId)) return c.json({ error: "X-GitHub-Hook-ID must be at most 100 letters, digits or . _ -" }, 400);
 
   if (event === "ping") {
     console.log(`[delivery ${delivery}] ping for target ${target}`);
