@@ -83,13 +83,14 @@ describe("running jobs", () => {
     expect(a.lines).toContain("[job j1] accepted (pipeline app)");
   });
 
-  it("gives steps the push only as environment variables, never the agent token, and never runs payload text", async () => {
+  it("gives steps the push only as environment variables, never the agent token or its credentials directory, and never runs payload text", async () => {
     const a = await agentWith({
+      env: { CREDENTIALS_DIRECTORY: "/run/credentials/hookrelay-agent.service" },
       pipeline: { env: { FROM_CONFIG: "yes" } },
       steps: [
         {
           name: "show",
-          run: 'for v in JOB_ID DELIVERY EVENT REPO REF BRANCH SHA BEFORE PUSHER; do n="HOOKRELAY_$v"; printf "%s=%s\\n" "$n" "${!n}"; done; echo "FROM_CONFIG=$FROM_CONFIG"; echo "token=${HOOKRELAY_AGENT_TOKEN-unset}"',
+          run: 'for v in JOB_ID DELIVERY EVENT REPO REF BRANCH SHA BEFORE PUSHER; do n="HOOKRELAY_$v"; printf "%s=%s\\n" "$n" "${!n}"; done; echo "FROM_CONFIG=$FROM_CONFIG"; echo "token=${HOOKRELAY_AGENT_TOKEN-unset}"; echo "credentials=${CREDENTIALS_DIRECTORY-unset}"',
         },
       ],
     });
@@ -104,6 +105,7 @@ describe("running jobs", () => {
     expect(out).toContain(`HOOKRELAY_PUSHER=eve; touch ${marker}\n`);
     expect(out).toContain("FROM_CONFIG=yes\n");
     expect(out).toContain("token=unset\n");
+    expect(out).toContain("credentials=unset\n");
     expect(existsSync(marker)).toBe(false);
   });
 

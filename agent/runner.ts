@@ -89,7 +89,9 @@ export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, 
 
 export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...baseEnv };
+  // The agent's credentials are not the steps' business: its token, and where systemd put it.
   delete env.HOOKRELAY_AGENT_TOKEN;
+  delete env.CREDENTIALS_DIRECTORY;
   Object.assign(env, pipeline.env);
   const f = job.fields;
   return {

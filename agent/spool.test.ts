@@ -78,6 +78,30 @@ describe("spool", () => {
     await c.close();
   });
 
+  it("keeps counting after a crash while writing the first line of a new segment", async () => {
+    const dir = testDir();
+    const a = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });
+    await a.accept("j");
+    let last = 0;
+    for (let i = 0; i < 3; i++) last = (await a.append("j", line(`event ${last + 1}\n`))).seq;
+    // Fill up to a segment boundary, ack a little, then crash with half of the next segment's first line written.
+    const segs = () => readdirSync(join(dir, "jobs", "j")).filter((f) => f.startsWith("events-")).length;
+    const before = segs();
+    while (segs() === before) last = (await a.append("j", line(`event ${last + 1}\n`))).seq;
+    const newest = `events-${last}.log`;
+    await a.ack("j", 2);
+    await a.close();
+    writeFileSync(join(dir, "jobs", "j", newest), '{"type":"event","jobId":"j","se');
+    writeFileSync(join(dir, "agent.pid"), "999999999\n");
+
+    const b = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });
+    expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: last - 1 }]);
+    await b.recoverInterrupted();
+    const seqs = await collect(b, "j", 3);
+    expect(seqs).toEqual(Array.from({ length: last + 1 - 3 + 1 }, (_, i) => i + 3)); // 3 … last+1, each once
+    await b.close();
+  });
+
   it("keeps only the most recent accepted ids", async () => {
     const dir = testDir();
     const a = await Spool.open(dir, memoryLogger());

@@ -113,7 +113,8 @@ export class Spool {
         const path = join(job.dir, `events-${seq}.log`);
         job.handle = await open(path, "a", 0o600);
         job.handleBytes = 0;
-        job.segments.push({ firstSeq: seq, path });
+        // The newest segment may be this very file, left empty by a crash mid-line: list it once.
+        if (job.segments.at(-1)?.path !== path) job.segments.push({ firstSeq: seq, path });
       }
       const line = `${frame}\n`;
       await job.handle.write(line);
@@ -306,7 +307,9 @@ async function loadJob(dir: string, jobId: string): Promise<JobState> {
     } finally {
       await fh.close();
     }
-    if (job.handleBytes === 0 && files.length === 1 && job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
+    // No complete line in the newest segment (a crash while writing its first line): the events before
+    // it are all in earlier segments, so the last written seq is the one before its first, whatever was acked.
+    if (job.handleBytes === 0 && job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
   }
   return job;
 }
