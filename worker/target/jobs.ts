@@ -121,6 +121,22 @@ export function finishJob(sql: SqlStorage, id: string, status: JobStatus, now: n
   sql.exec("UPDATE job_steps SET status = 'skipped' WHERE job_id = ? AND status = 'pending'", id);
 }
 
+/**
+ * The agent came back still running a job the stale deadline had marked interrupted: it runs after
+ * all. Undo what finishJob did to its steps (the running one ended without an exit code at that
+ * moment, the pending ones skipped without ever starting); the agent's own events tell the rest.
+ */
+export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): void {
+  sql.exec("UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = ? AND status = 'interrupted'", id);
+  sql.exec(
+    "UPDATE job_steps SET status = 'running', finished_at = NULL WHERE job_id = ? AND status = ? AND exit_code IS NULL AND finished_at = ? AND started_at IS NOT NULL",
+    id,
+    leftoverRunningStep("interrupted"),
+    interruptedAt,
+  );
+  sql.exec("UPDATE job_steps SET status = 'pending' WHERE job_id = ? AND status = 'skipped' AND started_at IS NULL AND finished_at IS NULL", id);
+}
+
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
 }

@@ -8,7 +8,7 @@ import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
 import { type Attachment, sendError, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
-import { finishJob, getJob, type JobRow, markRunning } from "./jobs.ts";
+import { finishJob, getJob, type JobRow, markRunning, reviveJob } from "./jobs.ts";
 
 export interface SessionContext {
   ctx: DurableObjectState;
@@ -87,6 +87,12 @@ async function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
         continue;
       }
       if (job.status === "queued") markRunning(sql, job.id, s.now); // its `accepted` was lost
+      if (job.status === "interrupted" && job.finished_at !== null && !jobEndStored(sql, job.id)) {
+        // Marked interrupted when its agent stayed away too long, but the agent still has it: it is
+        // running (so the agent is busy), and its own job-end will say how it ended.
+        reviveJob(sql, job.id, job.finished_at);
+        console.log(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
+      }
       toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
       if (job.cancel_requested === 1 || job.status === "canceled") toSend.push({ type: "cancel", jobId });
     }
@@ -101,6 +107,10 @@ async function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
   console.log(`[agent ${att.agent}] hello: version ${msg.version}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
   dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
   await s.reschedule();
+}
+
+function jobEndStored(sql: SqlStorage, jobId: string): boolean {
+  return sql.exec("SELECT 1 FROM job_events WHERE job_id = ? AND kind = 'job-end' LIMIT 1", jobId).toArray().length > 0;
 }
 
 function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): void {
@@ -139,7 +149,8 @@ async function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
   }
   if (outcome.kind === "stored" && msg.body.kind === "job-end") {
     console.log(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
-    dispatch(s.ctx, sql, att.agent, { resend: false, now: s.now });
+    // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
+    dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
     await s.reschedule();
   }
 }

@@ -276,6 +276,51 @@ describe("Target DO: reconnects, cancel, stale agents, eviction", () => {
     expect((await jobOf(target, id)).status).toBe("interrupted");
   });
 
+  it("counts an agent that comes back still running a stale-interrupted job as busy, then sends its next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const a = await runningJob(target, agent);
+    agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    await disconnected(target, agent);
+    const stub = env.TARGET.getByName(target);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
+    });
+    await runDurableObjectAlarm(stub);
+    expect((await jobOf(target, a)).status).toBe("interrupted");
+    const b = ((await (await postWebhook(target, JSON.stringify(pushPayload({ after: "c".repeat(40) })))).json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", undefined, [{ jobId: a, lastSeq: 1 }]));
+    await back.next("welcome");
+    expect(await back.next("resume")).toMatchObject({ jobId: a, ackedSeq: 1 });
+    const revived = await jobOf(target, a);
+    expect(revived.status).toBe("running");
+    expect(revived.finishedAt).toBeNull();
+    expect(revived.steps[0]).toMatchObject({ name: "fetch", status: "running" });
+    await expect(back.next("job", 300)).rejects.toThrow(); // busy with A: B waits
+
+    back.send(event(a, 2, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    back.send(event(a, 3, { kind: "job-end", status: "succeeded" }));
+    expect(await back.next("job")).toMatchObject({ jobId: b });
+    expect((await jobOf(target, a)).status).toBe("succeeded");
+    back.close();
+  });
+
+  it("sends the next job at once when a job still on its way to the agent is canceled", async () => {
+    const target = uniqueName();
+    const decls = [pipeline({ name: "app" }), pipeline({ name: "docs", branches: ["docs"] })];
+    const agent = await helloAgent(target, "web-1", decls);
+    const first = ((await (await postWebhook(target, JSON.stringify(pushPayload()))).json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+    expect(await agent.next("job")).toMatchObject({ jobId: first }); // sent, never accepted
+    const second = ((await (await postWebhook(target, JSON.stringify(pushPayload({ ref: "refs/heads/docs" })))).json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+    await expect(agent.next("job", 300)).rejects.toThrow(); // the agent still has the first one to answer
+    expect((await api(`/api/targets/${target}/jobs/${first}/cancel`, { method: "POST" })).status).toBe(202);
+    expect(await agent.next("job")).toMatchObject({ jobId: second });
+    agent.close();
+  });
+
   it("keeps jobs and events across eviction, and acks continue from the stored seq", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1");

@@ -195,9 +195,9 @@ export class Target extends DurableObject<Env> {
       });
       console.log(`[job ${id}] canceled while queued`);
       await this.reschedule();
-      // If it was already sent, the agent's `accepted` gets a `cancel` and its job-end frees the agent;
-      // otherwise the agent is free for its next job now.
-      if (job.dispatched_at === null) dispatch(this.ctx, sql, job.agent, { resend: false, now });
+      // The agent's next job goes out now. If the canceled one was already on its way, the agent's
+      // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.
+      dispatch(this.ctx, sql, job.agent, { resend: true, now });
       return { outcome: "canceled", id, status: "canceled" };
     }
     if (status !== "running") return { outcome: "already-finished", status };
