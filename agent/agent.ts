@@ -173,12 +173,16 @@ export class Agent {
     if (this.spool.isAccepted(m.jobId)) {
       this.log.info(`${tag} already accepted; answering accepted again (never run twice)`);
       this.send(link, { type: "accepted", jobId: m.jobId });
+      this.sendSpooledIfOrphaned(m.jobId, link);
       return;
     }
     if (this.busyWith === m.jobId && this.accepting) {
       // A copy re-sent while the first is being written down: answer once it is.
       await this.accepting.catch(() => undefined);
-      if (this.spool.isAccepted(m.jobId)) this.send(link, { type: "accepted", jobId: m.jobId });
+      if (this.spool.isAccepted(m.jobId)) {
+        this.send(link, { type: "accepted", jobId: m.jobId });
+        this.sendSpooledIfOrphaned(m.jobId, link);
+      }
       return;
     }
     if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
@@ -217,6 +221,16 @@ export class Agent {
       this.running = null;
       this.busyWith = null;
     }
+  }
+
+  /**
+   * The worker re-sent a job we had accepted, so it never heard `accepted` and will send no `resume`
+   * for it (e.g. the connection changed while the first copy was being written down). If nothing is
+   * sending that job on this connection, send its spooled events from the start; the DO stores each once.
+   */
+  private sendSpooledIfOrphaned(jobId: string, link: Link): void {
+    if (this.link !== link || !this.spool.hasJob(jobId) || this.senders.has(jobId)) return;
+    void this.onResume(jobId, 0, link).catch((e: unknown) => this.log.error(`[job ${jobId}] sending from the spool failed: ${(e as Error).message}`));
   }
 
   /**
@@ -265,24 +279,33 @@ export class Agent {
   private async catchUp(jobId: string, link: Link, sender: Sender, generation: number): Promise<void> {
     const current = () => this.link === link && sender.generation === generation;
     for (;;) {
-      const last = this.spool.lastSeq(jobId);
-      if (sender.cursor > last) {
-        sender.mode = "live";
-        return;
-      }
-      const before = sender.cursor;
-      for await (const frame of this.spool.read(jobId, sender.cursor, last)) {
+      try {
+        const last = this.spool.lastSeq(jobId);
+        if (sender.cursor > last) {
+          sender.mode = "live";
+          return;
+        }
+        const before = sender.cursor;
+        for await (const frame of this.spool.read(jobId, sender.cursor, last)) {
+          if (!current()) return;
+          if (frame.seq < sender.cursor) continue;
+          await this.transmit(link, sender, frame);
+        }
         if (!current()) return;
-        if (frame.seq < sender.cursor) continue;
-        await this.transmit(link, sender, frame);
-      }
-      if (!current()) return;
-      if (sender.cursor === before) {
-        this.log.warn(`[job ${jobId}] spool has no events from seq ${before}; skipping to ${last + 1}`);
-        sender.cursor = last + 1;
+        if (sender.cursor === before) {
+          this.log.warn(`[job ${jobId}] spool has no events from seq ${before}; skipping to ${last + 1}`);
+          sender.cursor = last + 1;
+        }
+      } catch (e) {
+        // A read error must not leave the job silent on a healthy connection: say so and try again.
+        if (!current()) return;
+        this.log.error(`[job ${jobId}] sending from the spool failed at seq ${sender.cursor}: ${(e as Error).message}; retrying in 1s`);
+        await sleep(1000);
+        if (!current()) return;
       }
     }
   }
+
 }
 
 function sleep(ms: number): Promise<void> {
