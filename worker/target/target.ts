@@ -119,10 +119,16 @@ export class Target extends DurableObject<Env> {
       console.log(`[delivery ${d.delivery}] seen before: same answer, no new job`);
       return answer;
     }
-    for (const job of answer.body.jobs) console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}`);
     if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
-    // Sends are non-blocking: the answer does not wait for any agent.
-    for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now });
+    // Sends are non-blocking: the answer does not wait for any agent. One log line per job.
+    const sent = new Set<string>();
+    for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
+      const id = dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now, quiet: true });
+      if (id !== null) sent.add(id);
+    }
+    for (const job of answer.body.jobs) {
+      console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
+    }
     // New rows never bring a deadline forward; only make sure some alarm exists (retention).
     if ((await this.ctx.storage.getAlarm()) === null) await this.reschedule();
     return answer;
