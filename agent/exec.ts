@@ -1,6 +1,7 @@
 /** `hookrelay-agent exec`: run one pipeline here, without the worker, output to the terminal. */
 import { execFileSync } from "node:child_process";
 import { userInfo } from "node:os";
+import { assertNever } from "../shared/assert-never.ts";
 import { BRANCH_REF_PATTERN, type JobEndStatus, type JobEventBody } from "../shared/protocol.ts";
 import type { AgentConfig, PipelineConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -46,6 +47,8 @@ export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig
         return write(err, `<== ${body.step}: ${body.status}${body.exitCode === null ? "" : ` (exit ${body.exitCode})`}\n`);
       case "job-end":
         return write(err, `==> job ${jobId}: ${body.status}\n`);
+      default:
+        return assertNever(body, "event body");
     }
   };
   const job = startJob(

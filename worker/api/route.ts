@@ -1,5 +1,6 @@
 /** /api/targets/:target/… — the operator's JSON API (admin bearer token). */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/protocol.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import type { DeployRequest } from "../target/manual-deploy.ts";
@@ -82,6 +83,8 @@ export function apiRoutes(): Hono<AppEnv> {
       case "canceled":
       case "cancel-requested":
         return c.json({ id: result.id, status: result.status }, 202);
+      default:
+        return assertNever(result, "cancel result");
     }
   });
 
