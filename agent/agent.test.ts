@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AgentMessage } from "../shared/protocol.ts";
+import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
 import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
@@ -34,8 +34,8 @@ describe("connecting", () => {
     const socket = fake.latest()!;
     expect(socket.headers.authorization).toBe(`Bearer ${TEST_TOKEN}`);
     expect(socket.url).toBe("/agent?target=default&agent=web-1");
-    expect(h).toMatchObject({ protocol: 1, agent: "web-1", unfinished: [] });
-    expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"] }]);
+    expect(h).toMatchObject({ protocol: PROTOCOL_VERSION, agent: "web-1", unfinished: [] });
+    expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"], timeoutMs: 1_800_000 }]);
     expect(socket.raw.join("\n")).not.toContain("SECRET");
     await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
   });

@@ -43,6 +43,7 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     branches: p.branches,
     steps: p.steps.map((s) => s.name),
     onFailure: p.onFailure.map((s) => s.name),
+    timeoutMs: p.timeoutMs,
   }));
 }
 

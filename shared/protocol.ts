@@ -6,12 +6,22 @@
  */
 import { assertNever } from "./assert-never.ts";
 import { InvalidInput, Reader } from "./reader.ts";
+import { fitsUtf8 } from "./utf8.ts";
 
-export const PROTOCOL_VERSION = 1;
+export { utf8Length } from "./utf8.ts";
+
+/** 2: pipelines declare `timeoutMs` (the DO's job deadline). An agent speaking 1 is refused with a clear error. */
+export const PROTOCOL_VERSION = 2;
 /** Outgoing frames stay at or under this size (UTF-8 bytes). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Frames received above this size are refused (the ws client's maxPayload is about this). */
 export const MAX_INCOMING_FRAME_BYTES = 1024 * 1024;
+/** hello.unfinished lists at most this many jobs; the agent's spool never keeps more (it drops the oldest, saying so). */
+export const MAX_UNFINISHED = 1000;
+/** Event times (`at`, the agent's clock) outside [0, this] are refused: year 2100, well inside Date's range. */
+export const MAX_EVENT_TIME = Date.UTC(2100, 0, 1);
+/** Each payload field of a job frame; the agent checks them strictly (and fails the job, saying why) before running. */
+export const MAX_JOB_FIELD_BYTES = 16 * 1024;
 export const HEARTBEAT_PING = "ping";
 export const HEARTBEAT_PONG = "pong";
 
@@ -25,6 +35,9 @@ export const DELIVERY_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 export const EVENT_PATTERN = /^[a-z_]{1,100}$/;
 /** X-GitHub-Hook-ID (a number); may be absent. */
 export const HOOK_ID_PATTERN = /^[A-Za-z0-9._-]{0,100}$/;
+/** A GitHub repository's full_name: owner/name (GitHub allows letters, digits, '.', '_' and '-'). */
+export const REPO_PATTERN = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+export const REPO_HINT = "must be owner/name (letters, digits, '.', '_' or '-')";
 export const SHA_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 export const SHA_HINT = "must be 40 or 64 lowercase hex digits";
 /** A branch ref; any bytes git allows are fine (they only ever reach steps as env values), but no control characters. */
@@ -54,6 +67,8 @@ export interface PipelineDecl {
   branches: string[];
   steps: string[];
   onFailure: string[];
+  /** The pipeline's `timeout` (ms): the agent ends the main steps by then and gives on_failure as long again. */
+  timeoutMs: number;
 }
 
 /** The GitHub event fields a job carries. They reach steps only as HOOKRELAY_* environment variables. */
@@ -101,7 +116,7 @@ export type WorkerMessage =
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: string };
 
 function parseFrame<T>(text: string, read: (r: Reader) => T): ParseResult<T> {
-  if (text.length > MAX_INCOMING_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_INCOMING_FRAME_BYTES} bytes` };
+  if (!fitsUtf8(text, MAX_INCOMING_FRAME_BYTES)) return { ok: false, error: `frame larger than ${MAX_INCOMING_FRAME_BYTES} bytes` };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -120,6 +135,10 @@ const name = (r: Reader) => r.string({ pattern: NAME_PATTERN, patternHint: NAME_
 const jobId = (r: Reader) => r.string({ pattern: JOB_ID_PATTERN, patternHint: "must be 1-64 characters of letters, digits, '_' or '-'" });
 const shortText = (r: Reader, max = 1024) => r.string({ max });
 const seq = (r: Reader) => r.int({ min: 1 });
+/** A job's payload fields are only bounded here; the agent's checkJob validates them and fails the job with the reason. */
+const jobField = (r: Reader) => r.string({ maxBytes: MAX_JOB_FIELD_BYTES });
+/** 30 days: no pipeline timeout is longer. */
+export const MAX_TIMEOUT_MS = 30 * 86_400_000;
 
 function readPipelineDecl(r: Reader): PipelineDecl {
   return {
@@ -129,6 +148,7 @@ function readPipelineDecl(r: Reader): PipelineDecl {
     branches: r.field("branches").array({ max: 100 }).map((b) => shortText(b, 255)),
     steps: r.field("steps").array({ max: 200 }).map(name),
     onFailure: r.field("onFailure").array({ max: 200 }).map(name),
+    timeoutMs: r.field("timeoutMs").int({ min: 1, max: MAX_TIMEOUT_MS }),
   };
 }
 
@@ -139,7 +159,7 @@ function readEventBody(r: Reader): JobEventBody {
       return { kind, step: name(r.field("step")) };
     case "output": {
       const step = r.field("step").value === null ? null : name(r.field("step"));
-      return { kind, step, stream: r.field("stream").oneOf(OUTPUT_STREAMS), data: r.field("data").string({ max: MAX_FRAME_BYTES }) };
+      return { kind, step, stream: r.field("stream").oneOf(OUTPUT_STREAMS), data: r.field("data").string({ maxBytes: MAX_FRAME_BYTES }) };
     }
     case "step-end":
       return {
@@ -172,7 +192,7 @@ export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
           pipelines: r.field("pipelines").array({ max: 100 }).map(readPipelineDecl),
           unfinished: r
             .field("unfinished")
-            .array({ max: 1000 })
+            .array({ max: MAX_UNFINISHED })
             .map((u) => ({ jobId: jobId(u.field("jobId")), lastSeq: u.field("lastSeq").int({ min: 0 }) })),
         };
       case "accepted":
@@ -182,7 +202,7 @@ export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
           type,
           jobId: jobId(r.field("jobId")),
           seq: seq(r.field("seq")),
-          at: r.field("at").int({ min: 0 }),
+          at: r.field("at").int({ min: 0, max: MAX_EVENT_TIME }),
           body: readEventBody(r.field("body")),
         };
       case "error":
@@ -200,19 +220,19 @@ export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {
       case "welcome":
         return { type, protocol: r.field("protocol").int({ min: 1 }), target: name(r.field("target")), agent: name(r.field("agent")) };
       case "job":
-        // Payload-derived fields are only shape-checked here; the agent's runner checks sha/ref
-        // strictly (and fails the job with a clear line) before anything runs.
+        // Payload-derived fields are only bounded here, so a job with a bad one is still accepted and
+        // then ended `failed` by the agent's checkJob with the reason (never left undelivered).
         return {
           type,
           jobId: jobId(r.field("jobId")),
           pipeline: name(r.field("pipeline")),
-          delivery: r.field("delivery").string({ pattern: DELIVERY_PATTERN, patternHint: "must be 1-200 letters, digits or . _ : -" }),
-          event: r.field("event").string({ pattern: EVENT_PATTERN, patternHint: "must be 1-100 lowercase letters or _" }),
-          repo: shortText(r.field("repo"), 200),
-          ref: shortText(r.field("ref"), 300),
-          sha: shortText(r.field("sha"), 100),
-          before: shortText(r.field("before"), 100),
-          pusher: shortText(r.field("pusher"), 200),
+          delivery: jobField(r.field("delivery")),
+          event: jobField(r.field("event")),
+          repo: jobField(r.field("repo")),
+          ref: jobField(r.field("ref")),
+          sha: jobField(r.field("sha")),
+          before: jobField(r.field("before")),
+          pusher: jobField(r.field("pusher")),
         };
       case "ack":
         return { type, jobId: jobId(r.field("jobId")), seq: seq(r.field("seq")) };
@@ -226,19 +246,4 @@ export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {
         return assertNever(type, "message type");
     }
   });
-}
-
-/** UTF-8 byte length without Node's Buffer (shared/ compiles for both runtimes). */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
 }

@@ -3,6 +3,8 @@
  * field it rejects, so a bad frame or payload gets an error that says what and where.
  * Used at the edges only (frames, webhook payloads, config); code behind them trusts its types.
  */
+import { fitsUtf8 } from "./utf8.ts";
+
 export class InvalidInput extends Error {
   readonly path: string;
   constructor(path: string, why: string) {
@@ -52,15 +54,17 @@ export class Reader {
     return Object.keys(this.value as object);
   }
 
-  string(opts: { max?: number; pattern?: RegExp; patternHint?: string } = {}): string {
+  /** `max` counts UTF-16 units (characters, for names and patterns); `maxBytes` counts UTF-8 bytes (sizes on the wire). */
+  string(opts: { max?: number; maxBytes?: number; pattern?: RegExp; patternHint?: string } = {}): string {
     if (typeof this.value !== "string") this.fail(`expected a string, got ${describe(this.value)}`);
     const s = this.value;
     if (opts.max !== undefined && s.length > opts.max) this.fail(`longer than ${opts.max} characters`);
+    if (opts.maxBytes !== undefined && !fitsUtf8(s, opts.maxBytes)) this.fail(`longer than ${opts.maxBytes} bytes (UTF-8)`);
     if (opts.pattern && !opts.pattern.test(s)) this.fail(opts.patternHint ?? `does not match ${opts.pattern}`);
     return s;
   }
 
-  optionalString(opts: { max?: number; pattern?: RegExp; patternHint?: string } = {}): string | undefined {
+  optionalString(opts: { max?: number; maxBytes?: number; pattern?: RegExp; patternHint?: string } = {}): string | undefined {
     return this.value === undefined || this.value === null ? undefined : this.string(opts);
   }
 

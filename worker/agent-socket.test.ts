@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
 import { connectAgent, hello, uniqueName } from "./test-support.ts";
 
@@ -41,7 +42,7 @@ describe("GET /agent", () => {
     const target = uniqueName();
     const agent = await connectAgent(target, "web-1");
     agent.send(hello("web-1"));
-    expect(await agent.next("welcome")).toEqual({ type: "welcome", protocol: 1, target, agent: "web-1" });
+    expect(await agent.next("welcome")).toEqual({ type: "welcome", protocol: PROTOCOL_VERSION, target, agent: "web-1" });
     agent.close();
   });
 });

@@ -65,6 +65,7 @@ export function pipeline(overrides: Partial<PipelineDecl> = {}): PipelineDecl {
     branches: ["master"],
     steps: ["fetch", "install", "reload"],
     onFailure: ["rollback"],
+    timeoutMs: 30 * 60_000,
     ...overrides,
   };
 }

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { WebSocket, WebSocketServer } from "ws";
-import { type AgentMessage, type JobEventBody, parseAgentMessage, type WorkerMessage } from "../../shared/protocol.ts";
+import { type AgentMessage, type JobEventBody, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
 
 export interface StoredEvent {
   seq: number;
@@ -112,7 +112,7 @@ export async function startFakeWorker(): Promise<FakeWorker> {
       socket.messages.push(m);
       switch (m.type) {
         case "hello":
-          socket.send({ type: "welcome", protocol: 1, target: "default", agent: m.agent });
+          socket.send({ type: "welcome", protocol: PROTOCOL_VERSION, target: "default", agent: m.agent });
           for (const u of m.unfinished) socket.send({ type: "resume", jobId: u.jobId, ackedSeq: fake.ackedSeq(u.jobId) });
           fake.onHello?.(socket);
           return;

@@ -3,6 +3,8 @@ import type { PipelineDecl } from "../../shared/protocol.ts";
 import { Reader } from "../../shared/reader.ts";
 import { type AgentView, isoOrNull } from "./types.ts";
 
+const DEFAULT_DECLARED_TIMEOUT_MS = 30 * 60_000;
+
 interface AgentRow extends Record<string, SqlStorageValue> {
   name: string;
   version: string;
@@ -24,6 +26,8 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
     branches: strings(p.field("branches")),
     steps: strings(p.field("steps")),
     onFailure: strings(p.field("onFailure")),
+    // Declared since protocol 2; a row written before that gets the agent's default (30 min) until its next hello.
+    timeoutMs: p.has("timeoutMs") ? p.field("timeoutMs").int({ min: 1 }) : DEFAULT_DECLARED_TIMEOUT_MS,
   }));
 }
 

@@ -1,0 +1,51 @@
+/**
+ * The strict rules for a job's payload fields, applied at both edges they cross: the webhook (400
+ * naming the field, no job) and the agent before it runs anything (the job is accepted and ends
+ * `failed` with the reason). The values reach steps only as HOOKRELAY_* environment variables.
+ */
+import {
+  BRANCH_REF_HINT,
+  BRANCH_REF_PATTERN,
+  DELIVERY_PATTERN,
+  EVENT_PATTERN,
+  type JobFields,
+  REPO_HINT,
+  REPO_PATTERN,
+  SHA_HINT,
+  SHA_PATTERN,
+} from "./protocol.ts";
+import { textValueProblem } from "./text-value.ts";
+
+/** pusher.name: GitHub logins are ≤ 39 characters; a git author name may be longer, never this long. */
+export const MAX_PUSHER_BYTES = 256;
+
+type Rule = { pattern?: RegExp; hint?: string; maxBytes: number };
+
+const RULES: Record<keyof JobFields, Rule> = {
+  delivery: { pattern: DELIVERY_PATTERN, hint: "must be 1-200 letters, digits or . _ : -", maxBytes: 200 },
+  event: { pattern: EVENT_PATTERN, hint: "must be 1-100 lowercase letters or _", maxBytes: 100 },
+  repo: { pattern: REPO_PATTERN, hint: REPO_HINT, maxBytes: 201 },
+  ref: { pattern: BRANCH_REF_PATTERN, hint: BRANCH_REF_HINT, maxBytes: 1024 },
+  sha: { pattern: SHA_PATTERN, hint: SHA_HINT, maxBytes: 64 },
+  before: { pattern: SHA_PATTERN, hint: SHA_HINT, maxBytes: 64 },
+  pusher: { maxBytes: MAX_PUSHER_BYTES },
+};
+
+/** Why `value` cannot be the job field `field`, or null. */
+export function jobFieldProblem(field: keyof JobFields, value: string): string | null {
+  const rule = RULES[field];
+  const text = textValueProblem(value, { maxBytes: rule.maxBytes });
+  if (text) return text;
+  if (rule.pattern && !rule.pattern.test(value)) return rule.hint ?? `does not match ${rule.pattern}`;
+  return null;
+}
+
+/** Every problem with a job's fields, each as "<field> <why>" (empty when all are fine). */
+export function jobFieldProblems(fields: JobFields): string[] {
+  const problems: string[] = [];
+  for (const field of Object.keys(RULES) as (keyof JobFields)[]) {
+    const problem = jobFieldProblem(field, fields[field]);
+    if (problem) problems.push(`${field} ${problem}`);
+  }
+  return problems;
+}
