@@ -1,5 +1,5 @@
-/** Which declared pipelines an event runs: repo (case-insensitive), event name, branch glob. */
-import { matchesAnyGlob } from "../../shared/glob.ts";
+/** Which declared pipelines an event runs: repo (case-insensitive), event name, branch filters. */
+import { matchesBranchFilters } from "../../shared/glob.ts";
 import type { PipelineDecl } from "../../shared/protocol.ts";
 
 export const BRANCH_PREFIX = "refs/heads/";
@@ -14,7 +14,7 @@ export function pipelineMatches(p: PipelineDecl, e: MatchInput): boolean {
   if (p.repo.toLowerCase() !== e.repo.toLowerCase()) return false;
   if (!p.events.includes(e.event)) return false;
   if (!e.ref.startsWith(BRANCH_PREFIX)) return false;
-  return matchesAnyGlob(e.ref.slice(BRANCH_PREFIX.length), p.branches);
+  return matchesBranchFilters(e.ref.slice(BRANCH_PREFIX.length), p.branches);
 }
 
 export function noMatchReason(e: MatchInput): string {
