@@ -104,6 +104,19 @@ pipelines:
     expect(found.length).toBeGreaterThanOrEqual(11);
   });
 
+  it("names the branches entry and why for an invalid filter pattern or a list of only ! patterns", () => {
+    const withBranches = (list: string) => minimal.replace("branches: [main]", `branches: ${list}`);
+    expect(problems(withBranches(`[main, "release/[0-9", "v*?", "!refs/heads/x"]`))).toEqual([
+      `${FILE}: pipelines[0].branches[1]: unclosed [ at character 9`,
+      `${FILE}: pipelines[0].branches[2]: ? at character 3 must follow a character or [...] (write \\? for a literal ?)`,
+      `${FILE}: pipelines[0].branches[3]: must be a branch name or glob without refs/heads/, e.g. main or release/*`,
+    ]);
+    expect(problems(withBranches(`["!main", "!dev"]`))).toEqual([
+      `${FILE}: pipelines[0].branches: needs at least one pattern without a leading ! (a list of only ! patterns selects nothing)`,
+    ]);
+    expect(ok(withBranches(`["releases/**", "!releases/**-alpha", 'v[12].[0-9]+']`)).pipelines[0]?.branches).toEqual(["releases/**", "!releases/**-alpha", "v[12].[0-9]+"]);
+  });
+
   it("rejects step names used twice across steps and on_failure", () => {
     expect(problems(`${minimal}
     on_failure:

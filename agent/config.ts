@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
+import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
 import { parseDuration, parseSize } from "./units.ts";
@@ -208,8 +209,11 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
     const list = r.field("branches").array({ max: 100 }).map((b) => b.string({ max: 255 }));
     if (list.length === 0) r.field("branches").fail("must list at least one branch glob");
     for (const [i, b] of list.entries()) {
-      if (b.trim() === "" || b.startsWith("refs/")) problems.push(`${r.path}.branches[${i}]: must be a branch name or glob without refs/heads/, e.g. main or release/*`);
+      const why = b.trim() === "" || /^!?refs\//.test(b) ? "must be a branch name or glob without refs/heads/, e.g. main or release/*" : globProblem(b);
+      if (why !== null) problems.push(`${r.path}.branches[${i}]: ${why}`);
     }
+    const listWhy = branchFiltersProblem(list);
+    if (listWhy !== null) problems.push(`${r.path}.branches: ${listWhy}`);
     return list;
   });
   const workdir = get(() => {
