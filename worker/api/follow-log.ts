@@ -1,7 +1,12 @@
 /**
- * `GET …/jobs/:id/log?follow=1`: the log as server-sent events until the job ends. Each `log` event
- * carries a piece of text (one `data:` line per line; the client joins them with "\n") and its last
- * seq as `id`, so a reconnecting client resumes with `Last-Event-ID`; an `end` event closes it.
+ * `GET …/jobs/:id/log?follow=1`: the log as server-sent events until the job ends. Each `log` event's
+ * data is one JSON string holding a piece of the log (the client JSON-parses it and appends it); its
+ * `id` is the last seq it covers, so a reconnecting client resumes with `Last-Event-ID`; an `end`
+ * event (data: JSON) closes it.
+ *
+ * SSE ends a line at "\r\n", "\n" and a lone "\r" alike, so raw log text in a `data:` line would let
+ * step output (git and pip progress bars print bare "\r") end the line and forge `id:` or `event:`
+ * lines. JSON.stringify escapes both, so nothing from the log reaches the framing.
  */
 const POLL_MS = 500;
 
@@ -14,9 +19,9 @@ export interface LogPageSource {
   ): Promise<{ text: string; lastSeq: number; atLineStart: boolean; more: boolean; ended: boolean } | null>;
 }
 
-function sseEvent(event: string, data: string, id?: number): string {
-  const lines = data.split("\n").map((l) => `data: ${l}`);
-  return `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\n${lines.join("\n")}\n\n`;
+/** `json` must be JSON.stringify output: it holds no CR or LF, so it is one `data:` line. */
+function sseEvent(event: string, json: string, id?: number): string {
+  return `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${json}\n\n`;
 }
 
 export function followLog(source: LogPageSource, jobId: string, step: string | null, afterSeq: number): ReadableStream<Uint8Array> {
@@ -36,7 +41,7 @@ export function followLog(source: LogPageSource, jobId: string, step: string | n
         }
         seq = page.lastSeq;
         atLineStart = page.atLineStart;
-        if (page.text) controller.enqueue(encoder.encode(sseEvent("log", page.text, seq)));
+        if (page.text) controller.enqueue(encoder.encode(sseEvent("log", JSON.stringify(page.text), seq)));
         if (!page.more && page.ended) {
           controller.enqueue(encoder.encode(sseEvent("end", JSON.stringify({ lastSeq: seq }))));
           controller.close();
