@@ -71,7 +71,7 @@ describe("GET …/jobs/:id/log?follow=1", () => {
       }, needle, 5000);
     };
     await readUntil("\n\n");
-    expect(received).toBe('id: 2\nevent: log\ndata: "--- fetch\\none\\ntwo\\n"\n\n');
+    expect(received).toBe('id: 2:0\nevent: log\ndata: "--- fetch\\none\\ntwo\\n"\n\n');
 
     agent.send(event(id, 3, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
     agent.send(event(id, 4, { kind: "job-end", status: "succeeded" }));

@@ -70,8 +70,9 @@ export function storeEvent(
       break;
     case "job-end": {
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, status) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.status);
+      sql.exec("UPDATE jobs SET end_seq = ? WHERE id = ?", seq, job.id);
       // A job the DO already gave up on (interrupted while its agent was away) takes the agent's real ending;
-      // one canceled while queued stays canceled.
+      // one canceled while queued, or ended by a deadline (timed out, cancel not confirmed), stays as it is.
       const current = jobStatusOf(job.status);
       if (current === "running" || current === "interrupted" || current === "queued") finishJob(sql, job.id, body.status, now);
       break;

@@ -25,6 +25,12 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   acked_seq: number;
   output_bytes: number;
   output_dropped: number;
+  /** The declared timeout; the agent gives on_failure steps as long again. */
+  timeout_ms: number;
+  has_on_failure: number;
+  cancel_requested_at: number | null;
+  /** The seq of the agent's stored job-end, if it sent one. */
+  end_seq: number | null;
 }
 
 interface StepRow extends Record<string, SqlStorageValue> {
@@ -52,6 +58,11 @@ export function getJob(sql: SqlStorage, id: string): JobRow | undefined {
   return sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
 }
 
+/** Whether the agent's job-end is stored: every event it will send for the job is in. */
+export function jobEndStored(job: JobRow): boolean {
+  return job.end_seq !== null;
+}
+
 /** Creates a queued job with its declared steps pending; an older undispatched queued job of the same agent+pipeline is superseded. */
 export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl, d: DeliveryInput, now: number): string {
   const superseded = sql
@@ -67,8 +78,8 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
   }
   const id = crypto.randomUUID();
   sql.exec(
-    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, timeout_ms, has_on_failure)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
     id,
     agent,
     pipeline.name,
@@ -81,6 +92,8 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
     d.before,
     d.pusher,
     now,
+    pipeline.timeoutMs,
+    pipeline.onFailure.length > 0 ? 1 : 0,
   );
   const steps = [...pipeline.steps.map((n) => [n, "main"] as const), ...pipeline.onFailure.map((n) => [n, "on_failure"] as const)];
   steps.forEach(([name, phase], position) => {
@@ -217,6 +230,7 @@ export function jobView(sql: SqlStorage, target: string, id: string): JobView | 
 
 export function deleteJob(sql: SqlStorage, id: string): void {
   sql.exec("DELETE FROM job_events WHERE job_id = ?", id);
+  sql.exec("DELETE FROM job_notes WHERE job_id = ?", id);
   sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
   sql.exec("DELETE FROM jobs WHERE id = ?", id);
 }

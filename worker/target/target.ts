@@ -5,12 +5,13 @@
 import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
-import { alarmSettings, runDeadlines, scheduleAlarm } from "./alarm.ts";
+import { alarmSettings, scheduleAlarm } from "./alarm.ts";
 import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
+import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
 import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
-import { type LogPage, logStream, readLogPage } from "./log.ts";
+import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
@@ -73,7 +74,7 @@ export class Target extends DurableObject<Env> {
         ws.close(1011, "connection identity lost");
         return;
       }
-      await handleFrame({ ctx: this.ctx, target: this.target, now: Date.now(), reschedule: () => this.reschedule() }, ws, att, message);
+      if (handleFrame({ ctx: this.ctx, target: this.target, now: Date.now() }, ws, att, message)) await this.reschedule();
     } catch (e) {
       console.error(`[target ${this.target}] webSocketMessage failed`, e);
     }
@@ -107,7 +108,7 @@ export class Target extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const settings = alarmSettings(this.env);
-    runDeadlines(this.ctx.storage, settings, Date.now());
+    runDeadlines(this.ctx, settings, Date.now());
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
@@ -175,16 +176,15 @@ export class Target extends DurableObject<Env> {
     return logStream(this.ctx.storage.sql, id, step, job.output_dropped);
   }
 
-  /** RPC for `?follow=1`: the next page of the log after `afterSeq`, and whether the job has ended. */
-  async getLogPage(id: string, step: string | null, afterSeq: number, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
+  /** RPC for `?follow=1`: the next page of the log after `after`, and whether the job has ended. */
+  async getLogPage(id: string, step: string | null, after: LogCursor, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
     const sql = this.ctx.storage.sql;
     const job = getJob(sql, id);
     if (!job) return null;
-    const page = readLogPage(sql, id, step, afterSeq, atLineStart);
-    // Ended = final status and every event the agent will send is stored (job-end seen), or never ran.
-    const jobEndStored = sql.exec("SELECT 1 FROM job_events WHERE job_id = ? AND kind = 'job-end'", id).toArray().length > 0;
-    const ended = FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) && (jobEndStored || job.started_at === null || job.status === "interrupted");
-    return { ...page, ended };
+    const page = readLogPage(sql, id, step, after, atLineStart);
+    // A final status is final: the agent's job-end is in, or the DO ended the job itself (it never ran,
+    // or a deadline passed — then the note saying so is in the page). A late event stays in the plain log.
+    return { ...page, ended: FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) };
   }
 
   /** RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent reconnects). */

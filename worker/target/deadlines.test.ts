@@ -1,0 +1,73 @@
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { api, event, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+
+const MINUTE = 60_000;
+const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
+
+/** One agent with two pipelines, so a second job can wait behind the first. */
+const twoPipelines = (timeoutMs: number) => [
+  pipeline({ name: "app", timeoutMs }),
+  pipeline({ name: "docs", branches: ["docs"], onFailure: [], timeoutMs }),
+];
+
+/** Runs `f` on the target's SQL inside the DO, with the alarm as it is now. */
+function inTarget<T>(target: string, f: (sql: SqlStorage, alarm: number | null) => T): Promise<T> {
+  return runInDurableObject(env.TARGET.getByName(target), async (_, state) => f(state.storage.sql, await state.storage.getAlarm()));
+}
+
+const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+
+describe("Target DO deadlines: a job that never ends", () => {
+  it("ends a running job timed_out past its timeout (twice, with on_failure steps) + grace, cancels it on the agent and sends the next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    const next = (await push(target, { ref: "refs/heads/docs" })).body.jobs[0]!.id; // waits: the agent is busy
+
+    const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+    expect(armed.alarm).toBe(armed.startedAt + 2 * MINUTE + JOB_GRACE_MS);
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("running"); // not yet
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = started_at - ? WHERE id = ?", 2 * MINUTE + JOB_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    const job = await jobOf(target, id);
+    expect(job.status).toBe("timed_out");
+    expect(job.steps.map((s) => s.status)).toEqual(["timed_out", "skipped", "skipped", "skipped"]);
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    expect((await agent.next("job")).jobId).toBe(next);
+    expect(await logOf(target, id)).toBe(
+      "--- fetch\n--- [hookrelay] the agent never reported the end of this job within its timeout (1 min, twice for on_failure steps) + 2 min grace: ended timed_out\n",
+    );
+
+    // The live log has the note too, and ends: the job has ended even though its agent never said so.
+    const follow = await (await api(`/api/targets/${target}/jobs/${id}/log?follow=1`)).text();
+    expect(follow).toContain("ended timed_out\\n");
+    expect(follow).toContain("event: end");
+
+    // The agent's late job-end is acked and kept in the log, and changes nothing.
+    agent.send(event(id, 2, { kind: "job-end", status: "canceled" }));
+    expect((await agent.next("ack")).seq).toBe(2);
+    expect((await jobOf(target, id)).status).toBe("timed_out");
+    expect(await logOf(target, id)).toMatch(/ended timed_out\n--- job canceled\n$/);
+
+    // Retention takes the note with the job.
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET finished_at = finished_at - ? WHERE id = ?", 31 * 86_400_000, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect(await inTarget(target, (sql) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_notes").one().n)).toBe(0);
+    agent.close();
+  });
+
+  it("gives a pipeline without on_failure steps its timeout + grace", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(5 * MINUTE));
+    const id = await runningJob(target, agent, { ref: "refs/heads/docs" });
+    const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+    expect(armed.alarm).toBe(armed.startedAt + 5 * MINUTE + JOB_GRACE_MS);
+    agent.close();
+  });
+});
