@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, event, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+import { api, connectAgent, disconnected, event, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
 
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
@@ -60,6 +60,23 @@ describe("Target DO deadlines: a job that never ends", () => {
     await runDurableObjectAlarm(env.TARGET.getByName(target));
     expect(await inTarget(target, (sql) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_notes").one().n)).toBe(0);
     agent.close();
+  });
+
+  it("tells an agent that was away when its job timed out to stop it when it comes back", async () => {
+    const target = uniqueName();
+    const decls = [pipeline({ timeoutMs: 1000 })];
+    const agent = await helloAgent(target, "web-1", decls);
+    const id = await runningJob(target, agent);
+    await disconnected(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = started_at - ? WHERE id = ?", 2000 + JOB_GRACE_MS, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect((await jobOf(target, id)).status).toBe("timed_out"); // before the stale deadline (5 min)
+
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", decls, [{ jobId: id, lastSeq: 0 }]));
+    expect(await back.next("resume")).toEqual({ type: "resume", jobId: id, ackedSeq: 0 });
+    expect(await back.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    back.close();
   });
 
   it("gives a pipeline without on_failure steps its timeout + grace", async () => {

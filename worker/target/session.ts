@@ -97,7 +97,11 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
         console.log(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
       }
       toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
-      if (job.cancel_requested === 1 || job.status === "canceled") toSend.push({ type: "cancel", jobId });
+      // Cancel asked for, or the DO ended the job itself (canceled on its way, timed out): the agent must stop it.
+      const current = getJob(sql, job.id) ?? job;
+      if (!jobEndStored(current) && (current.cancel_requested === 1 || (current.status !== "running" && current.status !== "queued"))) {
+        toSend.push({ type: "cancel", jobId });
+      }
     }
     const lost = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", att.agent).toArray();
     for (const { id } of lost) {
