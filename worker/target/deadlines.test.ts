@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, connectAgent, disconnected, event, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+import { agentsOf, api, connectAgent, disconnected, event, eventually, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
 
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
+const STALE_MS = 300_000; // wrangler.toml AGENT_STALE_SECONDS
 
 /** One agent with two pipelines, so a second job can wait behind the first. */
 const twoPipelines = (timeoutMs: number) => [
@@ -86,5 +87,22 @@ describe("Target DO deadlines: a job that never ends", () => {
     const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
     expect(armed.alarm).toBe(armed.startedAt + 5 * MINUTE + JOB_GRACE_MS);
     agent.close();
+  });
+});
+
+describe("Target DO deadlines: an agent that goes quiet", () => {
+  it("arms the stale alarm when a new socket of the agent replaces its live one and never says hello", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    const silent = await connectAgent(target, "web-1"); // replaces the live socket; no hello ever
+    await eventually(async () => (await agentsOf(target))[0]?.connected === false, "web-1 disconnected");
+
+    const armed = await inTarget(target, (sql, alarm) => ({ left: sql.exec<{ t: number }>("SELECT disconnected_at AS t FROM agents").one().t, alarm }));
+    expect(armed.alarm).toBe(armed.left + STALE_MS);
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET disconnected_at = disconnected_at - ?", STALE_MS + 1000));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("interrupted");
+    silent.close();
   });
 });

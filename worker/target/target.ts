@@ -1,6 +1,11 @@
 /**
  * The Target Durable Object: one per deploy target, the single writer of its jobs. SQLite is the
  * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
+ *
+ * Deadlines live in SQL and the one alarm is derived from them (alarm.ts). So that no path can leave
+ * a deadline unarmed, this shell re-derives the alarm after every entry point that changes state —
+ * socket open and close, each frame but a running job's output (session.ts says which), the alarm,
+ * and the RPCs — rather than trusting each handler to remember.
  */
 import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
@@ -62,7 +67,10 @@ export class Target extends DurableObject<Env> {
     const attachment: Attachment = { agent, connId: crypto.randomUUID(), connectedAt: now };
     this.ctx.acceptWebSocket(server, [agent]);
     server.serializeAttachment(attachment);
+    // The live socket it replaces counts as gone from now: its running job's stale deadline starts,
+    // whether or not this one ever says hello.
     recordNewConnection(this.ctx.storage.sql, agent, attachment.connId, now);
+    await this.reschedule();
     console.log(`[agent ${agent}] connected to target ${this.target}`);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -130,8 +138,10 @@ export class Target extends DurableObject<Env> {
     for (const job of answer.body.jobs) {
       console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
     }
-    // New rows never bring a deadline forward; only make sure some alarm exists (retention).
-    if ((await this.ctx.storage.getAlarm()) === null) await this.reschedule();
+    // The hot path skips the SQL: new jobs are queued (no deadline yet), and a superseded one only
+    // starts a retention deadline (now + retention), which matters only when no alarm comes before it.
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > now + alarmSettings(this.env).retentionMs) await this.reschedule();
     return answer;
   }
 
