@@ -6,6 +6,7 @@ import { agentsOf, api, connectAgent, disconnected, event, eventually, hello, he
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
 const STALE_MS = 300_000; // wrangler.toml AGENT_STALE_SECONDS
+const CANCEL_GRACE_MS = 60_000; // wrangler.toml CANCEL_GRACE_SECONDS
 
 /** One agent with two pipelines, so a second job can wait behind the first. */
 const twoPipelines = (timeoutMs: number) => [
@@ -104,5 +105,46 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
     expect((await jobOf(target, id)).status).toBe("interrupted");
     silent.close();
+  });
+});
+
+describe("Target DO deadlines: a cancel the agent never confirms", () => {
+  const cancel = async (target: string, id: string) => expect((await api(`/api/targets/${target}/jobs/${id}/cancel`, { method: "POST" })).status).toBe(202);
+  const requestedAt = (target: string, id: string) =>
+    inTarget(target, (sql, alarm) => ({ at: sql.exec<{ t: number }>("SELECT cancel_requested_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+
+  it("ends the job canceled when a connected agent does not confirm within the grace, and sends its next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(30 * MINUTE));
+    const id = await runningJob(target, agent);
+    const next = (await push(target, { ref: "refs/heads/docs" })).body.jobs[0]!.id;
+    await cancel(target, id);
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id }); // …and the agent stays silent
+
+    const armed = await requestedAt(target, id);
+    expect(armed.alarm).toBe(armed.at + CANCEL_GRACE_MS);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET cancel_requested_at = cancel_requested_at - ? WHERE id = ?", CANCEL_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("canceled");
+    expect((await agent.next("job")).jobId).toBe(next);
+    expect(await logOf(target, id)).toBe("--- [hookrelay] the agent did not confirm the cancel within 1 min: ended canceled\n");
+
+    agent.send(event(id, 1, { kind: "job-end", status: "succeeded" }));
+    expect((await agent.next("ack")).seq).toBe(1);
+    expect((await jobOf(target, id)).status).toBe("canceled");
+    agent.close();
+  });
+
+  it("ends the job canceled after the grace when its agent is offline (and may never come back)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await disconnected(target, agent);
+    await cancel(target, id);
+    const armed = await requestedAt(target, id);
+    expect(armed.alarm).toBe(armed.at + CANCEL_GRACE_MS); // before the stale deadline
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET cancel_requested_at = cancel_requested_at - ? WHERE id = ?", CANCEL_GRACE_MS, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect((await jobOf(target, id)).status).toBe("canceled");
   });
 });

@@ -1,7 +1,8 @@
 /**
  * What the alarm does when deadlines have passed (alarm.ts derives when): a job ends even when its
  * agent never says so — interrupted when the agent stayed away, timed_out when it stayed connected but
- * silent past the job's timeout + grace — and old jobs and delivery records go.
+ * silent past the job's timeout + grace, canceled when it did not confirm a cancel within the cancel
+ * grace (wedged, or gone for good) — and old jobs and delivery records go.
  */
 import { JOB_TIME_UP, type AlarmSettings } from "./alarm.ts";
 import { liveSocket, sendFrame } from "./connections.ts";
@@ -51,6 +52,19 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
       const timeout = `${formatDuration(job.timeout_ms)}${job.has_on_failure === 1 ? ", twice for on_failure steps" : ""}`;
       addNote(sql, job.id, `the agent never reported the end of this job within its timeout (${timeout}) + ${formatDuration(s.jobGraceMs)} grace: ended timed_out`, now);
       out.push({ id: job.id, agent: job.agent, cancel: true });
+    }
+
+    const unconfirmed = sql
+      .exec<{ id: string; agent: string }>(
+        "SELECT id, agent FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND cancel_requested_at + ? <= ?",
+        s.cancelGraceMs,
+        now,
+      )
+      .toArray();
+    for (const job of unconfirmed) {
+      finishJob(sql, job.id, "canceled", now);
+      addNote(sql, job.id, `the agent did not confirm the cancel within ${formatDuration(s.cancelGraceMs)}: ended canceled`, now);
+      out.push({ id: job.id, agent: job.agent, cancel: false }); // it had the cancel; it gets it again on hello
     }
 
     const expired = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", s.retentionMs, now).toArray();

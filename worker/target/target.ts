@@ -197,7 +197,10 @@ export class Target extends DurableObject<Env> {
     return { ...page, ended: FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) };
   }
 
-  /** RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent reconnects). */
+  /**
+   * RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent
+   * reconnects), and ends canceled after the cancel grace if its agent never confirms (deadlines.ts).
+   */
   async cancelJob(id: string): Promise<CancelResult> {
     const sql = this.ctx.storage.sql;
     const now = Date.now();
@@ -217,7 +220,9 @@ export class Target extends DurableObject<Env> {
       return { outcome: "canceled", id, status: "canceled" };
     }
     if (status !== "running") return { outcome: "already-finished", status };
-    sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
+    // A repeated cancel sends the frame again but keeps the first request's grace.
+    sql.exec("UPDATE jobs SET cancel_requested = 1, cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ?", now, id);
+    await this.reschedule();
     const ws = liveSocket(this.ctx, sql, job.agent);
     const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
     console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
