@@ -1,6 +1,7 @@
-/** The `jobs` and `job_steps` tables: creating, finishing and describing jobs. */
+/** The `jobs` table: creating, finishing (which settles its steps too) and describing jobs. Steps: steps.ts. */
 import { assertNever } from "../../shared/assert-never.ts";
 import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus } from "../../shared/protocol.ts";
+import { insertDeclaredSteps } from "./steps.ts";
 import type { DeliveryInput, JobListItem, JobView, StepView } from "./types.ts";
 import { isoOrNull } from "./types.ts";
 
@@ -95,10 +96,7 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
     pipeline.timeoutMs,
     pipeline.onFailure.length > 0 ? 1 : 0,
   );
-  const steps = [...pipeline.steps.map((n) => [n, "main"] as const), ...pipeline.onFailure.map((n) => [n, "on_failure"] as const)];
-  steps.forEach(([name, phase], position) => {
-    sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES (?, ?, ?, ?, 'pending')", id, position, name, phase);
-  });
+  insertDeclaredSteps(sql, id, pipeline);
   return id;
 }
 
@@ -152,43 +150,6 @@ export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): v
 
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
-}
-
-export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number): void {
-  const updated = sql.exec(
-    `UPDATE job_steps SET status = 'running', started_at = ?
-     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND status = 'pending')`,
-    at,
-    jobId,
-    jobId,
-    step,
-  ).rowsWritten;
-  if (updated === 0) {
-    // A step the declaration did not list (the agent's config changed): show it anyway, at the end.
-    sql.exec(
-      `INSERT INTO job_steps (job_id, position, name, phase, status, started_at)
-       VALUES (?, (SELECT COALESCE(max(position), -1) + 1 FROM job_steps WHERE job_id = ?), ?, 'main', 'running', ?)`,
-      jobId,
-      jobId,
-      step,
-      at,
-    );
-  }
-}
-
-export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number): void {
-  sql.exec(
-    `UPDATE job_steps SET status = ?, exit_code = ?, finished_at = ?
-     WHERE job_id = ? AND position = (
-       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND status IN ('running', 'pending')
-       ORDER BY status = 'running' DESC, position LIMIT 1)`,
-    status,
-    exitCode,
-    at,
-    jobId,
-    jobId,
-    step,
-  );
 }
 
 export function toListItem(row: JobRow): JobListItem {

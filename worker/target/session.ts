@@ -10,6 +10,7 @@ import { type Attachment, sendError, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import { finishJob, getJob, jobEndStored, type JobRow, markRunning, reviveJob } from "./jobs.ts";
+import { refreshQueuedJobs } from "./steps.ts";
 
 export interface SessionContext {
   ctx: DurableObjectState;
@@ -109,6 +110,8 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
       finishJob(sql, id, "interrupted", s.now);
       console.log(`[job ${id}] interrupted: agent ${att.agent} reconnected without it`);
     }
+    // After the loop above: a job the agent already took keeps the steps it runs.
+    refreshQueuedJobs(sql, att.agent, msg.pipelines);
   });
   for (const m of toSend) sendFrame(ws, m);
   console.log(`[agent ${att.agent}] hello: version ${msg.version}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
@@ -143,6 +146,11 @@ function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
     case "stored":
     case "duplicate":
       sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
+      break;
+    case "refused":
+      console.warn(`[job ${job.id}] refused: ${outcome.message}`);
+      sendError(ws, outcome.code, outcome.message);
+      sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked }); // why: events.ts, EventOutcome "refused"
       break;
     case "gap":
       console.warn(`[job ${job.id}] event seq ${msg.seq} after ${outcome.acked}: gap, not stored`);
