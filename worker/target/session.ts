@@ -10,6 +10,7 @@ import { type Attachment, sendError, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import { finishJob, getJob, jobEndStored, type JobRow, markRunning, reviveJob } from "./jobs.ts";
+import { addNote } from "./notes.ts";
 import { refreshQueuedJobs } from "./steps.ts";
 
 export interface SessionContext {
@@ -108,7 +109,7 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
     for (const { id } of lost) {
       if (unfinished.has(id)) continue;
       finishJob(sql, id, "interrupted", s.now);
-      console.log(`[job ${id}] interrupted: agent ${att.agent} reconnected without it`);
+      addNote(sql, id, `agent ${att.agent} reconnected without this job (it did not list it unfinished): ended interrupted`, s.now);
     }
     // After the loop above: a job the agent already took keeps the steps it runs.
     refreshQueuedJobs(sql, att.agent, msg.pipelines);

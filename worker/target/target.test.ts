@@ -195,6 +195,9 @@ describe("Target DO: reconnects, cancel, stale agents, eviction", () => {
     await statusBecomes(target, id, "interrupted");
     const steps = (await jobOf(target, id)).steps;
     expect(steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
+    expect(await (await api(`/api/targets/${target}/jobs/${id}/log`)).text()).toBe(
+      "--- fetch\n--- [hookrelay] agent web-1 reconnected without this job (it did not list it unfinished): ended interrupted\n",
+    );
     amnesiac.close();
   });
 
