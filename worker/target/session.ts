@@ -21,8 +21,9 @@ export interface SessionContext {
 
 /**
  * Handles one frame. Returns whether a deadline may have moved — true unless the frame changed no
- * state (refused) or was an output event of a job already running: the hot path stays cheap, and
- * every other frame, including any added later, gets the alarm re-derived by the caller.
+ * state (a bad frame, one before hello, an unknown job) or was an output event of a job already
+ * running: the hot path stays cheap, and every other frame, including kinds added later, gets the
+ * alarm re-derived by the caller.
  */
 export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): boolean {
   if (typeof frame !== "string") {
