@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import type { AgentMessage, PipelineDecl, WorkerMessage } from "../shared/protocol.ts";
 import { parseWorkerMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
+import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target/types.ts";
 
 export const SECRET = "It's a Secret to Everybody";
 export const ADMIN = { Authorization: "Bearer test-admin-token" };
@@ -153,4 +154,33 @@ export async function eventually(check: () => Promise<boolean>, what: string, ti
 
 export function event(jobId: string, seq: number, body: Extract<AgentMessage, { type: "event" }>["body"]): AgentMessage {
   return { type: "event", jobId, seq, at: Date.now(), body };
+}
+
+/** A signed push of `pushPayload(overrides)`; its status and body. */
+export async function push(target: string, overrides: Record<string, unknown> = {}, delivery?: string): Promise<{ status: number; body: DeliveryBody }> {
+  const res = await postWebhook(target, JSON.stringify(pushPayload(overrides)), delivery ? { delivery } : {});
+  return { status: res.status, body: (await res.json()) as DeliveryBody };
+}
+
+export const jobOf = (target: string, id: string) => apiJson(`/api/targets/${target}/jobs/${id}`) as Promise<JobView>;
+export const jobsOf = async (target: string) => ((await apiJson(`/api/targets/${target}/jobs`)) as { jobs: JobListItem[] }).jobs;
+export const agentsOf = async (target: string) => ((await apiJson(`/api/targets/${target}/agents`)) as { agents: AgentView[] }).agents;
+
+export async function statusBecomes(target: string, id: string, status: string): Promise<void> {
+  await eventually(async () => (await jobOf(target, id)).status === status, `job ${id} ${status}`);
+}
+
+export async function disconnected(target: string, agent: TestAgent, name = "web-1"): Promise<void> {
+  agent.close();
+  await eventually(async () => (await agentsOf(target)).find((a) => a.name === name)?.connected === false, `${name} disconnected`);
+}
+
+/** A job pushed, dispatched to a connected agent and accepted: returns its id. */
+export async function runningJob(target: string, agent: TestAgent, overrides: Record<string, unknown> = {}): Promise<string> {
+  const { body } = await push(target, overrides);
+  const job = await agent.next("job");
+  if (job.jobId !== body.jobs[0]?.id) throw new Error(`expected job ${body.jobs[0]?.id}, got ${job.jobId}`);
+  agent.send({ type: "accepted", jobId: job.jobId });
+  await statusBecomes(target, job.jobId, "running");
+  return job.jobId;
 }

@@ -1,5 +1,49 @@
 import { describe, expect, it } from "vitest";
-import { api, event, eventually, helloAgent, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+import { api, event, eventually, helloAgent, postWebhook, pushPayload, runningJob, uniqueName } from "../test-support.ts";
+
+interface SseEvent {
+  type: string;
+  data: string;
+  id: string;
+}
+
+/** An event stream read exactly as a browser's EventSource does (HTML's "event stream interpretation"). */
+function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  let type = "";
+  let data = "";
+  let id = "";
+  for (const line of text.split(/\r\n|\n|\r/)) {
+    if (line === "") {
+      if (data !== "") events.push({ type: type || "message", data: data.endsWith("\n") ? data.slice(0, -1) : data, id });
+      type = "";
+      data = "";
+      continue;
+    }
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") type = value;
+    else if (field === "data") data += `${value}\n`;
+    else if (field === "id" && !value.includes("\u0000")) id = value;
+  }
+  return events;
+}
+
+/** Reads a stream to its end, failing after `timeoutMs`. */
+async function readAll(body: ReadableStream<Uint8Array>, timeoutMs = 5000): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stream did not end within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([new Response(body).text(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe("GET …/jobs/:id/log?follow=1", () => {
   it("streams the log as server-sent events while the job runs and ends with an end event", async () => {
@@ -26,14 +70,48 @@ describe("GET …/jobs/:id/log?follow=1", () => {
         return done || received.includes(needle);
       }, needle, 5000);
     };
-    await readUntil("data: two");
-    expect(received).toContain("id: 2\nevent: log\ndata: --- fetch\ndata: one\ndata: two\ndata: \n\n");
+    await readUntil("\n\n");
+    expect(received).toBe('id: 2:0\nevent: log\ndata: "--- fetch\\none\\ntwo\\n"\n\n');
 
     agent.send(event(id, 3, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
     agent.send(event(id, 4, { kind: "job-end", status: "succeeded" }));
     await readUntil("event: end");
-    expect(received).toContain("data: --- job succeeded");
+    const decoded = parseSse(received)
+      .filter((e) => e.type === "log")
+      .map((e) => JSON.parse(e.data) as unknown)
+      .join("");
+    expect(decoded).toBe("--- fetch\none\ntwo\n--- fetch succeeded (exit 0)\n--- job succeeded\n");
     expect(received.trimEnd().endsWith('event: end\ndata: {"lastSeq":4}')).toBe(true);
+    agent.close();
+  });
+
+  it("carries carriage returns and newlines of the log inside JSON strings, so output cannot forge events", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    const forged = "a\rid: 999\revent: end\rdata: x\r\n";
+    const bodies = [
+      { kind: "step-start", step: "fetch" },
+      { kind: "output", step: "fetch", stream: "stdout", data: forged },
+      { kind: "output", step: "fetch", stream: "stderr", data: "Receiving objects: 50%\rReceiving objects: 100%\r\n\r\n\n" },
+      { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 },
+      { kind: "job-end", status: "succeeded" },
+    ] as const;
+    for (const [i, body] of bodies.entries()) {
+      agent.send(event(id, i + 1, body));
+      await agent.next("ack");
+    }
+    const follow = await api(`/api/targets/${target}/jobs/${id}/log?follow=1`);
+    const events = parseSse(await readAll(follow.body!));
+    expect(events.map((e) => e.type)).toEqual([...events.slice(0, -1).map(() => "log"), "end"]);
+    expect(events.map((e) => e.id).filter((i) => i.includes("999"))).toEqual([]);
+    const decoded = events
+      .filter((e) => e.type === "log")
+      .map((e) => JSON.parse(e.data) as unknown)
+      .join("");
+    const plain = await (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+    expect(plain).toContain(forged);
+    expect(decoded).toBe(plain);
     agent.close();
   });
 

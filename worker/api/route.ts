@@ -6,7 +6,7 @@ import { InvalidInput, Reader } from "../../shared/reader.ts";
 import type { DeployRequest } from "../target/manual-deploy.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { bearerAuth } from "../http/bearer-auth.ts";
-import { followLog } from "./follow-log.ts";
+import { cursorFromEventId, followLog } from "./follow-log.ts";
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 200;
@@ -59,10 +59,8 @@ export function apiRoutes(): Hono<AppEnv> {
     if (!JOB_ID_PATTERN.test(id)) return jobNotFound(c, id);
     const step = c.req.query("step") ?? null;
     if (c.req.query("follow") === "1") {
-      const lastEventId = Number(c.req.header("Last-Event-ID") ?? "0");
-      const after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
       if (!(await stub(c).getJob(id))) return jobNotFound(c, id);
-      return new Response(followLog(stub(c), id, step, after), {
+      return new Response(followLog(stub(c), id, step, cursorFromEventId(c.req.header("Last-Event-ID"))), {
         headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store" },
       });
     }

@@ -1,15 +1,27 @@
 /**
  * The DO's one alarm, derived from the earliest deadline stored in SQL: a disconnected agent's
- * running job going stale, and retention of finished jobs and delivery records.
+ * running job going stale, a running job past its timeout, a cancel the agent has not confirmed,
+ * and retention of finished jobs and delivery records. deadlines.ts applies them.
  */
-import { deleteJob, finishJob } from "./jobs.ts";
-
 const DEFAULT_STALE_SECONDS = 300;
 const DEFAULT_RETENTION_DAYS = 30;
+const DEFAULT_JOB_GRACE_SECONDS = 120;
+const DEFAULT_CANCEL_GRACE_SECONDS = 60;
 
 export interface AlarmSettings {
   staleMs: number;
   retentionMs: number;
+  /** Past a running job's own timeout, how long the agent still has to report its end. */
+  jobGraceMs: number;
+  /** How long the agent has to confirm a cancel (with the job's end). */
+  cancelGraceMs: number;
+}
+
+export interface AlarmVars {
+  AGENT_STALE_SECONDS?: string;
+  RETENTION_DAYS?: string;
+  JOB_GRACE_SECONDS?: string;
+  CANCEL_GRACE_SECONDS?: string;
 }
 
 function positiveNumber(value: string | undefined, fallback: number): number {
@@ -17,26 +29,38 @@ function positiveNumber(value: string | undefined, fallback: number): number {
   return value !== undefined && value.trim() !== "" && Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-export function alarmSettings(env: { AGENT_STALE_SECONDS?: string; RETENTION_DAYS?: string }): AlarmSettings {
+export function alarmSettings(env: AlarmVars): AlarmSettings {
   return {
     staleMs: positiveNumber(env.AGENT_STALE_SECONDS, DEFAULT_STALE_SECONDS) * 1000,
     retentionMs: positiveNumber(env.RETENTION_DAYS, DEFAULT_RETENTION_DAYS) * 86_400_000,
+    jobGraceMs: positiveNumber(env.JOB_GRACE_SECONDS, DEFAULT_JOB_GRACE_SECONDS) * 1000,
+    cancelGraceMs: positiveNumber(env.CANCEL_GRACE_SECONDS, DEFAULT_CANCEL_GRACE_SECONDS) * 1000,
   };
 }
 
+/**
+ * When a running job's time is up, before the grace: the agent ends its main steps by the declared
+ * timeout and gives on_failure steps as long again. A constant SQL fragment over `jobs` columns.
+ */
+export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
+
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
-    .exec<{ stale: number | null; jobs: number | null; deliveries: number | null }>(
+    .exec<{ stale: number | null; timeout: number | null; cancel: number | null; jobs: number | null; deliveries: number | null }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
             WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
               AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS stale,
+         (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running' AND started_at IS NOT NULL) AS timeout,
+         (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
          (SELECT min(created_at) FROM deliveries) AS deliveries`,
     )
     .one();
   const deadlines = [
     row.stale === null ? null : row.stale + s.staleMs,
+    row.timeout === null ? null : row.timeout + s.jobGraceMs,
+    row.cancel === null ? null : row.cancel + s.cancelGraceMs,
     row.jobs === null ? null : row.jobs + s.retentionMs,
     row.deliveries === null ? null : row.deliveries + s.retentionMs,
   ].filter((d): d is number => d !== null);
@@ -51,26 +75,4 @@ export async function scheduleAlarm(storage: DurableObjectStorage, s: AlarmSetti
   } else if (current !== deadline) {
     await storage.setAlarm(deadline);
   }
-}
-
-/** Applies every deadline that has passed. */
-export function runDeadlines(storage: DurableObjectStorage, s: AlarmSettings, now: number): void {
-  const sql = storage.sql;
-  storage.transactionSync(() => {
-    const stale = sql
-      .exec<{ id: string; agent: string }>(
-        `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent
-         WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL AND a.disconnected_at + ? <= ?`,
-        s.staleMs,
-        now,
-      )
-      .toArray();
-    for (const job of stale) {
-      finishJob(sql, job.id, "interrupted", now);
-      console.log(`[job ${job.id}] interrupted: agent ${job.agent} has been disconnected for more than ${s.staleMs / 1000} s`);
-    }
-    const expired = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", s.retentionMs, now).toArray();
-    for (const { id } of expired) deleteJob(sql, id);
-    sql.exec("DELETE FROM deliveries WHERE created_at + ? <= ?", s.retentionMs, now);
-  });
 }

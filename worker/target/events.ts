@@ -1,10 +1,13 @@
 /**
  * Storing a job's events exactly once and in order: an event is stored only when its seq is the
- * next contiguous one, applied to the job's state in the same transaction, and acked.
+ * next contiguous one, applied to the job's state in the same transaction, and acked. Events no
+ * agent may send — anything after the job's job-end, a step-start for a step the job does not
+ * declare — are refused: not stored, yet their seq is acked (see "refused").
  */
 import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEventBody, utf8Length } from "../../shared/protocol.ts";
-import { finishJob, type JobRow, jobStatusOf, stepEnded, stepStarted } from "./jobs.ts";
+import { finishJob, jobEndStored, type JobRow, jobStatusOf } from "./jobs.ts";
+import { isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 
 /** Stored output per job; past it, output events keep their seq but not their data. */
 export const OUTPUT_CAP_BYTES = 64 * 1024 * 1024;
@@ -15,7 +18,24 @@ export type EventOutcome =
   /** Seen before; re-ack `acked`, apply nothing. */
   | { kind: "duplicate"; acked: number }
   /** Not the next seq: not stored, not acked (the agent re-sends after its next resume). */
-  | { kind: "gap"; acked: number };
+  | { kind: "gap"; acked: number }
+  /**
+   * The next seq, but an event no agent may send: not stored, answered with `error {code}` — and
+   * still acked. The agent keeps every unacked event in its spool and re-sends it after each
+   * reconnect; an event that will never be stored would stay there for good, and the events after it
+   * (later seqs) could never be stored either.
+   */
+  | { kind: "refused"; acked: number; code: "after-job-end" | "unknown-step"; message: string };
+
+function refusal(sql: SqlStorage, job: JobRow, seq: number, body: JobEventBody): { code: "after-job-end" | "unknown-step"; message: string } | null {
+  if (jobEndStored(job)) {
+    return { code: "after-job-end", message: `job ${job.id}: event seq ${seq} (${body.kind}) comes after its job-end (seq ${job.end_seq}): not stored` };
+  }
+  if (body.kind === "step-start" && !isDeclaredStep(sql, job.id, body.step)) {
+    return { code: "unknown-step", message: `job ${job.id}: step-start for ${body.step}, a step its pipeline ${job.pipeline} did not declare: not stored` };
+  }
+  return null;
+}
 
 /**
  * Call inside a transaction, with the job's current row. The agent already caps a job's output
@@ -32,6 +52,11 @@ export function storeEvent(
 ): EventOutcome {
   if (seq <= job.acked_seq) return { kind: "duplicate", acked: job.acked_seq };
   if (seq !== job.acked_seq + 1) return { kind: "gap", acked: job.acked_seq };
+  const refused = refusal(sql, job, seq, body);
+  if (refused) {
+    sql.exec("UPDATE jobs SET acked_seq = ? WHERE id = ?", seq, job.id);
+    return { kind: "refused", acked: seq, ...refused };
+  }
 
   switch (body.kind) {
     case "step-start":
@@ -70,8 +95,9 @@ export function storeEvent(
       break;
     case "job-end": {
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, status) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.status);
+      sql.exec("UPDATE jobs SET end_seq = ? WHERE id = ?", seq, job.id);
       // A job the DO already gave up on (interrupted while its agent was away) takes the agent's real ending;
-      // one canceled while queued stays canceled.
+      // one canceled while queued, or ended by a deadline (timed out, cancel not confirmed), stays as it is.
       const current = jobStatusOf(job.status);
       if (current === "running" || current === "interrupted" || current === "queued") finishJob(sql, job.id, body.status, now);
       break;

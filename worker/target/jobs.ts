@@ -1,6 +1,7 @@
-/** The `jobs` and `job_steps` tables: creating, finishing and describing jobs. */
+/** The `jobs` table: creating, finishing (which settles its steps too) and describing jobs. Steps: steps.ts. */
 import { assertNever } from "../../shared/assert-never.ts";
 import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus } from "../../shared/protocol.ts";
+import { insertDeclaredSteps } from "./steps.ts";
 import type { DeliveryInput, JobListItem, JobView, StepView } from "./types.ts";
 import { isoOrNull } from "./types.ts";
 
@@ -25,6 +26,12 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   acked_seq: number;
   output_bytes: number;
   output_dropped: number;
+  /** The declared timeout; the agent gives on_failure steps as long again. */
+  timeout_ms: number;
+  has_on_failure: number;
+  cancel_requested_at: number | null;
+  /** The seq of the agent's stored job-end, if it sent one. */
+  end_seq: number | null;
 }
 
 interface StepRow extends Record<string, SqlStorageValue> {
@@ -52,6 +59,11 @@ export function getJob(sql: SqlStorage, id: string): JobRow | undefined {
   return sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
 }
 
+/** Whether the agent's job-end is stored: every event it will send for the job is in. */
+export function jobEndStored(job: JobRow): boolean {
+  return job.end_seq !== null;
+}
+
 /** Creates a queued job with its declared steps pending; an older undispatched queued job of the same agent+pipeline is superseded. */
 export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl, d: DeliveryInput, now: number): string {
   const superseded = sql
@@ -67,8 +79,8 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
   }
   const id = crypto.randomUUID();
   sql.exec(
-    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, timeout_ms, has_on_failure)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
     id,
     agent,
     pipeline.name,
@@ -81,11 +93,10 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
     d.before,
     d.pusher,
     now,
+    pipeline.timeoutMs,
+    pipeline.onFailure.length > 0 ? 1 : 0,
   );
-  const steps = [...pipeline.steps.map((n) => [n, "main"] as const), ...pipeline.onFailure.map((n) => [n, "on_failure"] as const)];
-  steps.forEach(([name, phase], position) => {
-    sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES (?, ?, ?, ?, 'pending')", id, position, name, phase);
-  });
+  insertDeclaredSteps(sql, id, pipeline);
   return id;
 }
 
@@ -141,43 +152,6 @@ export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
 }
 
-export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number): void {
-  const updated = sql.exec(
-    `UPDATE job_steps SET status = 'running', started_at = ?
-     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND status = 'pending')`,
-    at,
-    jobId,
-    jobId,
-    step,
-  ).rowsWritten;
-  if (updated === 0) {
-    // A step the declaration did not list (the agent's config changed): show it anyway, at the end.
-    sql.exec(
-      `INSERT INTO job_steps (job_id, position, name, phase, status, started_at)
-       VALUES (?, (SELECT COALESCE(max(position), -1) + 1 FROM job_steps WHERE job_id = ?), ?, 'main', 'running', ?)`,
-      jobId,
-      jobId,
-      step,
-      at,
-    );
-  }
-}
-
-export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number): void {
-  sql.exec(
-    `UPDATE job_steps SET status = ?, exit_code = ?, finished_at = ?
-     WHERE job_id = ? AND position = (
-       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND status IN ('running', 'pending')
-       ORDER BY status = 'running' DESC, position LIMIT 1)`,
-    status,
-    exitCode,
-    at,
-    jobId,
-    jobId,
-    step,
-  );
-}
-
 export function toListItem(row: JobRow): JobListItem {
   return {
     id: row.id,
@@ -217,6 +191,7 @@ export function jobView(sql: SqlStorage, target: string, id: string): JobView | 
 
 export function deleteJob(sql: SqlStorage, id: string): void {
   sql.exec("DELETE FROM job_events WHERE job_id = ?", id);
+  sql.exec("DELETE FROM job_notes WHERE job_id = ?", id);
   sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
   sql.exec("DELETE FROM jobs WHERE id = ?", id);
 }

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, apiJson, event, helloAgent, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
-import { migrate, SCHEMA_VERSION } from "./schema.ts";
+import { MIGRATIONS, migrate, SCHEMA_VERSION } from "./schema.ts";
 import type { JobView } from "./types.ts";
 
 async function pushJob(target: string, sha = "b"): Promise<string> {
@@ -37,6 +37,41 @@ describe("Target DO lifecycle", () => {
       return [before, read()];
     });
     expect(versions).toEqual([[{ version: SCHEMA_VERSION }], [{ version: SCHEMA_VERSION }]]);
+  });
+
+  it("migrates a v1 database to v2: jobs get their deadline fields, and a stored job-end its seq", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const rows = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      sql.exec(MIGRATIONS[0]!);
+      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_version (version) VALUES (1)");
+      const job = (id: string, status: string, cancel: number) =>
+        sql.exec(
+          `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, started_at, cancel_requested)
+           VALUES (?, 'web-1', 'app', 'd', '1', 'push', 'o/r', 'refs/heads/master', ?, ?, 'me', ?, 1, 2, ?)`,
+          id, "b".repeat(40), "a".repeat(40), status, cancel,
+        );
+      job("done", "succeeded", 0);
+      job("busy", "running", 1);
+      sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES ('done', 0, 'fetch', 'main', 'succeeded'), ('done', 1, 'rollback', 'on_failure', 'skipped')");
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, status) VALUES ('done', 1, 3, 'job-end', 'succeeded')");
+      migrate(state.storage);
+      return {
+        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        jobs: sql.exec("SELECT id, timeout_ms, has_on_failure, end_seq, cancel_requested_at IS NOT NULL AS cancel_timed FROM jobs ORDER BY id").toArray(),
+        notes: sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_notes").one().n,
+      };
+    });
+    expect(rows).toEqual({
+      version: 2,
+      jobs: [
+        { id: "busy", timeout_ms: 1_800_000, has_on_failure: 0, end_seq: null, cancel_timed: 1 },
+        { id: "done", timeout_ms: 1_800_000, has_on_failure: 1, end_seq: 1, cancel_timed: 0 },
+      ],
+      notes: 0,
+    });
   });
 
   it("deletes finished jobs, their events and old delivery records after the retention period (alarm)", async () => {

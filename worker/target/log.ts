@@ -1,9 +1,10 @@
 /**
  * A job's log, read from `job_events` page by page (a log can be up to the output cap, far more
- * than one RPC message should carry): the whole job with a header line per step start/end, or one
- * step's raw output, byte-exact.
+ * than one RPC message should carry): the whole job with a header line per step start/end and the
+ * worker's notes in their place, or one step's raw output, byte-exact.
  */
 import { OUTPUT_CAP_BYTES } from "./events.ts";
+import { noteLine, readNotes } from "./notes.ts";
 
 const PAGE_ROWS = 256;
 
@@ -16,10 +17,18 @@ interface EventRow extends Record<string, SqlStorageValue> {
   exit_code: number | null;
 }
 
+/** Where a page ended: the last event seq and the last note id it covered. */
+export interface LogCursor {
+  seq: number;
+  note: number;
+}
+
+export const LOG_START: LogCursor = { seq: 0, note: 0 };
+
 export interface LogPage {
   text: string;
-  /** The last seq this page covered (pass it back as `afterSeq`). */
-  lastSeq: number;
+  /** Where this page ended (pass it back as `after`). */
+  cursor: LogCursor;
   /** Whether the text ended at the start of a line (so the next header needs no newline first). */
   atLineStart: boolean;
   /** Whether more rows may follow right away. */
@@ -40,25 +49,41 @@ function headerLine(row: EventRow): string | null {
   }
 }
 
-export function readLogPage(sql: SqlStorage, jobId: string, step: string | null, afterSeq: number, atLineStart: boolean, limit = PAGE_ROWS): LogPage {
+export function readLogPage(sql: SqlStorage, jobId: string, step: string | null, after: LogCursor, atLineStart: boolean, limit = PAGE_ROWS): LogPage {
   const columns = "SELECT seq, kind, step, data, status, exit_code FROM job_events";
   const rows = step
-    ? sql.exec<EventRow>(`${columns} WHERE job_id = ? AND seq > ? AND kind = 'output' AND step = ? ORDER BY seq LIMIT ?`, jobId, afterSeq, step, limit).toArray()
-    : sql.exec<EventRow>(`${columns} WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobId, afterSeq, limit).toArray();
+    ? sql.exec<EventRow>(`${columns} WHERE job_id = ? AND seq > ? AND kind = 'output' AND step = ? ORDER BY seq LIMIT ?`, jobId, after.seq, step, limit).toArray()
+    : sql.exec<EventRow>(`${columns} WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobId, after.seq, limit).toArray();
+  // A step's raw output has no notes; the whole log has each after the event it followed.
+  const notes = step ? [] : readNotes(sql, jobId, after.note, limit);
+  const more = rows.length === limit || notes.length === limit;
   let text = "";
-  let lastSeq = afterSeq;
+  const cursor = { ...after };
+  const line = (l: string) => {
+    text += `${atLineStart ? "" : "\n"}${l}\n`;
+    atLineStart = true;
+  };
+  let n = 0;
+  const notesBefore = (seq: number) => {
+    for (; n < notes.length && notes[n]!.after_seq < seq; n++) {
+      line(noteLine(notes[n]!.text));
+      cursor.note = notes[n]!.id;
+    }
+  };
   for (const row of rows) {
-    lastSeq = row.seq;
+    notesBefore(row.seq);
+    cursor.seq = row.seq;
     const header = step ? null : headerLine(row);
-    if (header !== null) {
-      text += `${atLineStart ? "" : "\n"}${header}\n`;
-      atLineStart = true;
-    } else if (row.data) {
+    if (header !== null) line(header);
+    else if (row.data) {
       text += row.data;
       atLineStart = row.data.endsWith("\n");
     }
   }
-  return { text, lastSeq, atLineStart, more: rows.length === limit };
+  // Every event a note followed is stored before the note is written, so once no more events are
+  // stored the remaining notes come last; while more may follow, they wait for the next page.
+  if (rows.length < limit) notesBefore(Number.POSITIVE_INFINITY);
+  return { text, cursor, atLineStart, more };
 }
 
 export function omittedMarker(droppedBytes: number, atLineStart: boolean): string {
@@ -67,12 +92,12 @@ export function omittedMarker(droppedBytes: number, atLineStart: boolean): strin
 
 export function logStream(sql: SqlStorage, jobId: string, step: string | null, droppedBytes: number): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
-  let afterSeq = 0;
+  let cursor = LOG_START;
   let atLineStart = true;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      const page = readLogPage(sql, jobId, step, afterSeq, atLineStart);
-      afterSeq = page.lastSeq;
+      const page = readLogPage(sql, jobId, step, cursor, atLineStart);
+      cursor = page.cursor;
       atLineStart = page.atLineStart;
       let text = page.text;
       if (!page.more && !step && droppedBytes > 0) text += omittedMarker(droppedBytes, atLineStart);

@@ -2,7 +2,7 @@
  * The Target DO's SQLite schema. Versioned: `meta.schema_version` says which migrations ran;
  * each runs once, in a transaction, when a newer code version first wakes the object.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // v1
   `
   CREATE TABLE agents (
@@ -73,6 +73,29 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX deliveries_created ON deliveries (created_at);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+  // v2: every accepted job ends. The job's own deadline (its pipeline's declared timeout, twice when it
+  // has on_failure steps; jobs from before this get the agent's default, 30 min), when a cancel was
+  // asked for (a cancel the agent never confirms ends after a grace; one pending at upgrade counts
+  // from now), the seq of the agent's job-end (no event is stored after it), and the worker's own
+  // lines in a job's log — kept apart so the agent's seq space stays its own.
+  `
+  ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER NOT NULL DEFAULT 1800000;
+  ALTER TABLE jobs ADD COLUMN has_on_failure INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN end_seq INTEGER;
+  UPDATE jobs SET has_on_failure = EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = jobs.id AND s.phase = 'on_failure');
+  UPDATE jobs SET cancel_requested_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE status = 'running' AND cancel_requested = 1;
+  UPDATE jobs SET end_seq = (SELECT min(e.seq) FROM job_events e WHERE e.job_id = jobs.id AND e.kind = 'job-end');
+  CREATE INDEX jobs_status ON jobs (status);
+  CREATE TABLE job_notes (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    after_seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    text TEXT NOT NULL
+  );
+  CREATE INDEX job_notes_job ON job_notes (job_id, id);
   `,
 ];
 

@@ -1,6 +1,7 @@
 /**
  * What the DO does with each frame an agent sends (docs/protocol.md). Every frame is validated
- * first; a bad one is answered with `error` and otherwise ignored.
+ * first; a bad one is answered with `error` and otherwise ignored. Nothing here touches the alarm:
+ * handleFrame says whether a deadline may have moved, and the DO shell (target.ts) re-derives it.
  */
 import { assertNever } from "../../shared/assert-never.ts";
 import { type AgentMessage, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
@@ -8,50 +9,55 @@ import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
 import { type Attachment, sendError, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
-import { finishJob, getJob, type JobRow, markRunning, reviveJob } from "./jobs.ts";
+import { finishJob, getJob, jobEndStored, type JobRow, markRunning, reviveJob } from "./jobs.ts";
+import { addNote } from "./notes.ts";
+import { refreshQueuedJobs } from "./steps.ts";
 
 export interface SessionContext {
   ctx: DurableObjectState;
   target: string;
   now: number;
-  /** Re-derive the alarm after state changed. */
-  reschedule: () => Promise<void>;
 }
 
-export async function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): Promise<void> {
+/**
+ * Handles one frame. Returns whether a deadline may have moved — true unless the frame changed no
+ * state (a bad frame, one before hello, an unknown job) or was an output event of a job already
+ * running: the hot path stays cheap, and every other frame, including kinds added later, gets the
+ * alarm re-derived by the caller.
+ */
+export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): boolean {
   if (typeof frame !== "string") {
     sendError(ws, "bad-frame", "binary frames are not part of the protocol; send JSON text frames");
-    return;
+    return false;
   }
   const parsed = parseAgentMessage(frame);
   if (!parsed.ok) {
     console.warn(`[agent ${att.agent}] bad frame: ${parsed.error}`);
     sendError(ws, "bad-frame", parsed.error);
-    return;
+    return false;
   }
   const msg = parsed.message;
   const sql = s.ctx.storage.sql;
   if (msg.type === "hello") {
-    await hello(s, ws, att, msg);
-    return;
+    hello(s, ws, att, msg);
+    return true;
   }
   if (!isLiveConnection(sql, att.agent, att.connId)) {
     sendError(ws, "bad-frame", `send hello first (got ${msg.type})`);
-    return;
+    return false;
   }
   touchAgent(sql, att.agent, s.now);
   switch (msg.type) {
     case "accepted":
       accepted(s, ws, att, msg.jobId);
-      return;
+      return true;
     case "event":
-      await event(s, ws, att, msg);
-      return;
+      return event(s, ws, att, msg);
     case "error":
       console.warn(`[agent ${att.agent}] reported error ${msg.code}: ${msg.message}`);
-      return;
+      return true;
     default:
-      assertNever(msg, "agent message");
+      return assertNever(msg, "agent message");
   }
 }
 
@@ -63,7 +69,7 @@ function ownJob(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string
   return null;
 }
 
-async function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "hello" }>): Promise<void> {
+function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "hello" }>): void {
   const sql = s.ctx.storage.sql;
   if (msg.agent !== att.agent) {
     sendError(ws, "bad-frame", `hello.agent ${JSON.stringify(msg.agent)} does not match this connection's agent ${JSON.stringify(att.agent)}`);
@@ -87,30 +93,31 @@ async function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
         continue;
       }
       if (job.status === "queued") markRunning(sql, job.id, s.now); // its `accepted` was lost
-      if (job.status === "interrupted" && job.finished_at !== null && !jobEndStored(sql, job.id)) {
+      if (job.status === "interrupted" && job.finished_at !== null && !jobEndStored(job)) {
         // Marked interrupted when its agent stayed away too long, but the agent still has it: it is
         // running (so the agent is busy), and its own job-end will say how it ended.
         reviveJob(sql, job.id, job.finished_at);
         console.log(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
       }
       toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
-      if (job.cancel_requested === 1 || job.status === "canceled") toSend.push({ type: "cancel", jobId });
+      // Cancel asked for, or the DO ended the job itself (canceled on its way, timed out): the agent must stop it.
+      const current = getJob(sql, job.id) ?? job;
+      if (!jobEndStored(current) && (current.cancel_requested === 1 || (current.status !== "running" && current.status !== "queued"))) {
+        toSend.push({ type: "cancel", jobId });
+      }
     }
     const lost = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", att.agent).toArray();
     for (const { id } of lost) {
       if (unfinished.has(id)) continue;
       finishJob(sql, id, "interrupted", s.now);
-      console.log(`[job ${id}] interrupted: agent ${att.agent} reconnected without it`);
+      addNote(sql, id, `agent ${att.agent} reconnected without this job (it did not list it unfinished): ended interrupted`, s.now);
     }
+    // After the loop above: a job the agent already took keeps the steps it runs.
+    refreshQueuedJobs(sql, att.agent, msg.pipelines);
   });
   for (const m of toSend) sendFrame(ws, m);
   console.log(`[agent ${att.agent}] hello: version ${msg.version}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
   dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
-  await s.reschedule();
-}
-
-function jobEndStored(sql: SqlStorage, jobId: string): boolean {
-  return sql.exec("SELECT 1 FROM job_events WHERE job_id = ? AND kind = 'job-end' LIMIT 1", jobId).toArray().length > 0;
 }
 
 function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): void {
@@ -127,10 +134,11 @@ function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: stri
   if (job.status !== "running") sendFrame(ws, { type: "cancel", jobId });
 }
 
-async function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): Promise<void> {
+/** Returns whether a deadline may have moved (see handleFrame). */
+function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): boolean {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, msg.jobId);
-  if (!job) return;
+  if (!job) return false;
   const outcome = s.ctx.storage.transactionSync(() => {
     if (job.status === "queued") markRunning(sql, job.id, s.now); // events imply it was accepted
     const fresh = getJob(sql, job.id) ?? job;
@@ -140,6 +148,11 @@ async function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
     case "stored":
     case "duplicate":
       sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
+      break;
+    case "refused":
+      console.warn(`[job ${job.id}] refused: ${outcome.message}`);
+      sendError(ws, outcome.code, outcome.message);
+      sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked }); // why: events.ts, EventOutcome "refused"
       break;
     case "gap":
       console.warn(`[job ${job.id}] event seq ${msg.seq} after ${outcome.acked}: gap, not stored`);
@@ -151,6 +164,6 @@ async function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Ext
     console.log(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
     dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
-    await s.reschedule();
   }
+  return !(msg.body.kind === "output" && job.status === "running");
 }

@@ -1,49 +1,24 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AgentView, DeliveryBody, JobListItem, JobView } from "./types.ts";
 import {
+  agentsOf,
   api,
-  apiJson,
   connectAgent,
+  disconnected,
   event,
-  eventually,
   hello,
   helloAgent,
+  jobOf,
+  jobsOf,
   pipeline,
   postWebhook,
+  push,
   pushPayload,
-  type TestAgent,
+  runningJob,
+  statusBecomes,
   uniqueName,
 } from "../test-support.ts";
-
-async function push(target: string, overrides: Record<string, unknown> = {}, delivery?: string): Promise<{ status: number; body: DeliveryBody }> {
-  const res = await postWebhook(target, JSON.stringify(pushPayload(overrides)), delivery ? { delivery } : {});
-  return { status: res.status, body: (await res.json()) as DeliveryBody };
-}
-
-const jobOf = (target: string, id: string) => apiJson(`/api/targets/${target}/jobs/${id}`) as Promise<JobView>;
-const jobsOf = async (target: string) => ((await apiJson(`/api/targets/${target}/jobs`)) as { jobs: JobListItem[] }).jobs;
-const agentsOf = async (target: string) => ((await apiJson(`/api/targets/${target}/agents`)) as { agents: AgentView[] }).agents;
-
-async function statusBecomes(target: string, id: string, status: string): Promise<void> {
-  await eventually(async () => (await jobOf(target, id)).status === status, `job ${id} ${status}`);
-}
-
-async function disconnected(target: string, agent: TestAgent, name = "web-1"): Promise<void> {
-  agent.close();
-  await eventually(async () => (await agentsOf(target)).find((a) => a.name === name)?.connected === false, `${name} disconnected`);
-}
-
-/** A job dispatched to a connected agent and accepted: returns its id. */
-async function runningJob(target: string, agent: TestAgent): Promise<string> {
-  const { body } = await push(target);
-  const job = await agent.next("job");
-  expect(job.jobId).toBe(body.jobs[0]!.id);
-  agent.send({ type: "accepted", jobId: job.jobId });
-  await statusBecomes(target, job.jobId, "running");
-  return job.jobId;
-}
 
 describe("Target DO: matching and deliveries", () => {
   it("creates a job for a matching push once an agent has said hello, and sends it to the agent", async () => {
@@ -220,6 +195,9 @@ describe("Target DO: reconnects, cancel, stale agents, eviction", () => {
     await statusBecomes(target, id, "interrupted");
     const steps = (await jobOf(target, id)).steps;
     expect(steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
+    expect(await (await api(`/api/targets/${target}/jobs/${id}/log`)).text()).toBe(
+      "--- fetch\n--- [hookrelay] agent web-1 reconnected without this job (it did not list it unfinished): ended interrupted\n",
+    );
     amnesiac.close();
   });
 

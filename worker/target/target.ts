@@ -1,16 +1,22 @@
 /**
  * The Target Durable Object: one per deploy target, the single writer of its jobs. SQLite is the
  * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
+ *
+ * Deadlines live in SQL and the one alarm is derived from them (alarm.ts). So that no path can leave
+ * a deadline unarmed, this shell re-derives the alarm after every entry point that changes state —
+ * socket open and close, each frame but a running job's output (session.ts says which), the alarm,
+ * and the RPCs — rather than trusting each handler to remember.
  */
 import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
-import { alarmSettings, runDeadlines, scheduleAlarm } from "./alarm.ts";
+import { alarmSettings, scheduleAlarm } from "./alarm.ts";
 import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
+import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
 import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
-import { type LogPage, logStream, readLogPage } from "./log.ts";
+import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
@@ -61,7 +67,10 @@ export class Target extends DurableObject<Env> {
     const attachment: Attachment = { agent, connId: crypto.randomUUID(), connectedAt: now };
     this.ctx.acceptWebSocket(server, [agent]);
     server.serializeAttachment(attachment);
+    // The live socket it replaces counts as gone from now: its running job's stale deadline starts,
+    // whether or not this one ever says hello.
     recordNewConnection(this.ctx.storage.sql, agent, attachment.connId, now);
+    await this.reschedule();
     console.log(`[agent ${agent}] connected to target ${this.target}`);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -73,7 +82,7 @@ export class Target extends DurableObject<Env> {
         ws.close(1011, "connection identity lost");
         return;
       }
-      await handleFrame({ ctx: this.ctx, target: this.target, now: Date.now(), reschedule: () => this.reschedule() }, ws, att, message);
+      if (handleFrame({ ctx: this.ctx, target: this.target, now: Date.now() }, ws, att, message)) await this.reschedule();
     } catch (e) {
       console.error(`[target ${this.target}] webSocketMessage failed`, e);
     }
@@ -107,7 +116,7 @@ export class Target extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const settings = alarmSettings(this.env);
-    runDeadlines(this.ctx.storage, settings, Date.now());
+    runDeadlines(this.ctx, settings, Date.now());
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
@@ -129,8 +138,10 @@ export class Target extends DurableObject<Env> {
     for (const job of answer.body.jobs) {
       console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
     }
-    // New rows never bring a deadline forward; only make sure some alarm exists (retention).
-    if ((await this.ctx.storage.getAlarm()) === null) await this.reschedule();
+    // The hot path skips the SQL: new jobs are queued (no deadline yet), and a superseded one only
+    // starts a retention deadline (now + retention), which matters only when no alarm comes before it.
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > now + alarmSettings(this.env).retentionMs) await this.reschedule();
     return answer;
   }
 
@@ -175,19 +186,21 @@ export class Target extends DurableObject<Env> {
     return logStream(this.ctx.storage.sql, id, step, job.output_dropped);
   }
 
-  /** RPC for `?follow=1`: the next page of the log after `afterSeq`, and whether the job has ended. */
-  async getLogPage(id: string, step: string | null, afterSeq: number, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
+  /** RPC for `?follow=1`: the next page of the log after `after`, and whether the job has ended. */
+  async getLogPage(id: string, step: string | null, after: LogCursor, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
     const sql = this.ctx.storage.sql;
     const job = getJob(sql, id);
     if (!job) return null;
-    const page = readLogPage(sql, id, step, afterSeq, atLineStart);
-    // Ended = final status and every event the agent will send is stored (job-end seen), or never ran.
-    const jobEndStored = sql.exec("SELECT 1 FROM job_events WHERE job_id = ? AND kind = 'job-end'", id).toArray().length > 0;
-    const ended = FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) && (jobEndStored || job.started_at === null || job.status === "interrupted");
-    return { ...page, ended };
+    const page = readLogPage(sql, id, step, after, atLineStart);
+    // A final status is final: the agent's job-end is in, or the DO ended the job itself (it never ran,
+    // or a deadline passed — then the note saying so is in the page). A late event stays in the plain log.
+    return { ...page, ended: FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) };
   }
 
-  /** RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent reconnects). */
+  /**
+   * RPC: a queued job is canceled here; a running one is asked to stop (now, or when its agent
+   * reconnects), and ends canceled after the cancel grace if its agent never confirms (deadlines.ts).
+   */
   async cancelJob(id: string): Promise<CancelResult> {
     const sql = this.ctx.storage.sql;
     const now = Date.now();
@@ -207,7 +220,9 @@ export class Target extends DurableObject<Env> {
       return { outcome: "canceled", id, status: "canceled" };
     }
     if (status !== "running") return { outcome: "already-finished", status };
-    sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
+    // A repeated cancel sends the frame again but keeps the first request's grace.
+    sql.exec("UPDATE jobs SET cancel_requested = 1, cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ?", now, id);
+    await this.reschedule();
     const ws = liveSocket(this.ctx, sql, job.agent);
     const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
     console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);

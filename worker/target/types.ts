@@ -67,6 +67,9 @@ export type CancelResult =
   | { outcome: "already-finished"; status: JobStatus }
   | { outcome: "canceled" | "cancel-requested"; id: string; status: JobStatus };
 
+/** A stored time as ISO 8601; null when there is none or it is outside Date's range (toISOString would throw). */
 export function isoOrNull(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  if (ms === null) return null;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }

@@ -1,6 +1,8 @@
 /** The webhook body, after its signature checked out: content type, JSON, and a push's typed fields. */
-import { SHA_HINT, SHA_PATTERN } from "../../shared/protocol.ts";
+import { jobFieldProblem } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
+import { textValueProblem } from "../../shared/text-value.ts";
+import { BRANCH_PREFIX } from "../target/matching.ts";
 
 export type ParsedBody = { ok: true; value: unknown } | { ok: false; status: 400 | 415; error: string };
 
@@ -45,20 +47,41 @@ export interface PushFields {
 
 export type PushResult = { ok: true; push: PushFields } | { ok: false; error: string };
 
+/** A ref that makes no job (tag, deletion) still goes into the answer and the log: it must be text. */
+const MAX_REF_BYTES = 1024;
+
+/**
+ * The push's fields, each checked by the rules its job field must pass (shared/job-fields.ts), so a
+ * value no agent could run with is refused here, naming the field and why, before any job exists.
+ */
 export function readPush(payload: unknown): PushResult {
   try {
     const r = new Reader(payload);
     if (!r.isObject()) r.fail("expected a JSON object");
     const deleted = r.has("deleted") ? r.field("deleted").boolean() : false;
+    const checked = (field: Reader, problem: (value: string) => string | null): string => {
+      const value = field.string();
+      const why = problem(value);
+      if (why !== null) field.fail(why);
+      return value;
+    };
+    const repo = checked(r.field("repository").field("full_name"), (v) => jobFieldProblem("repo", v));
+    const ref = checked(r.field("ref"), (v) => {
+      const text = textValueProblem(v, { maxBytes: MAX_REF_BYTES });
+      if (text !== null) return text;
+      if (!v.startsWith("refs/")) return "must be refs/…";
+      // Only a branch push becomes a job; tags and deletions are answered `ignored`.
+      return v.startsWith(BRANCH_PREFIX) && !deleted ? jobFieldProblem("ref", v) : null;
+    });
     return {
       ok: true,
       push: {
-        repo: r.field("repository").field("full_name").string({ max: 200, pattern: /^[^/\s]+\/[^/\s]+$/, patternHint: "must be owner/name" }),
-        ref: r.field("ref").string({ max: 300, pattern: /^refs\/[^\x00-\x1f\x7f]+$/, patternHint: "must be refs/…" }),
-        sha: r.field("after").string({ pattern: SHA_PATTERN, patternHint: SHA_HINT }),
-        before: r.field("before").string({ pattern: SHA_PATTERN, patternHint: SHA_HINT }),
+        repo,
+        ref,
+        sha: checked(r.field("after"), (v) => jobFieldProblem("sha", v)),
+        before: checked(r.field("before"), (v) => jobFieldProblem("before", v)),
         deleted,
-        pusher: r.field("pusher").field("name").string({ max: 200 }),
+        pusher: checked(r.field("pusher").field("name"), (v) => jobFieldProblem("pusher", v)),
       },
     };
   } catch (e) {

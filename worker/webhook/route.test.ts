@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { hmacHex, postWebhook, pushPayload, SECRET, uniqueName } from "../test-support.ts";
+import { helloAgent, hmacHex, postWebhook, pushPayload, SECRET, uniqueName } from "../test-support.ts";
 
 const push = () => JSON.stringify(pushPayload());
 
@@ -178,6 +178,39 @@ describe("POST /webhook", () => {
     const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload(override)));
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toContain(field);
+  });
+
+  // A value that can never be an environment value (or is absurdly long) is refused at the edge with
+  // the field and the reason, and makes no job — an agent that declares the pipeline is connected.
+  it.each([
+    ["pusher.name", "a NUL", { pusher: { name: "octo\u0000cat" } }, "NUL"],
+    ["pusher.name", "an escape character", { pusher: { name: "octo\u001b[2Jcat" } }, "control character U+001B"],
+    ["pusher.name", "a lone surrogate", { pusher: { name: "octo\ud800cat" } }, "unpaired surrogate"],
+    ["pusher.name", "200 KB", { pusher: { name: "x".repeat(200_000) } }, "200000 bytes long"],
+    ["repository.full_name", "a NUL", { repository: { full_name: "owner/OldManInfo_Flask\u0000" } }, "NUL"],
+    ["repository.full_name", "a lone surrogate", { repository: { full_name: "owner/\udc00x" } }, "unpaired surrogate"],
+    ["ref", "a NUL", { ref: "refs/heads/mas\u0000ter" }, "NUL"],
+    ["ref", "a C1 control character", { ref: "refs/heads/mas\u0085ter" }, "control character U+0085"],
+    ["ref", "a lone surrogate", { ref: "refs/heads/\ud800" }, "unpaired surrogate"],
+  ])("answers 400 naming %s when it holds %s, and creates no job", async (field, _what, override, why) => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const res = await postWebhook(target, JSON.stringify(pushPayload(override)));
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: string };
+    expect(error).toContain(field);
+    expect(error).toContain(why);
+    expect(await env.TARGET.getByName(target).listJobs(10)).toEqual([]);
+    agent.close();
+  });
+
+  it.each([
+    ["a tag push", { ref: "refs/tags/v1\ud800" }],
+    ["a branch deletion", { ref: "refs/heads/old\u009b", deleted: true, after: "0".repeat(40) }],
+  ])("answers 400 for %s whose ref is not text (ignored pushes are checked too)", async (_what, override) => {
+    const res = await postWebhook(uniqueName(), JSON.stringify(pushPayload(override)));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toContain("ref");
   });
 
   it("ignores a tag push without creating a job", async () => {

@@ -1,0 +1,150 @@
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { agentsOf, api, connectAgent, disconnected, event, eventually, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+
+const MINUTE = 60_000;
+const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
+const STALE_MS = 300_000; // wrangler.toml AGENT_STALE_SECONDS
+const CANCEL_GRACE_MS = 60_000; // wrangler.toml CANCEL_GRACE_SECONDS
+
+/** One agent with two pipelines, so a second job can wait behind the first. */
+const twoPipelines = (timeoutMs: number) => [
+  pipeline({ name: "app", timeoutMs }),
+  pipeline({ name: "docs", branches: ["docs"], onFailure: [], timeoutMs }),
+];
+
+/** Runs `f` on the target's SQL inside the DO, with the alarm as it is now. */
+function inTarget<T>(target: string, f: (sql: SqlStorage, alarm: number | null) => T): Promise<T> {
+  return runInDurableObject(env.TARGET.getByName(target), async (_, state) => f(state.storage.sql, await state.storage.getAlarm()));
+}
+
+const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+
+describe("Target DO deadlines: a job that never ends", () => {
+  it("ends a running job timed_out past its timeout (twice, with on_failure steps) + grace, cancels it on the agent and sends the next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    const next = (await push(target, { ref: "refs/heads/docs" })).body.jobs[0]!.id; // waits: the agent is busy
+
+    const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+    expect(armed.alarm).toBe(armed.startedAt + 2 * MINUTE + JOB_GRACE_MS);
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("running"); // not yet
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = started_at - ? WHERE id = ?", 2 * MINUTE + JOB_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    const job = await jobOf(target, id);
+    expect(job.status).toBe("timed_out");
+    expect(job.steps.map((s) => s.status)).toEqual(["timed_out", "skipped", "skipped", "skipped"]);
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    expect((await agent.next("job")).jobId).toBe(next);
+    expect(await logOf(target, id)).toBe(
+      "--- fetch\n--- [hookrelay] the agent never reported the end of this job within its timeout (1 min, twice for on_failure steps) + 2 min grace: ended timed_out\n",
+    );
+
+    // The live log has the note too, and ends: the job has ended even though its agent never said so.
+    const follow = await (await api(`/api/targets/${target}/jobs/${id}/log?follow=1`)).text();
+    expect(follow).toContain("ended timed_out\\n");
+    expect(follow).toContain("event: end");
+
+    // The agent's late job-end is acked and kept in the log, and changes nothing.
+    agent.send(event(id, 2, { kind: "job-end", status: "canceled" }));
+    expect((await agent.next("ack")).seq).toBe(2);
+    expect((await jobOf(target, id)).status).toBe("timed_out");
+    expect(await logOf(target, id)).toMatch(/ended timed_out\n--- job canceled\n$/);
+
+    // Retention takes the note with the job.
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET finished_at = finished_at - ? WHERE id = ?", 31 * 86_400_000, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect(await inTarget(target, (sql) => sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_notes").one().n)).toBe(0);
+    agent.close();
+  });
+
+  it("tells an agent that was away when its job timed out to stop it when it comes back", async () => {
+    const target = uniqueName();
+    const decls = [pipeline({ timeoutMs: 1000 })];
+    const agent = await helloAgent(target, "web-1", decls);
+    const id = await runningJob(target, agent);
+    await disconnected(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = started_at - ? WHERE id = ?", 2000 + JOB_GRACE_MS, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect((await jobOf(target, id)).status).toBe("timed_out"); // before the stale deadline (5 min)
+
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", decls, [{ jobId: id, lastSeq: 0 }]));
+    expect(await back.next("resume")).toEqual({ type: "resume", jobId: id, ackedSeq: 0 });
+    expect(await back.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    back.close();
+  });
+
+  it("gives a pipeline without on_failure steps its timeout + grace", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(5 * MINUTE));
+    const id = await runningJob(target, agent, { ref: "refs/heads/docs" });
+    const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+    expect(armed.alarm).toBe(armed.startedAt + 5 * MINUTE + JOB_GRACE_MS);
+    agent.close();
+  });
+});
+
+describe("Target DO deadlines: an agent that goes quiet", () => {
+  it("arms the stale alarm when a new socket of the agent replaces its live one and never says hello", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    const silent = await connectAgent(target, "web-1"); // replaces the live socket; no hello ever
+    await eventually(async () => (await agentsOf(target))[0]?.connected === false, "web-1 disconnected");
+
+    const armed = await inTarget(target, (sql, alarm) => ({ left: sql.exec<{ t: number }>("SELECT disconnected_at AS t FROM agents").one().t, alarm }));
+    expect(armed.alarm).toBe(armed.left + STALE_MS);
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET disconnected_at = disconnected_at - ?", STALE_MS + 1000));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("interrupted");
+    silent.close();
+  });
+});
+
+describe("Target DO deadlines: a cancel the agent never confirms", () => {
+  const cancel = async (target: string, id: string) => expect((await api(`/api/targets/${target}/jobs/${id}/cancel`, { method: "POST" })).status).toBe(202);
+  const requestedAt = (target: string, id: string) =>
+    inTarget(target, (sql, alarm) => ({ at: sql.exec<{ t: number }>("SELECT cancel_requested_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+
+  it("ends the job canceled when a connected agent does not confirm within the grace, and sends its next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(30 * MINUTE));
+    const id = await runningJob(target, agent);
+    const next = (await push(target, { ref: "refs/heads/docs" })).body.jobs[0]!.id;
+    await cancel(target, id);
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id }); // …and the agent stays silent
+
+    const armed = await requestedAt(target, id);
+    expect(armed.alarm).toBe(armed.at + CANCEL_GRACE_MS);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET cancel_requested_at = cancel_requested_at - ? WHERE id = ?", CANCEL_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("canceled");
+    expect((await agent.next("job")).jobId).toBe(next);
+    expect(await logOf(target, id)).toBe("--- [hookrelay] the agent did not confirm the cancel within 1 min: ended canceled\n");
+
+    agent.send(event(id, 1, { kind: "job-end", status: "succeeded" }));
+    expect((await agent.next("ack")).seq).toBe(1);
+    expect((await jobOf(target, id)).status).toBe("canceled");
+    agent.close();
+  });
+
+  it("ends the job canceled after the grace when its agent is offline (and may never come back)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await disconnected(target, agent);
+    await cancel(target, id);
+    const armed = await requestedAt(target, id);
+    expect(armed.alarm).toBe(armed.at + CANCEL_GRACE_MS); // before the stale deadline
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET cancel_requested_at = cancel_requested_at - ? WHERE id = ?", CANCEL_GRACE_MS, id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target));
+    expect((await jobOf(target, id)).status).toBe("canceled");
+  });
+});

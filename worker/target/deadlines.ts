@@ -1,0 +1,83 @@
+/**
+ * What the alarm does when deadlines have passed (alarm.ts derives when): a job ends even when its
+ * agent never says so — interrupted when the agent stayed away, timed_out when it stayed connected but
+ * silent past the job's timeout + grace, canceled when it did not confirm a cancel within the cancel
+ * grace (wedged, or gone for good) — and old jobs and delivery records go.
+ */
+import { JOB_TIME_UP, type AlarmSettings } from "./alarm.ts";
+import { liveSocket, sendFrame } from "./connections.ts";
+import { dispatch } from "./dispatch.ts";
+import { deleteJob, finishJob } from "./jobs.ts";
+import { addNote } from "./notes.ts";
+
+/** "2 min", "90 s": durations in notes. */
+export function formatDuration(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
+
+interface Ended {
+  id: string;
+  agent: string;
+  /** The agent may still be running it: tell it to stop. */
+  cancel: boolean;
+}
+
+/** Applies every deadline that has passed, then tells the agents concerned and gives them their next job. */
+export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: number): void {
+  const sql = ctx.storage.sql;
+  const ended = ctx.storage.transactionSync((): Ended[] => {
+    const out: Ended[] = [];
+    const stale = sql
+      .exec<{ id: string; agent: string }>(
+        `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent
+         WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL AND a.disconnected_at + ? <= ?`,
+        s.staleMs,
+        now,
+      )
+      .toArray();
+    for (const job of stale) {
+      finishJob(sql, job.id, "interrupted", now);
+      addNote(sql, job.id, `agent ${job.agent} has been disconnected for more than ${formatDuration(s.staleMs)}: ended interrupted`, now);
+    }
+
+    const timedOut = sql
+      .exec<{ id: string; agent: string; timeout_ms: number; has_on_failure: number }>(
+        `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND started_at IS NOT NULL AND ${JOB_TIME_UP} + ? <= ?`,
+        s.jobGraceMs,
+        now,
+      )
+      .toArray();
+    for (const job of timedOut) {
+      finishJob(sql, job.id, "timed_out", now);
+      const timeout = `${formatDuration(job.timeout_ms)}${job.has_on_failure === 1 ? ", twice for on_failure steps" : ""}`;
+      addNote(sql, job.id, `the agent never reported the end of this job within its timeout (${timeout}) + ${formatDuration(s.jobGraceMs)} grace: ended timed_out`, now);
+      out.push({ id: job.id, agent: job.agent, cancel: true });
+    }
+
+    const unconfirmed = sql
+      .exec<{ id: string; agent: string }>(
+        "SELECT id, agent FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND cancel_requested_at + ? <= ?",
+        s.cancelGraceMs,
+        now,
+      )
+      .toArray();
+    for (const job of unconfirmed) {
+      finishJob(sql, job.id, "canceled", now);
+      addNote(sql, job.id, `the agent did not confirm the cancel within ${formatDuration(s.cancelGraceMs)}: ended canceled`, now);
+      out.push({ id: job.id, agent: job.agent, cancel: false }); // it had the cancel; it gets it again on hello
+    }
+
+    const expired = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", s.retentionMs, now).toArray();
+    for (const { id } of expired) deleteJob(sql, id);
+    sql.exec("DELETE FROM deliveries WHERE created_at + ? <= ?", s.retentionMs, now);
+    return out;
+  });
+
+  for (const job of ended) {
+    const ws = job.cancel ? liveSocket(ctx, sql, job.agent) : null;
+    if (ws) sendFrame(ws, { type: "cancel", jobId: job.id });
+  }
+  // These agents are idle as far as the DO knows. One still running the job does not accept the next;
+  // that one is sent again after the late job-end (session.ts).
+  for (const agent of new Set(ended.map((j) => j.agent))) dispatch(ctx, sql, agent, { resend: true, now });
+}

@@ -1,0 +1,120 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { MAX_UNFINISHED } from "../../shared/protocol.ts";
+import { api, connectAgent, disconnected, event, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+
+describe("Target DO: frames no agent should send", () => {
+  it("refuses a hello listing more than MAX_UNFINISHED jobs with an error naming the limit, and takes the next good hello", async () => {
+    const target = uniqueName();
+    const agent = await connectAgent(target, "web-1");
+    const unfinished = Array.from({ length: MAX_UNFINISHED + 1 }, (_, i) => ({ jobId: `job-${i}`, lastSeq: 0 }));
+    agent.send(hello("web-1", undefined, unfinished));
+    const error = await agent.next("error");
+    expect(error.code).toBe("bad-frame");
+    expect(error.message).toContain("unfinished");
+    expect(error.message).toContain(String(MAX_UNFINISHED));
+    agent.send(hello("web-1"));
+    expect((await agent.next("welcome")).agent).toBe("web-1");
+    agent.close();
+  });
+
+  it("refuses an event whose time is past the Date range, and the job still answers 200", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    agent.send({ type: "event", jobId: id, seq: 1, at: 8.64e15 + 1, body: { kind: "step-start", step: "fetch" } });
+    const error = await agent.next("error");
+    expect(error.code).toBe("bad-frame");
+    expect(error.message).toContain("at");
+    expect((await jobOf(target, id)).steps[0]).toMatchObject({ name: "fetch", status: "pending", startedAt: null });
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    expect((await agent.next("ack")).seq).toBe(1);
+    agent.close();
+  });
+
+  it("still answers a job whose stored times are outside the Date range (a row written before times were bounded)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
+      state.storage.sql.exec("UPDATE job_steps SET started_at = ?, finished_at = ? WHERE job_id = ? AND position = 0", 9e15, Number.MAX_SAFE_INTEGER, id);
+      state.storage.sql.exec("UPDATE jobs SET started_at = ? WHERE id = ?", -9e15, id);
+    });
+    const res = await api(`/api/targets/${target}/jobs/${id}`);
+    expect(res.status).toBe(200);
+    const job = (await res.json()) as { startedAt: string | null; steps: { startedAt: string | null; finishedAt: string | null }[] };
+    expect(job.startedAt).toBeNull();
+    expect(job.steps[0]).toMatchObject({ startedAt: null, finishedAt: null });
+    expect((await api(`/api/targets/${target}/jobs`)).status).toBe(200);
+    agent.close();
+  });
+});
+
+describe("Target DO: events a job's declaration and its end do not allow", () => {
+  const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+
+  it("refuses events after the job's job-end with after-job-end, stores nothing, and still acks them", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "job-end", status: "succeeded" }));
+    expect((await agent.next("ack")).seq).toBe(1);
+    agent.send(event(id, 2, { kind: "output", step: null, stream: "stdout", data: "written after the end\n" }));
+    expect((await agent.next("error")).code).toBe("after-job-end");
+    expect(await agent.next("ack")).toEqual({ type: "ack", jobId: id, seq: 2 });
+    agent.send(event(id, 3, { kind: "job-end", status: "failed" }));
+    expect((await agent.next("error")).code).toBe("after-job-end");
+    expect((await agent.next("ack")).seq).toBe(3);
+    expect(await logOf(target, id)).toBe("--- job succeeded\n");
+    expect((await jobOf(target, id)).status).toBe("succeeded");
+    agent.close();
+  });
+
+  it("refuses a step-start for a step the job's declaration does not list with unknown-step, and still acks it", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "step-start", step: "not-declared" }));
+    const error = await agent.next("error");
+    expect(error.code).toBe("unknown-step");
+    expect(error.message).toContain("not-declared");
+    expect((await agent.next("ack")).seq).toBe(1);
+    agent.send(event(id, 2, { kind: "step-start", step: "fetch" }));
+    expect((await agent.next("ack")).seq).toBe(2);
+    expect((await jobOf(target, id)).steps.map((s) => [s.name, s.status])).toEqual([
+      ["fetch", "running"],
+      ["install", "pending"],
+      ["reload", "pending"],
+      ["rollback", "pending"],
+    ]);
+    expect(await logOf(target, id)).toBe("--- fetch\n");
+    expect(agent.pending().filter((m) => m.type === "error")).toEqual([]);
+    agent.close();
+  });
+
+  it("gives the agent's queued jobs the steps and timeout its new hello declares, so a changed config is not refused", async () => {
+    const target = uniqueName();
+    await disconnected(target, await helloAgent(target, "web-1"));
+    const id = (await push(target)).body.jobs[0]!.id;
+    const changed = pipeline({ steps: ["fetch", "build", "reload"], onFailure: [], timeoutMs: 5 * 60_000 });
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", [changed]));
+    await back.next("welcome");
+    expect((await back.next("job")).jobId).toBe(id);
+    expect((await jobOf(target, id)).steps.map((s) => [s.name, s.status])).toEqual([
+      ["fetch", "pending"],
+      ["build", "pending"],
+      ["reload", "pending"],
+    ]);
+    const stored = await runInDurableObject(env.TARGET.getByName(target), (_, state) =>
+      state.storage.sql.exec("SELECT timeout_ms, has_on_failure FROM jobs WHERE id = ?", id).one(),
+    );
+    expect(stored).toEqual({ timeout_ms: 5 * 60_000, has_on_failure: 0 });
+    back.send({ type: "accepted", jobId: id });
+    back.send(event(id, 1, { kind: "step-start", step: "build" }));
+    expect((await back.next("ack")).seq).toBe(1);
+    expect(back.pending().filter((m) => m.type === "error")).toEqual([]);
+    back.close();
+  });
+});

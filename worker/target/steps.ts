@@ -1,0 +1,69 @@
+/**
+ * The `job_steps` table: a job's steps as its pipeline declared them, and what the agent's
+ * step-start / step-end events do to them. Only declared steps exist: a step-start for any other
+ * is refused (session.ts), so an agent cannot add rows without bound.
+ */
+import type { PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+
+function declaredSteps(p: PipelineDecl): { name: string; phase: "main" | "on_failure" }[] {
+  return [...p.steps.map((name) => ({ name, phase: "main" as const })), ...p.onFailure.map((name) => ({ name, phase: "on_failure" as const }))];
+}
+
+export function insertDeclaredSteps(sql: SqlStorage, jobId: string, pipeline: PipelineDecl): void {
+  declaredSteps(pipeline).forEach(({ name, phase }, position) => {
+    sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES (?, ?, ?, ?, 'pending')", jobId, position, name, phase);
+  });
+}
+
+/**
+ * A queued job copied its pipeline's declaration when it was created. When the agent's hello declares
+ * that pipeline anew (its config changed), the agent's jobs that have not started yet take the new
+ * steps and timeout: they will run with the new config, and its steps must not be refused as unknown.
+ */
+export function refreshQueuedJobs(sql: SqlStorage, agent: string, pipelines: PipelineDecl[]): void {
+  for (const p of pipelines) {
+    const jobs = sql
+      .exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND started_at IS NULL", agent, p.name)
+      .toArray();
+    const declared = JSON.stringify(declaredSteps(p));
+    for (const { id } of jobs) {
+      sql.exec("UPDATE jobs SET timeout_ms = ?, has_on_failure = ? WHERE id = ?", p.timeoutMs, p.onFailure.length > 0 ? 1 : 0, id);
+      const stored = sql.exec<{ name: string; phase: string }>("SELECT name, phase FROM job_steps WHERE job_id = ? ORDER BY position", id).toArray();
+      if (JSON.stringify(stored.map(({ name, phase }) => ({ name, phase }))) === declared) continue;
+      sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
+      insertDeclaredSteps(sql, id, p);
+      console.log(`[job ${id}] steps refreshed from ${agent}'s new declaration of ${p.name}`);
+    }
+  }
+}
+
+export function isDeclaredStep(sql: SqlStorage, jobId: string, step: string): boolean {
+  return sql.exec("SELECT 1 FROM job_steps WHERE job_id = ? AND name = ? LIMIT 1", jobId, step).toArray().length > 0;
+}
+
+/** The first pending step of that name starts; none pending (started twice, or the job already ended) changes nothing. */
+export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number): void {
+  sql.exec(
+    `UPDATE job_steps SET status = 'running', started_at = ?
+     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND status = 'pending')`,
+    at,
+    jobId,
+    jobId,
+    step,
+  );
+}
+
+export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number): void {
+  sql.exec(
+    `UPDATE job_steps SET status = ?, exit_code = ?, finished_at = ?
+     WHERE job_id = ? AND position = (
+       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND status IN ('running', 'pending')
+       ORDER BY status = 'running' DESC, position LIMIT 1)`,
+    status,
+    exitCode,
+    at,
+    jobId,
+    jobId,
+    step,
+  );
+}
