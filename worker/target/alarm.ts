@@ -1,6 +1,7 @@
 /**
  * The DO's one alarm, derived from the earliest deadline stored in SQL: a disconnected agent's
- * running job going stale, a running job past its timeout, a cancel the agent has not confirmed,
+ * running job going stale, a look at whether a connected agent's socket still exists while it runs a
+ * job (a worker restart drops sockets without a close event), a running job past its timeout, a cancel the agent has not confirmed,
  * and retention of finished jobs and delivery records. deadlines.ts applies them.
  */
 const DEFAULT_STALE_SECONDS = 300;
@@ -46,11 +47,14 @@ export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure 
 
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
-    .exec<{ stale: number | null; timeout: number | null; cancel: number | null; jobs: number | null; deliveries: number | null }>(
+    .exec<{ stale: number | null; check_socket: number | null; timeout: number | null; cancel: number | null; jobs: number | null; deliveries: number | null }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
             WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
               AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS stale,
+         (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM agents a
+            WHERE a.connected = 1
+              AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS check_socket,
          (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running' AND started_at IS NOT NULL) AS timeout,
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
@@ -59,6 +63,9 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     .one();
   const deadlines = [
     row.stale === null ? null : row.stale + s.staleMs,
+    // While a connected agent runs a job, look at least once a stale period whether its socket still
+    // exists (a worker restart drops sockets without a close event; the alarm reconciles them).
+    row.check_socket === null ? null : row.check_socket + s.staleMs,
     row.timeout === null ? null : row.timeout + s.jobGraceMs,
     row.cancel === null ? null : row.cancel + s.cancelGraceMs,
     row.jobs === null ? null : row.jobs + s.retentionMs,

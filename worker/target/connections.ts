@@ -57,3 +57,24 @@ export function completeClose(ws: WebSocket, code: number, reason: string): void
     // already closed
   }
 }
+
+/**
+ * Makes the `agents` rows agree with the sockets the runtime really holds. A worker restart (a code
+ * update, a crash, `wrangler dev` killed) drops every socket without a close event, so a row can say
+ * `connected` for an agent that is gone — and a connected agent's running job never goes stale. An
+ * agent whose live socket is missing is recorded as disconnected now (its stale deadline starts); one
+ * whose socket is there counts as seen now. Returns the agents found gone.
+ */
+export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number): string[] {
+  const gone: string[] = [];
+  const rows = sql.exec<{ name: string; conn_id: string | null }>("SELECT name, conn_id FROM agents WHERE connected = 1").toArray();
+  for (const row of rows) {
+    if (liveSocket(ctx, sql, row.name)) {
+      sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ?", now, row.name);
+      continue;
+    }
+    sql.exec("UPDATE agents SET connected = 0, disconnected_at = ? WHERE name = ? AND connected = 1", now, row.name);
+    gone.push(row.name);
+  }
+  return gone;
+}

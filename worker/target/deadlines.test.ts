@@ -83,10 +83,11 @@ describe("Target DO deadlines: a job that never ends", () => {
 
   it("gives a pipeline without on_failure steps its timeout + grace", async () => {
     const target = uniqueName();
-    const agent = await helloAgent(target, "web-1", twoPipelines(5 * MINUTE));
+    // 2 min + grace comes before the socket check a stale period (5 min) on; 2 × 2 min + grace would not.
+    const agent = await helloAgent(target, "web-1", twoPipelines(2 * MINUTE));
     const id = await runningJob(target, agent, { ref: "refs/heads/docs" });
     const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
-    expect(armed.alarm).toBe(armed.startedAt + 5 * MINUTE + JOB_GRACE_MS);
+    expect(armed.alarm).toBe(armed.startedAt + 2 * MINUTE + JOB_GRACE_MS);
     agent.close();
   });
 });
@@ -105,6 +106,39 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
     expect((await jobOf(target, id)).status).toBe("interrupted");
     silent.close();
+  });
+
+  it("finds an agent whose socket vanished without a close event (a worker restart) and lets its job go stale", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    // What a restarted worker finds: the row says connected, but no socket with that connection id exists.
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET conn_id = 'lost-in-restart'"));
+
+    // While it runs a job, the alarm looks at least once a stale period.
+    const armed = await inTarget(target, (sql, alarm) => ({ seen: sql.exec<{ t: number }>("SELECT last_seen_at AS t FROM agents").one().t, alarm }));
+    expect(armed.alarm).toBe(armed.seen + STALE_MS);
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await agentsOf(target))[0]?.connected).toBe(false);
+    expect((await jobOf(target, id)).status).toBe("running"); // its stale deadline starts now
+
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET disconnected_at = disconnected_at - ?", STALE_MS + 1000));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("interrupted");
+    agent.close();
+  });
+
+  it("keeps an agent whose socket is there connected when the alarm looks", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?", STALE_MS + 1000));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await agentsOf(target))[0]?.connected).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("running");
+    const next = await inTarget(target, (sql, alarm) => ({ seen: sql.exec<{ t: number }>("SELECT last_seen_at AS t FROM agents").one().t, alarm }));
+    expect(next.alarm).toBe(next.seen + STALE_MS); // the next look, a stale period on
+    agent.close();
   });
 });
 

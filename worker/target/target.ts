@@ -11,7 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
 import { alarmSettings, scheduleAlarm } from "./alarm.ts";
-import { type Attachment, completeClose, liveSocket, readAttachment, sendFrame } from "./connections.ts";
+import { type Attachment, completeClose, liveSocket, readAttachment, reconcileConnections, sendFrame } from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
@@ -36,7 +36,11 @@ export class Target extends DurableObject<Env> {
     super(ctx, env);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage));
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage);
+      // Waking after a restart: sockets that died with the old instance are gone without a close event.
+      if (this.reconcile(Date.now()).length > 0) await this.reschedule();
+    });
   }
 
   private get target(): string {
@@ -114,9 +118,18 @@ export class Target extends DurableObject<Env> {
     }
   }
 
+  /** Agents the DO believed connected whose socket is gone are disconnected from now (connections.ts). */
+  private reconcile(now: number): string[] {
+    const gone = reconcileConnections(this.ctx, this.ctx.storage.sql, now);
+    for (const agent of gone) console.log(`[agent ${agent}] disconnected (its socket is gone: the worker restarted)`);
+    return gone;
+  }
+
   override async alarm(): Promise<void> {
     const settings = alarmSettings(this.env);
-    runDeadlines(this.ctx, settings, Date.now());
+    const now = Date.now();
+    this.reconcile(now);
+    runDeadlines(this.ctx, settings, now);
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
