@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { groupAlive } from "./process-group.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
 import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
@@ -120,8 +121,8 @@ describe("running jobs", () => {
     fake.latest()!.send(jobMessage("bad3", { pipeline: "nope" }));
     expect(await jobEnd("bad3")).toEqual({ kind: "job-end", status: "failed" });
     expect(kinds("bad1")).toEqual(["output", "job-end"]);
-    expect(fake.output("bad1", null)).toMatch(/not run: sha "ABC" must be 40 or 64 lowercase hex digits/);
-    expect(fake.output("bad2", null)).toMatch(/not run: ref "refs\/tags\/v1" must be refs\/heads\/<branch>/);
+    expect(fake.output("bad1", null)).toMatch(/not run: sha must be 40 or 64 lowercase hex digits/);
+    expect(fake.output("bad2", null)).toMatch(/not run: ref must be refs\/heads\/<branch>/);
     expect(fake.output("bad3", null)).toMatch(/not run: pipeline "nope" is not configured/);
     expect(existsSync(join(a.workdir, "ran"))).toBe(false);
   });
@@ -194,6 +195,72 @@ describe("running jobs", () => {
     expect(await jobEnd("c1")).toEqual({ kind: "job-end", status: "canceled" });
     expect(kinds("c1")).toEqual(["start:long", "output", "output", "long:canceled", "rollback:skipped", "output", "job-end"]);
     expect(existsSync(join(a.workdir, "rolled"))).toBe(false);
+  });
+});
+
+describe("every accepted job ends", () => {
+  it("fails a job whose payload values cannot be environment values, naming the field, before anything runs", async () => {
+    const a = await agentWith({ steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    const cases = [
+      ["nul", { pusher: "eve\u0000mallory" }, /not run: pusher contains a NUL character/],
+      ["ctl", { pusher: "eve\u001b[2J" }, /not run: pusher contains the control character U\+001B/],
+      ["sur", { pusher: "eve\ud800" }, /not run: pusher contains an unpaired surrogate \(U\+D800\)/],
+      ["long", { pusher: "x".repeat(16 * 1024) }, /not run: pusher is 16384 bytes long, more than the 256 allowed/],
+      ["dlv", { delivery: "d\u0007" }, /not run: delivery contains the control character U\+0007/],
+    ] as const;
+    for (const [id, fields, why] of cases) {
+      fake.latest()!.send(jobMessage(id, fields));
+      expect(await jobEnd(id)).toEqual({ kind: "job-end", status: "failed" });
+      expect(kinds(id)).toEqual(["output", "job-end"]);
+      expect(fake.output(id, null)).toMatch(why);
+    }
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+  });
+
+  it("ends a job whose step cannot be started (a NUL in its command) failed, saying why, and runs the next job", async () => {
+    await agentWith({
+      steps: [{ name: "touch", run: "touch ran" }],
+      // No config file can hold this any more; a config object can.
+      adjust: (c) => void c.pipelines.push({ ...c.pipelines[0]!, name: "broken", steps: [{ name: "nul", run: "echo a\u0000b", timeoutMs: null }] }),
+    });
+    await hello();
+    fake.latest()!.send(jobMessage("spawn1", { pipeline: "broken" }));
+    expect(await jobEnd("spawn1")).toEqual({ kind: "job-end", status: "failed" });
+    expect(kinds("spawn1")).toEqual(["start:nul", "output", "nul:failed", "job-end"]);
+    expect(fake.output("spawn1", "nul")).toMatch(/\[hookrelay\] could not start bash: .*null bytes/);
+    fake.latest()!.send(jobMessage("spawn2"));
+    expect(await jobEnd("spawn2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("never hands a step an environment value spawn refuses: the job ends failed naming the variable", async () => {
+    const a = await agentWith({
+      steps: [{ name: "touch", run: "touch ran" }],
+      adjust: (c) => void c.pipelines.push({ ...c.pipelines[0]!, name: "broken", env: { BAD: "a\u0000b" } }),
+    });
+    await hello();
+    fake.latest()!.send(jobMessage("env1", { pipeline: "broken" }));
+    expect(await jobEnd("env1")).toEqual({ kind: "job-end", status: "failed" });
+    expect(kinds("env1")).toEqual(["output", "job-end"]);
+    expect(fake.output("env1", null)).toMatch(/\[hookrelay\] not run: environment variable BAD contains a NUL character/);
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    fake.latest()!.send(jobMessage("env2"));
+    expect(await jobEnd("env2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("stops the step and frees itself when the spool cannot keep a job's events, then runs the next job", async () => {
+    const a = await agentWith({ steps: [{ name: "loud", run: 'if [ "$HOOKRELAY_JOB_ID" = full1 ]; then echo $$ > step.pid; (head -c 6000000 /dev/zero | tr "\\0" x) || true; sleep 600; fi' }] });
+    await hello();
+    // Every segment after the first is a directory: once the first is full (4 MiB), no event of this job can be written.
+    const jobDir = join(a.config.stateDir, "jobs", "full1");
+    for (let seq = 2; seq <= 1000; seq++) mkdirSync(join(jobDir, `events-${seq}.log`), { recursive: true });
+    fake.latest()!.send(jobMessage("full1"));
+    await eventually("the failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] the agent failed while running this job: ")), 30_000);
+    await eventually("the job-end failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] could not spool the job's end")));
+    const stepPid = Number(readFileSync(join(a.workdir, "step.pid"), "utf8"));
+    await eventually("the step's processes to be gone", () => !groupAlive(stepPid));
+    fake.latest()!.send(jobMessage("full2"));
+    expect(await jobEnd("full2")).toEqual({ kind: "job-end", status: "succeeded" });
   });
 });
 

@@ -4,7 +4,7 @@
  * it, and after a reconnect re-sends from where the worker's `resume` says it stopped.
  */
 import { assertNever } from "../shared/assert-never.ts";
-import { type AgentMessage, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
+import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection, type Link } from "./connection.ts";
@@ -189,11 +189,25 @@ export class Agent {
     if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
     if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
     this.busyWith = m.jobId;
+    // Whatever happens from here on, the agent is free again afterwards, and an accepted job ends.
+    try {
+      await this.acceptAndRun(m, link);
+    } catch (e) {
+      this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
+      if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
+    } finally {
+      this.running = null;
+      this.accepting = null;
+      this.busyWith = null;
+    }
+  }
+
+  private async acceptAndRun(m: Extract<WorkerMessage, { type: "job" }>, link: Link): Promise<void> {
+    const tag = `[job ${m.jobId}]`;
     this.accepting = this.spool.accept(m.jobId);
     try {
       await this.accepting;
     } catch (e) {
-      this.busyWith = null;
       this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);
       return;
     }
@@ -202,7 +216,7 @@ export class Agent {
     this.send(link, { type: "accepted", jobId: m.jobId });
     this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
     const { type: _type, jobId, pipeline, ...fields } = m;
-    const running = startJob(
+    this.running = startJob(
       { jobId, pipeline, fields },
       {
         pipelines: this.config.pipelines,
@@ -213,14 +227,17 @@ export class Agent {
         emit: (body) => this.emit(jobId, body),
       },
     );
-    this.running = running;
+    await this.running.done;
+  }
+
+  /** Ends a spooled job that is not running: a line saying why, then its job-end. Logs (never throws) if the spool refuses. */
+  private async endJob(jobId: string, status: JobEndStatus, why: string): Promise<void> {
     try {
-      await running.done;
+      await this.emit(jobId, { kind: "output", step: null, stream: "stderr", data: `[hookrelay] ${why}\n` });
+      await this.emit(jobId, { kind: "job-end", status });
+      this.log.info(`[job ${jobId}] finished: ${status}`);
     } catch (e) {
-      this.log.error(`${tag} failed inside the agent: ${(e as Error).stack ?? e}`);
-    } finally {
-      this.running = null;
-      this.busyWith = null;
+      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${(e as Error).message}`);
     }
   }
 

@@ -109,7 +109,9 @@ export class Spool {
       const frameBytes = Buffer.byteLength(frame);
       if (frameBytes > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
       if (!job.handle || job.handleBytes >= this.segmentBytes) {
-        await job.handle?.close();
+        const full = job.handle;
+        job.handle = null; // should the next segment fail to open, the next append tries again
+        await full?.close();
         const path = join(job.dir, `events-${seq}.log`);
         job.handle = await open(path, "a", 0o600);
         job.handleBytes = 0;
@@ -161,6 +163,11 @@ export class Spool {
 
   hasJob(jobId: string): boolean {
     return this.jobs.has(jobId);
+  }
+
+  /** The job is in the spool and its job-end is written. */
+  hasEnded(jobId: string): boolean {
+    return (this.jobs.get(jobId)?.endSeq ?? null) !== null;
   }
 
   /** The job's frames with fromSeq ≤ seq ≤ toSeq, read from disk one chunk at a time. */
