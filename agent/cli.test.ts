@@ -82,6 +82,17 @@ describe("command line", () => {
     expect(r2.stderr).toContain("3 problem(s) found");
   });
 
+  it("check and run refuse an env value no process environment can hold, naming file, key and why", async () => {
+    const { file } = writeTestConfig({ server: "ws://127.0.0.1:9", pipeline: { env: { GREETING: "hi" } } });
+    writeFileSync(file, readFileSync(file, "utf8").replace("GREETING: hi", 'GREETING: "hi\\0there"'));
+    const line = `${file}: pipelines[0].env.GREETING: contains a NUL character (U+0000), which no process environment can hold`;
+    for (const command of ["check", "run"]) {
+      const r = await runCli([command, "--config", file], { HOOKRELAY_AGENT_TOKEN: TEST_TOKEN }, 15_000);
+      expect(r.stderr, command).toContain(line);
+      expect(r.code, command).toBe(1);
+    }
+  });
+
   it("systemd prints a hardened unit that passes the token as a credential", async () => {
     const { file, workdir, dir, config } = writeTestConfig({ server: "ws://127.0.0.1:9", extra: { token_file: "token", kill_grace: "20s" } });
     const r = await runCli(["systemd", "--config", file, "--user", "deploy"]);
