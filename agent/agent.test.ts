@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
@@ -172,6 +172,26 @@ describe("running jobs", () => {
     socket.send(jobMessage("dup"));
     await eventually("three accepted answers", () => fake.accepted.filter((id) => id === "dup").length >= 3);
     await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(join(a.workdir, "count"), "utf8")).toBe("run\n");
+  });
+
+  it("answers accepted only once the job is on disk: a job the spool could not write down is not accepted until it can be, then runs once", async () => {
+    const a = await agentWith({ steps: [{ name: "count", run: "echo run >> count" }] });
+    await hello();
+    const acceptedFile = join(a.config.stateDir, "accepted");
+    mkdirSync(acceptedFile); // the id cannot be written down (as on a full disk)
+    const socket = fake.latest()!;
+    const refusals = () => a.lines.filter((l) => l.startsWith("error: [job disk1] not accepted: spool: ")).length;
+    socket.send(jobMessage("disk1"));
+    await eventually("the failed write to be logged", () => refusals() === 1);
+    socket.send(jobMessage("disk1")); // the worker re-sends until it hears accepted
+    await eventually("the second failed write to be logged", () => refusals() === 2);
+    expect(fake.accepted).toEqual([]);
+    expect(fake.events.get("disk1")).toBeUndefined();
+    rmdirSync(acceptedFile);
+    socket.send(jobMessage("disk1"));
+    expect(await jobEnd("disk1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(fake.accepted).toEqual(["disk1"]);
     expect(readFileSync(join(a.workdir, "count"), "utf8")).toBe("run\n");
   });
 

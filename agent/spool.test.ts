@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, appendFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { JobEventBody } from "../shared/protocol.ts";
@@ -26,6 +26,34 @@ describe("spool", () => {
     expect(b.isAccepted("job-1")).toBe(true);
     expect(b.isAccepted("job-2")).toBe(false);
     await b.close();
+  });
+
+  it("counts a job accepted only once its id is on disk: a failed write leaves no trace, a later try succeeds", async () => {
+    const dir = testDir();
+    const log = memoryLogger();
+    const spool = await Spool.open(dir, log);
+    mkdirSync(join(dir, "accepted")); // the id cannot be written down (as on a full disk)
+    await expect(spool.accept("j1")).rejects.toThrow(/EISDIR/);
+    expect(spool.isAccepted("j1")).toBe(false);
+    expect(spool.hasJob("j1")).toBe(false);
+    expect(spool.unfinished()).toEqual([]);
+    expect(existsSync(join(dir, "jobs", "j1"))).toBe(false);
+    await expect(spool.accept("j1")).rejects.toThrow(/EISDIR/);
+    expect(spool.isAccepted("j1")).toBe(false);
+    rmdirSync(join(dir, "accepted"));
+    // The job's directory cannot be made.
+    writeFileSync(join(dir, "jobs", "j2"), "");
+    await expect(spool.accept("j2")).rejects.toThrow();
+    expect(spool.isAccepted("j2")).toBe(false);
+    await spool.accept("j1");
+    expect(spool.isAccepted("j1")).toBe(true);
+    expect(spool.unfinished()).toEqual([{ jobId: "j1", lastSeq: 0 }]);
+    await spool.close();
+    expect(readFileSync(join(dir, "accepted"), "utf8")).toBe("j1\n");
+    const again = await Spool.open(dir, memoryLogger());
+    expect(again.isAccepted("j1")).toBe(true);
+    expect(again.isAccepted("j2")).toBe(false);
+    await again.close();
   });
 
   it("numbers events from 1, reads them back from any seq across segments, and drops acked segments", async () => {

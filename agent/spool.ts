@@ -51,6 +51,8 @@ export class Spool {
   private accepted: string[] = [];
   private acceptedSet = new Set<string>();
   private acceptedHandle: FileHandle | null = null;
+  /** A write to the accepted file failed, maybe half-way through a line: rewrite it whole before trusting it again. */
+  private acceptedTorn = false;
   private readonly jobs = new Map<string, JobState>();
   private closed = false;
 
@@ -84,19 +86,40 @@ export class Spool {
     return this.acceptedSet.has(jobId) || this.jobs.has(jobId);
   }
 
-  /** Records the id durably; only then may `accepted` be sent. */
+  /**
+   * Records the id durably; only then may `accepted` be sent. Memory follows the disk: the id counts
+   * as accepted once its line is fsync'd, and when a write fails nothing of it is kept (it throws).
+   */
   async accept(jobId: string): Promise<void> {
     if (this.isAccepted(jobId)) return;
     const dir = join(this.dir, "jobs", jobId);
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    let rewritten: string[] | null = null;
+    try {
+      if (this.acceptedTorn || this.accepted.length + 1 > 2 * ACCEPTED_KEEP) {
+        rewritten = [...this.accepted, jobId].slice(-ACCEPTED_KEEP);
+        await this.writeAccepted(rewritten);
+      } else {
+        this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
+        await this.acceptedHandle.write(`${jobId}\n`);
+        await this.acceptedHandle.sync();
+      }
+    } catch (e) {
+      // A line may be half written: the next accept rewrites the file from memory instead of appending to it.
+      this.acceptedTorn = true;
+      const handle = this.acceptedHandle;
+      this.acceptedHandle = null;
+      await handle?.close().catch(() => undefined);
+      if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
     this.jobs.set(jobId, { jobId, dir, lastSeq: 0, ackedSeq: 0, endSeq: null, segments: [], handle: null, handleBytes: 0, chain: Promise.resolve() });
-    this.accepted.push(jobId);
-    this.acceptedSet.add(jobId);
-    if (this.accepted.length > 2 * ACCEPTED_KEEP) await this.rewriteAccepted();
-    else {
-      this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
-      await this.acceptedHandle.write(`${jobId}\n`);
-      await this.acceptedHandle.sync();
+    if (rewritten) {
+      this.accepted = rewritten;
+      this.acceptedSet = new Set(rewritten);
+    } else {
+      this.accepted.push(jobId);
+      this.acceptedSet.add(jobId);
     }
   }
 
@@ -242,18 +265,22 @@ export class Spool {
     await rm(job.dir, { recursive: true, force: true });
   }
 
-  private async rewriteAccepted(): Promise<void> {
-    this.accepted = this.accepted.slice(-ACCEPTED_KEEP);
-    this.acceptedSet = new Set(this.accepted);
-    await this.acceptedHandle?.close();
+  /** Replaces the accepted file with `ids` (write, fsync, rename, fsync the directory); memory is the caller's. */
+  private async writeAccepted(ids: string[]): Promise<void> {
+    const handle = this.acceptedHandle;
     this.acceptedHandle = null;
+    await handle?.close();
     const tmp = join(this.dir, "accepted.tmp");
     const fh = await open(tmp, "w", 0o600);
-    await fh.write(this.accepted.map((id) => `${id}\n`).join(""));
-    await fh.sync();
-    await fh.close();
+    try {
+      await fh.write(ids.map((id) => `${id}\n`).join(""));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, join(this.dir, "accepted"));
     await syncDir(this.dir);
+    this.acceptedTorn = false;
   }
 
   private async load(): Promise<void> {
@@ -263,12 +290,12 @@ export class Spool {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
-    // A torn last line (crash mid-write) was never acknowledged as accepted: ignore it.
+    // A torn last line (a crash mid-write) was never answered `accepted` (that waits for the fsync): drop it.
     const ids = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined).filter((l) => l.length > 0);
     if (!text.endsWith("\n") && text.length > 0) ids.pop();
     this.accepted = ids.slice(-ACCEPTED_KEEP);
     this.acceptedSet = new Set(this.accepted);
-    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.rewriteAccepted();
+    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.writeAccepted(this.accepted);
 
     for (const entry of await readdir(join(this.dir, "jobs"), { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
