@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import type { JobEventBody } from "../shared/protocol.ts";
 import { memoryLogger } from "./log.ts";
 import { Spool } from "./spool.ts";
+import { eventually } from "./testing/fake-worker.ts";
+import { type LockRacer, startLockRacer } from "./testing/lock-racer.ts";
 import { testDir } from "./testing/test-agent.ts";
 
 const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
@@ -88,7 +90,7 @@ describe("spool", () => {
     // Simulate a crash: no close (no unlock either), and half a line at the end of the log.
     appendFileSync(join(dir, "jobs", "j", "events-1.log"), '{"type":"event","jobId":"j","se');
     await a.close();
-    writeFileSync(join(dir, "agent.pid"), "999999999\n"); // a dead agent's lock
+    writeFileSync(join(dir, "agent.lock"), "999999999\n"); // what a dead agent leaves
 
     const b = await Spool.open(dir, memoryLogger());
     expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
@@ -120,7 +122,7 @@ describe("spool", () => {
     await a.ack("j", 2);
     await a.close();
     writeFileSync(join(dir, "jobs", "j", newest), '{"type":"event","jobId":"j","se');
-    writeFileSync(join(dir, "agent.pid"), "999999999\n");
+    writeFileSync(join(dir, "agent.lock"), "999999999\n");
 
     const b = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });
     expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: last - 1 }]);
@@ -147,24 +149,64 @@ describe("spool", () => {
     await b.close();
   });
 
-  it("refuses a state_dir another agent holds, and takes over a dead agent's lock", async () => {
+  it("refuses a state_dir this process already has open", async () => {
     const dir = testDir();
     const a = await Spool.open(dir, memoryLogger());
-    await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(/already in use/);
+    await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(/already in use by this process/);
     await a.close();
-    // A live process that looks like an agent holds the lock.
-    const holder = spawn("bash", ["-c", "exec -a hookrelay-agent sleep 30"], { stdio: "ignore" });
-    try {
-      await new Promise((r) => setTimeout(r, 100));
-      writeFileSync(join(dir, "agent.pid"), `${holder.pid}\n`);
-      await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(new RegExp(`in use by another agent \\(pid ${holder.pid}`));
-    } finally {
-      holder.kill("SIGKILL");
-    }
-    await new Promise((r) => holder.once("exit", r));
     const b = await Spool.open(dir, memoryLogger());
-    expect(readFileSync(join(dir, "agent.pid"), "utf8")).toBe(`${process.pid}\n`);
     await b.close();
+  });
+
+  it("lets exactly one of two agents starting at the same moment have the state_dir, also right after a holder was SIGKILLed", async () => {
+    const dir = testDir();
+    const results = (r: LockRacer) => /^(won|lost .*)$/m.exec(r.output())?.[1];
+    for (let round = 1; round <= 6; round++) {
+      const racers = [startLockRacer(dir), startLockRacer(dir)];
+      try {
+        await eventually("both racers ready", () => racers.every((r) => r.output().includes("ready\n")));
+        for (const r of racers) r.go();
+        const outcomes = await eventually("both outcomes", () => (racers.every((r) => results(r)) ? racers.map((r) => results(r)!) : undefined));
+        expect(outcomes.filter((o) => o === "won"), `round ${round}: ${outcomes.join(" | ")}`).toHaveLength(1);
+        expect(outcomes.find((o) => o !== "won")).toMatch(/^lost state_dir \S+ is in use by another agent \((pid \d+ from the lock file|its pid not yet in the lock file)/);
+      } finally {
+        // The winner dies holding the lock (power loss, the OOM killer): the next round starts at once.
+        for (const r of racers) r.child.kill("SIGKILL");
+        await Promise.all(racers.map((r) => r.exited));
+      }
+    }
+    const spool = await Spool.open(dir, memoryLogger());
+    expect(readFileSync(join(dir, "agent.lock"), "utf8")).toBe(`${process.pid}\n`);
+    await spool.close();
+  });
+
+  it("is not kept out by a lock file naming a live process that holds no lock (a recycled pid, an older agent's agent.pid)", async () => {
+    const dir = testDir();
+    // Looks like an agent by its name, and lives: the pid a crashed agent left behind, now someone else's.
+    const other = spawn("bash", ["-c", "exec -a hookrelay-agent sleep 30"], { stdio: "ignore" });
+    try {
+      await eventually("the other process to run", () => other.pid !== undefined && readFileSync(`/proc/${other.pid}/cmdline`, "utf8").includes("hookrelay-agent"));
+      writeFileSync(join(dir, "agent.lock"), `${other.pid}\n`);
+      writeFileSync(join(dir, "agent.pid"), `${other.pid}\n`);
+      const spool = await Spool.open(dir, memoryLogger());
+      expect(readFileSync(join(dir, "agent.lock"), "utf8")).toBe(`${process.pid}\n`);
+      await spool.close();
+    } finally {
+      other.kill("SIGKILL");
+    }
+  });
+
+  it("says clearly that it needs flock(1) when util-linux's flock is not there", async () => {
+    const racer = startLockRacer(testDir(), { ...process.env, PATH: "/nonexistent" });
+    try {
+      await eventually("ready", () => racer.output().includes("ready\n"));
+      racer.go();
+      await eventually("its outcome", () => /^(won|lost .*)$/m.test(racer.output()));
+      expect(racer.output()).toMatch(/^lost state_dir \S+: cannot lock \S+agent\.lock: the agent needs flock\(1\) from util-linux/m);
+    } finally {
+      racer.child.kill("SIGKILL");
+      await racer.exited;
+    }
   });
 
   it("says clearly when the state_dir cannot be created", async () => {

@@ -2,7 +2,7 @@
  * The agent's on-disk state (`state_dir`), so a restart of either side loses no log line and
  * never re-runs a job:
  *
- *   agent.pid              lock: one agent per state_dir
+ *   agent.lock             flock(2)ed while an agent has the state_dir open (holds its pid, for people)
  *   accepted               accepted job ids, one a line (fsync'd before `accepted` is sent; last 1000 kept)
  *   jobs/<id>/events-N.log the job's event frames from seq N on, one a line, appended before sending
  *   jobs/<id>/acked        the highest seq the worker acked
@@ -72,7 +72,7 @@ export class Spool {
     } catch (e) {
       throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    await lockStateDir(spool.dir);
+    lockStateDir(spool.dir);
     try {
       await spool.load();
     } catch (e) {
@@ -249,7 +249,7 @@ export class Spool {
       job.handle = null;
     }
     await this.acceptedHandle?.close();
-    await unlockStateDir(this.dir);
+    unlockStateDir(this.dir);
   }
 
   private job(jobId: string): JobState {
