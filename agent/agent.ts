@@ -9,7 +9,7 @@ import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection, type Link } from "./connection.ts";
 import type { Logger } from "./log.ts";
-import { type RunningJob, startJob } from "./runner.ts";
+import { type RunningJob, type Stop, startJob } from "./runner.ts";
 import { Spool, type SpooledFrame } from "./spool.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -60,7 +60,12 @@ export class Agent {
   /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
   private accepting: Promise<void> | null = null;
   private running: RunningJob | null = null;
+  /** The job being accepted or run, from accept to its end (stopping waits for it). Never rejects. */
+  private current: Promise<void> | null = null;
   private stopping = false;
+  private stopped: Promise<void> | null = null;
+  /** Stop was asked again: no grace for the step's processes, no waiting for acks. */
+  private hurried = false;
 
   private constructor(options: AgentOptions, spool: Spool) {
     this.config = options.config;
@@ -95,19 +100,42 @@ export class Agent {
     return agent;
   }
 
-  /** Stop taking jobs, interrupt the running one (SIGTERM, grace, SIGKILL), flush the spool, close. */
-  async stop(why = "the agent is stopping"): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Stop taking jobs, interrupt the running one (SIGTERM to its step's processes, the grace, SIGKILL),
+   * give the worker a moment to ack, close. Called again while stopping, it hurries: SIGKILL to the
+   * step's processes now, no more waiting for acks — but the job still ends (its job-end is written)
+   * before the spool closes.
+   */
+  stop(why = "the agent is stopping"): Promise<void> {
+    if (this.stopped) {
+      this.hurry();
+      return this.stopped;
+    }
     this.stopping = true;
+    this.stopped = this.shutdown(why);
+    return this.stopped;
+  }
+
+  private hurry(): void {
+    this.hurried = true;
+    const running = this.running;
+    if (running) {
+      this.log.warn(`[job ${running.jobId}] stopping now: SIGKILL to the step's processes`);
+      running.hurry();
+    }
+  }
+
+  private async shutdown(why: string): Promise<void> {
     const running = this.running;
     if (running) {
       this.log.info(`[job ${running.jobId}] stopping: ${why}`);
       running.stop("interrupted", `${why}; the job is interrupted`);
-      await running.done.catch(() => undefined);
     }
+    // Also a job still being accepted: it ends `interrupted` without running (see acceptAndRun).
+    await this.current;
     // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
     const deadline = Date.now() + 3000;
-    while (this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    while (!this.hurried && this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
     await this.connection.stop();
     await this.spool.close();
     this.log.info("stopped");
@@ -190,16 +218,21 @@ export class Agent {
     if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
     this.busyWith = m.jobId;
     // Whatever happens from here on, the agent is free again afterwards, and an accepted job ends.
-    try {
-      await this.acceptAndRun(m, link);
-    } catch (e) {
-      this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
-      if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
-    } finally {
-      this.running = null;
-      this.accepting = null;
-      this.busyWith = null;
-    }
+    const whole = (async () => {
+      try {
+        await this.acceptAndRun(m, link);
+      } catch (e) {
+        this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
+        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
+      } finally {
+        this.running = null;
+        this.accepting = null;
+        this.busyWith = null;
+        this.current = null;
+      }
+    })();
+    this.current = whole;
+    await whole;
   }
 
   private async acceptAndRun(m: Extract<WorkerMessage, { type: "job" }>, link: Link): Promise<void> {
@@ -216,6 +249,8 @@ export class Agent {
     this.send(link, { type: "accepted", jobId: m.jobId });
     this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
     const { type: _type, jobId, pipeline, ...fields } = m;
+    // Stopping began while the job was being written down: it ends at once, nothing runs.
+    const stopBefore: Stop | undefined = this.stopping ? { reason: "interrupted", why: "the agent is stopping; the job is interrupted" } : undefined;
     this.running = startJob(
       { jobId, pipeline, fields },
       {
@@ -226,6 +261,7 @@ export class Agent {
         log: this.log,
         emit: (body) => this.emit(jobId, body),
       },
+      stopBefore,
     );
     await this.running.done;
   }

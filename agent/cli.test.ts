@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { isAlive } from "../test/helpers/fixture.ts";
 import { groupAlive } from "./process-group.ts";
 import { type CliRun, runCli, startCli } from "./testing/agent-process.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
@@ -185,6 +186,35 @@ describe("agent process", () => {
     expect(fake.jobEnd("term1")).toEqual({ kind: "job-end", status: "interrupted" });
     expect(groupAlive(Number(readFileSync(join(workdir, "step.pid"), "utf8")))).toBe(false);
     expect(agent.output()).toContain("received SIGTERM: stopping");
+  });
+
+  it("on a second SIGTERM kills the step's processes at once, and still reports the job interrupted before exiting", async () => {
+    const fake = await fakeWorker();
+    // The step and its background child ignore SIGTERM; with a 10-minute grace only SIGKILL ends them in time.
+    const { file, workdir } = writeTestConfig({
+      server: fake.url,
+      steps: [{ name: "stubborn", run: "trap '' TERM; sleep 600 & echo $! > child.pid; echo $$ > step.pid; echo started; wait" }],
+      extra: { kill_grace: "10m" },
+    });
+    const agent = track(startCli(["run", "--config", file], { HOOKRELAY_AGENT_TOKEN: TEST_TOKEN, ...FAST }));
+    await eventually("hello", () => fake.latest()?.messages.some((m) => m.type === "hello"));
+    fake.latest()!.send(jobMessage("twice1"));
+    await eventually("the step to start", () => fake.output("twice1", "stubborn").includes("started"));
+    const stepPid = Number(readFileSync(join(workdir, "step.pid"), "utf8"));
+    const childPid = Number(readFileSync(join(workdir, "child.pid"), "utf8"));
+    cleanups.push(() => {
+      for (const pid of [childPid, stepPid]) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    });
+    agent.child.kill("SIGTERM");
+    // Two signals sent back to back may arrive as one: send the second once the first is handled.
+    await eventually("the first SIGTERM to be handled", () => agent.output().includes("received SIGTERM: stopping"));
+    agent.child.kill("SIGTERM");
+    const code = await eventually("the agent to exit", () => (agent.child.exitCode ?? agent.child.signalCode ?? undefined), 20_000);
+    expect(isAlive(stepPid)).toBe(false);
+    expect(isAlive(childPid)).toBe(false);
+    expect(groupAlive(stepPid)).toBe(false);
+    expect(fake.jobEnd("twice1")).toEqual({ kind: "job-end", status: "interrupted" });
+    expect(code).toBe(0);
   });
 
   it("streams 20 MB of output byte-exact under the cap, and caps 260 MB with bounded memory", async () => {
