@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
@@ -281,6 +281,59 @@ describe("every accepted job ends", () => {
     await eventually("the step's processes to be gone", () => !groupAlive(stepPid));
     fake.latest()!.send(jobMessage("full2"));
     expect(await jobEnd("full2")).toEqual({ kind: "job-end", status: "succeeded" });
+    // The worker still thinks full1 runs and cancels it; by now the disk takes writes again: the job ends.
+    for (let seq = 2; seq <= 1000; seq++) rmdirSync(join(jobDir, `events-${seq}.log`));
+    fake.latest()!.send({ type: "cancel", jobId: "full1" });
+    expect(await jobEnd("full1")).toEqual({ kind: "job-end", status: "canceled" });
+    expect(fake.output("full1", null)).toMatch(/\[hookrelay\] job canceled by the worker/);
+  });
+});
+
+describe("cancel", () => {
+  it("ends a job canceled while it is being accepted: nothing runs, and the next job does", async () => {
+    const a = await agentWith({ steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    const socket = fake.latest()!;
+    // Back to back: the cancel arrives while the job's id is being written down.
+    socket.send(jobMessage("early1"));
+    socket.send({ type: "cancel", jobId: "early1" });
+    expect(await jobEnd("early1")).toEqual({ kind: "job-end", status: "canceled" });
+    expect(fake.accepted).toEqual(["early1"]);
+    expect(kinds("early1")).toEqual(["output", "job-end"]);
+    expect(fake.output("early1", null)).toBe("[hookrelay] job canceled by the worker before it started; nothing ran\n");
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    socket.send(jobMessage("early2"));
+    expect(await jobEnd("early2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("answers a cancel for a job that already ended here by sending its spooled events again, so the worker learns the end", async () => {
+    const a = await agentWith({ extra: { heartbeat: "60s" }, steps: [{ name: "wait", run: "for i in $(seq 1 300); do [ -e go ] && break; sleep 0.05; done; echo went" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("done1"));
+    await eventually("accepted", () => fake.accepted.includes("done1"));
+    // The worker hears nothing more of this job (frames lost on the way) while it finishes here.
+    fake.responsive = false;
+    writeFileSync(join(a.workdir, "go"), "");
+    await eventually("the job to finish here", () => a.lines.includes("[job done1] finished: succeeded"));
+    fake.responsive = true;
+    expect(fake.jobEnd("done1")).toBeUndefined();
+    fake.latest()!.send({ type: "cancel", jobId: "done1" });
+    expect(await jobEnd("done1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(kinds("done1")).toEqual(["start:wait", "output", "wait:succeeded", "job-end"]);
+    expect(fake.output("done1", "wait")).toBe("went\n");
+    expect(a.lines.some((l) => l.startsWith("[job done1] cancel: the job already ended here"))).toBe(true);
+  });
+
+  it("answers a cancel for a job it never accepted with error unknown-job", async () => {
+    await agentWith({});
+    await hello();
+    const socket = fake.latest()!;
+    socket.send({ type: "cancel", jobId: "ghost" });
+    expect(await eventually("the error answer", () => socket.messages.find((m) => m.type === "error"))).toEqual({
+      type: "error",
+      code: "unknown-job",
+      message: "cancel for job ghost: not accepted by this agent",
+    });
   });
 });
 

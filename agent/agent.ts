@@ -60,6 +60,8 @@ export class Agent {
   /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
   private accepting: Promise<void> | null = null;
   private running: RunningJob | null = null;
+  /** A cancel for the job being accepted arrived before it could start. */
+  private canceledEarly: string | null = null;
   /** The job being accepted or run, from accept to its end (stopping waits for it). Never rejects. */
   private current: Promise<void> | null = null;
   private stopping = false;
@@ -184,11 +186,7 @@ export class Agent {
       case "resume":
         return this.onResume(m.jobId, m.ackedSeq, link);
       case "cancel":
-        if (this.running?.jobId === m.jobId) {
-          this.log.info(`[job ${m.jobId}] cancel requested by the worker`);
-          this.running.stop("canceled", "job canceled by the worker");
-        } else this.log.info(`[job ${m.jobId}] cancel ignored: the job is not running here`);
-        return;
+        return this.onCancel(m.jobId, link);
       case "error":
         this.log.warn(`the worker reported an error: ${m.code}: ${m.message}`);
         return;
@@ -228,6 +226,7 @@ export class Agent {
         this.running = null;
         this.accepting = null;
         this.busyWith = null;
+        this.canceledEarly = null;
         this.current = null;
       }
     })();
@@ -249,8 +248,13 @@ export class Agent {
     this.send(link, { type: "accepted", jobId: m.jobId });
     this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
     const { type: _type, jobId, pipeline, ...fields } = m;
-    // Stopping began while the job was being written down: it ends at once, nothing runs.
-    const stopBefore: Stop | undefined = this.stopping ? { reason: "interrupted", why: "the agent is stopping; the job is interrupted" } : undefined;
+    // Canceled, or stopping began, while the job was being written down: it ends at once, nothing runs.
+    const stopBefore: Stop | undefined =
+      this.canceledEarly === jobId
+        ? { reason: "canceled", why: "job canceled by the worker before it started" }
+        : this.stopping
+          ? { reason: "interrupted", why: "the agent is stopping; the job is interrupted" }
+          : undefined;
     this.running = startJob(
       { jobId, pipeline, fields },
       {
@@ -275,6 +279,37 @@ export class Agent {
     } catch (e) {
       this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${(e as Error).message}`);
     }
+  }
+
+  /** A cancel always ends the job, wherever it stands here; a job this agent never accepted is the worker's to end. */
+  private async onCancel(jobId: string, link: Link): Promise<void> {
+    const tag = `[job ${jobId}]`;
+    if (this.spool.hasEnded(jobId)) {
+      // The worker has not heard the end (or it would not cancel): send the job's events again.
+      this.log.info(`${tag} cancel: the job already ended here; sending its events again from the spool so the worker learns its end`);
+      return this.onResume(jobId, this.spool.ackedSeq(jobId), link);
+    }
+    if (this.running?.jobId === jobId) {
+      this.log.info(`${tag} cancel requested by the worker`);
+      this.running.stop("canceled", "job canceled by the worker");
+      return;
+    }
+    if (this.busyWith === jobId) {
+      this.log.info(`${tag} cancel requested by the worker while the job is being accepted: it ends canceled, nothing runs`);
+      this.canceledEarly = jobId;
+      return;
+    }
+    if (this.spool.hasJob(jobId)) {
+      // Accepted, not running, and its end could not be written earlier: end it now.
+      this.log.info(`${tag} cancel: the job is not running here and has no end yet; ending it canceled`);
+      return this.endJob(jobId, "canceled", "job canceled by the worker (it was no longer running on this agent)");
+    }
+    if (this.spool.isAccepted(jobId)) {
+      this.log.info(`${tag} cancel ignored: the job ended here and the worker acknowledged its end`);
+      return;
+    }
+    this.log.warn(`${tag} cancel for a job this agent has not accepted: answering unknown-job`);
+    this.send(link, { type: "error", code: "unknown-job", message: `cancel for job ${jobId}: not accepted by this agent` });
   }
 
   /**

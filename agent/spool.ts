@@ -180,6 +180,11 @@ export class Spool {
     return [...this.jobs.values()].map((j) => ({ jobId: j.jobId, lastSeq: j.lastSeq }));
   }
 
+  /** The highest seq the worker acked (0 for a job not in the spool). */
+  ackedSeq(jobId: string): number {
+    return this.jobs.get(jobId)?.ackedSeq ?? 0;
+  }
+
   lastSeq(jobId: string): number {
     return this.jobs.get(jobId)?.lastSeq ?? 0;
   }
