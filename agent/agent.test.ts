@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { type AgentMessage, MAX_UNFINISHED, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { groupAlive } from "./process-group.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
-import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
+import { writeUnfinishedJobs } from "./testing/spool-files.ts";
+import { FAST_BACKOFF, startTestAgent, testDir, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
 
 let fake: FakeWorker;
 const running: TestAgent[] = [];
@@ -358,6 +359,20 @@ describe("delivery across reconnects", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("stays of use with more than 1000 unfinished jobs in its spool: hello lists the newest 1000, it is welcomed and runs a new job", async () => {
+    const dir = testDir();
+    const ids = writeUnfinishedJobs(join(dir, "state"), MAX_UNFINISHED + 5);
+    const a = await agentWith({ dir });
+    const h = await hello();
+    expect(h.unfinished.map((u) => u.jobId)).toEqual(ids.slice(5));
+    expect(fake.invalid).toEqual([]);
+    await eventually("welcomed", () => a.lines.some((l) => l.startsWith("welcomed by the worker")));
+    for (const id of ids.slice(0, 5)) expect(a.lines).toContain(`warning: [job ${id}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`);
+    fake.latest()!.send(jobMessage("fresh1"));
+    expect(await jobEnd("fresh1", 30_000)).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(fake.jobEnd(ids.at(-1)!)).toEqual({ kind: "job-end", status: "succeeded" });
   });
 
   it("re-sends events the worker did not store from ackedSeq + 1 after reconnecting", async () => {

@@ -2,11 +2,12 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { JobEventBody } from "../shared/protocol.ts";
+import { type JobEventBody, MAX_UNFINISHED } from "../shared/protocol.ts";
 import { memoryLogger } from "./log.ts";
 import { Spool } from "./spool.ts";
 import { eventually } from "./testing/fake-worker.ts";
 import { type LockRacer, startLockRacer } from "./testing/lock-racer.ts";
+import { writeUnfinishedJobs } from "./testing/spool-files.ts";
 import { testDir } from "./testing/test-agent.ts";
 
 const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
@@ -130,6 +131,27 @@ describe("spool", () => {
     const seqs = await collect(b, "j", 3);
     expect(seqs).toEqual(Array.from({ length: last + 1 - 3 + 1 }, (_, i) => i + 3)); // 3 … last+1, each once
     await b.close();
+  });
+
+  it("never keeps more than 1000 unfinished jobs: the oldest go, on open and on accept, each with a warning", async () => {
+    const dir = testDir();
+    // A worker that never acked: 1005 jobs wait for it; the oldest was cut short by a crash.
+    const ids = writeUnfinishedJobs(dir, MAX_UNFINISHED + 5, { unended: 1 });
+    const log = memoryLogger();
+    const spool = await Spool.open(dir, log);
+    const listed = () => spool.unfinished().map((u) => u.jobId);
+    expect(listed()).toHaveLength(MAX_UNFINISHED);
+    expect(listed()).toEqual(ids.slice(5));
+    const warning = (id: string) => `warning: [job ${id}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`;
+    expect(log.lines.filter((l) => l.includes("dropped from the spool"))).toEqual(ids.slice(0, 5).map(warning));
+    for (const id of ids.slice(0, 5)) expect(existsSync(join(dir, "jobs", id))).toBe(false);
+    expect(await spool.recoverInterrupted()).toEqual([]);
+    await spool.accept("new-job");
+    expect(listed()).toHaveLength(MAX_UNFINISHED);
+    expect(listed().at(-1)).toBe("new-job");
+    expect(listed()).not.toContain(ids[5]);
+    expect(log.lines.at(-1)).toBe(warning(ids[5]!));
+    await spool.close();
   });
 
   it("keeps only the most recent accepted ids", async () => {

@@ -8,12 +8,14 @@
  *   jobs/<id>/acked        the highest seq the worker acked
  *
  * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
+ * At most MAX_UNFINISHED jobs wait for their acks (hello lists them all, and the worker takes no
+ * more): past that the oldest are dropped, with a warning.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
+import { MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
@@ -120,6 +122,12 @@ export class Spool {
     } else {
       this.accepted.push(jobId);
       this.acceptedSet.add(jobId);
+    }
+    try {
+      await this.dropBeyondBound();
+    } catch (e) {
+      // The new job is accepted all the same; the next accept or start tries again.
+      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${(e as Error).message}`);
     }
   }
 
@@ -234,15 +242,36 @@ export class Spool {
     for (const job of this.jobs.values()) {
       if (job.endSeq !== null) continue;
       ids.push(job.jobId);
-      await this.append(job.jobId, {
-        kind: "output",
-        step: null,
-        stream: "stderr",
-        data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
-      });
-      await this.append(job.jobId, { kind: "job-end", status: "interrupted" });
+      await this.endInterrupted(job.jobId);
     }
     return ids;
+  }
+
+  private async endInterrupted(jobId: string): Promise<void> {
+    await this.append(jobId, {
+      kind: "output",
+      step: null,
+      stream: "stderr",
+      data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
+    });
+    await this.append(jobId, { kind: "job-end", status: "interrupted" });
+  }
+
+  /**
+   * Keeps at most MAX_UNFINISHED jobs: hello lists every unfinished job, and a worker refuses a longer
+   * list (the agent would never be welcomed). The oldest go first; one a crash left without an end
+   * gets its `interrupted` end before it goes, like any other.
+   */
+  private async dropBeyondBound(): Promise<void> {
+    while (this.jobs.size > MAX_UNFINISHED) {
+      const oldest = this.jobs.values().next().value!;
+      if (oldest.endSeq === null) await this.endInterrupted(oldest.jobId);
+      this.log.warn(
+        `[job ${oldest.jobId}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`,
+      );
+      await oldest.chain;
+      await this.removeJob(oldest);
+    }
   }
 
   async close(): Promise<void> {
@@ -302,12 +331,18 @@ export class Spool {
     this.acceptedSet = new Set(this.accepted);
     if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.writeAccepted(this.accepted);
 
+    const loaded: JobState[] = [];
     for (const entry of await readdir(join(this.dir, "jobs"), { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       const job = await loadJob(join(this.dir, "jobs", entry.name), entry.name);
       if (job.endSeq !== null && job.ackedSeq >= job.endSeq) await rm(job.dir, { recursive: true, force: true });
-      else this.jobs.set(job.jobId, job);
+      else loaded.push(job);
     }
+    // Oldest first (the order they were accepted in; ids no longer in the accepted file are older still), as accept adds them.
+    const position = new Map(ids.map((id, i) => [id, i]));
+    loaded.sort((a, b) => (position.get(a.jobId) ?? -1) - (position.get(b.jobId) ?? -1) || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
+    for (const job of loaded) this.jobs.set(job.jobId, job);
+    await this.dropBeyondBound();
     await syncDir(this.dir);
   }
 }
