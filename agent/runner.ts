@@ -88,8 +88,8 @@ export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: S
 /**
  * The one place a job ends when something inside the agent failed while running it (a spool write,
  * a bug): a line saying so and `job-end failed`, unless its end was written already. If even that
- * cannot be spooled, the error is logged; the spool then still lists the job without an end, and the
- * next start of the agent ends it `interrupted` (as after a crash).
+ * cannot be spooled, the error is logged; the spool then still lists the job without an end: a cancel
+ * from the worker ends it `canceled`, or else the next start of the agent ends it `interrupted`.
  */
 async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEventBody) => Promise<void>, log: Logger, endedWith: () => JobEndStatus | null): Promise<JobEndStatus> {
   const tag = `[job ${jobId}]`;
@@ -104,7 +104,7 @@ async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEv
   try {
     await emit({ kind: "job-end", status: "failed" });
   } catch (e) {
-    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; the worker hears of it when the agent restarts`);
+    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; it ends when the worker cancels it or the agent restarts`);
   }
   log.info(`${tag} finished: failed`);
   return "failed";
