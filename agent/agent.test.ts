@@ -1,10 +1,12 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { type AgentMessage, MAX_UNFINISHED, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { groupAlive } from "./process-group.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
 import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
-import { FAST_BACKOFF, startTestAgent, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
+import { writeUnfinishedJobs } from "./testing/spool-files.ts";
+import { FAST_BACKOFF, startTestAgent, testDir, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
 
 let fake: FakeWorker;
 const running: TestAgent[] = [];
@@ -120,8 +122,8 @@ describe("running jobs", () => {
     fake.latest()!.send(jobMessage("bad3", { pipeline: "nope" }));
     expect(await jobEnd("bad3")).toEqual({ kind: "job-end", status: "failed" });
     expect(kinds("bad1")).toEqual(["output", "job-end"]);
-    expect(fake.output("bad1", null)).toMatch(/not run: sha "ABC" must be 40 or 64 lowercase hex digits/);
-    expect(fake.output("bad2", null)).toMatch(/not run: ref "refs\/tags\/v1" must be refs\/heads\/<branch>/);
+    expect(fake.output("bad1", null)).toMatch(/not run: sha must be 40 or 64 lowercase hex digits/);
+    expect(fake.output("bad2", null)).toMatch(/not run: ref must be refs\/heads\/<branch>/);
     expect(fake.output("bad3", null)).toMatch(/not run: pipeline "nope" is not configured/);
     expect(existsSync(join(a.workdir, "ran"))).toBe(false);
   });
@@ -174,6 +176,26 @@ describe("running jobs", () => {
     expect(readFileSync(join(a.workdir, "count"), "utf8")).toBe("run\n");
   });
 
+  it("answers accepted only once the job is on disk: a job the spool could not write down is not accepted until it can be, then runs once", async () => {
+    const a = await agentWith({ steps: [{ name: "count", run: "echo run >> count" }] });
+    await hello();
+    const acceptedFile = join(a.config.stateDir, "accepted");
+    mkdirSync(acceptedFile); // the id cannot be written down (as on a full disk)
+    const socket = fake.latest()!;
+    const refusals = () => a.lines.filter((l) => l.startsWith("error: [job disk1] not accepted: spool: ")).length;
+    socket.send(jobMessage("disk1"));
+    await eventually("the failed write to be logged", () => refusals() === 1);
+    socket.send(jobMessage("disk1")); // the worker re-sends until it hears accepted
+    await eventually("the second failed write to be logged", () => refusals() === 2);
+    expect(fake.accepted).toEqual([]);
+    expect(fake.events.get("disk1")).toBeUndefined();
+    rmdirSync(acceptedFile);
+    socket.send(jobMessage("disk1"));
+    expect(await jobEnd("disk1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(fake.accepted).toEqual(["disk1"]);
+    expect(readFileSync(join(a.workdir, "count"), "utf8")).toBe("run\n");
+  });
+
   it("does not accept a second job while one runs", async () => {
     const a = await agentWith({ steps: [{ name: "slow", run: "sleep 0.5" }] });
     await hello();
@@ -194,6 +216,125 @@ describe("running jobs", () => {
     expect(await jobEnd("c1")).toEqual({ kind: "job-end", status: "canceled" });
     expect(kinds("c1")).toEqual(["start:long", "output", "output", "long:canceled", "rollback:skipped", "output", "job-end"]);
     expect(existsSync(join(a.workdir, "rolled"))).toBe(false);
+  });
+});
+
+describe("every accepted job ends", () => {
+  it("fails a job whose payload values cannot be environment values, naming the field, before anything runs", async () => {
+    const a = await agentWith({ steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    const cases = [
+      ["nul", { pusher: "eve\u0000mallory" }, /not run: pusher contains a NUL character/],
+      ["ctl", { pusher: "eve\u001b[2J" }, /not run: pusher contains the control character U\+001B/],
+      ["sur", { pusher: "eve\ud800" }, /not run: pusher contains an unpaired surrogate \(U\+D800\)/],
+      ["long", { pusher: "x".repeat(16 * 1024) }, /not run: pusher is 16384 bytes long, more than the 256 allowed/],
+      ["dlv", { delivery: "d\u0007" }, /not run: delivery contains the control character U\+0007/],
+    ] as const;
+    for (const [id, fields, why] of cases) {
+      fake.latest()!.send(jobMessage(id, fields));
+      expect(await jobEnd(id)).toEqual({ kind: "job-end", status: "failed" });
+      expect(kinds(id)).toEqual(["output", "job-end"]);
+      expect(fake.output(id, null)).toMatch(why);
+    }
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+  });
+
+  it("ends a job whose step cannot be started (a NUL in its command) failed, saying why, and runs the next job", async () => {
+    await agentWith({
+      steps: [{ name: "touch", run: "touch ran" }],
+      // No config file can hold this any more; a config object can.
+      adjust: (c) => void c.pipelines.push({ ...c.pipelines[0]!, name: "broken", steps: [{ name: "nul", run: "echo a\u0000b", timeoutMs: null }] }),
+    });
+    await hello();
+    fake.latest()!.send(jobMessage("spawn1", { pipeline: "broken" }));
+    expect(await jobEnd("spawn1")).toEqual({ kind: "job-end", status: "failed" });
+    expect(kinds("spawn1")).toEqual(["start:nul", "output", "nul:failed", "job-end"]);
+    expect(fake.output("spawn1", "nul")).toMatch(/\[hookrelay\] could not start bash: .*null bytes/);
+    fake.latest()!.send(jobMessage("spawn2"));
+    expect(await jobEnd("spawn2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("never hands a step an environment value spawn refuses: the job ends failed naming the variable", async () => {
+    const a = await agentWith({
+      steps: [{ name: "touch", run: "touch ran" }],
+      adjust: (c) => void c.pipelines.push({ ...c.pipelines[0]!, name: "broken", env: { BAD: "a\u0000b" } }),
+    });
+    await hello();
+    fake.latest()!.send(jobMessage("env1", { pipeline: "broken" }));
+    expect(await jobEnd("env1")).toEqual({ kind: "job-end", status: "failed" });
+    expect(kinds("env1")).toEqual(["output", "job-end"]);
+    expect(fake.output("env1", null)).toMatch(/\[hookrelay\] not run: environment variable BAD contains a NUL character/);
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    fake.latest()!.send(jobMessage("env2"));
+    expect(await jobEnd("env2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("stops the step and frees itself when the spool cannot keep a job's events, then runs the next job", async () => {
+    const a = await agentWith({ steps: [{ name: "loud", run: 'if [ "$HOOKRELAY_JOB_ID" = full1 ]; then echo $$ > step.pid; (head -c 6000000 /dev/zero | tr "\\0" x) || true; sleep 600; fi' }] });
+    await hello();
+    // Every segment after the first is a directory: once the first is full (4 MiB), no event of this job can be written.
+    const jobDir = join(a.config.stateDir, "jobs", "full1");
+    for (let seq = 2; seq <= 1000; seq++) mkdirSync(join(jobDir, `events-${seq}.log`), { recursive: true });
+    fake.latest()!.send(jobMessage("full1"));
+    await eventually("the failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] the agent failed while running this job: ")), 30_000);
+    await eventually("the job-end failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] could not spool the job's end")));
+    const stepPid = Number(readFileSync(join(a.workdir, "step.pid"), "utf8"));
+    await eventually("the step's processes to be gone", () => !groupAlive(stepPid));
+    fake.latest()!.send(jobMessage("full2"));
+    expect(await jobEnd("full2")).toEqual({ kind: "job-end", status: "succeeded" });
+    // The worker still thinks full1 runs and cancels it; by now the disk takes writes again: the job ends.
+    for (let seq = 2; seq <= 1000; seq++) rmdirSync(join(jobDir, `events-${seq}.log`));
+    fake.latest()!.send({ type: "cancel", jobId: "full1" });
+    expect(await jobEnd("full1")).toEqual({ kind: "job-end", status: "canceled" });
+    expect(fake.output("full1", null)).toMatch(/\[hookrelay\] job canceled by the worker/);
+  });
+});
+
+describe("cancel", () => {
+  it("ends a job canceled while it is being accepted: nothing runs, and the next job does", async () => {
+    const a = await agentWith({ steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    const socket = fake.latest()!;
+    // Back to back: the cancel arrives while the job's id is being written down.
+    socket.send(jobMessage("early1"));
+    socket.send({ type: "cancel", jobId: "early1" });
+    expect(await jobEnd("early1")).toEqual({ kind: "job-end", status: "canceled" });
+    expect(fake.accepted).toEqual(["early1"]);
+    expect(kinds("early1")).toEqual(["output", "job-end"]);
+    expect(fake.output("early1", null)).toBe("[hookrelay] job canceled by the worker before it started; nothing ran\n");
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    socket.send(jobMessage("early2"));
+    expect(await jobEnd("early2")).toEqual({ kind: "job-end", status: "succeeded" });
+  });
+
+  it("answers a cancel for a job that already ended here by sending its spooled events again, so the worker learns the end", async () => {
+    const a = await agentWith({ extra: { heartbeat: "60s" }, steps: [{ name: "wait", run: "for i in $(seq 1 300); do [ -e go ] && break; sleep 0.05; done; echo went" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("done1"));
+    await eventually("accepted", () => fake.accepted.includes("done1"));
+    // The worker hears nothing more of this job (frames lost on the way) while it finishes here.
+    fake.responsive = false;
+    writeFileSync(join(a.workdir, "go"), "");
+    await eventually("the job to finish here", () => a.lines.includes("[job done1] finished: succeeded"));
+    fake.responsive = true;
+    expect(fake.jobEnd("done1")).toBeUndefined();
+    fake.latest()!.send({ type: "cancel", jobId: "done1" });
+    expect(await jobEnd("done1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(kinds("done1")).toEqual(["start:wait", "output", "wait:succeeded", "job-end"]);
+    expect(fake.output("done1", "wait")).toBe("went\n");
+    expect(a.lines.some((l) => l.startsWith("[job done1] cancel: the job already ended here"))).toBe(true);
+  });
+
+  it("answers a cancel for a job it never accepted with error unknown-job", async () => {
+    await agentWith({});
+    await hello();
+    const socket = fake.latest()!;
+    socket.send({ type: "cancel", jobId: "ghost" });
+    expect(await eventually("the error answer", () => socket.messages.find((m) => m.type === "error"))).toEqual({
+      type: "error",
+      code: "unknown-job",
+      message: "cancel for job ghost: not accepted by this agent",
+    });
   });
 });
 
@@ -218,6 +359,20 @@ describe("delivery across reconnects", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("stays of use with more than 1000 unfinished jobs in its spool: hello lists the newest 1000, it is welcomed and runs a new job", async () => {
+    const dir = testDir();
+    const ids = writeUnfinishedJobs(join(dir, "state"), MAX_UNFINISHED + 5);
+    const a = await agentWith({ dir });
+    const h = await hello();
+    expect(h.unfinished.map((u) => u.jobId)).toEqual(ids.slice(5));
+    expect(fake.invalid).toEqual([]);
+    await eventually("welcomed", () => a.lines.some((l) => l.startsWith("welcomed by the worker")));
+    for (const id of ids.slice(0, 5)) expect(a.lines).toContain(`warning: [job ${id}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`);
+    fake.latest()!.send(jobMessage("fresh1"));
+    expect(await jobEnd("fresh1", 30_000)).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(fake.jobEnd(ids.at(-1)!)).toEqual({ kind: "job-end", status: "succeeded" });
   });
 
   it("re-sends events the worker did not store from ackedSeq + 1 after reconnecting", async () => {

@@ -4,12 +4,12 @@
  * it, and after a reconnect re-sends from where the worker's `resume` says it stopped.
  */
 import { assertNever } from "../shared/assert-never.ts";
-import { type AgentMessage, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
+import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection, type Link } from "./connection.ts";
 import type { Logger } from "./log.ts";
-import { type RunningJob, startJob } from "./runner.ts";
+import { type RunningJob, type Stop, startJob } from "./runner.ts";
 import { Spool, type SpooledFrame } from "./spool.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -60,7 +60,14 @@ export class Agent {
   /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
   private accepting: Promise<void> | null = null;
   private running: RunningJob | null = null;
+  /** A cancel for the job being accepted arrived before it could start. */
+  private canceledEarly: string | null = null;
+  /** The job being accepted or run, from accept to its end (stopping waits for it). Never rejects. */
+  private current: Promise<void> | null = null;
   private stopping = false;
+  private stopped: Promise<void> | null = null;
+  /** Stop was asked again: no grace for the step's processes, no waiting for acks. */
+  private hurried = false;
 
   private constructor(options: AgentOptions, spool: Spool) {
     this.config = options.config;
@@ -95,19 +102,42 @@ export class Agent {
     return agent;
   }
 
-  /** Stop taking jobs, interrupt the running one (SIGTERM, grace, SIGKILL), flush the spool, close. */
-  async stop(why = "the agent is stopping"): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Stop taking jobs, interrupt the running one (SIGTERM to its step's processes, the grace, SIGKILL),
+   * give the worker a moment to ack, close. Called again while stopping, it hurries: SIGKILL to the
+   * step's processes now, no more waiting for acks — but the job still ends (its job-end is written)
+   * before the spool closes.
+   */
+  stop(why = "the agent is stopping"): Promise<void> {
+    if (this.stopped) {
+      this.hurry();
+      return this.stopped;
+    }
     this.stopping = true;
+    this.stopped = this.shutdown(why);
+    return this.stopped;
+  }
+
+  private hurry(): void {
+    this.hurried = true;
+    const running = this.running;
+    if (running) {
+      this.log.warn(`[job ${running.jobId}] stopping now: SIGKILL to the step's processes`);
+      running.hurry();
+    }
+  }
+
+  private async shutdown(why: string): Promise<void> {
     const running = this.running;
     if (running) {
       this.log.info(`[job ${running.jobId}] stopping: ${why}`);
       running.stop("interrupted", `${why}; the job is interrupted`);
-      await running.done.catch(() => undefined);
     }
+    // Also a job still being accepted: it ends `interrupted` without running (see acceptAndRun).
+    await this.current;
     // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
     const deadline = Date.now() + 3000;
-    while (this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    while (!this.hurried && this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
     await this.connection.stop();
     await this.spool.close();
     this.log.info("stopped");
@@ -156,11 +186,7 @@ export class Agent {
       case "resume":
         return this.onResume(m.jobId, m.ackedSeq, link);
       case "cancel":
-        if (this.running?.jobId === m.jobId) {
-          this.log.info(`[job ${m.jobId}] cancel requested by the worker`);
-          this.running.stop("canceled", "job canceled by the worker");
-        } else this.log.info(`[job ${m.jobId}] cancel ignored: the job is not running here`);
-        return;
+        return this.onCancel(m.jobId, link);
       case "error":
         this.log.warn(`the worker reported an error: ${m.code}: ${m.message}`);
         return;
@@ -189,11 +215,31 @@ export class Agent {
     if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
     if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
     this.busyWith = m.jobId;
+    // Whatever happens from here on, the agent is free again afterwards, and an accepted job ends.
+    const whole = (async () => {
+      try {
+        await this.acceptAndRun(m, link);
+      } catch (e) {
+        this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
+        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
+      } finally {
+        this.running = null;
+        this.accepting = null;
+        this.busyWith = null;
+        this.canceledEarly = null;
+        this.current = null;
+      }
+    })();
+    this.current = whole;
+    await whole;
+  }
+
+  private async acceptAndRun(m: Extract<WorkerMessage, { type: "job" }>, link: Link): Promise<void> {
+    const tag = `[job ${m.jobId}]`;
     this.accepting = this.spool.accept(m.jobId);
     try {
       await this.accepting;
     } catch (e) {
-      this.busyWith = null;
       this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);
       return;
     }
@@ -202,7 +248,14 @@ export class Agent {
     this.send(link, { type: "accepted", jobId: m.jobId });
     this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
     const { type: _type, jobId, pipeline, ...fields } = m;
-    const running = startJob(
+    // Canceled, or stopping began, while the job was being written down: it ends at once, nothing runs.
+    const stopBefore: Stop | undefined =
+      this.canceledEarly === jobId
+        ? { reason: "canceled", why: "job canceled by the worker before it started" }
+        : this.stopping
+          ? { reason: "interrupted", why: "the agent is stopping; the job is interrupted" }
+          : undefined;
+    this.running = startJob(
       { jobId, pipeline, fields },
       {
         pipelines: this.config.pipelines,
@@ -212,16 +265,51 @@ export class Agent {
         log: this.log,
         emit: (body) => this.emit(jobId, body),
       },
+      stopBefore,
     );
-    this.running = running;
+    await this.running.done;
+  }
+
+  /** Ends a spooled job that is not running: a line saying why, then its job-end. Logs (never throws) if the spool refuses. */
+  private async endJob(jobId: string, status: JobEndStatus, why: string): Promise<void> {
     try {
-      await running.done;
+      await this.emit(jobId, { kind: "output", step: null, stream: "stderr", data: `[hookrelay] ${why}\n` });
+      await this.emit(jobId, { kind: "job-end", status });
+      this.log.info(`[job ${jobId}] finished: ${status}`);
     } catch (e) {
-      this.log.error(`${tag} failed inside the agent: ${(e as Error).stack ?? e}`);
-    } finally {
-      this.running = null;
-      this.busyWith = null;
+      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${(e as Error).message}`);
     }
+  }
+
+  /** A cancel always ends the job, wherever it stands here; a job this agent never accepted is the worker's to end. */
+  private async onCancel(jobId: string, link: Link): Promise<void> {
+    const tag = `[job ${jobId}]`;
+    if (this.spool.hasEnded(jobId)) {
+      // The worker has not heard the end (or it would not cancel): send the job's events again.
+      this.log.info(`${tag} cancel: the job already ended here; sending its events again from the spool so the worker learns its end`);
+      return this.onResume(jobId, this.spool.ackedSeq(jobId), link);
+    }
+    if (this.running?.jobId === jobId) {
+      this.log.info(`${tag} cancel requested by the worker`);
+      this.running.stop("canceled", "job canceled by the worker");
+      return;
+    }
+    if (this.busyWith === jobId) {
+      this.log.info(`${tag} cancel requested by the worker while the job is being accepted: it ends canceled, nothing runs`);
+      this.canceledEarly = jobId;
+      return;
+    }
+    if (this.spool.hasJob(jobId)) {
+      // Accepted, not running, and its end could not be written earlier: end it now.
+      this.log.info(`${tag} cancel: the job is not running here and has no end yet; ending it canceled`);
+      return this.endJob(jobId, "canceled", "job canceled by the worker (it was no longer running on this agent)");
+    }
+    if (this.spool.isAccepted(jobId)) {
+      this.log.info(`${tag} cancel ignored: the job ended here and the worker acknowledged its end`);
+      return;
+    }
+    this.log.warn(`${tag} cancel for a job this agent has not accepted: answering unknown-job`);
+    this.send(link, { type: "error", code: "unknown-job", message: `cancel for job ${jobId}: not accepted by this agent` });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { isAlive } from "../test/helpers/fixture.ts";
 import { groupAlive } from "./process-group.ts";
 import { type CliRun, runCli, startCli } from "./testing/agent-process.ts";
 import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
@@ -80,6 +81,17 @@ describe("command line", () => {
     expect(r2.stderr).toContain(`${other.file}: pipelines[0].workdir: /nonexistent/app does not exist or is not a directory`);
     expect(r2.stderr).toMatch(/state_dir: .* is not a directory/);
     expect(r2.stderr).toContain("3 problem(s) found");
+  });
+
+  it("check and run refuse an env value no process environment can hold, naming file, key and why", async () => {
+    const { file } = writeTestConfig({ server: "ws://127.0.0.1:9", pipeline: { env: { GREETING: "hi" } } });
+    writeFileSync(file, readFileSync(file, "utf8").replace("GREETING: hi", 'GREETING: "hi\\0there"'));
+    const line = `${file}: pipelines[0].env.GREETING: contains a NUL character (U+0000), which no process environment can hold`;
+    for (const command of ["check", "run"]) {
+      const r = await runCli([command, "--config", file], { HOOKRELAY_AGENT_TOKEN: TEST_TOKEN }, 15_000);
+      expect(r.stderr, command).toContain(line);
+      expect(r.code, command).toBe(1);
+    }
   });
 
   it("systemd prints a hardened unit that passes the token as a credential", async () => {
@@ -174,6 +186,35 @@ describe("agent process", () => {
     expect(fake.jobEnd("term1")).toEqual({ kind: "job-end", status: "interrupted" });
     expect(groupAlive(Number(readFileSync(join(workdir, "step.pid"), "utf8")))).toBe(false);
     expect(agent.output()).toContain("received SIGTERM: stopping");
+  });
+
+  it("on a second SIGTERM kills the step's processes at once, and still reports the job interrupted before exiting", async () => {
+    const fake = await fakeWorker();
+    // The step and its background child ignore SIGTERM; with a 10-minute grace only SIGKILL ends them in time.
+    const { file, workdir } = writeTestConfig({
+      server: fake.url,
+      steps: [{ name: "stubborn", run: "trap '' TERM; sleep 600 & echo $! > child.pid; echo $$ > step.pid; echo started; wait" }],
+      extra: { kill_grace: "10m" },
+    });
+    const agent = track(startCli(["run", "--config", file], { HOOKRELAY_AGENT_TOKEN: TEST_TOKEN, ...FAST }));
+    await eventually("hello", () => fake.latest()?.messages.some((m) => m.type === "hello"));
+    fake.latest()!.send(jobMessage("twice1"));
+    await eventually("the step to start", () => fake.output("twice1", "stubborn").includes("started"));
+    const stepPid = Number(readFileSync(join(workdir, "step.pid"), "utf8"));
+    const childPid = Number(readFileSync(join(workdir, "child.pid"), "utf8"));
+    cleanups.push(() => {
+      for (const pid of [childPid, stepPid]) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    });
+    agent.child.kill("SIGTERM");
+    // Two signals sent back to back may arrive as one: send the second once the first is handled.
+    await eventually("the first SIGTERM to be handled", () => agent.output().includes("received SIGTERM: stopping"));
+    agent.child.kill("SIGTERM");
+    const code = await eventually("the agent to exit", () => (agent.child.exitCode ?? agent.child.signalCode ?? undefined), 20_000);
+    expect(isAlive(stepPid)).toBe(false);
+    expect(isAlive(childPid)).toBe(false);
+    expect(groupAlive(stepPid)).toBe(false);
+    expect(fake.jobEnd("twice1")).toEqual({ kind: "job-end", status: "interrupted" });
+    expect(code).toBe(0);
   });
 
   it("streams 20 MB of output byte-exact under the cap, and caps 260 MB with bounded memory", async () => {

@@ -163,13 +163,11 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
   }
   return new Promise<number>((resolve) => {
     let signals = 0;
+    // Every signal goes to stop(): the first stops gracefully, a later one hurries (SIGKILL to the step's
+    // processes now) — but the step's processes always end and the job's end is always written first.
     const onSignal = (signal: NodeJS.Signals) => {
-      if (++signals > 1) {
-        log.warn(`${signal} again: exiting now`);
-        resolve(130);
-        return;
-      }
-      log.info(`received ${signal}: stopping`);
+      if (++signals > 1) log.warn(`received ${signal} again: not waiting out the grace`);
+      else log.info(`received ${signal}: stopping`);
       agent.stop(`the agent is stopping (${signal})`).then(
         () => resolve(0),
         (e: unknown) => {

@@ -117,6 +117,33 @@ pipelines:
     expect(ok(withBranches(`["releases/**", "!releases/**-alpha", 'v[12].[0-9]+']`)).pipelines[0]?.branches).toEqual(["releases/**", "!releases/**-alpha", "v[12].[0-9]+"]);
   });
 
+  it("refuses env values no process environment can hold, and unusable env names, naming each", () => {
+    const found = problems(`${minimal}
+    env:
+      NUL: "a\\0b"
+      ESC: "red \\e[31m"
+      HALF: "\\uD800"
+      HUGE: "${"x".repeat(40 * 1024)}"
+      PEM: "-----BEGIN-----\\n\\tline\\n-----END-----\\n"
+      BAD-NAME: x
+      ${"N".repeat(300)}: x
+      HOOKRELAY_SHA: x
+`);
+    expect(found).toEqual([
+      `${FILE}: pipelines[0].env.NUL: contains a NUL character (U+0000), which no process environment can hold`,
+      `${FILE}: pipelines[0].env.ESC: contains the control character U+001B`,
+      `${FILE}: pipelines[0].env.HALF: contains an unpaired surrogate (U+D800): not valid Unicode text`,
+      `${FILE}: pipelines[0].env.HUGE: is 40960 bytes long, more than the 32768 allowed`,
+      `${FILE}: pipelines[0].env.BAD-NAME: not a valid environment variable name`,
+      `${FILE}: pipelines[0].env.${"N".repeat(300)}: not a valid environment variable name (at most 255 characters)`,
+      `${FILE}: pipelines[0].env.HOOKRELAY_SHA: HOOKRELAY_* names are set by the agent`,
+    ]);
+  });
+
+  it("refuses a step command with a NUL character (no command line can hold one)", () => {
+    expect(problems(minimal.replace("run: git fetch", 'run: "git fetch\\0"'))).toEqual([`${FILE}: pipelines[0].steps[0].run: contains a NUL character (U+0000), which no command line can hold`]);
+  });
+
   it("rejects step names used twice across steps and on_failure", () => {
     expect(problems(`${minimal}
     on_failure:

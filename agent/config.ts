@@ -11,6 +11,7 @@ import { parseDocument } from "yaml";
 import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
+import { textValueProblem } from "../shared/text-value.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 export interface StepConfig {
@@ -63,6 +64,9 @@ const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir"
 const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_ENV_NAME = 255;
+/** An `env:` value: any text a process environment can hold (tabs and newlines too, e.g. a certificate), bounded. */
+const ENV_VALUE_RULES = { maxBytes: 32 * 1024, multiline: true };
 
 export function loadConfig(path: string): ConfigResult {
   const file = resolve(path);
@@ -228,9 +232,15 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
         for (const key of e.keys()) {
           const v = e.field(key);
           if (!ENV_NAME.test(key)) problems.push(`${v.path}: not a valid environment variable name`);
+          else if (key.length > MAX_ENV_NAME) problems.push(`${v.path}: not a valid environment variable name (at most ${MAX_ENV_NAME} characters)`);
           else if (key.startsWith("HOOKRELAY_")) problems.push(`${v.path}: HOOKRELAY_* names are set by the agent`);
           else if (typeof v.value === "number" || typeof v.value === "boolean") out[key] = String(v.value);
-          else out[key] = v.string();
+          else {
+            const value = v.string();
+            const why = textValueProblem(value, ENV_VALUE_RULES);
+            if (why) problems.push(`${v.path}: ${why}`);
+            else out[key] = value;
+          }
         }
         return out;
       })
@@ -267,6 +277,7 @@ function readStep(r: Reader, problems: string[]): StepConfig | undefined {
   const run = tryRead(problems, () => {
     const s = r.field("run").string();
     if (s.trim() === "") r.field("run").fail("must not be empty");
+    if (s.includes("\u0000")) r.field("run").fail("contains a NUL character (U+0000), which no command line can hold");
     return s;
   });
   const timeoutMs = r.has("timeout") ? tryRead(problems, () => duration(r.field("timeout"))) : null;

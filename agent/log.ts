@@ -16,7 +16,7 @@ export function consoleLogger(): Logger {
   };
 }
 
-/** A logger that keeps lines in memory (tests) and optionally forwards them. */
+/** A logger that keeps its lines in memory, prefixed like the console's (for tests). */
 export function memoryLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   return {

@@ -4,7 +4,7 @@
  * Output is read with back-pressure: the next chunk is read only after `onData` settled, so a step
  * printing gigabytes never fills our memory — the pipe fills and the step waits.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type { OutputStream } from "../shared/protocol.ts";
@@ -30,15 +30,28 @@ export interface StepProcess {
   readonly finished: Promise<StepExit>;
   /** SIGTERM to the whole group, SIGKILL after `graceMs` if anything in it is still alive. */
   killGroup(graceMs: number): Promise<void>;
+  /** SIGKILL to the whole group now (a `killGroup` under way then ends as soon as the group is gone). */
+  killNow(): void;
 }
 
 export function spawnStep(options: StepProcessOptions): StepProcess {
-  const child = spawn("bash", ["-eo", "pipefail", "-c", options.run], {
-    cwd: options.cwd,
-    env: options.env,
-    detached: true, // own process group (setsid): signals to -pid reach every descendant that stays in it
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let child: ChildProcess & { stdout: Readable; stderr: Readable };
+  try {
+    child = spawn("bash", ["-eo", "pipefail", "-c", options.run], {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true, // own process group (setsid): signals to -pid reach every descendant that stays in it
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    // spawn throws synchronously on arguments it refuses (e.g. a NUL byte): that is a step that could not start.
+    return {
+      pid: undefined,
+      finished: Promise.resolve({ kind: "spawn-error", message: (e as Error).message }),
+      killGroup: async () => {},
+      killNow: () => {},
+    };
+  }
   const pid = child.pid;
 
   const exited = new Promise<StepExit>((resolve) => {
@@ -91,6 +104,9 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
         const hard = Date.now() + 5000;
         while (groupAlive(pid) && Date.now() < hard) await sleep(25);
       }
+    },
+    killNow: () => {
+      if (pid !== undefined) signalGroup(pid, "SIGKILL");
     },
   };
 }

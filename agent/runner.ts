@@ -5,22 +5,13 @@
  * from the spool). Payload values reach steps only as HOOKRELAY_* environment variables.
  */
 import { statSync } from "node:fs";
-import {
-  BRANCH_REF_HINT,
-  BRANCH_REF_PATTERN,
-  SHA_HINT,
-  SHA_PATTERN,
-  type JobEndStatus,
-  type JobEventBody,
-  type JobFields,
-  type OutputStream,
-  type StepEndStatus,
-} from "../shared/protocol.ts";
+import { jobFieldProblems } from "../shared/job-fields.ts";
+import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "./config.ts";
 import { splitOutput } from "./frames.ts";
 import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
-import { spawnStep } from "./process-group.ts";
+import { spawnStep, type StepProcess } from "./process-group.ts";
 import { formatDuration } from "./units.ts";
 
 export interface JobRequest {
@@ -42,39 +33,99 @@ export interface RunnerOptions {
 
 /** Why a job stops early: a cancel from the worker, or the agent shutting down. */
 export type StopReason = "canceled" | "interrupted";
+export interface Stop {
+  reason: StopReason;
+  why: string;
+}
 
 export interface RunningJob {
   readonly jobId: string;
+  /** The job's end status. Never rejects: whatever fails inside, the job ends (see `endAfterFailure`). */
   readonly done: Promise<JobEndStatus>;
   stop(reason: StopReason, why: string): void;
+  /** After `stop`: SIGKILL the running step's processes now instead of waiting out the grace. */
+  hurry(): void;
 }
 
 type StepResult = { status: StepEndStatus; exitCode: number | null };
 
-export function startJob(job: JobRequest, options: RunnerOptions): RunningJob {
+/** What `stop` and `hurry` reach while the job runs. */
+interface JobControl {
+  signal: AbortSignal;
+  hurried: boolean;
+  step: StepProcess | null;
+}
+
+/** `stopBefore`: the job was stopped before it could start (e.g. canceled while being accepted): nothing runs. */
+export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: Stop): RunningJob {
   const abort = new AbortController();
+  if (stopBefore) abort.abort(stopBefore);
+  const control: JobControl = { signal: abort.signal, hurried: false, step: null };
+  let endedWith: JobEndStatus | null = null;
   // Output batches (up to the 1 MiB tail) are cut into frame-sized events here.
   const emit = async (body: JobEventBody): Promise<void> => {
-    if (body.kind !== "output") return options.emit(body);
+    if (body.kind !== "output") {
+      await options.emit(body);
+      if (body.kind === "job-end") endedWith = body.status;
+      return;
+    }
     for (const data of splitOutput(job.jobId, body.step, body.stream, body.data)) await options.emit({ ...body, data });
   };
-  const done = runJob(job, { ...options, emit }, abort.signal);
+  const done = runJob(job, { ...options, emit }, control).catch((e: unknown) => endAfterFailure(job.jobId, e, emit, options.log, () => endedWith));
   return {
     jobId: job.jobId,
     done,
     stop: (reason, why) => {
-      if (!abort.signal.aborted) abort.abort({ reason, why });
+      if (!abort.signal.aborted) abort.abort({ reason, why } satisfies Stop);
+    },
+    hurry: () => {
+      control.hurried = true;
+      control.step?.killNow();
     },
   };
 }
 
-/** Why a job cannot run, or null. Checked before anything runs. */
+/**
+ * The one place a job ends when something inside the agent failed while running it (a spool write,
+ * a bug): a line saying so and `job-end failed`, unless its end was written already. If even that
+ * cannot be spooled, the error is logged; the spool then still lists the job without an end: a cancel
+ * from the worker ends it `canceled`, or else the next start of the agent ends it `interrupted`.
+ */
+async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEventBody) => Promise<void>, log: Logger, endedWith: () => JobEndStatus | null): Promise<JobEndStatus> {
+  const tag = `[job ${jobId}]`;
+  log.error(`${tag} the agent failed while running this job: ${describeError(error, true)}`);
+  const ended = endedWith();
+  if (ended !== null) return ended;
+  try {
+    await emit({ kind: "output", step: null, stream: "stderr", data: `[hookrelay] the agent failed while running this job: ${describeError(error, false).slice(0, 2000)}\n` });
+  } catch {
+    // the job-end below says the same; its failure is logged there
+  }
+  try {
+    await emit({ kind: "job-end", status: "failed" });
+  } catch (e) {
+    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; it ends when the worker cancels it or the agent restarts`);
+  }
+  log.info(`${tag} finished: failed`);
+  return "failed";
+}
+
+/** An error from the system (a file operation) is its message; anything else is a bug, worth its stack in the log. */
+function describeError(e: unknown, withStack: boolean): string {
+  if (!(e instanceof Error)) return String(e);
+  if (!withStack || typeof (e as NodeJS.ErrnoException).code === "string" || e.name === "SpoolError") return e.message;
+  return e.stack ?? e.message;
+}
+
+/**
+ * Every reason the job cannot run (empty when it can), checked before anything runs: the pipeline
+ * exists here, the payload fields pass the shared strict rules (they become environment values),
+ * the workdir exists.
+ */
 export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, known: readonly PipelineConfig[]): string[] {
   const problems: string[] = [];
   if (!pipeline) problems.push(`pipeline ${JSON.stringify(job.pipeline)} is not configured on this agent (configured: ${known.map((p) => p.name).join(", ") || "none"})`);
-  if (!SHA_PATTERN.test(job.fields.sha)) problems.push(`sha ${JSON.stringify(job.fields.sha)} ${SHA_HINT}`);
-  if (!SHA_PATTERN.test(job.fields.before)) problems.push(`before ${JSON.stringify(job.fields.before)} ${SHA_HINT}`);
-  if (!BRANCH_REF_PATTERN.test(job.fields.ref)) problems.push(`ref ${JSON.stringify(job.fields.ref)} ${BRANCH_REF_HINT}`);
+  problems.push(...jobFieldProblems(job.fields));
   if (pipeline) {
     let isDir = false;
     try {
@@ -87,15 +138,21 @@ export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, 
   return problems;
 }
 
-export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export type StepEnv = { ok: true; env: NodeJS.ProcessEnv } | { ok: false; problem: string };
+
+/**
+ * The steps' environment: the agent's (minus its credentials), the pipeline's `env`, the push's
+ * HOOKRELAY_* values. Never one spawn refuses: the config and checkJob keep NULs out, and should one
+ * come through anyway (a config object not read from a file), it is a problem here, not a throw.
+ */
+export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: NodeJS.ProcessEnv): StepEnv {
   const env: NodeJS.ProcessEnv = { ...baseEnv };
   // The agent's credentials are not the steps' business: its token, and where systemd put it.
   delete env.HOOKRELAY_AGENT_TOKEN;
   delete env.CREDENTIALS_DIRECTORY;
   Object.assign(env, pipeline.env);
   const f = job.fields;
-  return {
-    ...env,
+  Object.assign(env, {
     HOOKRELAY_JOB_ID: job.jobId,
     HOOKRELAY_DELIVERY: f.delivery,
     HOOKRELAY_EVENT: f.event,
@@ -105,15 +162,32 @@ export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: Node
     HOOKRELAY_SHA: f.sha,
     HOOKRELAY_BEFORE: f.before,
     HOOKRELAY_PUSHER: f.pusher,
-  };
+  });
+  for (const [name, value] of Object.entries(env)) {
+    if (name.includes("\u0000")) return { ok: false, problem: `environment variable name ${JSON.stringify(name)} contains a NUL character (U+0000), which no process environment can hold` };
+    if (value?.includes("\u0000")) return { ok: false, problem: `environment variable ${name} contains a NUL character (U+0000), which no process environment can hold` };
+  }
+  return { ok: true, env };
 }
 
-async function runJob(job: JobRequest, o: RunnerOptions, signal: AbortSignal): Promise<JobEndStatus> {
+async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): Promise<JobEndStatus> {
   const tag = `[job ${job.jobId}]`;
+  const signal = control.signal;
   const line = (text: string, stream: OutputStream = "stderr") => o.emit({ kind: "output", step: null, stream, data: `${text}\n` });
+  const stopped = (): Stop | undefined => (signal.aborted ? (signal.reason as Stop) : undefined);
+  const early = stopped();
+  if (early) {
+    o.log.info(`${tag} not run: ${early.why}`);
+    await line(`[hookrelay] ${early.why}; nothing ran`);
+    await o.emit({ kind: "job-end", status: early.reason });
+    o.log.info(`${tag} finished: ${early.reason}`);
+    return early.reason;
+  }
   const pipeline = o.pipelines.find((p) => p.name === job.pipeline);
   const problems = checkJob(job, pipeline, o.pipelines);
-  if (problems.length > 0 || !pipeline) {
+  const prepared = pipeline && problems.length === 0 ? stepEnv(job, pipeline, o.baseEnv) : undefined;
+  if (prepared && !prepared.ok) problems.push(prepared.problem);
+  if (!pipeline || !prepared?.ok) {
     for (const p of problems) {
       o.log.warn(`${tag} not run: ${p}`);
       await line(`[hookrelay] not run: ${p}`);
@@ -124,10 +198,8 @@ async function runJob(job: JobRequest, o: RunnerOptions, signal: AbortSignal): P
   }
 
   o.log.info(`${tag} started (pipeline ${pipeline.name}, ${job.fields.ref} ${job.fields.sha})`);
-  const env = stepEnv(job, pipeline, o.baseEnv);
+  const env = prepared.env;
   const budget = new LogBudget(o.logCapBytes);
-  const stopped = (): { reason: StopReason; why: string } | undefined => (signal.aborted ? (signal.reason as { reason: StopReason; why: string }) : undefined);
-
   const runSteps = async (steps: readonly StepConfig[], deadline: number): Promise<StepResult | undefined> => {
     let failure: StepResult | undefined;
     for (const step of steps) {
@@ -140,7 +212,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, signal: AbortSignal): P
         await o.emit({ kind: "step-end", step: step.name, status: "skipped", exitCode: null });
         continue;
       }
-      const result = await runStep(job, pipeline, step, env, budget, deadline, signal, o);
+      const result = await runStep(job, pipeline, step, env, budget, deadline, control, o);
       if (result.status !== "succeeded") failure = result;
     }
     return failure;
@@ -175,22 +247,37 @@ async function runStep(
   env: NodeJS.ProcessEnv,
   budget: LogBudget,
   jobDeadline: number,
-  signal: AbortSignal,
+  control: JobControl,
   o: RunnerOptions,
 ): Promise<StepResult> {
   const tag = `[job ${job.jobId}]`;
+  const signal = control.signal;
   await o.emit({ kind: "step-start", step: step.name });
   o.log.info(`${tag} step ${step.name} started`);
   const output = new StepOutput({
     budget,
     emit: (stream, data) => o.emit({ kind: "output", step: step.name, stream, data }),
   });
-  const proc = spawnStep({ run: step.run, cwd: pipeline.workdir, env, onData: (stream, chunk) => output.write(stream, chunk) });
+  let onOutputFailure: ((e: unknown) => void) | undefined;
+  const proc = spawnStep({
+    run: step.run,
+    cwd: pipeline.workdir,
+    env,
+    onData: async (stream, chunk) => {
+      try {
+        await output.write(stream, chunk);
+      } catch (e) {
+        onOutputFailure?.(e);
+        throw e;
+      }
+    },
+  });
+  control.step = proc;
 
   const stepDeadline = step.timeoutMs === null ? Infinity : Date.now() + step.timeoutMs;
   const byStep = stepDeadline <= jobDeadline;
   const wait = Math.min(2 ** 31 - 1, Math.max(0, Math.min(stepDeadline, jobDeadline) - Date.now()));
-  let killed: { status: "timed_out" | "canceled"; why: string } | undefined;
+  let killed: { status: "timed_out" | "canceled" | "failed"; why: string } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
   const interrupt = new Promise<void>((resolve) => {
@@ -204,34 +291,46 @@ async function runStep(
       resolve();
     }, wait);
     onAbort = () => {
-      const r = signal.reason as { reason: StopReason; why: string };
+      const r = signal.reason as Stop;
       killed = { status: "canceled", why: r.why };
+      resolve();
+    };
+    // The step's output can no longer be spooled: nothing it does from here can be reported, so it stops.
+    onOutputFailure = (e) => {
+      killed ??= { status: "failed", why: `the agent could not spool step ${step.name}'s output (${(e as Error).message})` };
       resolve();
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });
 
-  const exit = await Promise.race([proc.finished, interrupt.then(() => undefined)]);
-  clearTimeout(timer);
-  if (onAbort) signal.removeEventListener("abort", onAbort);
-  if (exit === undefined && killed) {
-    o.log.warn(`${tag} ${killed.why}: stopping step ${step.name} (SIGTERM, SIGKILL after ${formatDuration(o.killGraceMs)})`);
-    await output.note(`[hookrelay] ${killed.why}: SIGTERM to the step's processes, SIGKILL after ${formatDuration(o.killGraceMs)}`);
-    await proc.killGroup(o.killGraceMs);
-  }
-  const final = await proc.finished;
-  let failure: unknown;
   try {
-    if (final.kind === "spawn-error") await output.note(`[hookrelay] could not start bash: ${final.message}`);
-    await output.finish();
-  } catch (e) {
-    failure = e;
+    const exit = await Promise.race([proc.finished, interrupt.then(() => undefined)]);
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    if (exit === undefined && killed) {
+      const grace = control.hurried ? 0 : o.killGraceMs;
+      o.log.warn(`${tag} ${killed.why}: stopping step ${step.name} (SIGTERM, SIGKILL after ${formatDuration(grace)})`);
+      await output.note(`[hookrelay] ${killed.why}: SIGTERM to the step's processes, SIGKILL after ${formatDuration(grace)}`);
+      await proc.killGroup(grace);
+    }
+    const final = await proc.finished;
+    let failure: unknown;
+    try {
+      if (final.kind === "spawn-error") await output.note(`[hookrelay] could not start bash: ${final.message}`);
+      await output.finish();
+    } catch (e) {
+      failure = e;
+    }
+    const exitCode = final.kind === "exited" ? final.code : null;
+    const status: StepEndStatus = killed ? killed.status : exitCode === 0 ? "succeeded" : "failed";
+    if (failure) throw failure;
+    await o.emit({ kind: "step-end", step: step.name, status, exitCode });
+    o.log.info(`${tag} step ${step.name} ${status}${exitCode === null ? "" : ` (exit ${exitCode})`}`);
+    return { status, exitCode };
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    control.step = null;
   }
-  const exitCode = final.kind === "exited" ? final.code : null;
-  const status: StepEndStatus = killed ? killed.status : exitCode === 0 ? "succeeded" : "failed";
-  if (failure) throw failure;
-  await o.emit({ kind: "step-end", step: step.name, status, exitCode });
-  o.log.info(`${tag} step ${step.name} ${status}${exitCode === null ? "" : ` (exit ${exitCode})`}`);
-  return { status, exitCode };
 }

@@ -1,10 +1,13 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, appendFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { JobEventBody } from "../shared/protocol.ts";
+import { type JobEventBody, MAX_UNFINISHED } from "../shared/protocol.ts";
 import { memoryLogger } from "./log.ts";
 import { Spool } from "./spool.ts";
+import { eventually } from "./testing/fake-worker.ts";
+import { type LockRacer, startLockRacer } from "./testing/lock-racer.ts";
+import { writeUnfinishedJobs } from "./testing/spool-files.ts";
 import { testDir } from "./testing/test-agent.ts";
 
 const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
@@ -26,6 +29,34 @@ describe("spool", () => {
     expect(b.isAccepted("job-1")).toBe(true);
     expect(b.isAccepted("job-2")).toBe(false);
     await b.close();
+  });
+
+  it("counts a job accepted only once its id is on disk: a failed write leaves no trace, a later try succeeds", async () => {
+    const dir = testDir();
+    const log = memoryLogger();
+    const spool = await Spool.open(dir, log);
+    mkdirSync(join(dir, "accepted")); // the id cannot be written down (as on a full disk)
+    await expect(spool.accept("j1")).rejects.toThrow(/EISDIR/);
+    expect(spool.isAccepted("j1")).toBe(false);
+    expect(spool.hasJob("j1")).toBe(false);
+    expect(spool.unfinished()).toEqual([]);
+    expect(existsSync(join(dir, "jobs", "j1"))).toBe(false);
+    await expect(spool.accept("j1")).rejects.toThrow(/EISDIR/);
+    expect(spool.isAccepted("j1")).toBe(false);
+    rmdirSync(join(dir, "accepted"));
+    // The job's directory cannot be made.
+    writeFileSync(join(dir, "jobs", "j2"), "");
+    await expect(spool.accept("j2")).rejects.toThrow();
+    expect(spool.isAccepted("j2")).toBe(false);
+    await spool.accept("j1");
+    expect(spool.isAccepted("j1")).toBe(true);
+    expect(spool.unfinished()).toEqual([{ jobId: "j1", lastSeq: 0 }]);
+    await spool.close();
+    expect(readFileSync(join(dir, "accepted"), "utf8")).toBe("j1\n");
+    const again = await Spool.open(dir, memoryLogger());
+    expect(again.isAccepted("j1")).toBe(true);
+    expect(again.isAccepted("j2")).toBe(false);
+    await again.close();
   });
 
   it("numbers events from 1, reads them back from any seq across segments, and drops acked segments", async () => {
@@ -60,7 +91,7 @@ describe("spool", () => {
     // Simulate a crash: no close (no unlock either), and half a line at the end of the log.
     appendFileSync(join(dir, "jobs", "j", "events-1.log"), '{"type":"event","jobId":"j","se');
     await a.close();
-    writeFileSync(join(dir, "agent.pid"), "999999999\n"); // a dead agent's lock
+    writeFileSync(join(dir, "agent.lock"), "999999999\n"); // what a dead agent leaves
 
     const b = await Spool.open(dir, memoryLogger());
     expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
@@ -92,7 +123,7 @@ describe("spool", () => {
     await a.ack("j", 2);
     await a.close();
     writeFileSync(join(dir, "jobs", "j", newest), '{"type":"event","jobId":"j","se');
-    writeFileSync(join(dir, "agent.pid"), "999999999\n");
+    writeFileSync(join(dir, "agent.lock"), "999999999\n");
 
     const b = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });
     expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: last - 1 }]);
@@ -100,6 +131,27 @@ describe("spool", () => {
     const seqs = await collect(b, "j", 3);
     expect(seqs).toEqual(Array.from({ length: last + 1 - 3 + 1 }, (_, i) => i + 3)); // 3 … last+1, each once
     await b.close();
+  });
+
+  it("never keeps more than 1000 unfinished jobs: the oldest go, on open and on accept, each with a warning", async () => {
+    const dir = testDir();
+    // A worker that never acked: 1005 jobs wait for it; the oldest was cut short by a crash.
+    const ids = writeUnfinishedJobs(dir, MAX_UNFINISHED + 5, { unended: 1 });
+    const log = memoryLogger();
+    const spool = await Spool.open(dir, log);
+    const listed = () => spool.unfinished().map((u) => u.jobId);
+    expect(listed()).toHaveLength(MAX_UNFINISHED);
+    expect(listed()).toEqual(ids.slice(5));
+    const warning = (id: string) => `warning: [job ${id}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`;
+    expect(log.lines.filter((l) => l.includes("dropped from the spool"))).toEqual(ids.slice(0, 5).map(warning));
+    for (const id of ids.slice(0, 5)) expect(existsSync(join(dir, "jobs", id))).toBe(false);
+    expect(await spool.recoverInterrupted()).toEqual([]);
+    await spool.accept("new-job");
+    expect(listed()).toHaveLength(MAX_UNFINISHED);
+    expect(listed().at(-1)).toBe("new-job");
+    expect(listed()).not.toContain(ids[5]);
+    expect(log.lines.at(-1)).toBe(warning(ids[5]!));
+    await spool.close();
   });
 
   it("keeps only the most recent accepted ids", async () => {
@@ -119,24 +171,64 @@ describe("spool", () => {
     await b.close();
   });
 
-  it("refuses a state_dir another agent holds, and takes over a dead agent's lock", async () => {
+  it("refuses a state_dir this process already has open", async () => {
     const dir = testDir();
     const a = await Spool.open(dir, memoryLogger());
-    await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(/already in use/);
+    await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(/already in use by this process/);
     await a.close();
-    // A live process that looks like an agent holds the lock.
-    const holder = spawn("bash", ["-c", "exec -a hookrelay-agent sleep 30"], { stdio: "ignore" });
-    try {
-      await new Promise((r) => setTimeout(r, 100));
-      writeFileSync(join(dir, "agent.pid"), `${holder.pid}\n`);
-      await expect(Spool.open(dir, memoryLogger())).rejects.toThrow(new RegExp(`in use by another agent \\(pid ${holder.pid}`));
-    } finally {
-      holder.kill("SIGKILL");
-    }
-    await new Promise((r) => holder.once("exit", r));
     const b = await Spool.open(dir, memoryLogger());
-    expect(readFileSync(join(dir, "agent.pid"), "utf8")).toBe(`${process.pid}\n`);
     await b.close();
+  });
+
+  it("lets exactly one of two agents starting at the same moment have the state_dir, also right after a holder was SIGKILLed", async () => {
+    const dir = testDir();
+    const results = (r: LockRacer) => /^(won|lost .*)$/m.exec(r.output())?.[1];
+    for (let round = 1; round <= 6; round++) {
+      const racers = [startLockRacer(dir), startLockRacer(dir)];
+      try {
+        await eventually("both racers ready", () => racers.every((r) => r.output().includes("ready\n")));
+        for (const r of racers) r.go();
+        const outcomes = await eventually("both outcomes", () => (racers.every((r) => results(r)) ? racers.map((r) => results(r)!) : undefined));
+        expect(outcomes.filter((o) => o === "won"), `round ${round}: ${outcomes.join(" | ")}`).toHaveLength(1);
+        expect(outcomes.find((o) => o !== "won")).toMatch(/^lost state_dir \S+ is in use by another agent \((pid \d+ from the lock file|its pid not yet in the lock file)/);
+      } finally {
+        // The winner dies holding the lock (power loss, the OOM killer): the next round starts at once.
+        for (const r of racers) r.child.kill("SIGKILL");
+        await Promise.all(racers.map((r) => r.exited));
+      }
+    }
+    const spool = await Spool.open(dir, memoryLogger());
+    expect(readFileSync(join(dir, "agent.lock"), "utf8")).toBe(`${process.pid}\n`);
+    await spool.close();
+  });
+
+  it("is not kept out by a lock file naming a live process that holds no lock (a recycled pid, an older agent's agent.pid)", async () => {
+    const dir = testDir();
+    // Looks like an agent by its name, and lives: the pid a crashed agent left behind, now someone else's.
+    const other = spawn("bash", ["-c", "exec -a hookrelay-agent sleep 30"], { stdio: "ignore" });
+    try {
+      await eventually("the other process to run", () => other.pid !== undefined && readFileSync(`/proc/${other.pid}/cmdline`, "utf8").includes("hookrelay-agent"));
+      writeFileSync(join(dir, "agent.lock"), `${other.pid}\n`);
+      writeFileSync(join(dir, "agent.pid"), `${other.pid}\n`);
+      const spool = await Spool.open(dir, memoryLogger());
+      expect(readFileSync(join(dir, "agent.lock"), "utf8")).toBe(`${process.pid}\n`);
+      await spool.close();
+    } finally {
+      other.kill("SIGKILL");
+    }
+  });
+
+  it("says clearly that it needs flock(1) when util-linux's flock is not there", async () => {
+    const racer = startLockRacer(testDir(), { ...process.env, PATH: "/nonexistent" });
+    try {
+      await eventually("ready", () => racer.output().includes("ready\n"));
+      racer.go();
+      await eventually("its outcome", () => /^(won|lost .*)$/m.test(racer.output()));
+      expect(racer.output()).toMatch(/^lost state_dir \S+: cannot lock \S+agent\.lock: the agent needs flock\(1\) from util-linux/m);
+    } finally {
+      racer.child.kill("SIGKILL");
+      await racer.exited;
+    }
   });
 
   it("says clearly when the state_dir cannot be created", async () => {

@@ -2,18 +2,20 @@
  * The agent's on-disk state (`state_dir`), so a restart of either side loses no log line and
  * never re-runs a job:
  *
- *   agent.pid              lock: one agent per state_dir
+ *   agent.lock             flock(2)ed while an agent has the state_dir open (holds its pid, for people)
  *   accepted               accepted job ids, one a line (fsync'd before `accepted` is sent; last 1000 kept)
  *   jobs/<id>/events-N.log the job's event frames from seq N on, one a line, appended before sending
  *   jobs/<id>/acked        the highest seq the worker acked
  *
  * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
+ * At most MAX_UNFINISHED jobs wait for their acks (hello lists them all, and the worker takes no
+ * more): past that the oldest are dropped, with a warning.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { MAX_FRAME_BYTES, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
+import { MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
@@ -51,6 +53,8 @@ export class Spool {
   private accepted: string[] = [];
   private acceptedSet = new Set<string>();
   private acceptedHandle: FileHandle | null = null;
+  /** A write to the accepted file failed, maybe half-way through a line: rewrite it whole before trusting it again. */
+  private acceptedTorn = false;
   private readonly jobs = new Map<string, JobState>();
   private closed = false;
 
@@ -70,7 +74,7 @@ export class Spool {
     } catch (e) {
       throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    await lockStateDir(spool.dir);
+    lockStateDir(spool.dir);
     try {
       await spool.load();
     } catch (e) {
@@ -84,19 +88,46 @@ export class Spool {
     return this.acceptedSet.has(jobId) || this.jobs.has(jobId);
   }
 
-  /** Records the id durably; only then may `accepted` be sent. */
+  /**
+   * Records the id durably; only then may `accepted` be sent. Memory follows the disk: the id counts
+   * as accepted once its line is fsync'd, and when a write fails nothing of it is kept (it throws).
+   */
   async accept(jobId: string): Promise<void> {
     if (this.isAccepted(jobId)) return;
     const dir = join(this.dir, "jobs", jobId);
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    let rewritten: string[] | null = null;
+    try {
+      if (this.acceptedTorn || this.accepted.length + 1 > 2 * ACCEPTED_KEEP) {
+        rewritten = [...this.accepted, jobId].slice(-ACCEPTED_KEEP);
+        await this.writeAccepted(rewritten);
+      } else {
+        this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
+        await this.acceptedHandle.write(`${jobId}\n`);
+        await this.acceptedHandle.sync();
+      }
+    } catch (e) {
+      // A line may be half written: the next accept rewrites the file from memory instead of appending to it.
+      this.acceptedTorn = true;
+      const handle = this.acceptedHandle;
+      this.acceptedHandle = null;
+      await handle?.close().catch(() => undefined);
+      if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
     this.jobs.set(jobId, { jobId, dir, lastSeq: 0, ackedSeq: 0, endSeq: null, segments: [], handle: null, handleBytes: 0, chain: Promise.resolve() });
-    this.accepted.push(jobId);
-    this.acceptedSet.add(jobId);
-    if (this.accepted.length > 2 * ACCEPTED_KEEP) await this.rewriteAccepted();
-    else {
-      this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
-      await this.acceptedHandle.write(`${jobId}\n`);
-      await this.acceptedHandle.sync();
+    if (rewritten) {
+      this.accepted = rewritten;
+      this.acceptedSet = new Set(rewritten);
+    } else {
+      this.accepted.push(jobId);
+      this.acceptedSet.add(jobId);
+    }
+    try {
+      await this.dropBeyondBound();
+    } catch (e) {
+      // The new job is accepted all the same; the next accept or start tries again.
+      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${(e as Error).message}`);
     }
   }
 
@@ -109,7 +140,9 @@ export class Spool {
       const frameBytes = Buffer.byteLength(frame);
       if (frameBytes > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
       if (!job.handle || job.handleBytes >= this.segmentBytes) {
-        await job.handle?.close();
+        const full = job.handle;
+        job.handle = null; // should the next segment fail to open, the next append tries again
+        await full?.close();
         const path = join(job.dir, `events-${seq}.log`);
         job.handle = await open(path, "a", 0o600);
         job.handleBytes = 0;
@@ -155,12 +188,22 @@ export class Spool {
     return [...this.jobs.values()].map((j) => ({ jobId: j.jobId, lastSeq: j.lastSeq }));
   }
 
+  /** The highest seq the worker acked (0 for a job not in the spool). */
+  ackedSeq(jobId: string): number {
+    return this.jobs.get(jobId)?.ackedSeq ?? 0;
+  }
+
   lastSeq(jobId: string): number {
     return this.jobs.get(jobId)?.lastSeq ?? 0;
   }
 
   hasJob(jobId: string): boolean {
     return this.jobs.has(jobId);
+  }
+
+  /** The job is in the spool and its job-end is written. */
+  hasEnded(jobId: string): boolean {
+    return (this.jobs.get(jobId)?.endSeq ?? null) !== null;
   }
 
   /** The job's frames with fromSeq ≤ seq ≤ toSeq, read from disk one chunk at a time. */
@@ -199,15 +242,36 @@ export class Spool {
     for (const job of this.jobs.values()) {
       if (job.endSeq !== null) continue;
       ids.push(job.jobId);
-      await this.append(job.jobId, {
-        kind: "output",
-        step: null,
-        stream: "stderr",
-        data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
-      });
-      await this.append(job.jobId, { kind: "job-end", status: "interrupted" });
+      await this.endInterrupted(job.jobId);
     }
     return ids;
+  }
+
+  private async endInterrupted(jobId: string): Promise<void> {
+    await this.append(jobId, {
+      kind: "output",
+      step: null,
+      stream: "stderr",
+      data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
+    });
+    await this.append(jobId, { kind: "job-end", status: "interrupted" });
+  }
+
+  /**
+   * Keeps at most MAX_UNFINISHED jobs: hello lists every unfinished job, and a worker refuses a longer
+   * list (the agent would never be welcomed). The oldest go first; one a crash left without an end
+   * gets its `interrupted` end before it goes, like any other.
+   */
+  private async dropBeyondBound(): Promise<void> {
+    while (this.jobs.size > MAX_UNFINISHED) {
+      const oldest = this.jobs.values().next().value!;
+      if (oldest.endSeq === null) await this.endInterrupted(oldest.jobId);
+      this.log.warn(
+        `[job ${oldest.jobId}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`,
+      );
+      await oldest.chain;
+      await this.removeJob(oldest);
+    }
   }
 
   async close(): Promise<void> {
@@ -219,7 +283,7 @@ export class Spool {
       job.handle = null;
     }
     await this.acceptedHandle?.close();
-    await unlockStateDir(this.dir);
+    unlockStateDir(this.dir);
   }
 
   private job(jobId: string): JobState {
@@ -235,18 +299,22 @@ export class Spool {
     await rm(job.dir, { recursive: true, force: true });
   }
 
-  private async rewriteAccepted(): Promise<void> {
-    this.accepted = this.accepted.slice(-ACCEPTED_KEEP);
-    this.acceptedSet = new Set(this.accepted);
-    await this.acceptedHandle?.close();
+  /** Replaces the accepted file with `ids` (write, fsync, rename, fsync the directory); memory is the caller's. */
+  private async writeAccepted(ids: string[]): Promise<void> {
+    const handle = this.acceptedHandle;
     this.acceptedHandle = null;
+    await handle?.close();
     const tmp = join(this.dir, "accepted.tmp");
     const fh = await open(tmp, "w", 0o600);
-    await fh.write(this.accepted.map((id) => `${id}\n`).join(""));
-    await fh.sync();
-    await fh.close();
+    try {
+      await fh.write(ids.map((id) => `${id}\n`).join(""));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, join(this.dir, "accepted"));
     await syncDir(this.dir);
+    this.acceptedTorn = false;
   }
 
   private async load(): Promise<void> {
@@ -256,19 +324,25 @@ export class Spool {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
-    // A torn last line (crash mid-write) was never acknowledged as accepted: ignore it.
+    // A torn last line (a crash mid-write) was never answered `accepted` (that waits for the fsync): drop it.
     const ids = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined).filter((l) => l.length > 0);
     if (!text.endsWith("\n") && text.length > 0) ids.pop();
     this.accepted = ids.slice(-ACCEPTED_KEEP);
     this.acceptedSet = new Set(this.accepted);
-    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.rewriteAccepted();
+    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.writeAccepted(this.accepted);
 
+    const loaded: JobState[] = [];
     for (const entry of await readdir(join(this.dir, "jobs"), { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       const job = await loadJob(join(this.dir, "jobs", entry.name), entry.name);
       if (job.endSeq !== null && job.ackedSeq >= job.endSeq) await rm(job.dir, { recursive: true, force: true });
-      else this.jobs.set(job.jobId, job);
+      else loaded.push(job);
     }
+    // Oldest first (the order they were accepted in; ids no longer in the accepted file are older still), as accept adds them.
+    const position = new Map(ids.map((id, i) => [id, i]));
+    loaded.sort((a, b) => (position.get(a.jobId) ?? -1) - (position.get(b.jobId) ?? -1) || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
+    for (const job of loaded) this.jobs.set(job.jobId, job);
+    await this.dropBeyondBound();
     await syncDir(this.dir);
   }
 }

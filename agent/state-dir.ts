@@ -1,64 +1,75 @@
 /**
- * The state_dir's lock (`agent.pid`: two agents sharing a spool would run jobs twice) and the
- * writability check `check` runs.
+ * The state_dir's lock (two agents sharing a spool would run jobs twice) and the writability check
+ * `check` runs. The lock is flock(2) on `agent.lock`, taken through flock(1) from util-linux (Node
+ * has no flock): the kernel drops it when our process dies, however it dies, so there is no stale
+ * lock to judge by pid and no window between checking and taking. The pid in the file is for people.
  */
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { open, unlink } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { accessSync, closeSync, constants, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 export class SpoolError extends Error {
   override name = "SpoolError";
 }
 
-const lockedDirs = new Set<string>();
+export const LOCK_FILE = "agent.lock";
 
-/** Takes `dir/agent.pid`; a lock whose agent is gone is taken over. */
-export async function lockStateDir(dir: string): Promise<void> {
-  if (lockedDirs.has(dir)) throw new SpoolError(`state_dir ${dir} is already in use by this process`);
-  const file = join(dir, "agent.pid");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(file, "wx", 0o600);
-      await fh.write(`${process.pid}\n`);
-      await fh.close();
-      lockedDirs.add(dir);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw new SpoolError(`state_dir ${dir} is not writable: ${code ?? (e as Error).message}`);
-    }
-    const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAgentProcess(pid)) {
-      throw new SpoolError(`state_dir ${dir} is in use by another agent (pid ${pid}, see ${file}); two agents must not share a state_dir`);
-    }
-    await unlink(file).catch(() => undefined); // stale: its agent is gone
-  }
-  throw new SpoolError(`state_dir ${dir}: could not take the lock ${file}`);
-}
+/** state_dir → the open lock file (the lock lives as long as this descriptor). */
+const held = new Map<string, number>();
 
-function isAgentProcess(pid: number): boolean {
+/** Takes `dir/agent.lock`, or throws a SpoolError saying who has it. */
+export function lockStateDir(dir: string): void {
+  if (held.has(dir)) throw new SpoolError(`state_dir ${dir} is already in use by this process`);
+  const file = join(dir, LOCK_FILE);
+  let fd: number;
   try {
-    process.kill(pid, 0);
+    // Not truncated here: until we hold the lock, the pid in it is the holder's.
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw new SpoolError(`state_dir ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  // flock(1) locks the open file description it inherits as fd 3, which is ours too: the lock stays
+  // after flock exits, until our descriptor is closed (or we die). Our other descriptors are
+  // close-on-exec, so steps never inherit it.
+  const r = spawnSync("flock", ["-xn", "3"], { stdio: ["ignore", "ignore", "pipe", fd], encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    closeSync(fd);
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+      throw new SpoolError(`state_dir ${dir}: cannot lock ${file}: the agent needs flock(1) from util-linux (not found in PATH; install util-linux)`);
+    }
+    if (r.error) throw new SpoolError(`state_dir ${dir}: cannot lock ${file}: ${r.error.message}`);
+    if (r.status === 1) {
+      const pid = lockPid(file);
+      throw new SpoolError(
+        `state_dir ${dir} is in use by another agent (${pid === null ? "its pid not yet in the lock file" : `pid ${pid} from the lock file`} ${file}); two agents must not share a state_dir`,
+      );
+    }
+    throw new SpoolError(`state_dir ${dir}: cannot lock ${file}: flock exited ${r.status ?? r.signal}: ${(r.stderr ?? "").trim()}`);
   }
   try {
-    // A recycled pid (after a reboot) belongs to something else.
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return /agent|hookrelay|cli\.ts/.test(cmd);
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
   } catch {
-    return true;
+    // only information for people: the lock is held all the same
+  }
+  held.set(dir, fd);
+}
+
+function lockPid(file: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
   }
 }
 
-export async function unlockStateDir(dir: string): Promise<void> {
-  if (!lockedDirs.delete(dir)) return;
-  const file = join(dir, "agent.pid");
-  try {
-    if (Number.parseInt(readFileSync(file, "utf8"), 10) === process.pid) await unlink(file);
-  } catch {
-    // already gone
-  }
+/** Releases the lock (closing its descriptor). The file stays: removing it would let two agents lock two different files. */
+export function unlockStateDir(dir: string): void {
+  const fd = held.get(dir);
+  if (fd === undefined) return;
+  held.delete(dir);
+  closeSync(fd);
 }
 
 /** For `check`: a problem with the state_dir, or null. Creates nothing and takes no lock. */

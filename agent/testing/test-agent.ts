@@ -20,6 +20,8 @@ export interface TestAgentOptions {
   dir?: string;
   env?: NodeJS.ProcessEnv;
   backoff?: BackoffOptions;
+  /** Changes the parsed config object before the agent starts: values no config file can hold (e.g. a NUL). */
+  adjust?: (config: AgentConfig) => void;
 }
 
 export interface TestAgent {
@@ -67,6 +69,7 @@ export function writeTestConfig(o: TestAgentOptions): { config: AgentConfig; dir
 
 export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const { config, dir, workdir } = writeTestConfig(o);
+  o.adjust?.(config);
   const log = memoryLogger();
   const agent = await Agent.start({
     config,
