@@ -124,7 +124,7 @@ describe("a signed push with values that cannot be environment values", () => {
         expect.soft(ids.length, `${answer}: accepted, but no job that could end failed (expected a 4xx refusal)`).toBeGreaterThan(0);
         for (const id of ids) {
           const job = await jobWhenSettled(worker.url, target, id, HOSTILE_JOB_MS);
-          expect.soft(job.status, `${answer}; job ${id} after ${HOSTILE_JOB_MS} ms: ${job.status}, steps ${JSON.stringify(job.steps?.map((s: any) => [s.name, s.status]))}`).toBe("failed");
+          expect.soft(job.status, `${answer}; job ${id} (waited up to ${HOSTILE_JOB_MS} ms) is ${job.status}, steps ${JSON.stringify(job.steps?.map((s: any) => [s.name, s.status]))}`).toBe("failed");
           expect.soft(linesOf(runs), `job ${id}'s step ran with the hostile value`).not.toContain(id);
         }
       }
