@@ -29,6 +29,20 @@ export async function waitForJob(url: string, target: string, id: string, status
   );
 }
 
+/**
+ * The job once it reaches a final status, or as it stands when `timeoutMs` has passed (no throw):
+ * for tests that report what a stuck job's status was rather than only that a wait timed out.
+ */
+export async function jobWhenSettled(url: string, target: string, id: string, timeoutMs: number): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api(url, `/api/targets/${target}/jobs/${id}`);
+    if (r.status === 200 && (FINAL.includes(r.body.status) || Date.now() > deadline)) return r.body;
+    if (Date.now() > deadline) return { id, status: `unreadable (${r.status} ${r.text.slice(0, 200)})` };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function jobLog(url: string, target: string, id: string, step?: string): Promise<string> {
   const r = await api(url, `/api/targets/${target}/jobs/${id}/log${step ? `?step=${encodeURIComponent(step)}` : ""}`);
   if (r.status !== 200) throw new Error(`log of ${id}: ${r.status} ${r.text}`);

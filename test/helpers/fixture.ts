@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 /** Shared set-up for end-to-end tests: one push helper and small process probes. */
 import { pushPayload, sendWebhook } from "./github.ts";
 import { TEST_SECRETS } from "./worker-process.ts";
@@ -31,4 +31,31 @@ export function isAlive(pid: number): boolean {
 export function rssMb(pid: number, read: (p: string) => string): number {
   const m = /VmRSS:\s+(\d+)/.exec(read(`/proc/${pid}/status`));
   return m ? Number(m[1]) / 1024 : 0;
+}
+
+/**
+ * SIGKILL every process whose environment holds `key=value` (the agent and every step it started,
+ * whatever process group they are in): a power loss, or systemd's KillMode=control-group.
+ * Returns how many were signalled.
+ */
+export function killByEnvMarker(key: string, value: string): number {
+  const needle = `${key}=${value}`;
+  let killed = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, "latin1");
+    } catch {
+      continue; // gone, or not ours
+    }
+    if (!environ.split("\0").includes(needle)) continue;
+    try {
+      process.kill(Number(entry), "SIGKILL");
+      killed++;
+    } catch {
+      /* already gone */
+    }
+  }
+  return killed;
 }

@@ -34,14 +34,18 @@ export interface Delivery {
   delivery?: string;
   hookId?: string;
   secret: string;
-  payload: unknown;
+  payload?: unknown;
+  /** The exact body text to sign and send instead of JSON.stringify(payload) (a body written by hand, byte for byte). */
+  body?: string;
   target?: string;
+  /** Give up waiting for an answer after this long (the fetch rejects, as a refused connection does). */
+  timeoutMs?: number;
 }
 
 /** POST a signed delivery to `<url>/webhook/<target>` and return the response with its parsed JSON. */
 export async function sendWebhook(url: string, d: Delivery): Promise<{ status: number; body: any; delivery: string }> {
   const delivery = d.delivery ?? randomUUID();
-  const body = JSON.stringify(d.payload);
+  const body = d.body ?? JSON.stringify(d.payload);
   const res = await fetch(`${url}/webhook${d.target ? `/${d.target}` : ""}`, {
     method: "POST",
     headers: {
@@ -53,6 +57,7 @@ export async function sendWebhook(url: string, d: Delivery): Promise<{ status: n
       "user-agent": "GitHub-Hookshot/test",
     },
     body,
+    signal: d.timeoutMs === undefined ? undefined : AbortSignal.timeout(d.timeoutMs),
   });
   const text = await res.text();
   let parsed: unknown = text;
