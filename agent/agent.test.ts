@@ -88,7 +88,7 @@ describe("running jobs", () => {
   it("gives steps the push only as environment variables, never the agent token or its credentials directory, and never runs payload text", async () => {
     const a = await agentWith({
       env: { CREDENTIALS_DIRECTORY: "/run/credentials/hookrelay-agent.service" },
-      pipeline: { env: { FROM_CONFIG: "yes" } },
+      pipeline: { env: { FROM_CONFIG: "yes" }, branches: ["x**"] }, // ** : the hostile branch name holds the marker's path
       steps: [
         {
           name: "show",
@@ -395,5 +395,49 @@ describe("delivery across reconnects", () => {
     expect(h).toMatchObject({ unfinished: [{ jobId: "r1" }] });
     expect(second.messages.find((m) => m.type === "event")).toMatchObject({ seq: stored + 1 });
     await eventually("the job's spool to be removed once job-end is acked", () => !existsSync(join(a.config.stateDir, "jobs", "r1")));
+  });
+});
+
+// A job frame is only a request: the agent's own config decides whether it may run (issue 8).
+describe("a job the config does not allow", () => {
+  const refused = async (jobId: string, frame: Parameters<typeof jobMessage>[1], pipeline: Record<string, unknown> = {}) => {
+    const a = await agentWith({ pipeline, steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    fake.latest()!.send(jobMessage(jobId, frame));
+    expect(await jobEnd(jobId)).toEqual({ kind: "job-end", status: "failed" });
+    expect(fake.accepted).toContain(jobId);
+    expect(kinds(jobId).filter((k) => k !== "output")).toEqual(["job-end"]); // no step-start: nothing ran
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    return fake.output(jobId, null);
+  };
+
+  it("is refused when the repo is not the pipeline's, naming both", async () => {
+    expect(await refused("r1", { repo: "attacker/other" })).toMatch(/not run: repo "attacker\/other" is not this pipeline's repo \(configured: owner\/app/);
+  });
+
+  it("is refused when the event is not in the pipeline's events", async () => {
+    expect(await refused("e1", { event: "release" })).toMatch(/not run: event "release" is not in this pipeline's events \(configured: push\)/);
+  });
+
+  it("is refused when the branch matches none of the pipeline's branches", async () => {
+    expect(await refused("b1", { ref: "refs/heads/unreviewed-branch" })).toMatch(/not run: branch "unreviewed-branch" does not match this pipeline's branches \(configured: main, x\*\)/);
+  });
+
+  it("is refused when a later ! pattern excludes the branch", async () => {
+    const out = await refused("n1", { ref: "refs/heads/release/1.2-alpha" }, { branches: ["release/**", "!release/**-alpha"] });
+    expect(out).toMatch(/not run: branch "release\/1.2-alpha" does not match this pipeline's branches \(configured: release\/\*\*, !release\/\*\*-alpha\)/);
+  });
+
+  it("names every mismatch at once", async () => {
+    const out = await refused("all1", { repo: "attacker/other", event: "release", ref: "refs/heads/unreviewed-branch" });
+    expect(out.split("\n").filter((l) => l.includes("not run:"))).toHaveLength(3);
+  });
+
+  it("runs when the repo differs only in case (GitHub's names are case-insensitive) and a ! pattern leaves the branch in", async () => {
+    await agentWith({ pipeline: { branches: ["release/**", "!release/**-alpha"] }, steps: [{ name: "touch", run: "touch ran" }] });
+    await hello();
+    fake.latest()!.send(jobMessage("ok1", { repo: "Owner/App", ref: "refs/heads/release/1.2" }));
+    expect(await jobEnd("ok1")).toEqual({ kind: "job-end", status: "succeeded" });
+    expect(kinds("ok1")).toEqual(["start:touch", "touch:succeeded", "job-end"]);
   });
 });

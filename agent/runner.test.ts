@@ -35,4 +35,29 @@ describe("checkJob", () => {
       "pusher is 200000 bytes long, more than the 256 allowed",
     ]);
   });
+
+  it("refuses a repo, event or branch its pipeline does not allow, naming the configured value", () => {
+    expect(checkJob(job({ repo: "attacker/other", event: "release", ref: "refs/heads/unreviewed-branch" }), pipeline, [pipeline])).toEqual([
+      `repo "attacker/other" is not this pipeline's repo (configured: owner/app; compared ignoring case, as GitHub does)`,
+      `event "release" is not in this pipeline's events (configured: push)`,
+      `branch "unreviewed-branch" does not match this pipeline's branches (configured: main)`,
+    ]);
+  });
+
+  it("compares the repo ignoring case and reads branch filters in order, a later ! excluding", () => {
+    const release = { ...pipeline, branches: ["release/**", "!release/**-alpha"] };
+    expect(checkJob(job({ repo: "OWNER/App", ref: "refs/heads/release/2.0" }), release, [release])).toEqual([]);
+    expect(checkJob(job({ ref: "refs/heads/release/2.0-alpha" }), release, [release])).toEqual([
+      `branch "release/2.0-alpha" does not match this pipeline's branches (configured: release/**, !release/**-alpha)`,
+    ]);
+    const none = { ...pipeline, branches: ["main", "!main"] };
+    expect(checkJob(job(), none, [none])).toEqual([`branch "main" does not match this pipeline's branches (configured: main, !main)`]);
+  });
+
+  // Controls are refused as a field problem above; a line separator is valid in a branch name but must not split a log line.
+  it("escapes a line separator in a refused branch's name", () => {
+    expect(checkJob(job({ ref: "refs/heads/a\u2028b\u2029c" }), pipeline, [pipeline])).toEqual([
+      `branch "a\\u2028b\\u2029c" does not match this pipeline's branches (configured: main)`,
+    ]);
+  });
 });

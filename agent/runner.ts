@@ -5,12 +5,14 @@
  * from the spool). Payload values reach steps only as HOOKRELAY_* environment variables.
  */
 import { statSync } from "node:fs";
-import { jobFieldProblems } from "../shared/job-fields.ts";
+import { matchesBranchFilters } from "../shared/glob.ts";
+import { jobFieldProblem, jobFieldProblems } from "../shared/job-fields.ts";
 import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "./config.ts";
 import { splitOutput } from "./frames.ts";
 import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
+import { peerText } from "./peer-text.ts";
 import { spawnStep, type StepProcess } from "./process-group.ts";
 import { formatDuration } from "./units.ts";
 
@@ -120,13 +122,14 @@ function describeError(e: unknown, withStack: boolean): string {
 /**
  * Every reason the job cannot run (empty when it can), checked before anything runs: the pipeline
  * exists here, the payload fields pass the shared strict rules (they become environment values),
- * the workdir exists.
+ * the push is one the pipeline's own repo, events and branches allow, the workdir exists.
  */
 export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, known: readonly PipelineConfig[]): string[] {
   const problems: string[] = [];
   if (!pipeline) problems.push(`pipeline ${JSON.stringify(job.pipeline)} is not configured on this agent (configured: ${known.map((p) => p.name).join(", ") || "none"})`);
   problems.push(...jobFieldProblems(job.fields));
   if (pipeline) {
+    problems.push(...configProblems(job.fields, pipeline));
     let isDir = false;
     try {
       isDir = statSync(pipeline.workdir).isDirectory();
@@ -134,6 +137,29 @@ export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, 
       // missing: reported below
     }
     if (!isDir) problems.push(`workdir ${pipeline.workdir} does not exist or is not a directory`);
+  }
+  return problems;
+}
+
+/**
+ * The job frame is only a request: the worker matched the push to this pipeline, but a worker that
+ * is not ours (or a forged push) must not deploy another repo or an unreviewed branch, so the same
+ * match is made again here against this host's config. A field that broke its own rule above is not
+ * compared. The repo is compared ignoring case, as GitHub (and the worker's matching) treat names.
+ */
+function configProblems(f: JobFields, pipeline: PipelineConfig): string[] {
+  const problems: string[] = [];
+  if (jobFieldProblem("repo", f.repo) === null && f.repo.toLowerCase() !== pipeline.repo.toLowerCase()) {
+    problems.push(`repo ${JSON.stringify(f.repo)} is not this pipeline's repo (configured: ${pipeline.repo}; compared ignoring case, as GitHub does)`);
+  }
+  if (jobFieldProblem("event", f.event) === null && !pipeline.events.includes(f.event)) {
+    problems.push(`event ${JSON.stringify(f.event)} is not in this pipeline's events (configured: ${pipeline.events.join(", ")})`);
+  }
+  if (jobFieldProblem("ref", f.ref) === null) {
+    const branch = f.ref.replace(/^refs\/heads\//, ""); // the ref's rule: it starts so
+    if (!matchesBranchFilters(branch, pipeline.branches)) {
+      problems.push(`branch "${peerText(branch)}" does not match this pipeline's branches (configured: ${pipeline.branches.join(", ")})`);
+    }
   }
   return problems;
 }
@@ -197,7 +223,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
     return "failed";
   }
 
-  o.log.info(`${tag} started (pipeline ${pipeline.name}, ${job.fields.ref} ${job.fields.sha})`);
+  o.log.info(`${tag} started (pipeline ${pipeline.name}, ${peerText(job.fields.ref)} ${job.fields.sha})`);
   const env = prepared.env;
   const budget = new LogBudget(o.logCapBytes);
   const runSteps = async (steps: readonly StepConfig[], deadline: number): Promise<StepResult | undefined> => {
