@@ -441,3 +441,35 @@ describe("a job the config does not allow", () => {
     expect(kinds("ok1")).toEqual(["start:touch", "touch:succeeded", "job-end"]);
   });
 });
+
+// A compromised worker must not forge the agent's log lines (issue 8).
+describe("peer text in the agent's log", () => {
+  const forged = "\n[job x] finished: succeeded";
+
+  it("logs a worker's error frame as one line, its newline escaped", async () => {
+    const a = await agentWith({});
+    await hello();
+    fake.latest()!.send({ type: "error", code: "oops\r", message: `bad${forged}` });
+    const line = await eventually("the error's log line", () => a.lines.find((l) => l.includes("the worker reported an error")));
+    expect(line).toBe("warning: the worker reported an error: oops\\r: bad\\n[job x] finished: succeeded");
+    expect(a.lines.filter((l) => l.includes("finished: succeeded"))).toEqual([line]);
+  });
+
+  it("escapes control characters of a frame that does not parse", async () => {
+    const a = await agentWith({});
+    await hello();
+    fake.latest()!.send(`{"type":"job\u0085[job x] finished: succeeded"}`);
+    const line = await eventually("the bad frame's log line", () => a.lines.find((l) => l.includes("bad frame from the worker")));
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(line).toContain("\\u0085[job x]");
+  });
+
+  it("escapes the worker's close reason", async () => {
+    const a = await agentWith({});
+    await hello();
+    fake.latest()!.ws.close(4001, `bye${forged}`);
+    const line = await eventually("the close's log line", () => a.lines.find((l) => l.includes("disconnected (code 4001")));
+    expect(line).toContain("bye\\n[job x] finished: succeeded");
+    expect(line).not.toContain("\n");
+  });
+});

@@ -9,6 +9,7 @@ import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection, type Link } from "./connection.ts";
 import type { Logger } from "./log.ts";
+import { peerText } from "./peer-text.ts";
 import { type RunningJob, type Stop, startJob } from "./runner.ts";
 import { Spool, type SpooledFrame } from "./spool.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -165,7 +166,7 @@ export class Agent {
   private onFrame(text: string, link: Link): void {
     const parsed = parseWorkerMessage(text);
     if (!parsed.ok) {
-      this.log.warn(`bad frame from the worker: ${parsed.error}`);
+      this.log.warn(`bad frame from the worker: ${peerText(parsed.error)}`); // it may quote the frame
       this.send(link, { type: "error", code: "bad-frame", message: parsed.error.slice(0, 4000) });
       return;
     }
@@ -188,7 +189,7 @@ export class Agent {
       case "cancel":
         return this.onCancel(m.jobId, link);
       case "error":
-        this.log.warn(`the worker reported an error: ${m.code}: ${m.message}`);
+        this.log.warn(`the worker reported an error: ${peerText(m.code)}: ${peerText(m.message)}`);
         return;
       default:
         return assertNever(m, "worker message");

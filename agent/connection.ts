@@ -9,6 +9,7 @@ import { HEARTBEAT_PING, HEARTBEAT_PONG, MAX_INCOMING_FRAME_BYTES } from "../sha
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import type { Logger } from "./log.ts";
+import { peerText } from "./peer-text.ts";
 import { formatDuration } from "./units.ts";
 
 export interface Link {
@@ -105,7 +106,7 @@ export class Connection {
     };
 
     ws.on("error", (err) => {
-      lastError = err.message;
+      lastError = peerText(err.message); // may quote what the server answered
     });
     ws.on("unexpected-response", (_req, res) => {
       rejectedStatus = res.statusCode;
@@ -144,7 +145,7 @@ export class Connection {
       if (this.ws === ws) this.ws = null;
       if (openedAt !== undefined) this.o.onClose(link);
       if (this.stopped) return;
-      const reason = reasonBuf.toString();
+      const reason = peerText(reasonBuf.toString()); // the peer's words: never a line break in our log
       let delay: number;
       if (rejectedStatus === 401 || rejectedStatus === 403) {
         delay = this.o.backoff.longMs;
