@@ -1,7 +1,7 @@
 // The Flask fixture and agent/examples/flask.yml together: the pipeline's own step
 // commands, run with bash the way the agent runs them, deploy a new release to a
 // real gunicorn. (The agent itself is exercised by the end-to-end tests.)
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -162,5 +162,28 @@ describe("flask site fixture", () => {
     expect(await site.liveHead()).toBe(v2);
     // The HUP from rollback's reload has been sent; new workers run release 2 again.
     expect(await site.waitForRevision(v2)).toEqual({ version: "2.0.0", revision: v2, schema: releaseRevision(2) });
+  });
+
+  // A job's sha is only a claim: a worker that is not ours (or a forged push) could name any commit
+  // origin has, e.g. one on a branch nobody reviewed. Its `before` is a claim too.
+  it.skipIf(unavailable)("refuses a sha that is only on another branch: fetch fails saying why, the live checkout and the site stay on release 2", async () => {
+    expect(v2).not.toBe("");
+    const unreviewed = await site.commit({ ...versionFiles(4), [`migrations/versions/${releaseRevision(3)}.py`]: null }, "release 4, unreviewed", { branch: "unreviewed" });
+    // Present in the live checkout, as after any plain `git fetch origin`: the check refuses it, not a missing object.
+    execFileSync("git", ["-C", site.livePath, "fetch", "-q", "origin"], { env: cleanEnv() });
+    const { steps, onFailure } = await deploy(site, unreviewed, unreviewed);
+    expect(summary(steps), dump(steps)).toBe("fetch=1");
+    expect(steps[0]?.output).toContain(`refusing to deploy ${unreviewed}: it is not on branch ${BRANCH} of origin`);
+    expect(summary(onFailure), dump(onFailure)).toBe("rollback=0 reload-previous=0");
+    expect(await site.liveHead()).toBe(v2);
+    expect(await site.waitForRevision(v2)).toEqual({ version: "2.0.0", revision: v2, schema: releaseRevision(2) });
+  });
+
+  it.skipIf(unavailable)("still deploys a commit on the branch after a refusal", async () => {
+    const v5 = await site.commit({ ...versionFiles(5), [`migrations/versions/${releaseRevision(3)}.py`]: null }, "release 5: drop the broken migration");
+    const { steps, onFailure } = await deploy(site, v5, v2);
+    expect(summary(steps), dump(steps)).toBe("fetch=0 install=0 migrate=0 reload=0 health=0");
+    expect(onFailure).toEqual([]);
+    expect(await site.getVersion()).toEqual({ version: "5.0.0", revision: v5, schema: releaseRevision(2) });
   });
 });

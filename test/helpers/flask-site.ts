@@ -155,8 +155,11 @@ export interface FlaskSite {
   getVersion(): Promise<VersionInfo>;
   /** Poll /version until it reports `sha`; throws with the last answer after `timeoutMs`. */
   waitForRevision(sha: string, timeoutMs?: number): Promise<VersionInfo>;
-  /** Write (string) or delete (null) files in the work clone, commit, push to origin; returns the sha. */
-  commit(files: Record<string, string | null>, message: string): Promise<string>;
+  /**
+   * Write (string) or delete (null) files in the work clone, commit, push to origin; returns the sha.
+   * With `branch` (not BRANCH): on that branch, created from BRANCH's tip; the clone is back on BRANCH after.
+   */
+  commit(files: Record<string, string | null>, message: string, opts?: { branch?: string }): Promise<string>;
   /** `git rev-parse HEAD` of the live checkout. */
   liveHead(): Promise<string>;
   /** Column names of a table in the site's SQLite database. */
@@ -365,20 +368,26 @@ export async function createFlaskSite(opts: FlaskSiteOptions = {}): Promise<Flas
       initialSha,
       getVersion,
       waitForRevision: (sha, timeoutMs = 20_000) => waitFor((v) => v.revision === sha, `revision ${sha}`, timeoutMs),
-      async commit(files, message) {
-        for (const [path, content] of Object.entries(files)) {
-          const full = join(workPath, path);
-          if (content === null) {
-            rmSync(full, { force: true });
-          } else {
-            mkdirSync(dirname(full), { recursive: true });
-            writeFileSync(full, content);
+      async commit(files, message, opts = {}) {
+        const branch = opts.branch ?? BRANCH;
+        if (branch !== BRANCH) await git(["checkout", "-q", "-B", branch, BRANCH], workPath);
+        try {
+          for (const [path, content] of Object.entries(files)) {
+            const full = join(workPath, path);
+            if (content === null) {
+              rmSync(full, { force: true });
+            } else {
+              mkdirSync(dirname(full), { recursive: true });
+              writeFileSync(full, content);
+            }
           }
+          await git(["add", "-A"], workPath);
+          await git(["commit", "-q", "-m", message], workPath);
+          await git(["push", "-q", "origin", branch], workPath);
+          return (await git(["rev-parse", "HEAD"], workPath)).stdout.trim();
+        } finally {
+          if (branch !== BRANCH) await git(["checkout", "-q", BRANCH], workPath);
         }
-        await git(["add", "-A"], workPath);
-        await git(["commit", "-q", "-m", message], workPath);
-        await git(["push", "-q", "origin", BRANCH], workPath);
-        return (await git(["rev-parse", "HEAD"], workPath)).stdout.trim();
       },
       async liveHead() {
         return (await git(["rev-parse", "HEAD"], livePath)).stdout.trim();
