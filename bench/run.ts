@@ -15,6 +15,7 @@ import { createRepo } from "../test/helpers/git.ts";
 import { pushPayload, sendWebhook, signSha256 } from "../test/helpers/github.ts";
 import { eventually, startProcess } from "../test/helpers/process.ts";
 import { startWorker, TEST_SECRETS } from "../test/helpers/worker-process.ts";
+import { globRow } from "./glob.ts";
 import { freePort, percentile, nowNs, type Row, printTable } from "./stats.ts";
 
 const SECRET = TEST_SECRETS.GITHUB_WEBHOOK_SECRET;
@@ -59,6 +60,8 @@ function idle(label: string, pid: number): Promise<void> {
 }
 
 try {
+  rows.push(globRow()); // branch filters on hostile input: shared/glob.ts alone, see bench/glob.ts
+
   // 0. The agent at rest, connected.
   await idle("at start", agent.process.pid);
 
