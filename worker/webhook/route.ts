@@ -5,10 +5,17 @@
 import { type Context, Hono } from "hono";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { alarmSettings } from "../target/alarm.ts";
 import type { DeliveryBody } from "../target/types.ts";
 import { MAX_WEBHOOK_BYTES, readCappedBody } from "./body.ts";
+import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
 import { parseSecrets, verifySignature } from "./signature.ts";
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function ignored(delivery: string, why: string): DeliveryBody {
   return { delivery, jobs: [], ignored: why };
@@ -62,11 +69,14 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     console.warn(`[delivery ${delivery}] ${push.error}`);
     return c.json({ error: push.error }, 400);
   }
-  const { repo, ref, sha, before, deleted, pusher } = push.push;
+  const { repo, ref, sha, before, deleted, pusher, pushedAt } = push.push;
   if (deleted) return c.json(ignored(delivery, `branch deletion (${ref} of ${repo})`), 200);
   if (!ref.startsWith("refs/heads/")) return c.json(ignored(delivery, `not a branch push (${ref} of ${repo})`), 200);
 
-  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher });
+  // Judged in the DO after the dedupe lookups, so a redelivery still gets its first answer.
+  const stale = staleReason(pushedAt, Date.now(), alarmSettings(c.env).retentionMs);
+  const bodyHash = await sha256Hex(body.bytes);
+  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher, bodyHash, stale });
   return c.json(answer.body, answer.status);
 }
 
