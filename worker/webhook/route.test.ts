@@ -37,7 +37,8 @@ describe("POST /webhook", () => {
         controller.enqueue(chunk);
       },
     });
-    const res = await app.request(`/webhook/${uniqueName()}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: stream }, env);
+    const signed = { "Content-Type": "application/json", "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` }; // well-formed: the body is read
+    const res = await app.request(`/webhook/${uniqueName()}`, { method: "POST", headers: signed, body: stream }, env);
     expect(res.status).toBe(413);
     expect(sent).toBeLessThan(30); // stopped reading soon after the cap, not at the end of the stream
   });
@@ -56,6 +57,46 @@ describe("POST /webhook", () => {
       expect(await res.json()).toEqual({ error: "invalid signature" });
     },
   );
+
+  // A body that records whether it was read. The refused one never ends: reading it would hang the request.
+  function watchedBody(chunk?: Uint8Array): { stream: ReadableStream<Uint8Array>; pulled: () => boolean } {
+    let pulled = false;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulled = true;
+          if (!chunk) return new Promise<void>(() => {});
+          controller.enqueue(chunk);
+          controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { stream, pulled: () => pulled };
+  }
+
+  it.each([
+    ["no signature header", {}, env],
+    ["a malformed X-Hub-Signature-256", { "X-Hub-Signature-256": "sha256=zz" }, env],
+    ["only X-Hub-Signature while ALLOW_SHA1 is false", { "X-Hub-Signature": `sha1=${"a".repeat(40)}` }, env],
+    ["a malformed X-Hub-Signature while ALLOW_SHA1 is true", { "X-Hub-Signature": "sha1=" }, { ...env, ALLOW_SHA1: "true" }],
+  ])("answers 401 without reading the body when it has %s (a well-formed header gets it read)", async (_what, headers, testEnv) => {
+    const send = (sig: Record<string, string>, body: ReadableStream<Uint8Array>) =>
+      app.request(
+        `/webhook/${uniqueName()}`,
+        { method: "POST", headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", ...sig }, body },
+        testEnv,
+      );
+    const refused = watchedBody();
+    const res = await send(headers, refused.stream);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: "invalid signature" });
+    expect(refused.pulled()).toBe(false);
+
+    const read = watchedBody(new TextEncoder().encode(push()));
+    expect((await send({ "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` }, read.stream)).status).toBe(401); // wrong, but it needs the bytes
+    expect(read.pulled()).toBe(true);
+  });
 
   it("answers 401 for a signature made with the wrong secret", async () => {
     const res = await postWebhook(uniqueName(), push(), { secret: "not the secret" });

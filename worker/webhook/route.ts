@@ -1,16 +1,17 @@
 /**
  * POST /webhook/:target (and /webhook = target "default"), in DESIGN's order: secret configured,
- * capped body, signature on the raw bytes, content type, parse, headers, ping, push → the target's DO.
+ * declared length, signature header well-formed (before any read), capped body, signature on the raw
+ * bytes, content type, parse, headers, ping, push → the target's DO.
  */
 import { type Context, Hono } from "hono";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { alarmSettings } from "../target/alarm.ts";
 import type { DeliveryBody } from "../target/types.ts";
-import { MAX_WEBHOOK_BYTES, readCappedBody } from "./body.ts";
+import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
-import { parseSecrets, verifySignature } from "./signature.ts";
+import { checkSignature, parseSecrets, readSignatureHeaders } from "./signature.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -30,20 +31,25 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     return c.json({ error: "GITHUB_WEBHOOK_SECRET is not set on the worker (wrangler secret put GITHUB_WEBHOOK_SECRET); refusing unsigned webhooks" }, 500);
   }
 
-  const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
-  if (!body.ok) return c.json({ error: body.reason }, 413);
+  if (declaredTooLarge(c.req.raw, MAX_WEBHOOK_BYTES)) return c.json({ error: tooLargeReason(MAX_WEBHOOK_BYTES) }, 413);
 
+  // A missing or malformed signature header is refused before the body is read: an unsigned
+  // request costs no memory. The reason goes to the log only.
   const deliveryHeader = c.req.header("X-GitHub-Delivery") ?? null;
-  const signature = await verifySignature(
+  const refuse = (reason: string) => {
+    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${reason}`);
+    return c.json({ error: "invalid signature" }, 401);
+  };
+  const claimed = readSignatureHeaders(
     { sha256: c.req.header("X-Hub-Signature-256") ?? null, sha1: c.req.header("X-Hub-Signature") ?? null },
-    body.bytes,
-    secrets,
     c.env.ALLOW_SHA1 === "true",
   );
-  if (!signature.ok) {
-    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${signature.reason}`);
-    return c.json({ error: "invalid signature" }, 401); // the reason goes to the log only
-  }
+  if (!claimed.ok) return refuse(claimed.reason);
+
+  const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
+  if (!body.ok) return c.json({ error: body.reason }, 413);
+  const signature = await checkSignature(claimed.claim, body.bytes, secrets);
+  if (!signature.ok) return refuse(signature.reason);
 
   const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
   if (!parsed.ok) return c.json({ error: parsed.error }, parsed.status);
