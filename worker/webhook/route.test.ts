@@ -17,6 +17,25 @@ describe("POST /webhook", () => {
     expect(res.status).toBe(500);
   });
 
+  it.each([
+    ["a secret under 16 bytes", `${SECRET},tiny1`, "secret 2 of 2 is shorter"],
+    ["a secret with a comma, split into short pieces", "0123456789abcdef,xyz", "secret 2 of 2 is shorter"],
+  ])("answers 500 naming the problem, even to a good signature, when GITHUB_WEBHOOK_SECRET has %s (fail closed)", async (_what, value, why) => {
+    const res = await postWebhook(uniqueName(), push(), { secret: SECRET }, { ...env, GITHUB_WEBHOOK_SECRET: value });
+    expect(res.status).toBe(500);
+    const { error } = (await res.json()) as { error: string };
+    expect(error).toContain("GITHUB_WEBHOOK_SECRET");
+    expect(error).toContain(why);
+    expect(error).toContain("at least 16 bytes");
+    for (const piece of value.split(",")) expect(error).not.toContain(piece);
+  });
+
+  it("takes a newline-separated value line by line, so a secret may contain a comma", async () => {
+    const withComma = "rotated,secret-0123456789";
+    const res = await postWebhook(uniqueName(), push(), { secret: withComma }, { ...env, GITHUB_WEBHOOK_SECRET: `${SECRET}\n${withComma}\n` });
+    expect(res.status).toBe(200);
+  });
+
   it("answers 413 for a body over 25 MiB declared by Content-Length", async () => {
     const big = new Uint8Array(25 * 1024 * 1024 + 1);
     const res = await app.request(
@@ -111,9 +130,9 @@ describe("POST /webhook", () => {
   });
 
   it("accepts a signature made with any configured secret (rotation)", async () => {
-    const rotated = { ...env, GITHUB_WEBHOOK_SECRET: "new-secret,\n old-secret " };
-    const resOld = await postWebhook(uniqueName(), push(), { secret: "old-secret" }, rotated);
-    const resNew = await postWebhook(uniqueName(), push(), { secret: "new-secret" }, rotated);
+    const rotated = { ...env, GITHUB_WEBHOOK_SECRET: "new-secret-0123456789, old-secret-0123456789 " };
+    const resOld = await postWebhook(uniqueName(), push(), { secret: "old-secret-0123456789" }, rotated);
+    const resNew = await postWebhook(uniqueName(), push(), { secret: "new-secret-0123456789" }, rotated);
     const resOther = await postWebhook(uniqueName(), push(), { secret: SECRET }, rotated);
     expect([resOld.status, resNew.status, resOther.status]).toEqual([200, 200, 401]);
   });

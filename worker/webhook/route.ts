@@ -11,7 +11,7 @@ import type { DeliveryBody } from "../target/types.ts";
 import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
-import { checkSignature, parseSecrets, readSignatureHeaders } from "./signature.ts";
+import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -25,11 +25,12 @@ function ignored(delivery: string, why: string): DeliveryBody {
 async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Response> {
   if (!NAME_PATTERN.test(target)) return c.json({ error: `unknown target ${JSON.stringify(target)}: a target name ${NAME_HINT}` }, 404);
 
-  const secrets = parseSecrets(c.env.GITHUB_WEBHOOK_SECRET);
-  if (secrets.length === 0) {
-    console.error("GITHUB_WEBHOOK_SECRET is not set: refusing every webhook");
-    return c.json({ error: "GITHUB_WEBHOOK_SECRET is not set on the worker (wrangler secret put GITHUB_WEBHOOK_SECRET); refusing unsigned webhooks" }, 500);
+  const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+  if (!configured.ok) {
+    console.error(configured.problem);
+    return c.json({ error: configured.problem }, 500);
   }
+  const secrets = configured.secrets;
 
   if (declaredTooLarge(c.req.raw, MAX_WEBHOOK_BYTES)) return c.json({ error: tooLargeReason(MAX_WEBHOOK_BYTES) }, 413);
 

@@ -8,13 +8,43 @@ const SHA256 = /^sha256=([0-9a-f]{64})$/;
 const SHA1 = /^sha1=([0-9a-f]{40})$/;
 const encoder = new TextEncoder();
 
-/** Secrets separated by newlines or commas, trimmed, empties dropped (several = rotation). */
+/**
+ * Secrets separated by newlines or commas, trimmed, empties dropped (several = rotation). A value with
+ * a newline is split on newlines only, so a secret that contains a comma can be given on its own line.
+ */
 export function parseSecrets(value: unknown): string[] {
   if (typeof value !== "string") return [];
   return value
-    .split(/[\n,]/)
+    .split(value.includes("\n") ? "\n" : ",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** Below this a secret is guessable offline from one signed delivery; GitHub's own advice is a long random string. */
+export const MIN_SECRET_BYTES = 16;
+
+export type SecretsResult = { ok: true; secrets: string[] } | { ok: false; problem: string };
+
+/**
+ * The configured secrets, or what is wrong with them: missing, or one shorter than MIN_SECRET_BYTES
+ * (e.g. a secret with a comma, split there). Either way the caller refuses every webhook (fail closed).
+ * The problem names the binding and the secret's position, never the secret or its length.
+ */
+export function readSecrets(value: unknown, name: string): SecretsResult {
+  const secrets = parseSecrets(value);
+  if (secrets.length === 0) {
+    return { ok: false, problem: `${name} is not set on the worker (wrangler secret put ${name}); refusing unsigned webhooks` };
+  }
+  const short = secrets.findIndex((s) => encoder.encode(s).byteLength < MIN_SECRET_BYTES);
+  if (short >= 0) {
+    return {
+      ok: false,
+      problem:
+        `${name}: secret ${short + 1} of ${secrets.length} is shorter than ${MIN_SECRET_BYTES} bytes; each must be at least ${MIN_SECRET_BYTES} bytes ` +
+        "(separated by commas, or by newlines when there is one: a secret that contains a comma needs its own line); refusing every webhook",
+    };
+  }
+  return { ok: true, secrets };
 }
 
 function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
