@@ -27,12 +27,13 @@ function readStoredAnswer(status: number, text: string): DeliveryAnswer {
   return { status: status === 202 ? 202 : 200, body };
 }
 
+type StoredRow = { status: number; answer: string };
+
 /** The answer stored for this (hook id, delivery), or else for this body. */
 export function findStoredAnswer(sql: SqlStorage, hookId: string, delivery: string, bodyHash: string): DeliveryAnswer | null {
   const row =
-    sql
-      .exec<{ status: number; answer: string }>("SELECT status, answer FROM deliveries WHERE hook_id = ? AND delivery = ?", hookId, delivery)
-      .toArray()[0] ?? sql.exec<{ status: number; answer: string }>("SELECT status, answer FROM deliveries WHERE body_hash = ?", bodyHash).toArray()[0];
+    sql.exec<StoredRow>("SELECT status, answer FROM deliveries WHERE hook_id = ? AND delivery = ?", hookId, delivery).toArray()[0] ??
+    sql.exec<StoredRow>("SELECT status, answer FROM deliveries WHERE body_hash = ?", bodyHash).toArray()[0];
   return row ? readStoredAnswer(row.status, row.answer) : null;
 }
 
