@@ -4,11 +4,14 @@ import { agentSocketRoutes } from "./agent-socket.ts";
 import { apiRoutes } from "./api/route.ts";
 import { dashboardRoutes } from "./dashboard/route.ts";
 import type { AppEnv } from "./http/app-env.ts";
+import { answerHeaders } from "./http/answer-headers.ts";
 import { webhookRoutes } from "./webhook/route.ts";
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.use("/webhook/*", answerHeaders());
+  app.use("/api/*", answerHeaders());
   app.route("/webhook", webhookRoutes());
   app.route("/agent", agentSocketRoutes());
   app.route("/api", apiRoutes());

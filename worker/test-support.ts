@@ -24,7 +24,13 @@ export async function hmacHex(hash: "SHA-256" | "SHA-1", secret: string, body: s
   return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+let pushes = 0;
+/**
+ * A push body. Each call is another push: GitHub's bodies of two pushes always differ (pushed_at,
+ * head_commit…) and the webhook dedupes by body, so a test that means a replay sends one string twice.
+ */
 export function pushPayload(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  pushes += 1;
   return {
     ref: "refs/heads/master",
     before: SHA_A,
@@ -32,6 +38,7 @@ export function pushPayload(overrides: Record<string, unknown> = {}): Record<str
     deleted: false,
     repository: { full_name: "owner/OldManInfo_Flask" },
     pusher: { name: "octocat" },
+    head_commit: { message: `test push ${pushes}` },
     ...overrides,
   };
 }

@@ -1,12 +1,15 @@
 /**
- * Turning a verified delivery into jobs, exactly once per (hook id, delivery): the answer is stored
- * in the same transaction that creates the jobs, and a redelivery gets that stored answer back.
+ * Turning a verified delivery into jobs, exactly once per (hook id, delivery) and once per body: the
+ * answer is stored in the same transaction that creates the jobs, and a redelivery gets that stored
+ * answer back. The delivery headers are not signed, so a captured body replayed under a fresh GUID is
+ * found by its hash and gets the first answer too. A stale push (its signed pushed_at past retention)
+ * makes no job and no record: with nothing stored, a replay of it is answered the same way.
  */
 import { Reader } from "../../shared/reader.ts";
 import { listAgentRows, readStoredPipelines } from "./agents.ts";
 import { createJob, jobStatusOf } from "./jobs.ts";
 import { noMatchReason, pipelineMatches } from "./matching.ts";
-import type { DeliveryAnswer, DeliveryBody, DeliveryInput, JobSummary } from "./types.ts";
+import type { DeliveryAnswer, DeliveryBody, JobSummary, WebhookDelivery } from "./types.ts";
 
 function readStoredAnswer(status: number, text: string): DeliveryAnswer {
   const r = new Reader(JSON.parse(text), "answer");
@@ -24,17 +27,21 @@ function readStoredAnswer(status: number, text: string): DeliveryAnswer {
   return { status: status === 202 ? 202 : 200, body };
 }
 
-export function findStoredAnswer(sql: SqlStorage, hookId: string, delivery: string): DeliveryAnswer | null {
-  const row = sql
-    .exec<{ status: number; answer: string }>("SELECT status, answer FROM deliveries WHERE hook_id = ? AND delivery = ?", hookId, delivery)
-    .toArray()[0];
+type StoredRow = { status: number; answer: string };
+
+/** The answer stored for this (hook id, delivery), or else for this body. */
+export function findStoredAnswer(sql: SqlStorage, hookId: string, delivery: string, bodyHash: string): DeliveryAnswer | null {
+  const row =
+    sql.exec<StoredRow>("SELECT status, answer FROM deliveries WHERE hook_id = ? AND delivery = ?", hookId, delivery).toArray()[0] ??
+    sql.exec<StoredRow>("SELECT status, answer FROM deliveries WHERE body_hash = ?", bodyHash).toArray()[0];
   return row ? readStoredAnswer(row.status, row.answer) : null;
 }
 
-/** Call inside a transaction. Returns the answer and whether it was a redelivery. */
-export function acceptDelivery(sql: SqlStorage, d: DeliveryInput, now: number): { answer: DeliveryAnswer; duplicate: boolean } {
-  const stored = findStoredAnswer(sql, d.hookId, d.delivery);
+/** Call inside a transaction. Returns the answer and whether it was a redelivery (or a replay). */
+export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number): { answer: DeliveryAnswer; duplicate: boolean } {
+  const stored = findStoredAnswer(sql, d.hookId, d.delivery, d.bodyHash);
   if (stored) return { answer: stored, duplicate: true };
+  if (d.stale !== null) return { answer: { status: 200, body: { delivery: d.delivery, jobs: [], ignored: d.stale } }, duplicate: false };
 
   const jobs: JobSummary[] = [];
   for (const agent of listAgentRows(sql)) {
@@ -49,12 +56,13 @@ export function acceptDelivery(sql: SqlStorage, d: DeliveryInput, now: number): 
       ? { status: 202, body: { delivery: d.delivery, jobs } }
       : { status: 200, body: { delivery: d.delivery, jobs: [], ignored: noMatchReason(d) } };
   sql.exec(
-    "INSERT INTO deliveries (hook_id, delivery, status, answer, created_at) VALUES (?, ?, ?, ?, ?)",
+    "INSERT INTO deliveries (hook_id, delivery, status, answer, created_at, body_hash) VALUES (?, ?, ?, ?, ?, ?)",
     d.hookId,
     d.delivery,
     answer.status,
     JSON.stringify(answer.body),
     now,
+    d.bodyHash,
   );
   return { answer, duplicate: false };
 }

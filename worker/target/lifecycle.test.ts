@@ -65,12 +65,51 @@ describe("Target DO lifecycle", () => {
       };
     });
     expect(rows).toEqual({
-      version: 2,
+      version: SCHEMA_VERSION,
       jobs: [
         { id: "busy", timeout_ms: 1_800_000, has_on_failure: 0, end_seq: null, cancel_timed: 1 },
         { id: "done", timeout_ms: 1_800_000, has_on_failure: 1, end_seq: 1, cancel_timed: 0 },
       ],
       notes: 0,
+    });
+  });
+
+  it("migrates a v2 database to v3: deliveries get a body hash, unique, and old records keep none", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      sql.exec(MIGRATIONS[0]!);
+      sql.exec(MIGRATIONS[1]!);
+      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_version (version) VALUES (2)");
+      const record = (delivery: string) => sql.exec("INSERT INTO deliveries (hook_id, delivery, status, answer, created_at) VALUES ('1', ?, 200, '{}', 1)", delivery);
+      record("old-1");
+      record("old-2");
+      migrate(state.storage);
+      const hashed = (delivery: string, hash: string) =>
+        sql.exec("INSERT INTO deliveries (hook_id, delivery, status, answer, created_at, body_hash) VALUES ('1', ?, 200, '{}', 2, ?)", delivery, hash);
+      hashed("new-1", "h".repeat(64));
+      let duplicate = "accepted";
+      try {
+        hashed("new-2", "h".repeat(64));
+      } catch (e) {
+        duplicate = e instanceof Error && /UNIQUE/.test(e.message) ? "refused (unique)" : String(e);
+      }
+      return {
+        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        hashes: sql.exec("SELECT delivery, body_hash FROM deliveries ORDER BY delivery").toArray(),
+        duplicate,
+      };
+    });
+    expect(result).toEqual({
+      version: SCHEMA_VERSION,
+      hashes: [
+        { delivery: "new-1", body_hash: "h".repeat(64) },
+        { delivery: "old-1", body_hash: null },
+        { delivery: "old-2", body_hash: null },
+      ],
+      duplicate: "refused (unique)",
     });
   });
 

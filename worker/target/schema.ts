@@ -97,6 +97,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX job_notes_job ON job_notes (job_id, id);
   `,
+  // v3: the signature covers only the body, so the body's SHA-256 (hex) is a dedupe key too: a captured
+  // body replayed under a fresh delivery GUID gets the first answer. Records from before have none (NULL,
+  // which a unique index lets repeat); retention deletes the hash with its record.
+  `
+  ALTER TABLE deliveries ADD COLUMN body_hash TEXT;
+  CREATE UNIQUE INDEX deliveries_body_hash ON deliveries (body_hash);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -20,7 +20,7 @@ import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
-import type { AgentView, CancelResult, DeliveryAnswer, DeliveryInput, JobListItem, JobView } from "./types.ts";
+import type { AgentView, CancelResult, DeliveryAnswer, JobListItem, JobView, WebhookDelivery } from "./types.ts";
 
 /** Rolls back the deploy transaction while carrying the refusal out of it. */
 class DeployRefused extends Error {
@@ -134,7 +134,7 @@ export class Target extends DurableObject<Env> {
   }
 
   /** RPC: a verified push. Stores the jobs and the answer together, answers at once, then dispatches. */
-  async receiveDelivery(d: DeliveryInput): Promise<DeliveryAnswer> {
+  async receiveDelivery(d: WebhookDelivery): Promise<DeliveryAnswer> {
     const now = Date.now();
     const { answer, duplicate } = this.ctx.storage.transactionSync(() => acceptDelivery(this.ctx.storage.sql, d, now));
     if (duplicate) {

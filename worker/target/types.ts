@@ -6,6 +6,14 @@ export interface DeliveryInput extends JobFields {
   hookId: string;
 }
 
+/** A push as the webhook route hands it to the DO: what the signature covers decides dedupe and age. */
+export interface WebhookDelivery extends DeliveryInput {
+  /** SHA-256 of the raw body, hex: a body seen before gets the first answer, whatever its headers say. */
+  bodyHash: string;
+  /** Why the push is too old to deploy (its signed pushed_at is past RETENTION_DAYS), or null. */
+  stale: string | null;
+}
+
 export interface JobSummary {
   id: string;
   agent: string;

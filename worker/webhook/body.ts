@@ -1,31 +1,61 @@
-/** Reading a request body with a byte cap: the declared length is checked first, then counted while streaming. */
+/**
+ * Reading a request body with a byte cap, into one buffer: the declared length is checked first (and
+ * sizes the buffer), then the bytes are counted while streaming. Each chunk is copied in and dropped,
+ * so an unverified body is held once, not as chunks plus a joined copy.
+ */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
+/** Without a Content-Length the buffer starts here and doubles (capped), so a small body stays small. */
+const INITIAL_BYTES = 64 * 1024;
+
+/** ES2024's resizable ArrayBuffer: workerd has it; the ES2023 lib this project compiles against does not. */
+interface ResizableArrayBuffer extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
 
 export type BodyResult = { ok: true; bytes: Uint8Array<ArrayBuffer> } | { ok: false; reason: string };
 
-export async function readCappedBody(request: Request, maxBytes: number): Promise<BodyResult> {
-  const tooLarge: BodyResult = { ok: false, reason: `body larger than ${maxBytes} bytes` };
+export function tooLargeReason(maxBytes: number): string {
+  return `body larger than ${maxBytes} bytes`;
+}
+
+/** The Content-Length header as a number, or null when absent or not a plain decimal. */
+function declaredLength(request: Request): number | null {
   const declared = request.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > maxBytes) return tooLarge;
+  return declared !== null && /^\d{1,16}$/.test(declared) ? Number(declared) : null;
+}
+
+export function declaredTooLarge(request: Request, maxBytes: number): boolean {
+  const declared = declaredLength(request);
+  return declared !== null && declared > maxBytes;
+}
+
+export async function readCappedBody(request: Request, maxBytes: number): Promise<BodyResult> {
+  const tooLarge: BodyResult = { ok: false, reason: tooLargeReason(maxBytes) };
+  const declared = declaredLength(request);
+  if (declared !== null && declared > maxBytes) return tooLarge;
   if (request.body === null) return { ok: true, bytes: new Uint8Array(0) };
   const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
+  // Without a (truthful) Content-Length the buffer grows in place (a resizable ArrayBuffer, never past
+  // the cap): no grown-out copies left behind for the collector.
+  const buffer = new ResizableArrayBuffer(declared ?? Math.min(INITIAL_BYTES, maxBytes), { maxByteLength: maxBytes });
+  let bytes = new Uint8Array(buffer);
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
+    const needed = total + value.byteLength;
+    if (needed > maxBytes) {
       await reader.cancel().catch(() => {});
       return tooLarge;
     }
-    chunks.push(value);
+    if (needed > buffer.byteLength) {
+      buffer.resize(Math.min(maxBytes, Math.max(needed, buffer.byteLength * 2)));
+      bytes = new Uint8Array(buffer);
+    }
+    bytes.set(value, total);
+    total = needed;
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { ok: true, bytes };
+  return { ok: true, bytes: new Uint8Array(buffer, 0, total) };
 }

@@ -3,6 +3,7 @@ import { jobFieldProblem } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
 import { BRANCH_PREFIX } from "../target/matching.ts";
+import { pushedAtMs } from "./freshness.ts";
 
 export type ParsedBody = { ok: true; value: unknown } | { ok: false; status: 400 | 415; error: string };
 
@@ -43,6 +44,8 @@ export interface PushFields {
   before: string;
   deleted: boolean;
   pusher: string;
+  /** `repository.pushed_at` in ms, or null when missing or not a time (freshness.ts). */
+  pushedAt: number | null;
 }
 
 export type PushResult = { ok: true; push: PushFields } | { ok: false; error: string };
@@ -65,7 +68,8 @@ export function readPush(payload: unknown): PushResult {
       if (why !== null) field.fail(why);
       return value;
     };
-    const repo = checked(r.field("repository").field("full_name"), (v) => jobFieldProblem("repo", v));
+    const repository = r.field("repository");
+    const repo = checked(repository.field("full_name"), (v) => jobFieldProblem("repo", v));
     const ref = checked(r.field("ref"), (v) => {
       const text = textValueProblem(v, { maxBytes: MAX_REF_BYTES });
       if (text !== null) return text;
@@ -82,6 +86,7 @@ export function readPush(payload: unknown): PushResult {
         before: checked(r.field("before"), (v) => jobFieldProblem("before", v)),
         deleted,
         pusher: checked(r.field("pusher").field("name"), (v) => jobFieldProblem("pusher", v)),
+        pushedAt: pushedAtMs(repository.field("pushed_at").value),
       },
     };
   } catch (e) {

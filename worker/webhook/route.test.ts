@@ -17,6 +17,25 @@ describe("POST /webhook", () => {
     expect(res.status).toBe(500);
   });
 
+  it.each([
+    ["a secret under 16 bytes", `${SECRET},tiny1`, "secret 2 of 2 is shorter"],
+    ["a secret with a comma, split into short pieces", "0123456789abcdef,xyz", "secret 2 of 2 is shorter"],
+  ])("answers 500 naming the problem, even to a good signature, when GITHUB_WEBHOOK_SECRET has %s (fail closed)", async (_what, value, why) => {
+    const res = await postWebhook(uniqueName(), push(), { secret: SECRET }, { ...env, GITHUB_WEBHOOK_SECRET: value });
+    expect(res.status).toBe(500);
+    const { error } = (await res.json()) as { error: string };
+    expect(error).toContain("GITHUB_WEBHOOK_SECRET");
+    expect(error).toContain(why);
+    expect(error).toContain("at least 16 bytes");
+    for (const piece of value.split(",")) expect(error).not.toContain(piece);
+  });
+
+  it("takes a newline-separated value line by line, so a secret may contain a comma", async () => {
+    const withComma = "rotated,secret-0123456789";
+    const res = await postWebhook(uniqueName(), push(), { secret: withComma }, { ...env, GITHUB_WEBHOOK_SECRET: `${SECRET}\n${withComma}\n` });
+    expect(res.status).toBe(200);
+  });
+
   it("answers 413 for a body over 25 MiB declared by Content-Length", async () => {
     const big = new Uint8Array(25 * 1024 * 1024 + 1);
     const res = await app.request(
@@ -37,7 +56,8 @@ describe("POST /webhook", () => {
         controller.enqueue(chunk);
       },
     });
-    const res = await app.request(`/webhook/${uniqueName()}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: stream }, env);
+    const signed = { "Content-Type": "application/json", "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` }; // well-formed: the body is read
+    const res = await app.request(`/webhook/${uniqueName()}`, { method: "POST", headers: signed, body: stream }, env);
     expect(res.status).toBe(413);
     expect(sent).toBeLessThan(30); // stopped reading soon after the cap, not at the end of the stream
   });
@@ -57,6 +77,46 @@ describe("POST /webhook", () => {
     },
   );
 
+  // A body that records whether it was read. The refused one never ends: reading it would hang the request.
+  function watchedBody(chunk?: Uint8Array): { stream: ReadableStream<Uint8Array>; pulled: () => boolean } {
+    let pulled = false;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulled = true;
+          if (!chunk) return new Promise<void>(() => {});
+          controller.enqueue(chunk);
+          controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { stream, pulled: () => pulled };
+  }
+
+  it.each([
+    ["no signature header", {}, env],
+    ["a malformed X-Hub-Signature-256", { "X-Hub-Signature-256": "sha256=zz" }, env],
+    ["only X-Hub-Signature while ALLOW_SHA1 is false", { "X-Hub-Signature": `sha1=${"a".repeat(40)}` }, env],
+    ["a malformed X-Hub-Signature while ALLOW_SHA1 is true", { "X-Hub-Signature": "sha1=" }, { ...env, ALLOW_SHA1: "true" }],
+  ])("answers 401 without reading the body when it has %s (a well-formed header gets it read)", async (_what, headers, testEnv) => {
+    const send = (sig: Record<string, string>, body: ReadableStream<Uint8Array>) =>
+      app.request(
+        `/webhook/${uniqueName()}`,
+        { method: "POST", headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", ...sig }, body },
+        testEnv,
+      );
+    const refused = watchedBody();
+    const res = await send(headers, refused.stream);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: "invalid signature" });
+    expect(refused.pulled()).toBe(false);
+
+    const read = watchedBody(new TextEncoder().encode(push()));
+    expect((await send({ "X-Hub-Signature-256": `sha256=${"0".repeat(64)}` }, read.stream)).status).toBe(401); // wrong, but it needs the bytes
+    expect(read.pulled()).toBe(true);
+  });
+
   it("answers 401 for a signature made with the wrong secret", async () => {
     const res = await postWebhook(uniqueName(), push(), { secret: "not the secret" });
     expect(res.status).toBe(401);
@@ -70,9 +130,9 @@ describe("POST /webhook", () => {
   });
 
   it("accepts a signature made with any configured secret (rotation)", async () => {
-    const rotated = { ...env, GITHUB_WEBHOOK_SECRET: "new-secret,\n old-secret " };
-    const resOld = await postWebhook(uniqueName(), push(), { secret: "old-secret" }, rotated);
-    const resNew = await postWebhook(uniqueName(), push(), { secret: "new-secret" }, rotated);
+    const rotated = { ...env, GITHUB_WEBHOOK_SECRET: "new-secret-0123456789, old-secret-0123456789 " };
+    const resOld = await postWebhook(uniqueName(), push(), { secret: "old-secret-0123456789" }, rotated);
+    const resNew = await postWebhook(uniqueName(), push(), { secret: "new-secret-0123456789" }, rotated);
     const resOther = await postWebhook(uniqueName(), push(), { secret: SECRET }, rotated);
     expect([resOld.status, resNew.status, resOther.status]).toEqual([200, 200, 401]);
   });

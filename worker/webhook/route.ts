@@ -1,14 +1,22 @@
 /**
  * POST /webhook/:target (and /webhook = target "default"), in DESIGN's order: secret configured,
- * capped body, signature on the raw bytes, content type, parse, headers, ping, push → the target's DO.
+ * declared length, signature header well-formed (before any read), capped body, signature on the raw
+ * bytes, content type, parse, headers, ping, push → the target's DO.
  */
 import { type Context, Hono } from "hono";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import type { AppEnv } from "../http/app-env.ts";
+import { alarmSettings } from "../target/alarm.ts";
 import type { DeliveryBody } from "../target/types.ts";
-import { MAX_WEBHOOK_BYTES, readCappedBody } from "./body.ts";
+import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
+import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
-import { parseSecrets, verifySignature } from "./signature.ts";
+import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function ignored(delivery: string, why: string): DeliveryBody {
   return { delivery, jobs: [], ignored: why };
@@ -17,26 +25,32 @@ function ignored(delivery: string, why: string): DeliveryBody {
 async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Response> {
   if (!NAME_PATTERN.test(target)) return c.json({ error: `unknown target ${JSON.stringify(target)}: a target name ${NAME_HINT}` }, 404);
 
-  const secrets = parseSecrets(c.env.GITHUB_WEBHOOK_SECRET);
-  if (secrets.length === 0) {
-    console.error("GITHUB_WEBHOOK_SECRET is not set: refusing every webhook");
-    return c.json({ error: "GITHUB_WEBHOOK_SECRET is not set on the worker (wrangler secret put GITHUB_WEBHOOK_SECRET); refusing unsigned webhooks" }, 500);
+  const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+  if (!configured.ok) {
+    console.error(configured.problem);
+    return c.json({ error: configured.problem }, 500);
   }
+  const secrets = configured.secrets;
+
+  if (declaredTooLarge(c.req.raw, MAX_WEBHOOK_BYTES)) return c.json({ error: tooLargeReason(MAX_WEBHOOK_BYTES) }, 413);
+
+  // A missing or malformed signature header is refused before the body is read: an unsigned
+  // request costs no memory. The reason goes to the log only.
+  const deliveryHeader = c.req.header("X-GitHub-Delivery") ?? null;
+  const refuse = (reason: string) => {
+    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${reason}`);
+    return c.json({ error: "invalid signature" }, 401);
+  };
+  const claimed = readSignatureHeaders(
+    { sha256: c.req.header("X-Hub-Signature-256") ?? null, sha1: c.req.header("X-Hub-Signature") ?? null },
+    c.env.ALLOW_SHA1 === "true",
+  );
+  if (!claimed.ok) return refuse(claimed.reason);
 
   const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
   if (!body.ok) return c.json({ error: body.reason }, 413);
-
-  const deliveryHeader = c.req.header("X-GitHub-Delivery") ?? null;
-  const signature = await verifySignature(
-    { sha256: c.req.header("X-Hub-Signature-256") ?? null, sha1: c.req.header("X-Hub-Signature") ?? null },
-    body.bytes,
-    secrets,
-    c.env.ALLOW_SHA1 === "true",
-  );
-  if (!signature.ok) {
-    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${signature.reason}`);
-    return c.json({ error: "invalid signature" }, 401); // the reason goes to the log only
-  }
+  const signature = await checkSignature(claimed.claim, body.bytes, secrets);
+  if (!signature.ok) return refuse(signature.reason);
 
   const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
   if (!parsed.ok) return c.json({ error: parsed.error }, parsed.status);
@@ -62,11 +76,14 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     console.warn(`[delivery ${delivery}] ${push.error}`);
     return c.json({ error: push.error }, 400);
   }
-  const { repo, ref, sha, before, deleted, pusher } = push.push;
+  const { repo, ref, sha, before, deleted, pusher, pushedAt } = push.push;
   if (deleted) return c.json(ignored(delivery, `branch deletion (${ref} of ${repo})`), 200);
   if (!ref.startsWith("refs/heads/")) return c.json(ignored(delivery, `not a branch push (${ref} of ${repo})`), 200);
 
-  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher });
+  // Judged in the DO after the dedupe lookups, so a redelivery still gets its first answer.
+  const stale = staleReason(pushedAt, Date.now(), alarmSettings(c.env).retentionMs);
+  const bodyHash = await sha256Hex(body.bytes);
+  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher, bodyHash, stale });
   return c.json(answer.body, answer.status);
 }
 

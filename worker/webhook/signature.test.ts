@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hmacHex } from "../test-support.ts";
-import { parseSecrets, verifySignature } from "./signature.ts";
+import { parseSecrets, readSecrets, verifySignature } from "./signature.ts";
 
 const SECRET = "It's a Secret to Everybody";
 const body = new TextEncoder().encode("Hello, World!");
@@ -52,9 +52,33 @@ describe("verifySignature", () => {
 });
 
 describe("parseSecrets", () => {
-  it("splits on newlines and commas, trims and drops empties", () => {
-    expect(parseSecrets(" a ,b\n\nc,, \n")).toEqual(["a", "b", "c"]);
+  it("splits on commas, trims and drops empties", () => {
+    expect(parseSecrets(" a ,b,, c ")).toEqual(["a", "b", "c"]);
     expect(parseSecrets(undefined)).toEqual([]);
-    expect(parseSecrets(" , \n")).toEqual([]);
+    expect(parseSecrets(" , ")).toEqual([]);
+  });
+
+  it("splits a value with a newline on newlines only, so a secret may contain a comma", () => {
+    expect(parseSecrets(" a ,b\n\nc,, \n")).toEqual(["a ,b", "c,,"]);
+    expect(parseSecrets("one,secret\n")).toEqual(["one,secret"]);
+    expect(parseSecrets(" \n ")).toEqual([]);
+  });
+});
+
+describe("readSecrets", () => {
+  it("accepts secrets of at least 16 bytes, counting UTF-8 bytes", () => {
+    expect(readSecrets(`${SECRET}\n${"é".repeat(8)}`, "S")).toEqual({ ok: true, secrets: [SECRET, "é".repeat(8)] });
+  });
+
+  it.each([
+    ["missing", undefined, "S is not set"],
+    ["one secret of 15 bytes", `${"é".repeat(7)}x`, "S: secret 1 of 1 is shorter than 16 bytes"],
+    ["a short second secret", `${SECRET},abc`, "S: secret 2 of 2 is shorter than 16 bytes"],
+  ])("names the problem when %s, without the secret", (_what, value, problem) => {
+    const result = readSecrets(value, "S");
+    expect(result.ok).toBe(false);
+    const text = result.ok ? "" : result.problem;
+    expect(text).toContain(problem);
+    for (const piece of (value ?? "").split(",")) if (piece) expect(text).not.toContain(piece);
   });
 });

@@ -8,13 +8,43 @@ const SHA256 = /^sha256=([0-9a-f]{64})$/;
 const SHA1 = /^sha1=([0-9a-f]{40})$/;
 const encoder = new TextEncoder();
 
-/** Secrets separated by newlines or commas, trimmed, empties dropped (several = rotation). */
+/**
+ * Secrets separated by newlines or commas, trimmed, empties dropped (several = rotation). A value with
+ * a newline is split on newlines only, so a secret that contains a comma can be given on its own line.
+ */
 export function parseSecrets(value: unknown): string[] {
   if (typeof value !== "string") return [];
   return value
-    .split(/[\n,]/)
+    .split(value.includes("\n") ? "\n" : ",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** Below this a secret is guessable offline from one signed delivery; GitHub's own advice is a long random string. */
+export const MIN_SECRET_BYTES = 16;
+
+export type SecretsResult = { ok: true; secrets: string[] } | { ok: false; problem: string };
+
+/**
+ * The configured secrets, or what is wrong with them: missing, or one shorter than MIN_SECRET_BYTES
+ * (e.g. a secret with a comma, split there). Either way the caller refuses every webhook (fail closed).
+ * The problem names the binding and the secret's position, never the secret or its length.
+ */
+export function readSecrets(value: unknown, name: string): SecretsResult {
+  const secrets = parseSecrets(value);
+  if (secrets.length === 0) {
+    return { ok: false, problem: `${name} is not set on the worker (wrangler secret put ${name}); refusing unsigned webhooks` };
+  }
+  const short = secrets.findIndex((s) => encoder.encode(s).byteLength < MIN_SECRET_BYTES);
+  if (short >= 0) {
+    return {
+      ok: false,
+      problem:
+        `${name}: secret ${short + 1} of ${secrets.length} is shorter than ${MIN_SECRET_BYTES} bytes; each must be at least ${MIN_SECRET_BYTES} bytes ` +
+        "(separated by commas, or by newlines when there is one: a secret that contains a comma needs its own line); refusing every webhook",
+    };
+  }
+  return { ok: true, secrets };
 }
 
 function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
@@ -49,26 +79,49 @@ export interface SignatureHeaders {
   sha1: string | null;
 }
 
+/** A well-formed signature header, not yet checked against the body. */
+export interface ClaimedSignature {
+  algorithm: "sha256" | "sha1";
+  header: "X-Hub-Signature-256" | "X-Hub-Signature";
+  mac: Uint8Array<ArrayBuffer>;
+}
+
+export type ClaimResult = { ok: true; claim: ClaimedSignature } | { ok: false; reason: string };
+
+/**
+ * The signature the headers claim, judged before the body is read: a request with no usable header is
+ * refused without costing a 25 MiB read. sha1 counts only when allowed and sha256 is absent.
+ */
+export function readSignatureHeaders(headers: SignatureHeaders, allowSha1: boolean): ClaimResult {
+  if (headers.sha256 !== null) {
+    const m = SHA256.exec(headers.sha256);
+    if (!m) return { ok: false, reason: "X-Hub-Signature-256 is not sha256= followed by 64 lowercase hex digits" };
+    return { ok: true, claim: { algorithm: "sha256", header: "X-Hub-Signature-256", mac: hexToBytes(m[1]!) } };
+  }
+  if (headers.sha1 !== null) {
+    if (!allowSha1) return { ok: false, reason: 'X-Hub-Signature-256 is missing (sha1 X-Hub-Signature is refused unless ALLOW_SHA1 is "true")' };
+    const m = SHA1.exec(headers.sha1);
+    if (!m) return { ok: false, reason: "X-Hub-Signature is not sha1= followed by 40 lowercase hex digits" };
+    return { ok: true, claim: { algorithm: "sha1", header: "X-Hub-Signature", mac: hexToBytes(m[1]!) } };
+  }
+  return { ok: false, reason: "X-Hub-Signature-256 is missing" };
+}
+
+/** Whether the claimed signature is an HMAC of these raw bytes under any of the secrets. */
+export async function checkSignature(claim: ClaimedSignature, body: Uint8Array, secrets: string[]): Promise<SignatureResult> {
+  const hash = claim.algorithm === "sha256" ? "SHA-256" : "SHA-1";
+  return (await matchesAny(hash, claim.mac, body, secrets))
+    ? { ok: true, algorithm: claim.algorithm }
+    : { ok: false, reason: `${claim.header} matches none of the configured secrets` };
+}
+
+/** Both steps at once, for a body already in hand. */
 export async function verifySignature(
   headers: SignatureHeaders,
   body: Uint8Array,
   secrets: string[],
   allowSha1: boolean,
 ): Promise<SignatureResult> {
-  if (headers.sha256 !== null) {
-    const m = SHA256.exec(headers.sha256);
-    if (!m) return { ok: false, reason: "X-Hub-Signature-256 is not sha256= followed by 64 lowercase hex digits" };
-    return (await matchesAny("SHA-256", hexToBytes(m[1]!), body, secrets))
-      ? { ok: true, algorithm: "sha256" }
-      : { ok: false, reason: "X-Hub-Signature-256 matches none of the configured secrets" };
-  }
-  if (headers.sha1 !== null) {
-    if (!allowSha1) return { ok: false, reason: 'X-Hub-Signature-256 is missing (sha1 X-Hub-Signature is refused unless ALLOW_SHA1 is "true")' };
-    const m = SHA1.exec(headers.sha1);
-    if (!m) return { ok: false, reason: "X-Hub-Signature is not sha1= followed by 40 lowercase hex digits" };
-    return (await matchesAny("SHA-1", hexToBytes(m[1]!), body, secrets))
-      ? { ok: true, algorithm: "sha1" }
-      : { ok: false, reason: "X-Hub-Signature matches none of the configured secrets" };
-  }
-  return { ok: false, reason: "X-Hub-Signature-256 is missing" };
+  const claimed = readSignatureHeaders(headers, allowSha1);
+  return claimed.ok ? checkSignature(claimed.claim, body, secrets) : claimed;
 }
