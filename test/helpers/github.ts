@@ -14,8 +14,16 @@ export interface PushFields {
   deleted?: boolean;
 }
 
+let pushes = 0;
+
+/**
+ * A push payload as GitHub sends it. Like GitHub's, no two are byte-identical (a message numbered per
+ * call, `pushed_at` now): the worker treats a body it has seen before as a replay and answers it with
+ * the first answer.
+ */
 export function pushPayload(f: PushFields): Record<string, unknown> {
   const [owner = "", name = ""] = f.repo.split("/");
+  pushes++;
   return {
     ref: f.ref,
     before: f.before ?? "0".repeat(40),
@@ -23,9 +31,9 @@ export function pushPayload(f: PushFields): Record<string, unknown> {
     created: false,
     deleted: f.deleted ?? false,
     forced: false,
-    repository: { name, full_name: f.repo, owner: { login: owner, name: owner } },
+    repository: { name, full_name: f.repo, owner: { login: owner, name: owner }, pushed_at: Math.floor(Date.now() / 1000) },
     pusher: { name: f.pusher ?? "octocat", email: "octocat@example.com" },
-    head_commit: { id: f.after, message: "test commit" },
+    head_commit: { id: f.after, message: `test commit ${pushes}`, timestamp: new Date().toISOString() },
   };
 }
 
