@@ -43,7 +43,7 @@ describe("Target DO lifecycle", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (1)");
@@ -65,7 +65,7 @@ describe("Target DO lifecycle", () => {
       };
     });
     expect(rows).toEqual({
-      version: 2,
+      version: SCHEMA_VERSION,
       jobs: [
         { id: "busy", timeout_ms: 1_800_000, has_on_failure: 0, end_seq: null, cancel_timed: 1 },
         { id: "done", timeout_ms: 1_800_000, has_on_failure: 1, end_seq: 1, cancel_timed: 0 },

@@ -97,6 +97,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX job_notes_job ON job_notes (job_id, id);
   `,
+  // Per-agent tokens: only each token's SHA-256 (hex), never the token. `issued_at` (registration or
+  // the last rotation) counts as "seen" for pruning an agent that never connects.
+  `
+  CREATE TABLE agent_tokens (
+    name TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL,
+    issued_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
