@@ -45,6 +45,11 @@ describe("per-agent tokens: registration", () => {
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ error: expect.stringContaining("web-1") });
     expect(await registerAgent(target, "web-2")).not.toBe(body.token);
+    // Listed before they ever connect.
+    expect((await agentsOf(target)).map((a) => [a.name, a.connected, a.version])).toEqual([
+      ["web-1", false, ""],
+      ["web-2", false, ""],
+    ]);
   });
 
   it("answers 400 for a missing or invalid name", async () => {

@@ -48,6 +48,10 @@ export function tokenMatches(sql: SqlStorage, name: string, givenHash: Uint8Arra
   return crypto.subtle.timingSafeEqual(stored, givenHash) && row !== undefined;
 }
 
+export function registeredNames(sql: SqlStorage): string[] {
+  return sql.exec<{ name: string }>("SELECT name FROM agent_tokens ORDER BY name").toArray().map((r) => r.name);
+}
+
 export type RegisterOutcome = { ok: true } | { ok: false; why: "exists" | "full" };
 
 export function insertToken(sql: SqlStorage, name: string, hashHex: string, now: number): RegisterOutcome {

@@ -10,7 +10,8 @@ async function refusedHello(pipelines: PipelineDecl[]) {
   const error = await agent.next("error");
   const closed = await agent.closed();
   expect(agent.pending().filter((m) => m.type === "welcome")).toEqual([]);
-  expect(await agentsOf(target)).toEqual([]); // nothing of the refused hello is stored
+  // Nothing of the refused hello is stored: the agent is only registered.
+  expect(await agentsOf(target)).toEqual([{ name: "web-1", connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }]);
   return { error, closed };
 }
 

@@ -11,7 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { bearerToken } from "../http/bearer-auth.ts";
 import { logText } from "../log-text.ts";
-import { AGENT_TOKEN_REFUSED, insertToken, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
+import { AGENT_TOKEN_REFUSED, insertToken, registeredNames, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
 import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
 import { alarmSettings, scheduleAlarm } from "./alarm.ts";
 import {
@@ -249,8 +249,15 @@ export class Target extends DurableObject<Env> {
     for (const att of closeAgentSockets(this.ctx, name, code, reason)) recordDisconnect(this.ctx.storage.sql, name, att.connId, now);
   }
 
+  /** RPC: agents that said hello, and those registered that have not yet (no version, no pipelines). */
   async listAgents(): Promise<AgentView[]> {
-    return listAgentRows(this.ctx.storage.sql).map(toAgentView);
+    const sql = this.ctx.storage.sql;
+    const seen = listAgentRows(sql).map(toAgentView);
+    const known = new Set(seen.map((a) => a.name));
+    const waiting = registeredNames(sql)
+      .filter((name) => !known.has(name))
+      .map((name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }));
+    return [...seen, ...waiting].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async listJobs(limit: number): Promise<JobListItem[]> {
