@@ -11,11 +11,12 @@ import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
 import { bearerToken } from "../http/bearer-auth.ts";
 import { logText } from "../log-text.ts";
-import { AGENT_TOKEN_REFUSED, insertToken, registeredNames, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
-import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
+import { AGENT_TOKEN_REFUSED, insertToken, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
+import { listAgentViews, recordDisconnect, recordNewConnection } from "./agents.ts";
 import { alarmSettings, scheduleAlarm } from "./alarm.ts";
 import {
   type Attachment,
+  CLOSE_REPLACED,
   CLOSE_REVOKED,
   CLOSE_ROTATED,
   closeAgentSockets,
@@ -85,7 +86,7 @@ export class Target extends DurableObject<Env> {
     const now = Date.now();
     for (const old of this.ctx.getWebSockets(agent)) {
       try {
-        old.close(4000, "replaced by a newer connection");
+        old.close(CLOSE_REPLACED, "replaced by a newer connection");
       } catch {
         // already closing
       }
@@ -249,15 +250,8 @@ export class Target extends DurableObject<Env> {
     for (const att of closeAgentSockets(this.ctx, name, code, reason)) recordDisconnect(this.ctx.storage.sql, name, att.connId, now);
   }
 
-  /** RPC: agents that said hello, and those registered that have not yet (no version, no pipelines). */
   async listAgents(): Promise<AgentView[]> {
-    const sql = this.ctx.storage.sql;
-    const seen = listAgentRows(sql).map(toAgentView);
-    const known = new Set(seen.map((a) => a.name));
-    const waiting = registeredNames(sql)
-      .filter((name) => !known.has(name))
-      .map((name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }));
-    return [...seen, ...waiting].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return listAgentViews(this.ctx.storage.sql);
   }
 
   async listJobs(limit: number): Promise<JobListItem[]> {
