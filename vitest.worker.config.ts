@@ -9,7 +9,6 @@ export default defineConfig({
       miniflare: {
         bindings: {
           GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
-          AGENT_TOKEN: "test-agent-token",
           ADMIN_TOKEN: "test-admin-token",
         },
       },

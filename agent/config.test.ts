@@ -33,6 +33,19 @@ function problems(text: string): string[] {
 }
 
 describe("config", () => {
+  it("refuses what the worker would refuse in hello: 51 pipelines, 51 branch globs, 101 steps", () => {
+    const pipe = (name: string, branches: string[], steps: number, onFailure = 0) =>
+      `  - name: ${name}\n    repo: owner/app\n    branches: [${branches.join(", ")}]\n    workdir: /srv/app\n    steps:\n` +
+      Array.from({ length: steps }, (_, i) => `      - { name: s${i}, run: "true" }\n`).join("") +
+      (onFailure > 0 ? "    on_failure:\n" + Array.from({ length: onFailure }, (_, i) => `      - { name: f${i}, run: "true" }\n`).join("") : "");
+    const head = "server: wss://relay.example.workers.dev/\nstate_dir: /var/lib/hookrelay\ntoken_file: token\npipelines:\n";
+    const many = (n: number) => Array.from({ length: n }, (_, i) => `b${i}`);
+    expect(problems(head + Array.from({ length: 51 }, (_, i) => pipe(`p${i}`, ["main"], 1)).join(""))).toEqual([`${FILE}: pipelines: more than 50 items`]);
+    expect(problems(head + pipe("app", many(51), 1))).toEqual([`${FILE}: pipelines[0].branches: more than 50 items`]);
+    expect(problems(head + pipe("app", ["main"], 60, 41))).toEqual([`${FILE}: pipelines[0]: 101 steps (steps and on_failure together): at most 100`]);
+    expect(problems(head + Array.from({ length: 50 }, (_, i) => pipe(`p${i}`, many(50), 50, 50)).join(""))).toEqual([]);
+  });
+
   it("fills in the defaults", () => {
     const c = ok(minimal);
     expect(c).toMatchObject({

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
+import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
 import { textValueProblem } from "../shared/text-value.ts";
@@ -163,7 +164,7 @@ function readConfig(r: Reader, file: string, problems: string[]): AgentConfig | 
   if (logCapBytes !== undefined && logCapBytes < 1024) problems.push("log_cap: must be at least 1KiB");
 
   const pipelines: PipelineConfig[] = [];
-  const list = tryRead(problems, () => r.field("pipelines").array({ max: 100 }));
+  const list = tryRead(problems, () => r.field("pipelines").array({ max: MAX_PIPELINES_PER_AGENT }));
   if (list !== undefined && list.length === 0) problems.push("pipelines: at least one pipeline is required");
   for (const p of list ?? []) {
     const pipeline = readPipeline(p, problems);
@@ -210,7 +211,7 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
     : [...DEFAULTS.events];
   const branches = get(() => {
     if (!r.has("branches")) r.field("branches").fail("required for push: a list of branch globs, e.g. [main]");
-    const list = r.field("branches").array({ max: 100 }).map((b) => b.string({ max: 255 }));
+    const list = r.field("branches").array({ max: MAX_BRANCH_GLOBS_PER_PIPELINE }).map((b) => b.string({ max: 255 }));
     if (list.length === 0) r.field("branches").fail("must list at least one branch glob");
     for (const [i, b] of list.entries()) {
       const why = b.trim() === "" || /^!?refs\//.test(b) ? "must be a branch name or glob without refs/heads/, e.g. main or release/*" : globProblem(b);
@@ -253,6 +254,9 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
   })?.map((s) => readStep(s, problems));
   const onFailure = r.has("on_failure") ? get(() => r.field("on_failure").array({ max: 200 }))?.map((s) => readStep(s, problems)) : [];
   const allSteps = [...(steps ?? []), ...(onFailure ?? [])];
+  if (allSteps.length > MAX_DECLARED_STEPS_PER_PIPELINE) {
+    problems.push(`${r.path}: ${allSteps.length} steps (steps and on_failure together): at most ${MAX_DECLARED_STEPS_PER_PIPELINE}`);
+  }
   const names = new Set<string>();
   for (const [i, s] of allSteps.entries()) {
     if (!s) continue;

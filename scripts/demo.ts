@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
+export const DEMO_AGENT = "demo-agent";
 export const REPO_ROOT = new URL("../", import.meta.url).pathname;
 export const DEMO_DIR = process.env.HOOKRELAY_DEMO_DIR ?? join(REPO_ROOT, ".hookrelay-demo");
 export const DEMO_REPO = "demo/hello-app";
@@ -17,7 +18,8 @@ export interface Demo {
   work: string;
   live: string;
   port: number;
-  secrets: { GITHUB_WEBHOOK_SECRET: string; AGENT_TOKEN: string; ADMIN_TOKEN: string };
+  /** The worker's secrets. The demo agent's own token is registered by `npm start` (DEMO_AGENT). */
+  secrets: { GITHUB_WEBHOOK_SECRET: string; ADMIN_TOKEN: string };
   envFile: string;
   agentConfig: string;
   workerState: string;
@@ -55,10 +57,10 @@ export function prepareDemo(port: number): Demo {
     git(work, "push", "-q", "origin", "HEAD:refs/heads/main");
     git(dir, "clone", "-q", origin, live);
   }
-  const secrets = previous?.secrets ?? {
-    GITHUB_WEBHOOK_SECRET: randomBytes(20).toString("hex"),
-    AGENT_TOKEN: randomBytes(20).toString("hex"),
-    ADMIN_TOKEN: randomBytes(20).toString("hex"),
+  // Only these two: a demo from before per-agent tokens also kept an AGENT_TOKEN, which the worker ignores.
+  const secrets = {
+    GITHUB_WEBHOOK_SECRET: previous?.secrets.GITHUB_WEBHOOK_SECRET ?? randomBytes(20).toString("hex"),
+    ADMIN_TOKEN: previous?.secrets.ADMIN_TOKEN ?? randomBytes(20).toString("hex"),
   };
   const envFile = join(dir, "secrets.env");
   writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
@@ -68,7 +70,7 @@ export function prepareDemo(port: number): Demo {
     `# The demo agent's config (written by npm start). See agent/examples/flask.yml for a real one.
 server: ws://127.0.0.1:${port}
 target: default
-name: demo-agent
+name: ${DEMO_AGENT}
 state_dir: ${join(dir, "agent-state")}
 heartbeat: 30s
 pipelines:

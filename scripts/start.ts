@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { prepareDemo, REPO_ROOT, type Demo } from "./demo.ts";
+import { DEMO_AGENT, prepareDemo, REPO_ROOT, type Demo } from "./demo.ts";
 import { demoPush } from "./demo-push.ts";
 
 const smoke = process.argv.includes("--smoke");
@@ -87,6 +87,25 @@ async function adminGet(demo: Demo, path: string): Promise<Response> {
   return fetch(`http://127.0.0.1:${demo.port}${path}`, { headers: { authorization: `Bearer ${demo.secrets.ADMIN_TOKEN}` } });
 }
 
+async function adminPost(demo: Demo, path: string, body?: unknown): Promise<Response> {
+  return fetch(`http://127.0.0.1:${demo.port}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${demo.secrets.ADMIN_TOKEN}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+/**
+ * The demo agent's own token, as an operator gets one: registered through the admin API, or — the
+ * demo's worker state is kept between runs and the token is shown only once — rotated.
+ */
+async function demoAgentToken(demo: Demo): Promise<string> {
+  let res = await adminPost(demo, "/api/targets/default/agents", { name: DEMO_AGENT });
+  if (res.status === 409) res = await adminPost(demo, `/api/targets/default/agents/${DEMO_AGENT}/token`);
+  if (!res.ok) throw new Error(`registering the demo agent: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
 async function main(): Promise<void> {
   const port = await choosePort();
   const demo = prepareDemo(port);
@@ -98,10 +117,11 @@ async function main(): Promise<void> {
     if (/Ready on http/.test(line)) onReady(true);
   });
   await ready;
+  const agentToken = await demoAgentToken(demo);
 
   let onConnected: (v: true) => void = () => {};
   const connected = waitFor<true>("the agent to connect", 30_000, (d) => (onConnected = d));
-  run("agent ", process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", demo.agentConfig], { ...env, HOOKRELAY_AGENT_TOKEN: demo.secrets.AGENT_TOKEN }, (line) => {
+  run("agent ", process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", demo.agentConfig], { ...env, HOOKRELAY_AGENT_TOKEN: agentToken }, (line) => {
     if (/connected/i.test(line) && !/disconnected/i.test(line)) onConnected(true);
   });
   await connected;

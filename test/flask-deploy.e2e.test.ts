@@ -6,10 +6,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentWithConfig, type AgentProcess } from "./helpers/agent-process.ts";
-import { jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
+import { agentToken, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
 import { columnAddedIn, createFlaskSite, flaskSiteUnavailable, REPO, releaseRevision, versionFiles, type FlaskSite } from "./helpers/flask-site.ts";
 import { push } from "./helpers/fixture.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startWorker, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const unavailable = flaskSiteUnavailable();
 if (unavailable) console.warn(`[flask-deploy.e2e] skipped: ${unavailable} (.ci/run installs .ci/apt-packages.txt)`);
@@ -23,7 +23,7 @@ describe.skipIf(unavailable !== null)("deploying the example Flask app on push",
   beforeAll(async () => {
     [site, worker] = await Promise.all([createFlaskSite(), startWorker()]);
     const tokenFile = join(site.dir, "token");
-    writeFileSync(tokenFile, TEST_SECRETS.AGENT_TOKEN, { mode: 0o600 });
+    writeFileSync(tokenFile, await agentToken(worker.url, "flask", "web-1"), { mode: 0o600 });
     const configPath = join(site.dir, "agent.yml");
     const stateDir = join(site.dir, "agent-state");
     writeFileSync(configPath, site.pipelineYaml({ server: worker.url.replace(/^http/, "ws"), target: "flask", name: "web-1", tokenFile, stateDir }));

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { api, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
+import { agentToken, api, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
 import { createRepo, type TestRepo } from "./helpers/git.ts";
 import { pushPayload, sendWebhook } from "./helpers/github.ts";
 import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
@@ -103,5 +103,25 @@ describe("a signed push", () => {
     expect(res.status).toBe(401);
     expect(res.body).toEqual({ error: "invalid signature" });
     expect((await api(worker.url, "/api/targets/default/jobs?limit=200")).body.jobs.length).toBe(jobsBefore);
+  });
+});
+
+describe("agent tokens", () => {
+  it("refuses another agent's valid token for web-1's name: the real web-1 stays connected and deploys", async () => {
+    // web-2's token, as a deploy step on web-2's host could read it, used to claim web-1.
+    const stolen = await agentToken(worker.url, "default", "web-2");
+    const impostor = await startAgent({ server: worker.url, name: "web-1", token: stolen, pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: scratch, steps: [{ name: "fake", run: "echo deployed fine" }] }] });
+    try {
+      await impostor.process.waitForOutput(/token rejected by the worker \(HTTP 401\)/, 30_000);
+    } finally {
+      await impostor.stop();
+    }
+    const sha = repo.commit({ VERSION: "after-impostor\n" }, "after impostor");
+    const res = await sendWebhook(worker.url, { secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: "refs/heads/main", after: sha }) });
+    expect(res.status).toBe(202);
+    const job = await waitForJob(worker.url, "default", res.body.jobs[0].id);
+    expect(job.status).toBe("succeeded");
+    expect(await jobLog(worker.url, "default", job.id)).toContain("serving version after-impostor");
+    expect(await jobLog(worker.url, "default", job.id)).not.toContain("deployed fine");
   });
 });

@@ -1,29 +1,37 @@
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
-import { connectAgent, hello, uniqueName } from "./test-support.ts";
+import { connectAgent, hello, registerAgent, uniqueName } from "./test-support.ts";
 
 describe("GET /agent", () => {
   it("answers 401 without the agent token, or with a wrong one", async () => {
     const target = uniqueName();
-    for (const auth of [undefined, "Bearer nope", "Bearer test-agent-token-but-longer", "Basic test-agent-token"]) {
+    const token = await registerAgent(target, "web-1");
+    for (const auth of [undefined, "Bearer nope", `Bearer ${token}-but-longer`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`]) {
       const headers: Record<string, string> = { Upgrade: "websocket" };
       if (auth) headers.Authorization = auth;
       const res = await exports.default.fetch(`http://x/agent?target=${target}&agent=web-1`, { headers });
       expect(res.status, String(auth)).toBe(401);
       expect(res.webSocket).toBeNull();
+      expect(await res.json()).toEqual({ error: "missing or invalid agent token" });
     }
   });
 
-  it("answers 500 naming AGENT_TOKEN when it is not configured", async () => {
-    const res = await app.request(
-      `/agent?target=t&agent=web-1`,
-      { headers: { Upgrade: "websocket", Authorization: "Bearer x" } },
-      { ...env, AGENT_TOKEN: undefined as unknown as string },
-    );
-    expect(res.status).toBe(500);
-    expect(await res.text()).toContain("AGENT_TOKEN");
+  it("ignores a leftover shared AGENT_TOKEN secret: it opens nothing, and the worker says so once", async () => {
+    const warn = vi.spyOn(console, "warn");
+    try {
+      const withShared = { ...env, AGENT_TOKEN: "the-old-shared-token" };
+      for (let i = 0; i < 2; i++) {
+        const res = await app.request(`/agent?target=${uniqueName()}&agent=web-1`, { headers: { Upgrade: "websocket", Authorization: "Bearer the-old-shared-token" } }, withShared);
+        expect(res.status).toBe(401);
+      }
+      const notes = warn.mock.calls.filter((args) => String(args[0]).includes("AGENT_TOKEN"));
+      expect(notes).toHaveLength(1);
+      expect(String(notes[0]![0])).toContain("ignored");
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("answers 426 when the request is not a WebSocket upgrade", async () => {

@@ -85,18 +85,42 @@ export interface TestAgent {
   next<T extends WorkerMessage["type"]>(type: T, timeoutMs?: number): Promise<Extract<WorkerMessage, { type: T }>>;
   /** Frames received and not yet consumed. */
   pending(): WorkerMessage[];
+  /** Resolves with the close frame the worker sent (every wait has a timeout). */
+  closed(timeoutMs?: number): Promise<{ code: number; reason: string }>;
   close(): void;
 }
 
-export async function connectAgent(target: string, agent: string, token = "test-agent-token"): Promise<TestAgent> {
-  const res = await exports.default.fetch(`http://x/agent?target=${target}&agent=${agent}`, {
-    headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` },
-  });
+/** POST /api/targets/:target/agents: registers `name`, returns its token (shown once). */
+export async function registerAgent(target: string, name: string): Promise<string> {
+  const res = await api(`/api/targets/${target}/agents`, { method: "POST", body: JSON.stringify({ name }), headers: { "Content-Type": "application/json" } });
+  if (res.status !== 201) throw new Error(`registering ${name} in ${target}: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { name: string; token: string };
+  tokens.set(`${target}/${name}`, body.token);
+  return body.token;
+}
+
+const tokens = new Map<string, string>();
+/** The agent's token, registering it on first use (each test has its own target, so its own agents). */
+export async function agentToken(target: string, name: string): Promise<string> {
+  return tokens.get(`${target}/${name}`) ?? registerAgent(target, name);
+}
+
+/** The raw GET /agent upgrade answer. */
+export function agentUpgrade(target: string, agent: string, token: string | null): Promise<Response> {
+  const headers: Record<string, string> = { Upgrade: "websocket" };
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  return exports.default.fetch(`http://x/agent?target=${target}&agent=${agent}`, { headers });
+}
+
+/** Opens the agent's WebSocket with its own token (registered on first use), or `token` when given. */
+export async function connectAgent(target: string, agent: string, token?: string): Promise<TestAgent> {
+  const res = await agentUpgrade(target, agent, token ?? (await agentToken(target, agent)));
   const ws = res.webSocket;
   if (!ws) throw new Error(`no WebSocket: ${res.status} ${await res.text()}`);
   ws.accept();
   const queue: WorkerMessage[] = [];
   const waiters: (() => void)[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
   ws.addEventListener("message", (e) => {
     if (typeof e.data !== "string") return;
     const parsed = parseWorkerMessage(e.data);
@@ -124,6 +148,8 @@ export async function connectAgent(target: string, agent: string, token = "test-
       }
     },
     pending: () => [...queue],
+    closed: (timeoutMs = 2000) =>
+      Promise.race([closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no close within ${timeoutMs} ms`)), timeoutMs))]),
     close: () => ws.close(1000, "bye"),
   };
 }

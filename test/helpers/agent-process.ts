@@ -3,8 +3,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { agentToken } from "./api.ts";
 import { startProcess, type RunningProcess } from "./process.ts";
-import { REPO_ROOT, TEST_SECRETS } from "./worker-process.ts";
+import { REPO_ROOT } from "./worker-process.ts";
 
 export interface AgentOptions {
   server: string;
@@ -14,6 +15,7 @@ export interface AgentOptions {
   /** Extra top-level config keys (heartbeat, kill_grace, log_cap…). */
   extra?: Record<string, unknown>;
   stateDir?: string;
+  /** Default: the agent's own token, registered through the admin API (helpers/api.ts agentToken). */
   token?: string;
   env?: Record<string, string>;
   /** Run the built bundle (dist/hookrelay-agent.mjs, `npm run build`) instead of the source. */
@@ -46,7 +48,9 @@ export function writeAgentConfig(o: AgentOptions): { configPath: string; stateDi
 
 export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
   const { configPath, stateDir } = writeAgentConfig(o);
-  return startAgentWithConfig(configPath, stateDir, { label: `agent ${o.name ?? "web-1"}`, bundle: o.bundle, env: { HOOKRELAY_AGENT_TOKEN: o.token ?? TEST_SECRETS.AGENT_TOKEN, ...o.env } });
+  const name = o.name ?? "web-1";
+  const token = o.token ?? (await agentToken(o.server, o.target ?? "default", name));
+  return startAgentWithConfig(configPath, stateDir, { label: `agent ${name}`, bundle: o.bundle, env: { HOOKRELAY_AGENT_TOKEN: token, ...o.env } });
 }
 
 /** Run the agent on a config file written elsewhere (e.g. agent/examples/flask.yml with test paths). */

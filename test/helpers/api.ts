@@ -14,6 +14,23 @@ export async function api(url: string, path: string, init: RequestInit = {}, tok
   return { status: res.status, body, text };
 }
 
+/** POST /api/targets/:target/agents: registers `name` and returns its token (shown once). */
+export async function registerAgent(url: string, target: string, name: string): Promise<string> {
+  const r = await api(url, `/api/targets/${target}/agents`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
+  if (r.status !== 201) throw new Error(`registering agent ${name} in target ${target}: ${r.status} ${r.text}`);
+  tokens.set(`${url} ${target} ${name}`, r.body.token);
+  return r.body.token;
+}
+
+const tokens = new Map<string, string>();
+/**
+ * The agent's own token, registered through the admin API on first use; the same token after that
+ * (a restarted agent, or a second process with the same name, uses it too).
+ */
+export async function agentToken(url: string, target: string, name: string): Promise<string> {
+  return tokens.get(`${url} ${target} ${name}`) ?? registerAgent(url, target, name);
+}
+
 export const FINAL = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"];
 
 /** Wait until the job reaches one of `statuses` (default: any final status) and return its JSON. */

@@ -12,7 +12,6 @@ export const BIN = join(REPO_ROOT, "node_modules/.bin");
 
 export const TEST_SECRETS = {
   GITHUB_WEBHOOK_SECRET: "e2e-webhook-secret",
-  AGENT_TOKEN: "e2e-agent-token",
   ADMIN_TOKEN: "e2e-admin-token",
 } as const;
 

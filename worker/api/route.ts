@@ -27,6 +27,10 @@ function jobNotFound(c: Context<AppEnv>, id: string): Response {
   return c.json({ error: `no job ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
 }
 
+function agentNotFound(c: Context<AppEnv>, name: string): Response {
+  return c.json({ error: `no agent ${JSON.stringify(name)} registered in target ${c.req.param("target") ?? ""}` }, 404);
+}
+
 function parseLimit(value: string | undefined): number | null {
   if (value === undefined) return DEFAULT_LIMIT;
   if (!/^\d{1,6}$/.test(value)) return null;
@@ -40,6 +44,33 @@ export function apiRoutes(): Hono<AppEnv> {
   api.use("/targets/:target/*", validTarget());
 
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
+
+  api.post("/targets/:target/agents", async (c) => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      return c.json({ error: "body must be JSON: {name}" }, 400);
+    }
+    const name = readAgentName(raw);
+    if (!name.ok) return c.json({ error: name.error }, 400);
+    const result = await stub(c).registerAgent(name.name);
+    if (!result.ok) return c.json({ error: result.error }, result.status);
+    return c.json({ name: result.name, token: result.token }, 201);
+  });
+
+  api.post("/targets/:target/agents/:name/token", async (c) => {
+    const name = c.req.param("name");
+    const result = NAME_PATTERN.test(name) ? await stub(c).rotateAgentToken(name) : null;
+    return result ? c.json(result) : agentNotFound(c, name);
+  });
+
+  api.delete("/targets/:target/agents/:name", async (c) => {
+    const name = c.req.param("name");
+    const result = NAME_PATTERN.test(name) ? await stub(c).revokeAgent(name) : { ok: false as const };
+    if (!result.ok) return agentNotFound(c, name);
+    return c.json({ name: result.name, revoked: true, canceled: result.canceled, interrupted: result.interrupted });
+  });
 
   api.get("/targets/:target/jobs", async (c) => {
     const limit = parseLimit(c.req.query("limit"));
@@ -101,6 +132,15 @@ export function apiRoutes(): Hono<AppEnv> {
   });
 
   return api;
+}
+
+function readAgentName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
+  try {
+    return { ok: true, name: new Reader(value).field("name").string({ pattern: NAME_PATTERN, patternHint: NAME_HINT }) };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: e.message };
+    throw e;
+  }
 }
 
 function readDeployRequest(value: unknown): { ok: true; request: DeployRequest } | { ok: false; error: string } {

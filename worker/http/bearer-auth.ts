@@ -8,7 +8,7 @@ import { tokensEqual } from "./constant-time.ts";
 
 export interface BearerAuthOptions {
   /** The binding holding the expected token, e.g. "ADMIN_TOKEN". */
-  secretName: "ADMIN_TOKEN" | "AGENT_TOKEN";
+  secretName: "ADMIN_TOKEN";
 }
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;

@@ -1,6 +1,7 @@
 /** The `agents` table: who connected, with which declared pipelines, and when last seen. */
 import type { PipelineDecl } from "../../shared/protocol.ts";
 import { Reader } from "../../shared/reader.ts";
+import { registeredNames } from "./agent-tokens.ts";
 import { type AgentView, isoOrNull } from "./types.ts";
 
 const DEFAULT_DECLARED_TIMEOUT_MS = 30 * 60_000;
@@ -48,6 +49,16 @@ export function toAgentView(row: AgentRow): AgentView {
     connectedAt: isoOrNull(row.connected_at),
     lastSeenAt: isoOrNull(row.last_seen_at),
   };
+}
+
+/** Agents that said hello, and those registered that have not yet (no version, no pipelines), by name. */
+export function listAgentViews(sql: SqlStorage): AgentView[] {
+  const seen = listAgentRows(sql).map(toAgentView);
+  const known = new Set(seen.map((a) => a.name));
+  const waiting = registeredNames(sql)
+    .filter((name) => !known.has(name))
+    .map((name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }));
+  return [...seen, ...waiting].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** A hello: the agent is connected on `connId` with these pipelines. */

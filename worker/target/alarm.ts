@@ -2,8 +2,11 @@
  * The DO's one alarm, derived from the earliest deadline stored in SQL: a disconnected agent's
  * running job going stale, a look at whether a connected agent's socket still exists while it runs a
  * job (a worker restart drops sockets without a close event), a running job past its timeout, a cancel the agent has not confirmed,
- * and retention of finished jobs and delivery records. deadlines.ts applies them.
+ * retention of finished jobs and delivery records, and pruning agents unseen that long. deadlines.ts
+ * applies them.
  */
+import { UNSEEN_AGENTS } from "./agent-tokens.ts";
+
 const DEFAULT_STALE_SECONDS = 300;
 const DEFAULT_RETENTION_DAYS = 30;
 const DEFAULT_JOB_GRACE_SECONDS = 120;
@@ -47,7 +50,15 @@ export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure 
 
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
-    .exec<{ stale: number | null; check_socket: number | null; timeout: number | null; cancel: number | null; jobs: number | null; deliveries: number | null }>(
+    .exec<{
+      stale: number | null;
+      check_socket: number | null;
+      timeout: number | null;
+      cancel: number | null;
+      jobs: number | null;
+      deliveries: number | null;
+      unseen: number | null;
+    }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
             WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
@@ -58,7 +69,8 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running' AND started_at IS NOT NULL) AS timeout,
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
-         (SELECT min(created_at) FROM deliveries) AS deliveries`,
+         (SELECT min(created_at) FROM deliveries) AS deliveries,
+         (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen`,
     )
     .one();
   const deadlines = [
@@ -70,6 +82,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     row.cancel === null ? null : row.cancel + s.cancelGraceMs,
     row.jobs === null ? null : row.jobs + s.retentionMs,
     row.deliveries === null ? null : row.deliveries + s.retentionMs,
+    row.unseen === null ? null : row.unseen + s.retentionMs,
   ].filter((d): d is number => d !== null);
   return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }

@@ -46,6 +46,27 @@ export function liveSocket(ctx: DurableObjectState, sql: SqlStorage, agent: stri
   return null;
 }
 
+/** Close codes the DO sends (4000, replaced by a newer connection, is the agent's CLOSE_REPLACED). */
+export const CLOSE_REPLACED = 4000;
+export const CLOSE_ROTATED = 4001;
+export const CLOSE_REVOKED = 4003;
+export const CLOSE_LIMIT = 4008;
+
+/** Closes every socket tagged `agent`; returns the identities of those it closed. */
+export function closeAgentSockets(ctx: DurableObjectState, agent: string, code: number, reason: string): Attachment[] {
+  const closed: Attachment[] = [];
+  for (const ws of ctx.getWebSockets(agent)) {
+    const att = readAttachment(ws);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+    if (att) closed.push(att);
+  }
+  return closed;
+}
+
 const RESERVED_CLOSE_CODES = new Set([1005, 1006, 1015]);
 
 /** Completes the close handshake the peer started; reserved codes mean there is no peer to answer. */

@@ -2,16 +2,18 @@
  * What the alarm does when deadlines have passed (alarm.ts derives when): a job ends even when its
  * agent never says so — interrupted when the agent stayed away, timed_out when it stayed connected but
  * silent past the job's timeout + grace, canceled when it did not confirm a cancel within the cancel
- * grace (wedged, or gone for good) — and old jobs and delivery records go.
+ * grace (wedged, or gone for good) — and old jobs, delivery records and agents unseen that long go.
  */
+import { removeAgent, UNSEEN_AGENTS } from "./agent-tokens.ts";
 import { JOB_TIME_UP, type AlarmSettings } from "./alarm.ts";
-import { liveSocket, sendFrame } from "./connections.ts";
+import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { deleteJob, finishJob } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
-/** "2 min", "90 s": durations in notes. */
+/** "30 days", "2 min", "90 s": durations in notes. */
 export function formatDuration(ms: number): string {
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000} day${ms === 86_400_000 ? "" : "s"}`;
   return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }
 
@@ -25,6 +27,7 @@ interface Ended {
 /** Applies every deadline that has passed, then tells the agents concerned and gives them their next job. */
 export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: number): void {
   const sql = ctx.storage.sql;
+  const pruned: string[] = [];
   const ended = ctx.storage.transactionSync((): Ended[] => {
     const out: Ended[] = [];
     const stale = sql
@@ -70,8 +73,19 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
     const expired = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", s.retentionMs, now).toArray();
     for (const { id } of expired) deleteJob(sql, id);
     sql.exec("DELETE FROM deliveries WHERE created_at + ? <= ?", s.retentionMs, now);
+
+    // Revoked agents are gone at once (agent-tokens.ts); these were registered but not seen for the
+    // retention period: a decommissioned host keeps no token that still opens a socket.
+    const unseen = sql.exec<{ name: string }>(`SELECT name FROM (${UNSEEN_AGENTS}) WHERE seen + ? <= ?`, s.retentionMs, now).toArray();
+    for (const { name } of unseen) {
+      if (removeAgent(sql, name, `was not seen for ${formatDuration(s.retentionMs)} and was removed`, now)) pruned.push(name);
+    }
     return out;
   });
+  for (const name of pruned) {
+    closeAgentSockets(ctx, name, CLOSE_REVOKED, "agent pruned");
+    console.log(`[agent ${name}] not seen for ${formatDuration(s.retentionMs)}: removed (token and pipelines)`);
+  }
 
   for (const job of ended) {
     const ws = job.cancel ? liveSocket(ctx, sql, job.agent) : null;

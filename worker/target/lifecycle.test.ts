@@ -43,7 +43,7 @@ describe("Target DO lifecycle", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (1)");
@@ -78,7 +78,7 @@ describe("Target DO lifecycle", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec(MIGRATIONS[1]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");

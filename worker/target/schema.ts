@@ -104,6 +104,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN body_hash TEXT;
   CREATE UNIQUE INDEX deliveries_body_hash ON deliveries (body_hash);
   `,
+  // v4: per-agent tokens: only each token's SHA-256 (hex), never the token. `issued_at` (registration or
+  // the last rotation) counts as "seen" for pruning an agent that never connects.
+  `
+  CREATE TABLE agent_tokens (
+    name TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL,
+    issued_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

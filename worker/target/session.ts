@@ -5,11 +5,13 @@
  */
 import { assertNever } from "../../shared/assert-never.ts";
 import { type AgentMessage, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
+import { logText } from "../log-text.ts";
 import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
-import { type Attachment, sendError, sendFrame } from "./connections.ts";
+import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connections.ts";
 import { dispatch } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import { finishJob, getJob, jobEndStored, type JobRow, markRunning, reviveJob } from "./jobs.ts";
+import { declarationOverLimit } from "./limits.ts";
 import { addNote } from "./notes.ts";
 import { refreshQueuedJobs } from "./steps.ts";
 
@@ -32,7 +34,7 @@ export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, f
   }
   const parsed = parseAgentMessage(frame);
   if (!parsed.ok) {
-    console.warn(`[agent ${att.agent}] bad frame: ${parsed.error}`);
+    console.warn(`[agent ${att.agent}] bad frame: ${logText(parsed.error)}`);
     sendError(ws, "bad-frame", parsed.error);
     return false;
   }
@@ -54,7 +56,7 @@ export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, f
     case "event":
       return event(s, ws, att, msg);
     case "error":
-      console.warn(`[agent ${att.agent}] reported error ${msg.code}: ${msg.message}`);
+      console.warn(`[agent ${att.agent}] reported error ${logText(msg.code)}: ${logText(msg.message)}`);
       return true;
     default:
       return assertNever(msg, "agent message");
@@ -78,6 +80,13 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
   if (msg.protocol !== PROTOCOL_VERSION) {
     sendError(ws, "unsupported-protocol", `this worker speaks protocol ${PROTOCOL_VERSION}, not ${msg.protocol}`);
     ws.close(4002, "unsupported protocol");
+    return;
+  }
+  const over = declarationOverLimit(msg.pipelines);
+  if (over !== null) {
+    console.warn(`[agent ${att.agent}] hello refused: ${over}`);
+    sendError(ws, "limit-exceeded", over);
+    ws.close(CLOSE_LIMIT, "limit exceeded");
     return;
   }
   const unfinished = new Map(msg.unfinished.map((u) => [u.jobId, u.lastSeq]));
@@ -116,7 +125,7 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
     refreshQueuedJobs(sql, att.agent, msg.pipelines);
   });
   for (const m of toSend) sendFrame(ws, m);
-  console.log(`[agent ${att.agent}] hello: version ${msg.version}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
+  console.log(`[agent ${att.agent}] hello: version ${logText(msg.version)}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
   dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
 }
 

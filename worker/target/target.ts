@@ -9,9 +9,23 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
-import { listAgentRows, recordDisconnect, recordNewConnection, toAgentView } from "./agents.ts";
+import { bearerToken } from "../http/bearer-auth.ts";
+import { logText } from "../log-text.ts";
+import { AGENT_TOKEN_REFUSED, insertToken, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
+import { listAgentViews, recordDisconnect, recordNewConnection } from "./agents.ts";
 import { alarmSettings, scheduleAlarm } from "./alarm.ts";
-import { type Attachment, completeClose, liveSocket, readAttachment, reconcileConnections, sendFrame } from "./connections.ts";
+import {
+  type Attachment,
+  CLOSE_REPLACED,
+  CLOSE_REVOKED,
+  CLOSE_ROTATED,
+  closeAgentSockets,
+  completeClose,
+  liveSocket,
+  readAttachment,
+  reconcileConnections,
+  sendFrame,
+} from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
@@ -21,6 +35,9 @@ import { createDeployJobs, type DeployRequest, type DeployResult } from "./manua
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { AgentView, CancelResult, DeliveryAnswer, JobListItem, JobView, WebhookDelivery } from "./types.ts";
+
+export type RegisterResult = { ok: true; name: string; token: string } | { ok: false; status: 409; error: string };
+export type RevokeResult = ({ ok: true; name: string } & Removed) | { ok: false };
 
 /** Rolls back the deploy transaction while carrying the refusal out of it. */
 class DeployRefused extends Error {
@@ -51,18 +68,25 @@ export class Target extends DurableObject<Env> {
     return scheduleAlarm(this.ctx.storage, alarmSettings(this.env));
   }
 
-  /** The agent WebSocket upgrade (the worker has checked the token and the names). */
+  /** The agent WebSocket upgrade: only the token registered for this agent name opens it. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     }
     const agent = new URL(request.url).searchParams.get("agent") ?? "";
     if (!NAME_PATTERN.test(agent)) return Response.json({ error: `agent name ${NAME_HINT}` }, { status: 400 });
+    const given = bearerToken(request.headers.get("Authorization"));
+    const hash = await sha256(given ?? "");
+    // Read after the await: a rotation or revocation that landed meanwhile counts.
+    if (given === null || !tokenMatches(this.ctx.storage.sql, agent, hash)) {
+      console.warn(`[agent ${agent}] refused in target ${this.target}: ${AGENT_TOKEN_REFUSED}`);
+      return Response.json({ error: AGENT_TOKEN_REFUSED }, { status: 401, headers: { "WWW-Authenticate": 'Bearer realm="hookrelay"' } });
+    }
 
     const now = Date.now();
     for (const old of this.ctx.getWebSockets(agent)) {
       try {
-        old.close(4000, "replaced by a newer connection");
+        old.close(CLOSE_REPLACED, "replaced by a newer connection");
       } catch {
         // already closing
       }
@@ -95,7 +119,7 @@ export class Target extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     try {
       completeClose(ws, code, reason);
-      await this.socketGone(ws, `closed ${code}${reason ? ` ${reason}` : ""}`);
+      await this.socketGone(ws, `closed ${code}${reason ? ` ${logText(reason)}` : ""}`);
     } catch (e) {
       console.error(`[target ${this.target}] webSocketClose failed`, e);
     }
@@ -180,8 +204,54 @@ export class Target extends DurableObject<Env> {
     return result;
   }
 
+  /** RPC: POST …/agents — a new agent name and its token (shown once; only its hash is kept). */
+  async registerAgent(name: string): Promise<RegisterResult> {
+    const { token, hashHex } = await newToken();
+    const outcome = this.ctx.storage.transactionSync(() => insertToken(this.ctx.storage.sql, name, hashHex, Date.now()));
+    if (!outcome.ok) {
+      const error =
+        outcome.why === "exists"
+          ? `agent ${name} is already registered in target ${this.target} (rotate its token with POST …/agents/${name}/token)`
+          : `target ${this.target} has ${MAX_AGENTS_PER_TARGET} agents, the limit: revoke one first (DELETE …/agents/:name)`;
+      return { ok: false, status: 409, error };
+    }
+    console.log(`[agent ${name}] registered in target ${this.target}`);
+    await this.reschedule();
+    return { ok: true, name, token };
+  }
+
+  /** RPC: POST …/agents/:name/token — a new token; the old one stops working and its socket is closed. Null: no such agent. */
+  async rotateAgentToken(name: string): Promise<{ name: string; token: string } | null> {
+    const { token, hashHex } = await newToken();
+    const now = Date.now();
+    if (!replaceToken(this.ctx.storage.sql, name, hashHex, now)) return null;
+    this.closeSockets(name, CLOSE_ROTATED, "token rotated", now);
+    console.log(`[agent ${name}] token rotated in target ${this.target}`);
+    await this.reschedule();
+    return { name, token };
+  }
+
+  /** RPC: DELETE …/agents/:name — token and row gone, socket closed, its unfinished jobs ended. */
+  async revokeAgent(name: string): Promise<RevokeResult> {
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    const ws = liveSocket(this.ctx, sql, name);
+    const removed = this.ctx.storage.transactionSync(() => removeAgent(sql, name, "was revoked", now));
+    if (!removed) return { ok: false };
+    if (ws) for (const id of removed.interrupted) sendFrame(ws, { type: "cancel", jobId: id });
+    this.closeSockets(name, CLOSE_REVOKED, "agent revoked", now);
+    console.log(`[agent ${name}] revoked in target ${this.target}: ${removed.canceled.length} queued job(s) canceled, ${removed.interrupted.length} running job(s) interrupted`);
+    await this.reschedule();
+    return { ok: true, name, ...removed };
+  }
+
+  /** Closes every socket of `name` and records the live one as gone now (its close event may never come). */
+  private closeSockets(name: string, code: number, reason: string, now: number): void {
+    for (const att of closeAgentSockets(this.ctx, name, code, reason)) recordDisconnect(this.ctx.storage.sql, name, att.connId, now);
+  }
+
   async listAgents(): Promise<AgentView[]> {
-    return listAgentRows(this.ctx.storage.sql).map(toAgentView);
+    return listAgentViews(this.ctx.storage.sql);
   }
 
   async listJobs(limit: number): Promise<JobListItem[]> {

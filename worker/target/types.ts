@@ -36,6 +36,7 @@ export interface DeliveryAnswer {
 export interface AgentView {
   name: string;
   connected: boolean;
+  /** "" for an agent registered (it has a token) that has not said hello yet. */
   version: string;
   pipelines: PipelineDecl[];
   connectedAt: string | null;

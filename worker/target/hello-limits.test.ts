@@ -1,0 +1,67 @@
+import { describe, expect, it, vi } from "vitest";
+import type { PipelineDecl } from "../../shared/protocol.ts";
+import { agentsOf, connectAgent, eventually, hello, helloAgent, pipeline, uniqueName } from "../test-support.ts";
+
+/** Says hello with `pipelines`; returns the error frame and the close the DO answered with. */
+async function refusedHello(pipelines: PipelineDecl[]) {
+  const target = uniqueName();
+  const agent = await connectAgent(target, "web-1");
+  agent.send(hello("web-1", pipelines));
+  const error = await agent.next("error");
+  const closed = await agent.closed();
+  expect(agent.pending().filter((m) => m.type === "welcome")).toEqual([]);
+  // Nothing of the refused hello is stored: the agent is only registered.
+  expect(await agentsOf(target)).toEqual([{ name: "web-1", connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }]);
+  return { error, closed };
+}
+
+const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+describe("Target DO: limits on what a hello declares", () => {
+  it("refuses more than 50 pipelines per agent with limit-exceeded and closes with 4008", async () => {
+    const { error, closed } = await refusedHello(names(51, "p").map((name) => pipeline({ name })));
+    expect(error.code).toBe("limit-exceeded");
+    expect(error.message).toContain("51 pipelines");
+    expect(error.message).toContain("50");
+    expect(closed.code).toBe(4008);
+  });
+
+  it("refuses more than 50 branch globs in a pipeline", async () => {
+    const { error, closed } = await refusedHello([pipeline({ branches: names(51, "b") })]);
+    expect(error).toMatchObject({ code: "limit-exceeded", message: expect.stringContaining("pipeline app: 51 branch globs") });
+    expect(closed.code).toBe(4008);
+  });
+
+  it("refuses more than 100 declared steps (steps and on_failure together) in a pipeline", async () => {
+    const { error, closed } = await refusedHello([pipeline({ steps: names(60, "s"), onFailure: names(41, "f") })]);
+    expect(error).toMatchObject({ code: "limit-exceeded", message: expect.stringContaining("pipeline app: 101 declared steps") });
+    expect(closed.code).toBe(4008);
+  });
+
+  it("accepts a hello exactly at every limit", async () => {
+    const target = uniqueName();
+    const agent = await connectAgent(target, "web-1");
+    const full = (name: string) => pipeline({ name, branches: names(50, "b"), steps: names(50, "s"), onFailure: names(50, "f") });
+    agent.send(hello("web-1", names(50, "p").map(full)));
+    await agent.next("welcome");
+    expect((await agentsOf(target))[0]?.pipelines).toHaveLength(50);
+    agent.close();
+  });
+});
+
+describe("Target DO: peer text in the worker's log", () => {
+  it("logs an agent's error frame with its control characters escaped, on one line", async () => {
+    const warn = vi.spyOn(console, "warn");
+    try {
+      const agent = await helloAgent(uniqueName(), "web-1");
+      agent.send({ type: "error", code: "x\ny", message: "fine\n[agent web-1] job succeeded\r\u001b[2K" });
+      await eventually(async () => warn.mock.calls.some((args) => String(args[0]).includes("reported error")), "the error frame logged");
+      const line = String(warn.mock.calls.find((args) => String(args[0]).includes("reported error"))![0]);
+      expect(line).not.toMatch(/[\u0000-\u001f]/);
+      expect(line).toBe('[agent web-1] reported error "x\\ny": "fine\\n[agent web-1] job succeeded\\r\\u001b[2K"');
+      agent.close();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});

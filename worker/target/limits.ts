@@ -1,0 +1,24 @@
+/**
+ * What one agent may declare in its hello. Past a limit the hello is refused with a clear `error`
+ * frame and the socket closed (session.ts), so an agent token cannot make the DO store, match or
+ * list an unbounded declaration. (Each branch glob's 255-character cap is the protocol's own.)
+ */
+import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../../shared/limits.ts";
+import type { PipelineDecl } from "../../shared/protocol.ts";
+
+/** Why this declaration is over a limit, or null when it is within all of them. */
+export function declarationOverLimit(pipelines: readonly PipelineDecl[]): string | null {
+  if (pipelines.length > MAX_PIPELINES_PER_AGENT) {
+    return `${pipelines.length} pipelines: an agent may declare at most ${MAX_PIPELINES_PER_AGENT}`;
+  }
+  for (const p of pipelines) {
+    if (p.branches.length > MAX_BRANCH_GLOBS_PER_PIPELINE) {
+      return `pipeline ${p.name}: ${p.branches.length} branch globs: a pipeline may declare at most ${MAX_BRANCH_GLOBS_PER_PIPELINE}`;
+    }
+    const steps = p.steps.length + p.onFailure.length;
+    if (steps > MAX_DECLARED_STEPS_PER_PIPELINE) {
+      return `pipeline ${p.name}: ${steps} declared steps (steps and on_failure): a pipeline may declare at most ${MAX_DECLARED_STEPS_PER_PIPELINE}`;
+    }
+  }
+  return null;
+}
