@@ -10,7 +10,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
 import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
-import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
+import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
 import { textValueProblem } from "../shared/text-value.ts";
 import { parseDuration, parseSize } from "./units.ts";

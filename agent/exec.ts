@@ -2,7 +2,8 @@
 import { execFileSync } from "node:child_process";
 import { userInfo } from "node:os";
 import { assertNever } from "../shared/assert-never.ts";
-import { BRANCH_REF_PATTERN, type JobEndStatus, type JobEventBody } from "../shared/protocol.ts";
+import { type JobEndStatus, type JobEventBody } from "../shared/protocol.ts";
+import { BRANCH_REF_PATTERN } from "../shared/patterns.ts";
 import type { AgentConfig, PipelineConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { startJob } from "./runner.ts";

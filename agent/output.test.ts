@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_FRAME_BYTES, type OutputStream, parseAgentMessage, utf8Length } from "../shared/protocol.ts";
+import { MAX_FRAME_BYTES, type OutputStream, parseAgentMessage } from "../shared/protocol.ts";
+import { utf8Length } from "../shared/utf8.ts";
 import { splitEscaped, splitOutput } from "./frames.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 

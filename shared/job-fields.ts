@@ -3,17 +3,8 @@
  * naming the field, no job) and the agent before it runs anything (the job is accepted and ends
  * `failed` with the reason). The values reach steps only as HOOKRELAY_* environment variables.
  */
-import {
-  BRANCH_REF_HINT,
-  BRANCH_REF_PATTERN,
-  DELIVERY_PATTERN,
-  EVENT_PATTERN,
-  type JobFields,
-  REPO_HINT,
-  REPO_PATTERN,
-  SHA_HINT,
-  SHA_PATTERN,
-} from "./protocol.ts";
+import { type JobFields } from "./protocol.ts";
+import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, DELIVERY_PATTERN, EVENT_PATTERN, REPO_HINT, REPO_PATTERN, SHA_HINT, SHA_PATTERN } from "./patterns.ts";
 import { textValueProblem } from "./text-value.ts";
 
 /** pusher.name: GitHub logins are ≤ 39 characters; a git author name may be longer, never this long. */

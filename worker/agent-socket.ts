@@ -3,10 +3,10 @@
  * checked by the target's DO against the hash it keeps for that agent name (agent-tokens.ts).
  */
 import { Hono } from "hono";
-import { NAME_HINT, NAME_PATTERN } from "../shared/protocol.ts";
+import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { bearerToken } from "./http/bearer-auth.ts";
-import { AGENT_TOKEN_REFUSED } from "./target/agent-tokens.ts";
+import { AGENT_TOKEN_REFUSED } from "./target-object/agent-tokens.ts";
 
 let sharedTokenNoted = false;
 

@@ -3,7 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import type { AgentMessage, PipelineDecl, WorkerMessage } from "../shared/protocol.ts";
 import { parseWorkerMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
-import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target/types.ts";
+import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target-object/types.ts";
 
 export const SECRET = "It's a Secret to Everybody";
 export const ADMIN = { Authorization: "Bearer test-admin-token" };

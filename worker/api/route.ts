@@ -1,9 +1,9 @@
 /** /api/targets/:target/… — the operator's JSON API (admin bearer token). */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { assertNever } from "../../shared/assert-never.ts";
-import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/protocol.ts";
+import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
-import type { DeployRequest } from "../target/manual-deploy.ts";
+import type { DeployRequest } from "../target-object/manual-deploy.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { bearerAuth } from "../http/bearer-auth.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";

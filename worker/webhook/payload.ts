@@ -2,7 +2,7 @@
 import { jobFieldProblem } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
-import { BRANCH_PREFIX } from "../target/matching.ts";
+import { BRANCH_PREFIX } from "../target-object/matching.ts";
 import { pushedAtMs } from "./freshness.ts";
 
 export type ParsedBody = { ok: true; value: unknown } | { ok: false; status: 400 | 415; error: string };

@@ -4,10 +4,10 @@
  * bytes, content type, parse, headers, ping, push → the target's DO.
  */
 import { type Context, Hono } from "hono";
-import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import type { AppEnv } from "../http/app-env.ts";
-import { alarmSettings } from "../target/alarm.ts";
-import type { DeliveryBody } from "../target/types.ts";
+import { alarmSettings } from "../target-object/alarm.ts";
+import type { DeliveryBody } from "../target-object/types.ts";
 import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";

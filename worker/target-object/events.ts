@@ -5,7 +5,8 @@
  * declare — are refused: not stored, yet their seq is acked (see "refused").
  */
 import { assertNever } from "../../shared/assert-never.ts";
-import { type JobEventBody, utf8Length } from "../../shared/protocol.ts";
+import { type JobEventBody } from "../../shared/protocol.ts";
+import { utf8Length } from "../../shared/utf8.ts";
 import { finishJob, jobEndStored, type JobRow, jobStatusOf } from "./jobs.ts";
 import { isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 

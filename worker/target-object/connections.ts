@@ -1,5 +1,6 @@
 /** Agent sockets: identity in the tag + attachment (re-validated on read), and sending frames. */
-import { NAME_PATTERN, type WorkerMessage } from "../../shared/protocol.ts";
+import { type WorkerMessage } from "../../shared/protocol.ts";
+import { NAME_PATTERN } from "../../shared/patterns.ts";
 import { Reader } from "../../shared/reader.ts";
 import { getAgent } from "./agents.ts";
 

@@ -8,7 +8,8 @@
  * and the RPCs — rather than trusting each handler to remember.
  */
 import { DurableObject } from "cloudflare:workers";
-import { FINAL_JOB_STATUSES, NAME_HINT, NAME_PATTERN } from "../../shared/protocol.ts";
+import { FINAL_JOB_STATUSES } from "../../shared/protocol.ts";
+import { NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import { bearerToken } from "../http/bearer-auth.ts";
 import { logText } from "../log-text.ts";
 import { AGENT_TOKEN_REFUSED, insertToken, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken, sha256, tokenMatches } from "./agent-tokens.ts";
