@@ -14,7 +14,6 @@ export class InvalidInput extends Error {
   }
 }
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export class Reader {
   readonly value: unknown;
