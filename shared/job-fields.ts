@@ -3,16 +3,31 @@
  * naming the field, no job) and the agent before it runs anything (the job is accepted and ends
  * `failed` with the reason). The values reach steps only as HOOKRELAY_* environment variables.
  */
-import { type JobFields } from "./protocol.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, DELIVERY_PATTERN, EVENT_PATTERN, REPO_HINT, REPO_PATTERN, SHA_HINT, SHA_PATTERN } from "./patterns.ts";
 import { textValueProblem } from "./text-value.ts";
+
+/**
+ * A job's payload fields, the one list: the job frame carries them, the DO stores them as `jobs`
+ * columns of the same names, and steps see each as HOOKRELAY_<NAME>. Adding one is this list, its
+ * rule below, a schema migration, and saying where its value comes from (the compiler points there).
+ */
+export const JOB_FIELD_NAMES = ["delivery", "event", "repo", "ref", "sha", "before", "pusher"] as const;
+export type JobFieldName = (typeof JOB_FIELD_NAMES)[number];
+/** The GitHub event fields a job carries. They reach steps only as HOOKRELAY_* environment variables. */
+export type JobFields = Record<JobFieldName, string>;
+
+/** Every job field, in the list's order, each value from `get`. */
+export function jobFieldsFrom(get: (field: JobFieldName) => string): JobFields {
+  // Every name of the list is set: the one cast a Record built from a constant list needs.
+  return Object.fromEntries(JOB_FIELD_NAMES.map((field) => [field, get(field)])) as JobFields;
+}
 
 /** pusher.name: GitHub logins are ≤ 39 characters; a git author name may be longer, never this long. */
 export const MAX_PUSHER_BYTES = 256;
 
 type Rule = { pattern?: RegExp; hint?: string; maxBytes: number };
 
-const RULES: Record<keyof JobFields, Rule> = {
+const RULES: Record<JobFieldName, Rule> = {
   delivery: { pattern: DELIVERY_PATTERN, hint: "must be 1-200 letters, digits or . _ : -", maxBytes: 200 },
   event: { pattern: EVENT_PATTERN, hint: "must be 1-100 lowercase letters or _", maxBytes: 100 },
   repo: { pattern: REPO_PATTERN, hint: REPO_HINT, maxBytes: 201 },
@@ -23,7 +38,7 @@ const RULES: Record<keyof JobFields, Rule> = {
 };
 
 /** Why `value` cannot be the job field `field`, or null. */
-export function jobFieldProblem(field: keyof JobFields, value: string): string | null {
+export function jobFieldProblem(field: JobFieldName, value: string): string | null {
   const rule = RULES[field];
   const text = textValueProblem(value, { maxBytes: rule.maxBytes });
   if (text) return text;
@@ -34,7 +49,7 @@ export function jobFieldProblem(field: keyof JobFields, value: string): string |
 /** Every problem with a job's fields, each as "<field> <why>" (empty when all are fine). */
 export function jobFieldProblems(fields: JobFields): string[] {
   const problems: string[] = [];
-  for (const field of Object.keys(RULES) as (keyof JobFields)[]) {
+  for (const field of JOB_FIELD_NAMES) {
     const problem = jobFieldProblem(field, fields[field]);
     if (problem) problems.push(`${field} ${problem}`);
   }

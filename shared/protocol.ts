@@ -7,7 +7,10 @@
 import { assertNever } from "./assert-never.ts";
 import { InvalidInput, Reader } from "./reader.ts";
 import { fitsUtf8 } from "./utf8.ts";
+import { jobFieldsFrom, type JobFields } from "./job-fields.ts";
 import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "./patterns.ts";
+
+export type { JobFields } from "./job-fields.ts";
 
 /** 2: pipelines declare `timeoutMs` (the DO's job deadline). An agent speaking 1 is refused with a clear error. */
 export const PROTOCOL_VERSION = 2;
@@ -49,17 +52,6 @@ export interface PipelineDecl {
   onFailure: string[];
   /** The pipeline's `timeout` (ms): the agent ends the main steps by then and gives on_failure as long again. */
   timeoutMs: number;
-}
-
-/** The GitHub event fields a job carries. They reach steps only as HOOKRELAY_* environment variables. */
-export interface JobFields {
-  delivery: string;
-  event: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
-  pusher: string;
 }
 
 export type JobEventBody =
@@ -206,13 +198,7 @@ export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {
           type,
           jobId: jobId(r.field("jobId")),
           pipeline: name(r.field("pipeline")),
-          delivery: jobField(r.field("delivery")),
-          event: jobField(r.field("event")),
-          repo: jobField(r.field("repo")),
-          ref: jobField(r.field("ref")),
-          sha: jobField(r.field("sha")),
-          before: jobField(r.field("before")),
-          pusher: jobField(r.field("pusher")),
+          ...jobFieldsFrom((field) => jobField(r.field(field))),
         };
       case "ack":
         return { type, jobId: jobId(r.field("jobId")), seq: seq(r.field("seq")) };

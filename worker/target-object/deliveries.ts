@@ -7,7 +7,8 @@
  */
 import { Reader } from "../../shared/reader.ts";
 import { listAgentRows, readStoredPipelines } from "./agents.ts";
-import { createJob, jobStatusOf } from "./jobs.ts";
+import { jobStatusOf } from "./job-record.ts";
+import { createJob } from "./jobs.ts";
 import { noMatchReason, pipelineMatches } from "./matching.ts";
 import type { DeliveryAnswer, DeliveryBody, JobSummary, WebhookDelivery } from "./types.ts";
 

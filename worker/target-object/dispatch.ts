@@ -1,22 +1,6 @@
 /** Sending jobs to agents: one job at a time per agent, re-sent until the agent accepts it. */
-import type { WorkerMessage } from "../../shared/protocol.ts";
 import { liveSocket, sendFrame } from "./connections.ts";
-import type { JobRow } from "./jobs.ts";
-
-export function jobFrame(job: JobRow): WorkerMessage {
-  return {
-    type: "job",
-    jobId: job.id,
-    pipeline: job.pipeline,
-    delivery: job.delivery,
-    event: job.event,
-    repo: job.repo,
-    ref: job.ref,
-    sha: job.sha,
-    before: job.before,
-    pusher: job.pusher,
-  } satisfies WorkerMessage;
-}
+import { type JobRow, toJobFrame } from "./job-record.ts";
 
 /**
  * Gives an idle, connected agent its oldest queued job; returns its id when one was sent. `resend` (after a reconnect) sends again a job
@@ -32,7 +16,7 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
     .toArray()[0];
   if (pending) {
     if (opts.resend) {
-      sendFrame(ws, jobFrame(pending));
+      sendFrame(ws, toJobFrame(pending));
       console.log(`[job ${pending.id}] re-sent to ${agent} (not accepted yet)`);
     }
     return null;
@@ -42,7 +26,7 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
     .toArray()[0];
   if (!next) return null;
   sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", opts.now, next.id);
-  if (!sendFrame(ws, jobFrame(next))) return null;
+  if (!sendFrame(ws, toJobFrame(next))) return null;
   // `quiet`: the caller says it in its own line (a console line costs ~1.5 ms under wrangler dev).
   if (!opts.quiet) console.log(`[job ${next.id}] sent to ${agent}`);
   return next.id;

@@ -7,7 +7,8 @@
 import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEventBody } from "../../shared/protocol.ts";
 import { utf8Length } from "../../shared/utf8.ts";
-import { finishJob, jobEndStored, type JobRow, jobStatusOf } from "./jobs.ts";
+import { type JobRow, jobStatusOf } from "./job-record.ts";
+import { finishJob, jobEndStored } from "./jobs.ts";
 import { isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 
 /** Stored output per job; past it, output events keep their seq but not their data. */

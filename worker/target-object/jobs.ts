@@ -1,38 +1,9 @@
 /** The `jobs` table: creating, finishing (which settles its steps too) and describing jobs. Steps: steps.ts. */
 import { assertNever } from "../../shared/assert-never.ts";
-import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus } from "../../shared/protocol.ts";
+import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+import { insertJobRow, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
 import { insertDeclaredSteps } from "./steps.ts";
-import type { DeliveryInput, JobListItem, JobView, StepView } from "./types.ts";
-import { isoOrNull } from "./types.ts";
-
-export interface JobRow extends Record<string, SqlStorageValue> {
-  id: string;
-  agent: string;
-  pipeline: string;
-  delivery: string;
-  hook_id: string;
-  event: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
-  pusher: string;
-  status: string;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  dispatched_at: number | null;
-  cancel_requested: number;
-  acked_seq: number;
-  output_bytes: number;
-  output_dropped: number;
-  /** The declared timeout; the agent gives on_failure steps as long again. */
-  timeout_ms: number;
-  has_on_failure: number;
-  cancel_requested_at: number | null;
-  /** The seq of the agent's stored job-end, if it sent one. */
-  end_seq: number | null;
-}
+import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
 
 interface StepRow extends Record<string, SqlStorageValue> {
   name: string;
@@ -40,19 +11,6 @@ interface StepRow extends Record<string, SqlStorageValue> {
   exit_code: number | null;
   started_at: number | null;
   finished_at: number | null;
-}
-
-/** Statuses come back from our own SQL; still checked, so a bad row is loud rather than mistyped. */
-export function jobStatusOf(value: string): JobStatus {
-  const s = JOB_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown job status in storage: ${value}`);
-  return s;
-}
-
-function stepStatusOf(value: string): StepStatus {
-  const s = STEP_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown step status in storage: ${value}`);
-  return s;
 }
 
 export function getJob(sql: SqlStorage, id: string): JobRow | undefined {
@@ -78,24 +36,7 @@ export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl
     console.log(`[job ${id}] superseded by a newer ${d.event} (delivery ${d.delivery})`);
   }
   const id = crypto.randomUUID();
-  sql.exec(
-    `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, timeout_ms, has_on_failure)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
-    id,
-    agent,
-    pipeline.name,
-    d.delivery,
-    d.hookId,
-    d.event,
-    d.repo,
-    d.ref,
-    d.sha,
-    d.before,
-    d.pusher,
-    now,
-    pipeline.timeoutMs,
-    pipeline.onFailure.length > 0 ? 1 : 0,
-  );
+  insertJobRow(sql, { id, agent, pipeline, delivery: d, now });
   insertDeclaredSteps(sql, id, pipeline);
   return id;
 }
@@ -150,23 +91,6 @@ export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): v
 
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
-}
-
-export function toListItem(row: JobRow): JobListItem {
-  return {
-    id: row.id,
-    agent: row.agent,
-    pipeline: row.pipeline,
-    delivery: row.delivery,
-    event: row.event,
-    repo: row.repo,
-    ref: row.ref,
-    sha: row.sha,
-    status: jobStatusOf(row.status),
-    createdAt: isoOrNull(row.created_at),
-    startedAt: isoOrNull(row.started_at),
-    finishedAt: isoOrNull(row.finished_at),
-  };
 }
 
 export function listJobs(sql: SqlStorage, limit: number): JobListItem[] {

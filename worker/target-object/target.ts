@@ -30,7 +30,8 @@ import {
 import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch } from "./dispatch.ts";
-import { finishJob, getJob, jobStatusOf, jobView, listJobs } from "./jobs.ts";
+import { jobStatusOf } from "./job-record.ts";
+import { finishJob, getJob, jobView, listJobs } from "./jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";

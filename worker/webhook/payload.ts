@@ -1,5 +1,5 @@
 /** The webhook body, after its signature checked out: content type, JSON, and a push's typed fields. */
-import { jobFieldProblem } from "../../shared/job-fields.ts";
+import { jobFieldProblem, type JobFields } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
 import { BRANCH_PREFIX } from "../target-object/matching.ts";
@@ -37,13 +37,9 @@ export function parseBody(contentType: string | null, bytes: Uint8Array): Parsed
   }
 }
 
-export interface PushFields {
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
+/** A push's job fields (delivery and event come from its headers), and what decides whether it deploys. */
+export interface PushFields extends Omit<JobFields, "delivery" | "event"> {
   deleted: boolean;
-  pusher: string;
   /** `repository.pushed_at` in ms, or null when missing or not a time (freshness.ts). */
   pushedAt: number | null;
 }

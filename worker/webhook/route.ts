@@ -76,14 +76,15 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     console.warn(`[delivery ${delivery}] ${push.error}`);
     return c.json({ error: push.error }, 400);
   }
-  const { repo, ref, sha, before, deleted, pusher, pushedAt } = push.push;
+  const { deleted, pushedAt, ...fields } = push.push;
+  const { repo, ref } = fields;
   if (deleted) return c.json(ignored(delivery, `branch deletion (${ref} of ${repo})`), 200);
   if (!ref.startsWith("refs/heads/")) return c.json(ignored(delivery, `not a branch push (${ref} of ${repo})`), 200);
 
   // Judged in the DO after the dedupe lookups, so a redelivery still gets its first answer.
   const stale = staleReason(pushedAt, Date.now(), alarmSettings(c.env).retentionMs);
   const bodyHash = await sha256Hex(body.bytes);
-  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, repo, ref, sha, before, pusher, bodyHash, stale });
+  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, ...fields, bodyHash, stale });
   return c.json(answer.body, answer.status);
 }
 

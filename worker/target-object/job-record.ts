@@ -1,0 +1,90 @@
+/**
+ * A `jobs` row and what it becomes: the one place that maps a job between its columns, the API's
+ * views and the `job` frame. A job's payload fields (shared/job-fields.ts) are columns of the same
+ * names, so a new field needs its schema migration (schema.ts) here and nothing else.
+ */
+import { JOB_FIELD_NAMES, jobFieldsFrom, type JobFields } from "../../shared/job-fields.ts";
+import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus, type WorkerMessage } from "../../shared/protocol.ts";
+import { type DeliveryInput, isoOrNull, type JobListItem, type ListedJobFields } from "./types.ts";
+
+export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
+  id: string;
+  agent: string;
+  pipeline: string;
+  hook_id: string;
+  status: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  dispatched_at: number | null;
+  cancel_requested: number;
+  acked_seq: number;
+  output_bytes: number;
+  output_dropped: number;
+  /** The declared timeout; the agent gives on_failure steps as long again. */
+  timeout_ms: number;
+  has_on_failure: number;
+  cancel_requested_at: number | null;
+  /** The seq of the agent's stored job-end, if it sent one. */
+  end_seq: number | null;
+}
+
+/** Statuses come back from our own SQL; still checked, so a bad row is loud rather than mistyped. */
+export function jobStatusOf(value: string): JobStatus {
+  const s = JOB_STATUSES.find((x) => x === value);
+  if (!s) throw new TypeError(`hookrelay: unknown job status in storage: ${value}`);
+  return s;
+}
+
+export function stepStatusOf(value: string): StepStatus {
+  const s = STEP_STATUSES.find((x) => x === value);
+  if (!s) throw new TypeError(`hookrelay: unknown step status in storage: ${value}`);
+  return s;
+}
+
+// Column names built from the constant list, never from input; the values are bound.
+const FIELD_COLUMNS = JOB_FIELD_NAMES.join(", ");
+const FIELD_PLACEHOLDERS = JOB_FIELD_NAMES.map(() => "?").join(", ");
+
+/** Inserts a queued job with the delivery's fields and the pipeline's declared timeout. */
+export function insertJobRow(sql: SqlStorage, job: { id: string; agent: string; pipeline: PipelineDecl; delivery: DeliveryInput; now: number }): void {
+  sql.exec(
+    `INSERT INTO jobs (id, agent, pipeline, hook_id, ${FIELD_COLUMNS}, status, created_at, timeout_ms, has_on_failure)
+     VALUES (?, ?, ?, ?, ${FIELD_PLACEHOLDERS}, 'queued', ?, ?, ?)`,
+    job.id,
+    job.agent,
+    job.pipeline.name,
+    job.delivery.hookId,
+    ...JOB_FIELD_NAMES.map((field) => job.delivery[field]),
+    job.now,
+    job.pipeline.timeoutMs,
+    job.pipeline.onFailure.length > 0 ? 1 : 0,
+  );
+}
+
+export function jobFieldsOf(row: JobRow): JobFields {
+  return jobFieldsFrom((field) => row[field]);
+}
+
+/** The job fields the API's job views show (types.ts says which it leaves out). */
+function listedFields(row: JobRow): ListedJobFields {
+  const { before: _before, pusher: _pusher, ...listed } = jobFieldsOf(row);
+  return listed;
+}
+
+export function toListItem(row: JobRow): JobListItem {
+  return {
+    id: row.id,
+    agent: row.agent,
+    pipeline: row.pipeline,
+    ...listedFields(row),
+    status: jobStatusOf(row.status),
+    createdAt: isoOrNull(row.created_at),
+    startedAt: isoOrNull(row.started_at),
+    finishedAt: isoOrNull(row.finished_at),
+  };
+}
+
+export function toJobFrame(row: JobRow): WorkerMessage {
+  return { type: "job", jobId: row.id, pipeline: row.pipeline, ...jobFieldsOf(row) } satisfies WorkerMessage;
+}
