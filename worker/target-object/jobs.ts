@@ -17,6 +17,13 @@ export function getJob(sql: SqlStorage, id: string): JobRow | undefined {
   return sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
 }
 
+/** The ref and sha of the agent's newest job of this pipeline, if it has one. */
+export function lastRefAndSha(sql: SqlStorage, agent: string, pipeline: string): { ref: string; sha: string } | undefined {
+  return sql
+    .exec<{ ref: string; sha: string }>("SELECT ref, sha FROM jobs WHERE agent = ? AND pipeline = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", agent, pipeline)
+    .toArray()[0];
+}
+
 /** Whether the agent's job-end is stored: every event it will send for the job is in. */
 export function jobEndStored(job: JobRow): boolean {
   return job.end_seq !== null;

@@ -1,7 +1,8 @@
 /** A deliberate re-run (POST …/deploy): a job for a declared pipeline without a webhook delivery. */
 import { listAgentRows, readStoredPipelines } from "./agents.ts";
-import { createJob } from "./jobs.ts";
-import type { JobSummary } from "./types.ts";
+import type { PipelineDecl } from "../../shared/protocol.ts";
+import { createJob, lastRefAndSha } from "./jobs.ts";
+import type { DeliveryInput, JobSummary } from "./types.ts";
 
 export interface DeployRequest {
   pipeline: string;
@@ -14,8 +15,12 @@ export type DeployResult = { ok: true; delivery: string; jobs: JobSummary[] } | 
 
 const ZERO_SHA = "0".repeat(40);
 
-/** Call inside a transaction. One job per agent declaring the pipeline (or just `agent`). */
-export function createDeployJobs(sql: SqlStorage, req: DeployRequest, now: number): DeployResult {
+/** The jobs a deploy request makes, each with the fields it will carry: checked in full before anything is written. */
+export type DeployPlan = { ok: true; delivery: string; jobs: { agent: string; pipeline: PipelineDecl; fields: DeliveryInput }[] };
+export type DeployRefusal = Extract<DeployResult, { ok: false }>;
+
+/** Reads only. One job per agent declaring the pipeline (or just `agent`); a refusal when any of them cannot be made. */
+export function planDeploy(sql: SqlStorage, req: DeployRequest): DeployPlan | DeployRefusal {
   const candidates = listAgentRows(sql)
     .filter((a) => req.agent === undefined || a.name === req.agent)
     .flatMap((a) => readStoredPipelines(a.pipelines).filter((p) => p.name === req.pipeline).map((p) => ({ agent: a.name, pipeline: p })));
@@ -23,18 +28,21 @@ export function createDeployJobs(sql: SqlStorage, req: DeployRequest, now: numbe
     return { ok: false, status: 404, error: `no agent${req.agent ? ` ${req.agent}` : ""} declares pipeline ${req.pipeline}` };
   }
   const delivery = `manual-${crypto.randomUUID()}`;
-  const jobs: JobSummary[] = [];
+  const jobs: DeployPlan["jobs"] = [];
   for (const { agent, pipeline } of candidates) {
-    const last = sql
-      .exec<{ ref: string; sha: string }>("SELECT ref, sha FROM jobs WHERE agent = ? AND pipeline = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", agent, pipeline.name)
-      .toArray()[0];
+    const last = lastRefAndSha(sql, agent, pipeline.name);
     const ref = req.ref ?? last?.ref;
     const sha = req.sha ?? last?.sha;
     if (ref === undefined || sha === undefined) {
       return { ok: false, status: 400, error: `give ref and sha: ${agent} has no earlier ${pipeline.name} job to re-run` };
     }
-    const id = createJob(sql, agent, pipeline, { hookId: "manual", delivery, event: "deploy", repo: pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" }, now);
-    jobs.push({ id, agent, pipeline: pipeline.name, status: "queued" });
+    jobs.push({ agent, pipeline, fields: { hookId: "manual", delivery, event: "deploy", repo: pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" } });
   }
   return { ok: true, delivery, jobs };
+}
+
+/** Call inside a transaction: creates the planned jobs. */
+export function writeDeploy(sql: SqlStorage, plan: DeployPlan, now: number): DeployResult {
+  const jobs = plan.jobs.map(({ agent, pipeline, fields }): JobSummary => ({ id: createJob(sql, agent, pipeline, fields, now), agent, pipeline: pipeline.name, status: "queued" }));
+  return { ok: true, delivery: plan.delivery, jobs };
 }

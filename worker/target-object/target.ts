@@ -33,22 +33,13 @@ import { dispatch } from "./dispatch.ts";
 import { jobStatusOf } from "./job-record.ts";
 import { finishJob, getJob, jobView, listJobs } from "./jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
-import { createDeployJobs, type DeployRequest, type DeployResult } from "./manual-deploy.ts";
+import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { AgentView, CancelResult, DeliveryAnswer, JobListItem, JobView, WebhookDelivery } from "./types.ts";
 
 export type RegisterResult = { ok: true; name: string; token: string } | { ok: false; status: 409; error: string };
 export type RevokeResult = ({ ok: true; name: string } & Removed) | { ok: false };
-
-/** Rolls back the deploy transaction while carrying the refusal out of it. */
-class DeployRefused extends Error {
-  readonly result: DeployResult;
-  constructor(result: DeployResult) {
-    super("deploy refused");
-    this.result = result;
-  }
-}
 
 export class Target extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -188,18 +179,12 @@ export class Target extends DurableObject<Env> {
   async deploy(req: DeployRequest): Promise<DeployResult> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    // Created in a transaction so a refusal for one agent leaves no job for another.
-    let result: DeployResult;
-    try {
-      result = this.ctx.storage.transactionSync(() => {
-        const r = createDeployJobs(sql, req, now);
-        if (!r.ok) throw new DeployRefused(r);
-        return r;
-      });
-    } catch (e) {
-      if (e instanceof DeployRefused) return e.result;
-      throw e;
-    }
+    // Planned in full first, so a refusal for one agent leaves no job for another.
+    const result = this.ctx.storage.transactionSync((): DeployResult => {
+      const plan = planDeploy(sql, req);
+      return plan.ok ? writeDeploy(sql, plan, now) : plan;
+    });
+    if (!result.ok) return result;
     for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
     for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatch(this.ctx, sql, agent, { resend: false, now });
     await this.reschedule();
