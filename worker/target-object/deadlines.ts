@@ -7,7 +7,7 @@
 import { removeAgent, UNSEEN_AGENTS } from "./agent-tokens.ts";
 import { JOB_TIME_UP, type AlarmSettings } from "./alarm.ts";
 import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "./connections.ts";
-import { dispatch } from "./dispatch.ts";
+import { dispatchNext } from "./dispatch.ts";
 import { deleteJob, finishJob } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
@@ -93,5 +93,5 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
   }
   // These agents are idle as far as the DO knows. One still running the job does not accept the next;
   // that one is sent again after the late job-end (session.ts).
-  for (const agent of new Set(ended.map((j) => j.agent))) dispatch(ctx, sql, agent, { resend: true, now });
+  for (const agent of new Set(ended.map((j) => j.agent))) dispatchNext(ctx, sql, agent, { resend: true, now });
 }

@@ -3,10 +3,11 @@ import { liveSocket, sendFrame } from "./connections.ts";
 import { type JobRow, toJobFrame } from "./job-record.ts";
 
 /**
- * Gives an idle, connected agent its oldest queued job; returns its id when one was sent. `resend` (after a reconnect) sends again a job
- * that was dispatched but never accepted; otherwise such a job keeps the agent busy.
+ * Gives an idle, connected agent its oldest queued job; returns its id when one was sent, and says
+ * nothing about it (the caller does). `resend` (after a reconnect) sends again a job that was
+ * dispatched but never accepted; otherwise such a job keeps the agent busy.
  */
-export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number; quiet?: boolean }): string | null {
+export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): string | null {
   const ws = liveSocket(ctx, sql, agent);
   if (!ws) return null;
   const busy = sql.exec("SELECT 1 FROM jobs WHERE agent = ? AND status = 'running' LIMIT 1", agent).toArray().length > 0;
@@ -26,8 +27,11 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
     .toArray()[0];
   if (!next) return null;
   sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", opts.now, next.id);
-  if (!sendFrame(ws, toJobFrame(next))) return null;
-  // `quiet`: the caller says it in its own line (a console line costs ~1.5 ms under wrangler dev).
-  if (!opts.quiet) console.log(`[job ${next.id}] sent to ${agent}`);
-  return next.id;
+  return sendFrame(ws, toJobFrame(next)) ? next.id : null;
+}
+
+/** dispatch, and a log line for the job sent. (A webhook delivery says it in its own line per job instead.) */
+export function dispatchNext(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): void {
+  const id = dispatch(ctx, sql, agent, opts);
+  if (id !== null) console.log(`[job ${id}] sent to ${agent}`);
 }

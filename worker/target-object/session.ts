@@ -1,14 +1,14 @@
 /**
  * What the DO does with each frame an agent sends (docs/protocol.md). Every frame is validated
  * first; a bad one is answered with `error` and otherwise ignored. Nothing here touches the alarm:
- * handleFrame says whether a deadline may have moved, and the DO shell (target.ts) re-derives it.
+ * handleFrame returns whether a deadline may have moved (`rearm`), and the DO shell (target.ts) re-derives it.
  */
 import { assertNever } from "../../shared/assert-never.ts";
 import { type AgentMessage, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
 import { logText } from "../log-text.ts";
 import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
 import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connections.ts";
-import { dispatch } from "./dispatch.ts";
+import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
 import { finishJob, getJob, jobEndStored, markRunning, reviveJob } from "./jobs.ts";
@@ -22,43 +22,51 @@ export interface SessionContext {
   now: number;
 }
 
+/** What handling a frame changed that the shell acts on: `rearm`, the alarm must be re-derived. */
+export interface FrameOutcome {
+  rearm: boolean;
+}
+
+const REARM: FrameOutcome = { rearm: true };
+const UNCHANGED: FrameOutcome = { rearm: false };
+
 /**
- * Handles one frame. Returns whether a deadline may have moved — true unless the frame changed no
+ * Handles one frame. `rearm` says whether a deadline may have moved — true unless the frame changed no
  * state (a bad frame, one before hello, an unknown job) or was an output event of a job already
  * running: the hot path stays cheap, and every other frame, including kinds added later, gets the
  * alarm re-derived by the caller.
  */
-export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): boolean {
+export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): FrameOutcome {
   if (typeof frame !== "string") {
     sendError(ws, "bad-frame", "binary frames are not part of the protocol; send JSON text frames");
-    return false;
+    return UNCHANGED;
   }
   const parsed = parseAgentMessage(frame);
   if (!parsed.ok) {
     console.warn(`[agent ${att.agent}] bad frame: ${logText(parsed.error)}`);
     sendError(ws, "bad-frame", parsed.error);
-    return false;
+    return UNCHANGED;
   }
   const msg = parsed.message;
   const sql = s.ctx.storage.sql;
   if (msg.type === "hello") {
     hello(s, ws, att, msg);
-    return true;
+    return REARM;
   }
   if (!isLiveConnection(sql, att.agent, att.connId)) {
     sendError(ws, "bad-frame", `send hello first (got ${msg.type})`);
-    return false;
+    return UNCHANGED;
   }
   touchAgent(sql, att.agent, s.now);
   switch (msg.type) {
     case "accepted":
       accepted(s, ws, att, msg.jobId);
-      return true;
+      return REARM;
     case "event":
       return event(s, ws, att, msg);
     case "error":
       console.warn(`[agent ${att.agent}] reported error ${logText(msg.code)}: ${logText(msg.message)}`);
-      return true;
+      return REARM;
     default:
       return assertNever(msg, "agent message");
   }
@@ -127,7 +135,7 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
   });
   for (const m of toSend) sendFrame(ws, m);
   console.log(`[agent ${att.agent}] hello: version ${logText(msg.version)}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
-  dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
+  dispatchNext(s.ctx, sql, att.agent, { resend: true, now: s.now });
 }
 
 function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): void {
@@ -144,11 +152,11 @@ function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: stri
   if (job.status !== "running") sendFrame(ws, { type: "cancel", jobId });
 }
 
-/** Returns whether a deadline may have moved (see handleFrame). */
-function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): boolean {
+/** `rearm` as handleFrame says. */
+function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): FrameOutcome {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, msg.jobId);
-  if (!job) return false;
+  if (!job) return UNCHANGED;
   const outcome = s.ctx.storage.transactionSync(() => {
     if (job.status === "queued") markRunning(sql, job.id, s.now); // events imply it was accepted
     const fresh = getJob(sql, job.id) ?? job;
@@ -173,7 +181,7 @@ function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
   if (outcome.kind === "stored" && msg.body.kind === "job-end") {
     console.log(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
-    dispatch(s.ctx, sql, att.agent, { resend: true, now: s.now });
+    dispatchNext(s.ctx, sql, att.agent, { resend: true, now: s.now });
   }
-  return !(msg.body.kind === "output" && job.status === "running");
+  return { rearm: !(msg.body.kind === "output" && job.status === "running") };
 }

@@ -8,7 +8,8 @@
  * and the RPCs — rather than trusting each handler to remember.
  */
 import { DurableObject } from "cloudflare:workers";
-import { FINAL_JOB_STATUSES } from "../../shared/protocol.ts";
+import { errorDetail } from "../../shared/errors.ts";
+import { FINAL_JOB_STATUSES, HEARTBEAT_PING, HEARTBEAT_PONG } from "../../shared/protocol.ts";
 import { NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import { bearerToken } from "../http/bearer-auth.ts";
 import { logText } from "../log-text.ts";
@@ -29,7 +30,7 @@ import {
 } from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
 import { acceptDelivery } from "./deliveries.ts";
-import { dispatch } from "./dispatch.ts";
+import { dispatch, dispatchNext } from "./dispatch.ts";
 import { jobStatusOf } from "./job-record.ts";
 import { finishJob, getJob, jobView, listJobs } from "./jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
@@ -45,7 +46,7 @@ export class Target extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // Heartbeats are answered by the runtime without waking the object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
       // Waking after a restart: sockets that died with the old instance are gone without a close event.
@@ -103,9 +104,9 @@ export class Target extends DurableObject<Env> {
         ws.close(1011, "connection identity lost");
         return;
       }
-      if (handleFrame({ ctx: this.ctx, target: this.target, now: Date.now() }, ws, att, message)) await this.reschedule();
+      if (handleFrame({ ctx: this.ctx, target: this.target, now: Date.now() }, ws, att, message).rearm) await this.reschedule();
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketMessage failed`, e);
+      console.error(`[target ${this.target}] webSocketMessage failed: ${errorDetail(e)}`);
     }
   }
 
@@ -114,7 +115,7 @@ export class Target extends DurableObject<Env> {
       completeClose(ws, code, reason);
       await this.socketGone(ws, `closed ${code}${reason ? ` ${logText(reason)}` : ""}`);
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketClose failed`, e);
+      console.error(`[target ${this.target}] webSocketClose failed: ${errorDetail(e)}`);
     }
   }
 
@@ -122,7 +123,7 @@ export class Target extends DurableObject<Env> {
     try {
       await this.socketGone(ws, `error ${String(error)}`);
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketError failed`, e);
+      console.error(`[target ${this.target}] webSocketError failed: ${errorDetail(e)}`);
     }
   }
 
@@ -162,7 +163,7 @@ export class Target extends DurableObject<Env> {
     // Sends are non-blocking: the answer does not wait for any agent. One log line per job.
     const sent = new Set<string>();
     for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
-      const id = dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now, quiet: true });
+      const id = dispatch(this.ctx, this.ctx.storage.sql, agent, { resend: false, now });
       if (id !== null) sent.add(id);
     }
     for (const job of answer.body.jobs) {
@@ -186,7 +187,7 @@ export class Target extends DurableObject<Env> {
     });
     if (!result.ok) return result;
     for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
-    for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatch(this.ctx, sql, agent, { resend: false, now });
+    for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatchNext(this.ctx, sql, agent, { resend: false, now });
     await this.reschedule();
     return result;
   }
@@ -286,7 +287,7 @@ export class Target extends DurableObject<Env> {
       await this.reschedule();
       // The agent's next job goes out now. If the canceled one was already on its way, the agent's
       // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.
-      dispatch(this.ctx, sql, job.agent, { resend: true, now });
+      dispatchNext(this.ctx, sql, job.agent, { resend: true, now });
       return { outcome: "canceled", id, status: "canceled" };
     }
     if (status !== "running") return { outcome: "already-finished", status };

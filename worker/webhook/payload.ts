@@ -1,4 +1,5 @@
 /** The webhook body, after its signature checked out: content type, JSON, and a push's typed fields. */
+import { errorMessage } from "../../shared/errors.ts";
 import { jobFieldProblem, type JobFields } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
@@ -13,7 +14,7 @@ function parseJson(text: string, what: string): ParsedBody {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, status: 400, error: `${what} is not valid JSON: ${e instanceof Error ? e.message : String(e)}` };
+    return { ok: false, status: 400, error: `${what} is not valid JSON: ${errorMessage(e)}` };
   }
 }
 
