@@ -2,7 +2,7 @@
 import { type WorkerMessage } from "../../shared/protocol.ts";
 import { NAME_PATTERN } from "../../shared/patterns.ts";
 import { Reader } from "../../shared/reader.ts";
-import { getAgent } from "./agents.ts";
+import { getAgent, recordDisconnect } from "./agents.ts";
 
 export interface Attachment {
   agent: string;
@@ -85,7 +85,7 @@ export function completeClose(ws: WebSocket, code: number, reason: string): void
  * update, a crash, `wrangler dev` killed) drops every socket without a close event, so a row can say
  * `connected` for an agent that is gone — and a connected agent's running job never goes stale. An
  * agent whose live socket is missing is recorded as disconnected now (its stale deadline starts); one
- * whose socket is there counts as seen now. Returns the agents found gone.
+ * whose socket is there counts as seen now. Returns the agents found gone, and logs each.
  */
 export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number): string[] {
   const gone: string[] = [];
@@ -97,6 +97,20 @@ export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, n
     }
     sql.exec("UPDATE agents SET connected = 0, disconnected_at = ? WHERE name = ? AND connected = 1", now, row.name);
     gone.push(row.name);
+    console.log(`[agent ${row.name}] disconnected (its socket is gone: the worker restarted)`);
   }
   return gone;
+}
+
+/** A socket closed or failed: if it was its agent's live one, the agent is disconnected from now (logged). Returns whether it was. */
+export function socketGone(sql: SqlStorage, ws: WebSocket, why: string, now: number): boolean {
+  const att = readAttachment(ws);
+  if (!att || !recordDisconnect(sql, att.agent, att.connId, now)) return false;
+  console.log(`[agent ${att.agent}] disconnected (${why})`);
+  return true;
+}
+
+/** Closes every socket of `agent` and records the live one as gone now (its close event may never come). */
+export function closeAndForget(ctx: DurableObjectState, agent: string, code: number, reason: string, now: number): void {
+  for (const att of closeAgentSockets(ctx, agent, code, reason)) recordDisconnect(ctx.storage.sql, agent, att.connId, now);
 }

@@ -96,6 +96,17 @@ export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): v
   sql.exec("UPDATE job_steps SET status = 'pending' WHERE job_id = ? AND status = 'skipped' AND started_at IS NULL AND finished_at IS NULL", id);
 }
 
+/** A queued job canceled before it ran: the request is recorded and the job ends `canceled`. */
+export function cancelQueuedJob(sql: SqlStorage, id: string, now: number): void {
+  sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
+  finishJob(sql, id, "canceled", now);
+}
+
+/** A running job is asked to stop; a repeated request keeps the first one's time (its grace). */
+export function requestCancel(sql: SqlStorage, id: string, now: number): void {
+  sql.exec("UPDATE jobs SET cancel_requested = 1, cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ?", now, id);
+}
+
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
 }

@@ -15,12 +15,7 @@ import { finishJob, getJob, jobEndStored, markRunning, reviveJob } from "./jobs.
 import { declarationOverLimit } from "./limits.ts";
 import { addNote } from "./notes.ts";
 import { refreshQueuedJobs } from "./steps.ts";
-
-export interface SessionContext {
-  ctx: DurableObjectState;
-  target: string;
-  now: number;
-}
+import type { TargetContext } from "./target-context.ts";
 
 /** What handling a frame changed that the shell acts on: `rearm`, the alarm must be re-derived. */
 export interface FrameOutcome {
@@ -36,7 +31,7 @@ const UNCHANGED: FrameOutcome = { rearm: false };
  * running: the hot path stays cheap, and every other frame, including kinds added later, gets the
  * alarm re-derived by the caller.
  */
-export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): FrameOutcome {
+export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): FrameOutcome {
   if (typeof frame !== "string") {
     sendError(ws, "bad-frame", "binary frames are not part of the protocol; send JSON text frames");
     return UNCHANGED;
@@ -73,14 +68,14 @@ export function handleFrame(s: SessionContext, ws: WebSocket, att: Attachment, f
 }
 
 /** The job if it exists and belongs to this agent; otherwise answers `error` and returns null. */
-function ownJob(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): JobRow | null {
+function ownJob(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): JobRow | null {
   const job = getJob(s.ctx.storage.sql, jobId);
   if (job && job.agent === att.agent) return job;
   sendError(ws, "unknown-job", `no job ${jobId} for agent ${att.agent} in target ${s.target}`);
   return null;
 }
 
-function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "hello" }>): void {
+function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "hello" }>): void {
   const sql = s.ctx.storage.sql;
   if (msg.agent !== att.agent) {
     sendError(ws, "bad-frame", `hello.agent ${JSON.stringify(msg.agent)} does not match this connection's agent ${JSON.stringify(att.agent)}`);
@@ -138,7 +133,7 @@ function hello(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<A
   dispatchNext(s.ctx, sql, att.agent, { resend: true, now: s.now });
 }
 
-function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: string): void {
+function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): void {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, jobId);
   if (!job) return;
@@ -153,7 +148,7 @@ function accepted(s: SessionContext, ws: WebSocket, att: Attachment, jobId: stri
 }
 
 /** `rearm` as handleFrame says. */
-function event(s: SessionContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): FrameOutcome {
+function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<AgentMessage, { type: "event" }>): FrameOutcome {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, msg.jobId);
   if (!job) return UNCHANGED;

@@ -1,0 +1,94 @@
+/**
+ * The DO's RPCs for webhooks and /api/targets/:target/jobs: a delivery, a deploy, a cancel, a job's
+ * log. Plain functions behind the shell (target.ts), which re-derives the alarm after those that
+ * change state.
+ */
+import { FINAL_JOB_STATUSES } from "../../shared/protocol.ts";
+import { liveSocket, sendFrame } from "./connections.ts";
+import { acceptDelivery } from "./deliveries.ts";
+import { dispatch, dispatchNext } from "./dispatch.ts";
+import { jobStatusOf } from "./job-record.ts";
+import { cancelQueuedJob, getJob, requestCancel } from "./jobs.ts";
+import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
+import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
+import type { TargetContext } from "./target-context.ts";
+import type { CancelResult, DeliveryAnswer, WebhookDelivery } from "./types.ts";
+
+/** A verified push: the jobs and the answer stored together, then the jobs sent. `created`: not a redelivery. */
+export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer: DeliveryAnswer; created: boolean } {
+  const sql = c.ctx.storage.sql;
+  const { answer, duplicate } = c.ctx.storage.transactionSync(() => acceptDelivery(sql, d, c.now));
+  if (duplicate) {
+    console.log(`[delivery ${d.delivery}] seen before: same answer, no new job`);
+    return { answer, created: false };
+  }
+  if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
+  // Sends are non-blocking: the answer does not wait for any agent. One log line per job
+  // (a console line costs ~1.5 ms under wrangler dev).
+  const sent = new Set<string>();
+  for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
+    const id = dispatch(c.ctx, sql, agent, { resend: false, now: c.now });
+    if (id !== null) sent.add(id);
+  }
+  for (const job of answer.body.jobs) {
+    console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
+  }
+  return { answer, created: true };
+}
+
+/** POST …/deploy — queue the pipeline again (newest ref/sha unless given). */
+export function deploy(c: TargetContext, req: DeployRequest): DeployResult {
+  const sql = c.ctx.storage.sql;
+  // Planned in full first, so a refusal for one agent leaves no job for another.
+  const result = c.ctx.storage.transactionSync((): DeployResult => {
+    const plan = planDeploy(sql, req);
+    return plan.ok ? writeDeploy(sql, plan, c.now) : plan;
+  });
+  if (!result.ok) return result;
+  for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
+  for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatchNext(c.ctx, sql, agent, { resend: false, now: c.now });
+  return result;
+}
+
+/**
+ * A queued job is canceled here; a running one is asked to stop (now, or when its agent
+ * reconnects), and ends canceled after the cancel grace if its agent never confirms (deadlines.ts).
+ */
+export function cancelJob(c: TargetContext, id: string): CancelResult {
+  const sql = c.ctx.storage.sql;
+  const job = getJob(sql, id);
+  if (!job) return { outcome: "not-found" };
+  const status = jobStatusOf(job.status);
+  if (status === "queued") {
+    c.ctx.storage.transactionSync(() => cancelQueuedJob(sql, id, c.now));
+    console.log(`[job ${id}] canceled while queued`);
+    // The agent's next job goes out now. If the canceled one was already on its way, the agent's
+    // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.
+    dispatchNext(c.ctx, sql, job.agent, { resend: true, now: c.now });
+    return { outcome: "canceled", id, status: "canceled" };
+  }
+  if (status !== "running") return { outcome: "already-finished", status };
+  // A repeated cancel sends the frame again but keeps the first request's grace.
+  requestCancel(sql, id, c.now);
+  const ws = liveSocket(c.ctx, sql, job.agent);
+  const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
+  console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
+  return { outcome: "cancel-requested", id, status };
+}
+
+/** The job's log (null if no such job); `step` → that step's raw output only. */
+export function jobLog(sql: SqlStorage, id: string, step: string | null): ReadableStream<Uint8Array> | null {
+  const job = getJob(sql, id);
+  if (!job) return null;
+  return logStream(sql, id, step, job.output_dropped);
+}
+
+/** For `?follow=1`: the next page of the log after `after`, and whether the job has ended. */
+export function logPage(sql: SqlStorage, id: string, step: string | null, after: LogCursor, atLineStart: boolean): (LogPage & { ended: boolean }) | null {
+  const job = getJob(sql, id);
+  if (!job) return null;
+  const page = readLogPage(sql, id, step, after, atLineStart);
+  // A final status is final: the agent's job-end is in, or the DO ended the job itself (it never ran,
+  // or a deadline passed — then the note saying so is in the page). A late event stays in the plain log.
+  return { ...page, ended: FINAL_JOB_STATUSES.includes(jobStatusOf(job.status)) };
+}

@@ -1,0 +1,6 @@
+/** What each plain function behind the DO shell (target.ts) gets: the object's state, its target name, the time of the call. */
+export interface TargetContext {
+  ctx: DurableObjectState;
+  target: string;
+  now: number;
+}
