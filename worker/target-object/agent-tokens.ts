@@ -105,3 +105,8 @@ export const UNSEEN_AGENTS = `
   LEFT JOIN agent_tokens t ON t.name = n.name
   LEFT JOIN agents a ON a.name = n.name
   WHERE COALESCE(a.connected, 0) = 0`;
+
+/** Agents not connected and not seen for `retentionMs` or more (UNSEEN_AGENTS). */
+export function unseenAgentNames(sql: SqlStorage, retentionMs: number, now: number): string[] {
+  return sql.exec<{ name: string }>(`SELECT name FROM (${UNSEEN_AGENTS}) WHERE seen + ? <= ?`, retentionMs, now).toArray().map((r) => r.name);
+}

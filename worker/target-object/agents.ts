@@ -110,3 +110,13 @@ export function isLiveConnection(sql: SqlStorage, name: string, connId: string):
   const row = getAgent(sql, name);
   return row !== undefined && row.connected === 1 && row.conn_id === connId;
 }
+
+/** Agents the table says are connected. */
+export function connectedAgentNames(sql: SqlStorage): string[] {
+  return sql.exec<{ name: string }>("SELECT name FROM agents WHERE connected = 1").toArray().map((r) => r.name);
+}
+
+/** The agent's socket is gone without a close event: disconnected from now. */
+export function markGone(sql: SqlStorage, name: string, now: number): void {
+  sql.exec("UPDATE agents SET connected = 0, disconnected_at = ? WHERE name = ? AND connected = 1", now, name);
+}

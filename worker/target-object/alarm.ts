@@ -6,6 +6,7 @@
  * applies them.
  */
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
+import { JOB_TIME_UP } from "./jobs.ts";
 
 const DEFAULT_STALE_SECONDS = 300;
 const DEFAULT_RETENTION_DAYS = 30;
@@ -41,12 +42,6 @@ export function alarmSettings(env: AlarmVars): AlarmSettings {
     cancelGraceMs: positiveNumber(env.CANCEL_GRACE_SECONDS, DEFAULT_CANCEL_GRACE_SECONDS) * 1000,
   };
 }
-
-/**
- * When a running job's time is up, before the grace: the agent ends its main steps by the declared
- * timeout and gives on_failure steps as long again. A constant SQL fragment over `jobs` columns.
- */
-export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
 
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql

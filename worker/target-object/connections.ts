@@ -2,7 +2,7 @@
 import { type WorkerMessage } from "../../shared/protocol.ts";
 import { NAME_PATTERN } from "../../shared/patterns.ts";
 import { Reader } from "../../shared/reader.ts";
-import { getAgent, recordDisconnect } from "./agents.ts";
+import { connectedAgentNames, getAgent, markGone, recordDisconnect, touchAgent } from "./agents.ts";
 
 export interface Attachment {
   agent: string;
@@ -89,15 +89,14 @@ export function completeClose(ws: WebSocket, code: number, reason: string): void
  */
 export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number): string[] {
   const gone: string[] = [];
-  const rows = sql.exec<{ name: string; conn_id: string | null }>("SELECT name, conn_id FROM agents WHERE connected = 1").toArray();
-  for (const row of rows) {
-    if (liveSocket(ctx, sql, row.name)) {
-      sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ?", now, row.name);
+  for (const name of connectedAgentNames(sql)) {
+    if (liveSocket(ctx, sql, name)) {
+      touchAgent(sql, name, now);
       continue;
     }
-    sql.exec("UPDATE agents SET connected = 0, disconnected_at = ? WHERE name = ? AND connected = 1", now, row.name);
-    gone.push(row.name);
-    console.log(`[agent ${row.name}] disconnected (its socket is gone: the worker restarted)`);
+    markGone(sql, name, now);
+    gone.push(name);
+    console.log(`[agent ${name}] disconnected (its socket is gone: the worker restarted)`);
   }
   return gone;
 }

@@ -4,11 +4,12 @@
  * silent past the job's timeout + grace, canceled when it did not confirm a cancel within the cancel
  * grace (wedged, or gone for good) — and old jobs, delivery records and agents unseen that long go.
  */
-import { removeAgent, UNSEEN_AGENTS } from "./agent-tokens.ts";
-import { JOB_TIME_UP, type AlarmSettings } from "./alarm.ts";
+import { removeAgent, unseenAgentNames } from "./agent-tokens.ts";
+import type { AlarmSettings } from "./alarm.ts";
 import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "./connections.ts";
 import { dispatchNext } from "./dispatch.ts";
-import { deleteJob, finishJob } from "./jobs.ts";
+import { deleteExpiredDeliveries } from "./deliveries.ts";
+import { deleteJob, expiredJobIds, finishJob, overdueRunningJobs, staleRunningJobs, unconfirmedCancels } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
 /** "30 days", "2 min", "90 s": durations in notes. */
@@ -30,54 +31,30 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
   const pruned: string[] = [];
   const ended = ctx.storage.transactionSync((): Ended[] => {
     const out: Ended[] = [];
-    const stale = sql
-      .exec<{ id: string; agent: string }>(
-        `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent
-         WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL AND a.disconnected_at + ? <= ?`,
-        s.staleMs,
-        now,
-      )
-      .toArray();
-    for (const job of stale) {
+    for (const job of staleRunningJobs(sql, s.staleMs, now)) {
       finishJob(sql, job.id, "interrupted", now);
       addNote(sql, job.id, `agent ${job.agent} has been disconnected for more than ${formatDuration(s.staleMs)}: ended interrupted`, now);
     }
 
-    const timedOut = sql
-      .exec<{ id: string; agent: string; timeout_ms: number; has_on_failure: number }>(
-        `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND started_at IS NOT NULL AND ${JOB_TIME_UP} + ? <= ?`,
-        s.jobGraceMs,
-        now,
-      )
-      .toArray();
-    for (const job of timedOut) {
+    for (const job of overdueRunningJobs(sql, s.jobGraceMs, now)) {
       finishJob(sql, job.id, "timed_out", now);
       const timeout = `${formatDuration(job.timeout_ms)}${job.has_on_failure === 1 ? ", twice for on_failure steps" : ""}`;
       addNote(sql, job.id, `the agent never reported the end of this job within its timeout (${timeout}) + ${formatDuration(s.jobGraceMs)} grace: ended timed_out`, now);
       out.push({ id: job.id, agent: job.agent, cancel: true });
     }
 
-    const unconfirmed = sql
-      .exec<{ id: string; agent: string }>(
-        "SELECT id, agent FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND cancel_requested_at + ? <= ?",
-        s.cancelGraceMs,
-        now,
-      )
-      .toArray();
-    for (const job of unconfirmed) {
+    for (const job of unconfirmedCancels(sql, s.cancelGraceMs, now)) {
       finishJob(sql, job.id, "canceled", now);
       addNote(sql, job.id, `the agent did not confirm the cancel within ${formatDuration(s.cancelGraceMs)}: ended canceled`, now);
       out.push({ id: job.id, agent: job.agent, cancel: false }); // it had the cancel; it gets it again on hello
     }
 
-    const expired = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", s.retentionMs, now).toArray();
-    for (const { id } of expired) deleteJob(sql, id);
-    sql.exec("DELETE FROM deliveries WHERE created_at + ? <= ?", s.retentionMs, now);
+    for (const id of expiredJobIds(sql, s.retentionMs, now)) deleteJob(sql, id);
+    deleteExpiredDeliveries(sql, s.retentionMs, now);
 
     // Revoked agents are gone at once (agent-tokens.ts); these were registered but not seen for the
     // retention period: a decommissioned host keeps no token that still opens a socket.
-    const unseen = sql.exec<{ name: string }>(`SELECT name FROM (${UNSEEN_AGENTS}) WHERE seen + ? <= ?`, s.retentionMs, now).toArray();
-    for (const { name } of unseen) {
+    for (const name of unseenAgentNames(sql, s.retentionMs, now)) {
       if (removeAgent(sql, name, `was not seen for ${formatDuration(s.retentionMs)} and was removed`, now)) pruned.push(name);
     }
     return out;

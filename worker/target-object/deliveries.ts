@@ -67,3 +67,8 @@ export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number)
   );
   return { answer, duplicate: false };
 }
+
+/** Delivery records older than `retentionMs` go (a push that old is answered `ignored` by its signed age anyway). */
+export function deleteExpiredDeliveries(sql: SqlStorage, retentionMs: number, now: number): void {
+  sql.exec("DELETE FROM deliveries WHERE created_at + ? <= ?", retentionMs, now);
+}

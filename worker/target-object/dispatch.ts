@@ -1,6 +1,7 @@
 /** Sending jobs to agents: one job at a time per agent, re-sent until the agent accepts it. */
 import { liveSocket, sendFrame } from "./connections.ts";
-import { type JobRow, toJobFrame } from "./job-record.ts";
+import { toJobFrame } from "./job-record.ts";
+import { agentBusy, markDispatched, oldestQueuedJob } from "./jobs.ts";
 
 /**
  * Gives an idle, connected agent its oldest queued job; returns its id when one was sent, and says
@@ -10,11 +11,8 @@ import { type JobRow, toJobFrame } from "./job-record.ts";
 export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): string | null {
   const ws = liveSocket(ctx, sql, agent);
   if (!ws) return null;
-  const busy = sql.exec("SELECT 1 FROM jobs WHERE agent = ? AND status = 'running' LIMIT 1", agent).toArray().length > 0;
-  if (busy) return null;
-  const pending = sql
-    .exec<JobRow>("SELECT * FROM jobs WHERE agent = ? AND status = 'queued' AND dispatched_at IS NOT NULL ORDER BY created_at, rowid LIMIT 1", agent)
-    .toArray()[0];
+  if (agentBusy(sql, agent)) return null;
+  const pending = oldestQueuedJob(sql, agent, "sent");
   if (pending) {
     if (opts.resend) {
       sendFrame(ws, toJobFrame(pending));
@@ -22,11 +20,9 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
     }
     return null;
   }
-  const next = sql
-    .exec<JobRow>("SELECT * FROM jobs WHERE agent = ? AND status = 'queued' ORDER BY created_at, rowid LIMIT 1", agent)
-    .toArray()[0];
+  const next = oldestQueuedJob(sql, agent, "any");
   if (!next) return null;
-  sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", opts.now, next.id);
+  markDispatched(sql, next.id, opts.now);
   return sendFrame(ws, toJobFrame(next)) ? next.id : null;
 }
 

@@ -137,3 +137,70 @@ export function deleteJob(sql: SqlStorage, id: string): void {
   sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
   sql.exec("DELETE FROM jobs WHERE id = ?", id);
 }
+
+/** Whether the agent runs a job (as far as the DO knows). */
+export function agentBusy(sql: SqlStorage, agent: string): boolean {
+  return sql.exec("SELECT 1 FROM jobs WHERE agent = ? AND status = 'running' LIMIT 1", agent).toArray().length > 0;
+}
+
+export function runningJobIds(sql: SqlStorage, agent: string): string[] {
+  return sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", agent).toArray().map((r) => r.id);
+}
+
+/** The agent's oldest queued job: of those already sent to it (`sent`), or of all. */
+export function oldestQueuedJob(sql: SqlStorage, agent: string, which: "sent" | "any"): JobRow | undefined {
+  const query =
+    which === "sent"
+      ? "SELECT * FROM jobs WHERE agent = ? AND status = 'queued' AND dispatched_at IS NOT NULL ORDER BY created_at, rowid LIMIT 1"
+      : "SELECT * FROM jobs WHERE agent = ? AND status = 'queued' ORDER BY created_at, rowid LIMIT 1";
+  return sql.exec<JobRow>(query, agent).toArray()[0];
+}
+
+export function markDispatched(sql: SqlStorage, id: string, now: number): void {
+  sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", now, id);
+}
+
+/**
+ * When a running job's time is up, before the grace: the agent ends its main steps by the declared
+ * timeout and gives on_failure steps as long again. A constant SQL fragment over `jobs` columns.
+ */
+export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
+
+/** Running jobs whose agent has been disconnected for `staleMs` or more. */
+export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
+  return sql
+    .exec<{ id: string; agent: string }>(
+      `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent
+       WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL AND a.disconnected_at + ? <= ?`,
+      staleMs,
+      now,
+    )
+    .toArray();
+}
+
+/** Running jobs past their time (JOB_TIME_UP) + `graceMs`. */
+export function overdueRunningJobs(sql: SqlStorage, graceMs: number, now: number): { id: string; agent: string; timeout_ms: number; has_on_failure: number }[] {
+  return sql
+    .exec<{ id: string; agent: string; timeout_ms: number; has_on_failure: number }>(
+      `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND started_at IS NOT NULL AND ${JOB_TIME_UP} + ? <= ?`,
+      graceMs,
+      now,
+    )
+    .toArray();
+}
+
+/** Running jobs whose cancel was asked for `graceMs` or more ago. */
+export function unconfirmedCancels(sql: SqlStorage, graceMs: number, now: number): { id: string; agent: string }[] {
+  return sql
+    .exec<{ id: string; agent: string }>(
+      "SELECT id, agent FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND cancel_requested_at + ? <= ?",
+      graceMs,
+      now,
+    )
+    .toArray();
+}
+
+/** Jobs finished `retentionMs` or more ago. */
+export function expiredJobIds(sql: SqlStorage, retentionMs: number, now: number): string[] {
+  return sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", retentionMs, now).toArray().map((r) => r.id);
+}

@@ -11,7 +11,7 @@ import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connection
 import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
-import { finishJob, getJob, jobEndStored, markRunning, reviveJob } from "./jobs.ts";
+import { finishJob, getJob, jobEndStored, markRunning, reviveJob, runningJobIds } from "./jobs.ts";
 import { declarationOverLimit } from "./limits.ts";
 import { addNote } from "./notes.ts";
 import { refreshQueuedJobs } from "./steps.ts";
@@ -119,8 +119,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
         toSend.push({ type: "cancel", jobId });
       }
     }
-    const lost = sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", att.agent).toArray();
-    for (const { id } of lost) {
+    for (const id of runningJobIds(sql, att.agent)) {
       if (unfinished.has(id)) continue;
       finishJob(sql, id, "interrupted", s.now);
       addNote(sql, id, `agent ${att.agent} reconnected without this job (it did not list it unfinished): ended interrupted`, s.now);
