@@ -1,7 +1,23 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { agentsOf, api, connectAgent, disconnected, event, eventually, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+import {
+  agentsOf,
+  api,
+  connectAgent,
+  disconnected,
+  event,
+  eventually,
+  hello,
+  helloAgent,
+  jobOf,
+  pipeline,
+  postWebhook,
+  push,
+  pushPayload,
+  runningJob,
+  uniqueName,
+} from "../test-support.ts";
 
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
@@ -20,6 +36,11 @@ function inTarget<T>(target: string, f: (sql: SqlStorage, alarm: number | null) 
 }
 
 const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+
+async function pushJob(target: string, sha = "b"): Promise<string> {
+  const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
+  return ((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+}
 
 describe("Target DO deadlines: a job that never ends", () => {
   it("ends a running job timed_out past its timeout (twice, with on_failure steps) + grace, cancels it on the agent and sends the next job", async () => {
@@ -180,5 +201,56 @@ describe("Target DO deadlines: a cancel the agent never confirms", () => {
     await inTarget(target, (sql) => sql.exec("UPDATE jobs SET cancel_requested_at = cancel_requested_at - ? WHERE id = ?", CANCEL_GRACE_MS, id));
     await runDurableObjectAlarm(env.TARGET.getByName(target));
     expect((await jobOf(target, id)).status).toBe("canceled");
+  });
+});
+
+describe("Target DO deadlines: an agent that stays away", () => {
+  it("marks a disconnected agent's running job interrupted once the stale deadline passes (alarm)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await disconnected(target, agent);
+    const stub = env.TARGET.getByName(target);
+
+    // Before the deadline the alarm changes nothing.
+    expect(await runInDurableObject(stub, async (_, state) => (await state.storage.getAlarm()) !== null)).toBe(true);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("running");
+
+    // Fake the clock: the agent left longer ago than AGENT_STALE_SECONDS.
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("interrupted");
+  });
+});
+
+describe("Target DO deadlines: retention", () => {
+  it("deletes finished jobs, their events and old delivery records after the retention period (alarm)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await pushJob(target);
+    await agent.next("job");
+    agent.send({ type: "accepted", jobId: id });
+    agent.send(event(id, 1, { kind: "job-end", status: "succeeded" }));
+    await agent.next("ack");
+    const stub = env.TARGET.getByName(target);
+    const count = () =>
+      runInDurableObject(stub, (_, state) =>
+        ["jobs", "job_events", "job_steps", "deliveries"].map((t) => state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${t}`).one().n),
+      );
+    expect((await count()).every((n) => n > 0)).toBe(true);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await count()).every((n) => n > 0)).toBe(true); // not old yet
+
+    const thirtyOneDays = 31 * 86_400_000;
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE jobs SET finished_at = finished_at - ?", thirtyOneDays);
+      state.storage.sql.exec("UPDATE deliveries SET created_at = created_at - ?", thirtyOneDays);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await count()).toEqual([0, 0, 0, 0]);
+    agent.close();
   });
 });

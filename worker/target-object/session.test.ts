@@ -1,8 +1,31 @@
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
 import { MAX_UNFINISHED } from "../../shared/protocol.ts";
-import { api, connectAgent, disconnected, event, hello, helloAgent, jobOf, pipeline, push, runningJob, uniqueName } from "../test-support.ts";
+import {
+  api,
+  apiJson,
+  connectAgent,
+  disconnected,
+  event,
+  eventually,
+  hello,
+  helloAgent,
+  jobOf,
+  pipeline,
+  postWebhook,
+  push,
+  pushPayload,
+  runningJob,
+  statusBecomes,
+  uniqueName,
+} from "../test-support.ts";
+import type { JobView } from "./types.ts";
+
+async function pushJob(target: string, sha = "b"): Promise<string> {
+  const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
+  return ((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+}
 
 describe("Target DO: frames no agent should send", () => {
   it("refuses a hello listing more than MAX_UNFINISHED jobs with an error naming the limit, and takes the next good hello", async () => {
@@ -116,5 +139,100 @@ describe("Target DO: events a job's declaration and its end do not allow", () =>
     expect((await back.next("ack")).seq).toBe(1);
     expect(back.pending().filter((m) => m.type === "error")).toEqual([]);
     back.close();
+  });
+});
+
+describe("Target DO: hello after a reconnect", () => {
+  it("resumes unfinished jobs on hello and marks running jobs the agent lost as interrupted", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    await disconnected(target, agent);
+
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", [pipeline()], [{ jobId: id, lastSeq: 3 }]));
+    await back.next("welcome");
+    expect(await back.next("resume")).toEqual({ type: "resume", jobId: id, ackedSeq: 1 });
+    expect((await jobOf(target, id)).status).toBe("running");
+    await disconnected(target, back);
+
+    const amnesiac = await helloAgent(target, "web-1"); // unfinished: []
+    await statusBecomes(target, id, "interrupted");
+    const steps = (await jobOf(target, id)).steps;
+    expect(steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
+    expect(await (await api(`/api/targets/${target}/jobs/${id}/log`)).text()).toBe(
+      "--- fetch\n--- [hookrelay] agent web-1 reconnected without this job (it did not list it unfinished): ended interrupted\n",
+    );
+    amnesiac.close();
+  });
+
+  it("counts an agent that comes back still running a stale-interrupted job as busy, then sends its next job", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const a = await runningJob(target, agent);
+    agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    await disconnected(target, agent);
+    const stub = env.TARGET.getByName(target);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
+    });
+    await runDurableObjectAlarm(stub);
+    expect((await jobOf(target, a)).status).toBe("interrupted");
+    const b = ((await (await postWebhook(target, JSON.stringify(pushPayload({ after: "c".repeat(40) })))).json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", undefined, [{ jobId: a, lastSeq: 1 }]));
+    await back.next("welcome");
+    expect(await back.next("resume")).toMatchObject({ jobId: a, ackedSeq: 1 });
+    const revived = await jobOf(target, a);
+    expect(revived.status).toBe("running");
+    expect(revived.finishedAt).toBeNull();
+    expect(revived.steps[0]).toMatchObject({ name: "fetch", status: "running" });
+    await expect(back.next("job", 300)).rejects.toThrow(); // busy with A: B waits
+
+    back.send(event(a, 2, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    back.send(event(a, 3, { kind: "job-end", status: "succeeded" }));
+    expect(await back.next("job")).toMatchObject({ jobId: b });
+    expect((await jobOf(target, a)).status).toBe("succeeded");
+    back.close();
+  });
+});
+
+describe("Target DO: accepted", () => {
+  it("sends cancel when a job canceled on its way to the agent is accepted, and keeps it canceled", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await pushJob(target);
+    await agent.next("job");
+    const next = await pushJob(target, "c");
+    const res = await api(`/api/targets/${target}/jobs/${id}/cancel`, { method: "POST" });
+    expect(await res.json()).toEqual({ id, status: "canceled" });
+    agent.send({ type: "accepted", jobId: id });
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    agent.send(event(id, 1, { kind: "job-end", status: "canceled" }));
+    await agent.next("ack");
+    expect(((await apiJson(`/api/targets/${target}/jobs/${id}`)) as JobView).status).toBe("canceled");
+    expect((await agent.next("job")).jobId).toBe(next); // the agent is free again
+    agent.close();
+  });
+});
+
+describe("Target DO: peer text in the worker's log", () => {
+  it("logs an agent's error frame with its control characters escaped, on one line", async () => {
+    const warn = vi.spyOn(console, "warn");
+    try {
+      const agent = await helloAgent(uniqueName(), "web-1");
+      agent.send({ type: "error", code: "x\ny", message: "fine\n[agent web-1] job succeeded\r\u001b[2K" });
+      await eventually(async () => warn.mock.calls.some((args) => String(args[0]).includes("reported error")), "the error frame logged");
+      const line = String(warn.mock.calls.find((args) => String(args[0]).includes("reported error"))![0]);
+      expect(line).not.toMatch(/[\u0000-\u001f]/);
+      expect(line).toBe('[agent web-1] reported error "x\\ny": "fine\\n[agent web-1] job succeeded\\r\\u001b[2K"');
+      agent.close();
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
