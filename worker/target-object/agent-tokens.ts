@@ -3,7 +3,7 @@
  * the SHA-256 and compares in constant time. A token opens only its own name's socket in its own
  * target, so one read off a server (deploy steps run as the agent's user) takes over nothing else.
  */
-import { finishJob } from "./jobs.ts";
+import { finishJob, unfinishedJobsOf } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
 export const TOKEN_PREFIX = "hra_";
@@ -82,8 +82,7 @@ export function removeAgent(sql: SqlStorage, name: string, why: string, now: num
     sql.exec("SELECT 1 FROM agent_tokens WHERE name = ?", name).toArray().length + sql.exec("SELECT 1 FROM agents WHERE name = ?", name).toArray().length > 0;
   if (!known) return null;
   const removed: Removed = { canceled: [], interrupted: [] };
-  const jobs = sql.exec<{ id: string; status: string }>("SELECT id, status FROM jobs WHERE agent = ? AND status IN ('queued', 'running') ORDER BY created_at", name).toArray();
-  for (const job of jobs) {
+  for (const job of unfinishedJobsOf(sql, name)) {
     const status = job.status === "queued" ? "canceled" : "interrupted";
     finishJob(sql, job.id, status, now);
     addNote(sql, job.id, `agent ${name} ${why}: ended ${status}`, now);

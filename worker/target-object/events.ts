@@ -8,7 +8,7 @@ import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEventBody } from "../../shared/protocol.ts";
 import { utf8Length } from "../../shared/utf8.ts";
 import { type JobRow, jobStatusOf } from "./job-record.ts";
-import { finishJob, jobEndStored } from "./jobs.ts";
+import { countOutput, finishJob, jobEndStored, setAckedSeq, setEndSeq } from "./jobs.ts";
 import { isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 
 /** Stored output per job; past it, output events keep their seq but not their data. */
@@ -56,7 +56,7 @@ export function storeEvent(
   if (seq !== job.acked_seq + 1) return { kind: "gap", acked: job.acked_seq };
   const refused = refusal(sql, job, seq, body);
   if (refused) {
-    sql.exec("UPDATE jobs SET acked_seq = ? WHERE id = ?", seq, job.id);
+    setAckedSeq(sql, job.id, seq);
     return { kind: "refused", acked: seq, ...refused };
   }
 
@@ -78,8 +78,7 @@ export function storeEvent(
         body.stream,
         fits ? body.data : "",
       );
-      if (fits) sql.exec("UPDATE jobs SET output_bytes = output_bytes + ? WHERE id = ?", bytes, job.id);
-      else sql.exec("UPDATE jobs SET output_dropped = output_dropped + ? WHERE id = ?", bytes, job.id);
+      countOutput(sql, job.id, bytes, fits ? "stored" : "dropped");
       break;
     }
     case "step-end":
@@ -97,7 +96,7 @@ export function storeEvent(
       break;
     case "job-end": {
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, status) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.status);
-      sql.exec("UPDATE jobs SET end_seq = ? WHERE id = ?", seq, job.id);
+      setEndSeq(sql, job.id, seq);
       // A job the DO already gave up on (interrupted while its agent was away) takes the agent's real ending;
       // one canceled while queued, or ended by a deadline (timed out, cancel not confirmed), stays as it is.
       const current = jobStatusOf(job.status);
@@ -107,6 +106,6 @@ export function storeEvent(
     default:
       assertNever(body, "event body");
   }
-  sql.exec("UPDATE jobs SET acked_seq = ? WHERE id = ?", seq, job.id);
+  setAckedSeq(sql, job.id, seq);
   return { kind: "stored", acked: seq };
 }

@@ -2,7 +2,7 @@
 import { assertNever } from "../../shared/assert-never.ts";
 import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 import { insertJobRow, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
-import { insertDeclaredSteps } from "./steps.ts";
+import { insertDeclaredSteps, replaceDeclaredSteps } from "./steps.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
 
 interface StepRow extends Record<string, SqlStorageValue> {
@@ -203,4 +203,42 @@ export function unconfirmedCancels(sql: SqlStorage, graceMs: number, now: number
 /** Jobs finished `retentionMs` or more ago. */
 export function expiredJobIds(sql: SqlStorage, retentionMs: number, now: number): string[] {
   return sql.exec<{ id: string }>("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", retentionMs, now).toArray().map((r) => r.id);
+}
+
+/** The highest contiguous seq stored (or refused) for the job: what the agent is acked. */
+export function setAckedSeq(sql: SqlStorage, id: string, seq: number): void {
+  sql.exec("UPDATE jobs SET acked_seq = ? WHERE id = ?", seq, id);
+}
+
+/** The seq of the agent's job-end: nothing after it is stored. */
+export function setEndSeq(sql: SqlStorage, id: string, seq: number): void {
+  sql.exec("UPDATE jobs SET end_seq = ? WHERE id = ?", seq, id);
+}
+
+/** Output bytes stored, or past the cap dropped (the log says how many). */
+export function countOutput(sql: SqlStorage, id: string, bytes: number, how: "stored" | "dropped"): void {
+  if (how === "stored") sql.exec("UPDATE jobs SET output_bytes = output_bytes + ? WHERE id = ?", bytes, id);
+  else sql.exec("UPDATE jobs SET output_dropped = output_dropped + ? WHERE id = ?", bytes, id);
+}
+
+/** The agent's queued and running jobs, oldest first. */
+export function unfinishedJobsOf(sql: SqlStorage, agent: string): { id: string; status: string }[] {
+  return sql.exec<{ id: string; status: string }>("SELECT id, status FROM jobs WHERE agent = ? AND status IN ('queued', 'running') ORDER BY created_at", agent).toArray();
+}
+
+/**
+ * A queued job copied its pipeline's declaration when it was created. When the agent's hello declares
+ * that pipeline anew (its config changed), the agent's jobs that have not started yet take the new
+ * steps and timeout: they will run with the new config, and its steps must not be refused as unknown.
+ */
+export function refreshQueuedJobs(sql: SqlStorage, agent: string, pipelines: PipelineDecl[]): void {
+  for (const p of pipelines) {
+    const jobs = sql
+      .exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND started_at IS NULL", agent, p.name)
+      .toArray();
+    for (const { id } of jobs) {
+      sql.exec("UPDATE jobs SET timeout_ms = ?, has_on_failure = ? WHERE id = ?", p.timeoutMs, p.onFailure.length > 0 ? 1 : 0, id);
+      if (replaceDeclaredSteps(sql, id, p)) console.log(`[job ${id}] steps refreshed from ${agent}'s new declaration of ${p.name}`);
+    }
+  }
 }

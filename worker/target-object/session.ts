@@ -11,10 +11,9 @@ import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connection
 import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
-import { finishJob, getJob, jobEndStored, markRunning, reviveJob, runningJobIds } from "./jobs.ts";
+import { finishJob, getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds } from "./jobs.ts";
 import { declarationOverLimit } from "./limits.ts";
 import { addNote } from "./notes.ts";
-import { refreshQueuedJobs } from "./steps.ts";
 import type { TargetContext } from "./target-context.ts";
 
 /** What handling a frame changed that the shell acts on: `rearm`, the alarm must be re-derived. */

@@ -15,26 +15,13 @@ export function insertDeclaredSteps(sql: SqlStorage, jobId: string, pipeline: Pi
   });
 }
 
-/**
- * A queued job copied its pipeline's declaration when it was created. When the agent's hello declares
- * that pipeline anew (its config changed), the agent's jobs that have not started yet take the new
- * steps and timeout: they will run with the new config, and its steps must not be refused as unknown.
- */
-export function refreshQueuedJobs(sql: SqlStorage, agent: string, pipelines: PipelineDecl[]): void {
-  for (const p of pipelines) {
-    const jobs = sql
-      .exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND started_at IS NULL", agent, p.name)
-      .toArray();
-    const declared = JSON.stringify(declaredSteps(p));
-    for (const { id } of jobs) {
-      sql.exec("UPDATE jobs SET timeout_ms = ?, has_on_failure = ? WHERE id = ?", p.timeoutMs, p.onFailure.length > 0 ? 1 : 0, id);
-      const stored = sql.exec<{ name: string; phase: string }>("SELECT name, phase FROM job_steps WHERE job_id = ? ORDER BY position", id).toArray();
-      if (JSON.stringify(stored.map(({ name, phase }) => ({ name, phase }))) === declared) continue;
-      sql.exec("DELETE FROM job_steps WHERE job_id = ?", id);
-      insertDeclaredSteps(sql, id, p);
-      console.log(`[job ${id}] steps refreshed from ${agent}'s new declaration of ${p.name}`);
-    }
-  }
+/** A job not yet started takes `pipeline`'s declared steps (jobs.ts refreshQueuedJobs); returns whether they differed. */
+export function replaceDeclaredSteps(sql: SqlStorage, jobId: string, pipeline: PipelineDecl): boolean {
+  const stored = sql.exec<{ name: string; phase: string }>("SELECT name, phase FROM job_steps WHERE job_id = ? ORDER BY position", jobId).toArray();
+  if (JSON.stringify(stored.map(({ name, phase }) => ({ name, phase }))) === JSON.stringify(declaredSteps(pipeline))) return false;
+  sql.exec("DELETE FROM job_steps WHERE job_id = ?", jobId);
+  insertDeclaredSteps(sql, jobId, pipeline);
+  return true;
 }
 
 export function isDeclaredStep(sql: SqlStorage, jobId: string, step: string): boolean {
