@@ -1,7 +1,7 @@
 /**
  * A `jobs` row and what it becomes: the one place that maps a job between its columns, the API's
  * views and the `job` frame. A job's payload fields (shared/job-fields.ts) are columns of the same
- * names, so a new field needs its schema migration (schema.ts) here and nothing else.
+ * names, so a new field needs a schema migration (schema.ts) and no edit here.
  */
 import { JOB_FIELD_NAMES, jobFieldsFrom, type JobFields } from "../../shared/job-fields.ts";
 import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus, type WorkerMessage } from "../../shared/protocol.ts";

@@ -1,4 +1,8 @@
-/** The `jobs` table: creating, finishing (which settles its steps too) and describing jobs. Steps: steps.ts. */
+/**
+ * The `jobs` table's SQL: creating, finishing (which settles its steps too) and describing jobs, and
+ * the queries dispatch, hello, events and the deadlines make of it. A row's mapping: job-record.ts;
+ * steps: steps.ts.
+ */
 import { assertNever } from "../../shared/assert-never.ts";
 import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 import { insertJobRow, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
