@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pushPayload, sendWebhook } from "../test/helpers/github.ts";
+import { pushPayload, sendWebhook } from "../dev/github.ts";
 import { DEMO_REPO, git, loadDemo } from "./demo.ts";
 
 export async function demoPush(): Promise<{ status: number; body: unknown; sha: string }> {

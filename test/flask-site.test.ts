@@ -18,7 +18,7 @@ import {
   releaseRevision,
   versionFiles,
   type FlaskSite,
-} from "./helpers/flask-site.ts";
+} from "../testing/flask-site.ts";
 
 const unavailable = flaskSiteUnavailable();
 if (unavailable) console.warn(`[flask-site.test] skipped: ${unavailable}`);

@@ -4,12 +4,12 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../dev/free-port.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const EXAMPLE_APP = join(ROOT, "examples", "flask-app");
 export const EXAMPLE_PIPELINE = join(ROOT, "agent", "examples", "flask.yml");
 /** Debian's interpreter: the Flask stack from apt belongs to it, not to whatever `python3` is on PATH. */
@@ -204,22 +204,6 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 function git(args: string[], cwd?: string): Promise<RunResult> {
   return run("git", [...GIT_IDENTITY, ...args], { cwd });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error("flask-site: no port from the OS"));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
 }
 
 function sleep(ms: number): Promise<void> {
