@@ -1,42 +1,70 @@
-/** Real git repositories for tests: a bare origin, a work clone to push from, and a live checkout to deploy. */
+/**
+ * Real git repositories: a bare origin, a work clone to push from, and a live checkout to deploy.
+ * The one git fixture of the tests, the benchmark, the Flask site and the `npm start` demo.
+ */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
-const ID = ["-c", "user.name=hookrelay test", "-c", "user.email=test@hookrelay.invalid", "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false"];
+const ID = ["-c", "user.name=hookrelay", "-c", "user.email=git@hookrelay.invalid", "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false", "-c", "commit.gpgsign=false"];
 
-export function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", [...ID, ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+/** The caller's environment without what would point git at another repository. */
+function gitEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"]) delete env[key];
+  return env;
 }
 
-export interface TestRepo {
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", [...ID, ...args], { cwd, env: gitEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** A file's new content; `null` deletes it, `executable` sets the mode git records (0755). */
+export type FileChange = string | null | { content: string; executable: true };
+
+export interface GitRepo {
   dir: string;
   origin: string;
   work: string;
   live: string;
-  /** Write files in the work clone, commit, push `branch` to origin; returns the new sha. */
-  commit(files: Record<string, string>, message: string, branch?: string): string;
+  /** Write (or delete) files in the work clone, commit, push `branch` to origin; returns the new sha. */
+  commit(files: Record<string, FileChange>, message: string, branch?: string): string;
   head(cwd?: string): string;
 }
 
-export function createRepo(files: Record<string, string> = { "README.md": "v1\n" }, branch = "main"): TestRepo {
-  const dir = mkdtempSync(join(tmpdir(), "hookrelay-git-"));
+export interface RepoOptions {
+  /** Where origin.git, work/ and live/ go (it must exist). Default: a new temp dir. */
+  dir?: string;
+  branch?: string;
+  /** The first commit's message. */
+  message?: string;
+}
+
+export function createRepo(files: Record<string, FileChange> = { "README.md": "v1\n" }, opts: RepoOptions = {}): GitRepo {
+  const branch = opts.branch ?? "main";
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "hookrelay-git-"));
   const origin = join(dir, "origin.git");
   const work = join(dir, "work");
   const live = join(dir, "live");
   git(dir, "init", "--bare", "-q", "-b", branch, origin);
   git(dir, "clone", "-q", origin, work);
-  const repo: TestRepo = {
+  const repo: GitRepo = {
     dir,
     origin,
     work,
     live,
     commit(files, message, br = branch) {
       git(work, "checkout", "-q", "-B", br);
-      for (const [path, content] of Object.entries(files)) {
-        mkdirSync(dirname(join(work, path)), { recursive: true });
-        writeFileSync(join(work, path), content);
+      for (const [path, change] of Object.entries(files)) {
+        const full = join(work, path);
+        if (change === null) {
+          rmSync(full, { force: true });
+          continue;
+        }
+        mkdirSync(dirname(full), { recursive: true });
+        writeFileSync(full, typeof change === "string" ? change : change.content);
+        if (typeof change !== "string") chmodSync(full, 0o755);
       }
       git(work, "add", "-A");
       git(work, "commit", "-q", "-m", message);
@@ -47,7 +75,7 @@ export function createRepo(files: Record<string, string> = { "README.md": "v1\n"
       return git(cwd, "rev-parse", "HEAD");
     },
   };
-  repo.commit(files, "initial");
+  repo.commit(files, opts.message ?? "initial");
   git(dir, "clone", "-q", origin, live);
   return repo;
 }

@@ -6,7 +6,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
-import { DEMO_REPO, git, loadDemo } from "./demo.ts";
+import { git } from "../dev/git-repo.ts";
+import { DEMO_REPO, loadDemo } from "./demo.ts";
 
 export async function demoPush(): Promise<{ status: number; body: unknown; sha: string }> {
   const demo = loadDemo();

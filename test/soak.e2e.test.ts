@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { api, jobLog, waitForAgent } from "../dev/api.ts";
 import { killByEnvMarker } from "../testing/liveness.ts";
-import { createRepo, type TestRepo } from "../dev/git-repo.ts";
+import { createRepo, type GitRepo } from "../dev/git-repo.ts";
 import { pushPayload } from "../dev/github.ts";
 import { eventually } from "../dev/eventually.ts";
 import { redeliverer, seededRandom, type Redeliverer } from "../testing/redeliver.ts";
@@ -60,7 +60,7 @@ function killPlan(cycles: number): Kill[] {
 }
 
 let dir: string;
-let repo: TestRepo;
+let repo: GitRepo;
 let worker: WorkerProcess | undefined;
 let agent: AgentProcess | undefined;
 let sender: Redeliverer;
