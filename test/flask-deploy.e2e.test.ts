@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentWithConfig, type AgentProcess } from "../dev/agent-process.ts";
 import { agentToken, jobLog, waitForAgent, waitForJob } from "../dev/api.ts";
-import { columnAddedIn, createFlaskSite, flaskSiteUnavailable, REPO, releaseRevision, versionFiles, type FlaskSite } from "../testing/flask-site.ts";
+import { columnAddedIn, releaseRevision, REPO, versionFiles } from "../testing/flask-example.ts";
+import { flaskSiteUnavailable } from "../testing/flask-python.ts";
+import { createFlaskSite, type FlaskSite } from "../testing/flask-site.ts";
 import { push } from "../testing/push.ts";
 import { startWorker, type WorkerProcess } from "../dev/worker-process.ts";
 
