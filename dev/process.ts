@@ -1,5 +1,5 @@
 /**
- * A child process for tests: its own process group (so stop() takes its children too),
+ * A child process for tests and the benchmark: its own process group (so stop() takes its children too),
  * output captured, and waits that always have a timeout.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
