@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AgentMessage, MAX_UNFINISHED, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { groupAlive } from "./process-group.ts";
-import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
-import { startTcpProxy } from "../test/helpers/tcp-proxy.ts";
-import { writeUnfinishedJobs } from "./testing/spool-files.ts";
-import { FAST_BACKOFF, startTestAgent, testDir, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "./testing/test-agent.ts";
+import { eventually } from "../dev/eventually.ts";
+import { type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "../testing/fake-worker.ts";
+import { startTcpProxy } from "../testing/tcp-proxy.ts";
+import { writeUnfinishedJobs } from "../testing/spool-files.ts";
+import { FAST_BACKOFF, startTestAgent, testDir, type TestAgent, type TestAgentOptions, TEST_TOKEN } from "../testing/test-agent.ts";
 
 let fake: FakeWorker;
 const running: TestAgent[] = [];

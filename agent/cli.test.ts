@@ -1,11 +1,12 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { isAlive } from "../test/helpers/fixture.ts";
+import { isAlive } from "../testing/liveness.ts";
 import { groupAlive } from "./process-group.ts";
-import { type CliRun, runCli, startCli } from "./testing/agent-process.ts";
-import { eventually, type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "./testing/fake-worker.ts";
-import { TEST_TOKEN, writeTestConfig } from "./testing/test-agent.ts";
+import { type CliRun, runCli, startCli } from "../testing/agent-cli.ts";
+import { eventually } from "../dev/eventually.ts";
+import { type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "../testing/fake-worker.ts";
+import { TEST_TOKEN, writeTestConfig } from "../testing/test-agent.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type AgentConfig, loadConfig, parseConfig } from "./config.ts";
-import { testDir } from "./testing/test-agent.ts";
+import { testDir } from "../testing/test-agent.ts";
 import { resolveToken } from "./token.ts";
 import { parseDuration, parseSize } from "./units.ts";
 

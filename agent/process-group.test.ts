@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { eventually, type FakeWorker, jobMessage, startFakeWorker } from "./testing/fake-worker.ts";
-import { startTestAgent, type TestAgent, type TestAgentOptions } from "./testing/test-agent.ts";
+import { eventually } from "../dev/eventually.ts";
+import { type FakeWorker, jobMessage, startFakeWorker } from "../testing/fake-worker.ts";
+import { startTestAgent, type TestAgent, type TestAgentOptions } from "../testing/test-agent.ts";
 
 let fake: FakeWorker;
 const running: TestAgent[] = [];

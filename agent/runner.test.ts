@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { PipelineConfig } from "./config.ts";
 import { checkJob, type JobRequest } from "./runner.ts";
-import { SHA_A, SHA_B } from "./testing/fake-worker.ts";
-import { testDir } from "./testing/test-agent.ts";
+import { SHA_A, SHA_B } from "../testing/fake-worker.ts";
+import { testDir } from "../testing/test-agent.ts";
 
 const pipeline: PipelineConfig = {
   name: "app",

@@ -5,10 +5,10 @@ import { describe, expect, it } from "vitest";
 import { type JobEventBody, MAX_UNFINISHED } from "../shared/protocol.ts";
 import { memoryLogger } from "./log.ts";
 import { Spool } from "./spool.ts";
-import { eventually } from "./testing/fake-worker.ts";
-import { type LockRacer, startLockRacer } from "./testing/lock-racer.ts";
-import { writeUnfinishedJobs } from "./testing/spool-files.ts";
-import { testDir } from "./testing/test-agent.ts";
+import { eventually } from "../dev/eventually.ts";
+import { type LockRacer, startLockRacer } from "../testing/lock-racer.ts";
+import { writeUnfinishedJobs } from "../testing/spool-files.ts";
+import { testDir } from "../testing/test-agent.ts";
 
 const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
 

@@ -9,14 +9,16 @@ import { readFileSync, rmSync, writeFileSync, existsSync, mkdtempSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
-import { startAgent } from "../test/helpers/agent-process.ts";
-import { api, waitForAgent, waitForJob } from "../test/helpers/api.ts";
-import { createRepo } from "../test/helpers/git.ts";
-import { pushPayload, sendWebhook, signSha256 } from "../test/helpers/github.ts";
-import { eventually, startProcess } from "../test/helpers/process.ts";
-import { startWorker, TEST_SECRETS } from "../test/helpers/worker-process.ts";
+import { startAgent } from "../dev/agent-process.ts";
+import { api, waitForAgent, waitForJob } from "../dev/api.ts";
+import { createRepo } from "../dev/git-repo.ts";
+import { pushPayload, sendWebhook, signSha256 } from "../dev/github.ts";
+import { eventually } from "../dev/eventually.ts";
+import { freePort } from "../dev/free-port.ts";
+import { startProcess } from "../dev/process.ts";
+import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
-import { freePort, percentile, nowNs, type Row, printTable } from "./stats.ts";
+import { percentile, nowNs, type Row, printTable } from "./stats.ts";
 
 const SECRET = TEST_SECRETS.GITHUB_WEBHOOK_SECRET;
 const REPO = "bench/app";

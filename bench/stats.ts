@@ -1,6 +1,4 @@
-/** Small helpers for the benchmark: percentiles, wall-clock nanoseconds, a free port, the table. */
-import { createServer } from "node:net";
-
+/** Small helpers for the benchmark: percentiles, wall-clock nanoseconds, the table. */
 export interface Row {
   metric: string;
   value: string;
@@ -16,17 +14,6 @@ export function percentile(values: number[], p: number): number {
 /** Wall-clock time in ns, comparable with `date +%s%N` in a child process. */
 export function nowNs(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export function printTable(rows: Row[]): void {

@@ -5,8 +5,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pushPayload, sendWebhook } from "../test/helpers/github.ts";
-import { DEMO_REPO, git, loadDemo } from "./demo.ts";
+import { pushPayload, sendWebhook } from "../dev/github.ts";
+import { git } from "../dev/git-repo.ts";
+import { DEMO_REPO, loadDemo } from "./demo.ts";
 
 export async function demoPush(): Promise<{ status: number; body: unknown; sha: string }> {
   const demo = loadDemo();

@@ -1,11 +1,11 @@
 /**
- * The local demo's files: a git origin + live checkout of a tiny app, secrets for `wrangler dev`,
+ * The local demo's files: a git origin + live checkout of a tiny app (dev/git-repo.ts), secrets for `wrangler dev`,
  * and an agent config that deploys the checkout. Shared by `npm start` and `npm run demo:push`.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createRepo } from "../dev/git-repo.ts";
 
 export const DEMO_AGENT = "demo-agent";
 export const REPO_ROOT = new URL("../", import.meta.url).pathname;
@@ -23,11 +23,6 @@ export interface Demo {
   envFile: string;
   agentConfig: string;
   workerState: string;
-}
-
-const GIT_ID = ["-c", "user.name=hookrelay demo", "-c", "user.email=demo@hookrelay.invalid", "-c", "init.defaultBranch=main"];
-export function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", [...GIT_ID, ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
 export function demoFile(): string {
@@ -48,14 +43,7 @@ export function prepareDemo(port: number): Demo {
   const work = join(dir, "work");
   const live = join(dir, "live");
   if (!existsSync(origin)) {
-    git(dir, "init", "-q", "--bare", "-b", "main", origin);
-    git(dir, "clone", "-q", origin, work);
-    writeFileSync(join(work, "VERSION"), "1\n");
-    writeFileSync(join(work, "app.sh"), '#!/bin/sh\necho "hello from version $(cat VERSION)"\n', { mode: 0o755 });
-    git(work, "add", "-A");
-    git(work, "commit", "-q", "-m", "version 1");
-    git(work, "push", "-q", "origin", "HEAD:refs/heads/main");
-    git(dir, "clone", "-q", origin, live);
+    createRepo({ VERSION: "1\n", "app.sh": { content: '#!/bin/sh\necho "hello from version $(cat VERSION)"\n', executable: true } }, { dir, message: "version 1" });
   }
   // Only these two: a demo from before per-agent tokens also kept an AGENT_TOKEN, which the worker ignores.
   const secrets = {

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../dev/free-port.ts";
 import { DEMO_AGENT, prepareDemo, REPO_ROOT, type Demo } from "./demo.ts";
 import { demoPush } from "./demo-push.ts";
 
@@ -23,10 +24,7 @@ function portIsFree(port: number): Promise<boolean> {
 async function choosePort(): Promise<number> {
   const wanted = Number(process.env.PORT ?? 8787);
   if (await portIsFree(wanted)) return wanted;
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
+  const port = await freePort();
   console.log(`port ${wanted} is busy; using ${port}`);
   return port;
 }

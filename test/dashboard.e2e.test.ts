@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { waitForAgent, waitForJob } from "./helpers/api.ts";
-import { push } from "./helpers/fixture.ts";
-import { createRepo } from "./helpers/git.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { waitForAgent, waitForJob } from "../dev/api.ts";
+import { push } from "../testing/push.ts";
+import { createRepo } from "../dev/git-repo.ts";
+import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does it)`;

@@ -5,11 +5,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgentWithConfig, type AgentProcess } from "./helpers/agent-process.ts";
-import { agentToken, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
-import { columnAddedIn, createFlaskSite, flaskSiteUnavailable, REPO, releaseRevision, versionFiles, type FlaskSite } from "./helpers/flask-site.ts";
-import { push } from "./helpers/fixture.ts";
-import { startWorker, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgentWithConfig, type AgentProcess } from "../dev/agent-process.ts";
+import { agentToken, jobLog, waitForAgent, waitForJob } from "../dev/api.ts";
+import { columnAddedIn, releaseRevision, REPO, versionFiles } from "../testing/flask-example.ts";
+import { flaskSiteUnavailable } from "../testing/flask-python.ts";
+import { createFlaskSite, type FlaskSite } from "../testing/flask-site.ts";
+import { push } from "../testing/push.ts";
+import { startWorker, type WorkerProcess } from "../dev/worker-process.ts";
 
 const unavailable = flaskSiteUnavailable();
 if (unavailable) console.warn(`[flask-deploy.e2e] skipped: ${unavailable} (.ci/run installs .ci/apt-packages.txt)`);

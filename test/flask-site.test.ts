@@ -6,19 +6,9 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig } from "../agent/config.ts";
-import {
-  BRANCH,
-  EXAMPLE_PIPELINE,
-  INITIAL_REVISION,
-  REPO,
-  cleanEnv,
-  columnAddedIn,
-  createFlaskSite,
-  flaskSiteUnavailable,
-  releaseRevision,
-  versionFiles,
-  type FlaskSite,
-} from "./helpers/flask-site.ts";
+import { BRANCH, columnAddedIn, EXAMPLE_PIPELINE, INITIAL_REVISION, releaseRevision, REPO, versionFiles } from "../testing/flask-example.ts";
+import { cleanEnv, flaskSiteUnavailable } from "../testing/flask-python.ts";
+import { createFlaskSite, type FlaskSite } from "../testing/flask-site.ts";
 
 const unavailable = flaskSiteUnavailable();
 if (unavailable) console.warn(`[flask-site.test] skipped: ${unavailable}`);

@@ -8,12 +8,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { api, jobWhenSettled, waitForAgent } from "./helpers/api.ts";
-import { push } from "./helpers/fixture.ts";
-import { createRepo } from "./helpers/git.ts";
-import { pushPayload, sendWebhook } from "./helpers/github.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { api, jobWhenSettled, waitForAgent } from "../dev/api.ts";
+import { push } from "../testing/push.ts";
+import { createRepo } from "../dev/git-repo.ts";
+import { pushPayload, sendWebhook } from "../dev/github.ts";
+import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 
 const REPO = "acme/hostile";
 /** How long a hostile job may take to end; a refused job ends in well under a second. */

@@ -5,13 +5,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { api, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
-import { isAlive, push, rssMb } from "./helpers/fixture.ts";
-import { createRepo } from "./helpers/git.ts";
-import { eventually } from "./helpers/process.ts";
-import { startTcpProxy } from "./helpers/tcp-proxy.ts";
-import { startWorker, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { api, jobLog, waitForAgent, waitForJob } from "../dev/api.ts";
+import { isAlive, rssMb } from "../testing/liveness.ts";
+import { push } from "../testing/push.ts";
+import { createRepo } from "../dev/git-repo.ts";
+import { eventually } from "../dev/eventually.ts";
+import { startTcpProxy } from "../testing/tcp-proxy.ts";
+import { startWorker, type WorkerProcess } from "../dev/worker-process.ts";
 
 const REPO = "acme/live";
 let worker: WorkerProcess;

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { freePort } from "../bench/stats.ts";
-import { createRepo } from "./helpers/git.ts";
-import { startProcess } from "./helpers/process.ts";
-import { REPO_ROOT } from "./helpers/worker-process.ts";
+import { freePort } from "../dev/free-port.ts";
+import { createRepo } from "../dev/git-repo.ts";
+import { startProcess } from "../dev/process.ts";
+import { REPO_ROOT } from "../dev/worker-process.ts";
 
 describe("npm start", () => {
   it("runs the worker and a demo agent, and `--smoke` deploys a signed push end to end", async () => {

@@ -6,16 +6,16 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { agentToken, api, jobLog, waitForAgent, waitForJob } from "./helpers/api.ts";
-import { createRepo, type TestRepo } from "./helpers/git.ts";
-import { pushPayload, sendWebhook } from "./helpers/github.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { agentToken, api, jobLog, waitForAgent, waitForJob } from "../dev/api.ts";
+import { createRepo, type GitRepo } from "../dev/git-repo.ts";
+import { pushPayload, sendWebhook } from "../dev/github.ts";
+import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 
 const REPO = "acme/shop";
 let worker: WorkerProcess;
 let agent: AgentProcess;
-let repo: TestRepo;
+let repo: GitRepo;
 let scratch: string;
 
 beforeAll(async () => {

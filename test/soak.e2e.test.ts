@@ -16,14 +16,14 @@ import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type AgentProcess } from "./helpers/agent-process.ts";
-import { api, jobLog, waitForAgent } from "./helpers/api.ts";
-import { killByEnvMarker } from "./helpers/fixture.ts";
-import { createRepo, type TestRepo } from "./helpers/git.ts";
-import { pushPayload } from "./helpers/github.ts";
-import { eventually } from "./helpers/process.ts";
-import { redeliverer, seededRandom, type Redeliverer } from "./helpers/redeliver.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "./helpers/worker-process.ts";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { api, jobLog, waitForAgent } from "../dev/api.ts";
+import { killByEnvMarker } from "../testing/liveness.ts";
+import { createRepo, type GitRepo } from "../dev/git-repo.ts";
+import { pushPayload } from "../dev/github.ts";
+import { eventually } from "../dev/eventually.ts";
+import { redeliverer, seededRandom, type Redeliverer } from "../testing/redeliver.ts";
+import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 
 const SEED = process.env.SOAK_SEED ? Number(process.env.SOAK_SEED) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const CYCLES = Math.max(1, Number(process.env.SOAK_CYCLES ?? 6));
@@ -60,7 +60,7 @@ function killPlan(cycles: number): Kill[] {
 }
 
 let dir: string;
-let repo: TestRepo;
+let repo: GitRepo;
 let worker: WorkerProcess | undefined;
 let agent: AgentProcess | undefined;
 let sender: Redeliverer;

@@ -2,8 +2,12 @@
 import { env, exports } from "cloudflare:workers";
 import type { AgentMessage, PipelineDecl, WorkerMessage } from "../shared/protocol.ts";
 import { parseWorkerMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import { eventually } from "../dev/eventually.ts";
 import { app } from "./app.ts";
 import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target-object/types.ts";
+
+/** The worker tests wait with the same `eventually` as every other test. */
+export { eventually };
 
 export const SECRET = "It's a Secret to Everybody";
 export const ADMIN = { Authorization: "Bearer test-admin-token" };
@@ -176,15 +180,6 @@ export async function apiJson(path: string, init: RequestInit = {}): Promise<unk
   return res.json();
 }
 
-/** Polls `check` until it returns true (every wait has a timeout). */
-export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export function event(jobId: string, seq: number, body: Extract<AgentMessage, { type: "event" }>["body"]): AgentMessage {
   return { type: "event", jobId, seq, at: Date.now(), body };
 }
@@ -200,12 +195,12 @@ export const jobsOf = async (target: string) => ((await apiJson(`/api/targets/${
 export const agentsOf = async (target: string) => ((await apiJson(`/api/targets/${target}/agents`)) as { agents: AgentView[] }).agents;
 
 export async function statusBecomes(target: string, id: string, status: string): Promise<void> {
-  await eventually(async () => (await jobOf(target, id)).status === status, `job ${id} ${status}`);
+  await eventually(`job ${id} ${status}`, async () => (await jobOf(target, id)).status === status, 2000, 10);
 }
 
 export async function disconnected(target: string, agent: TestAgent, name = "web-1"): Promise<void> {
   agent.close();
-  await eventually(async () => (await agentsOf(target)).find((a) => a.name === name)?.connected === false, `${name} disconnected`);
+  await eventually(`${name} disconnected`, async () => (await agentsOf(target)).find((a) => a.name === name)?.connected === false, 2000, 10);
 }
 
 /** A job pushed, dispatched to a connected agent and accepted: returns its id. */

@@ -63,12 +63,12 @@ describe("GET …/jobs/:id/log?follow=1", () => {
     const reader = follow.body!.pipeThrough(new TextDecoderStream()).getReader();
     let received = "";
     const readUntil = async (needle: string) => {
-      await eventually(async () => {
+      await eventually(needle, async () => {
         if (received.includes(needle)) return true;
         const { value, done } = await reader.read();
         if (value) received += value;
         return done || received.includes(needle);
-      }, needle, 5000);
+      }, 5000, 10);
     };
     await readUntil("\n\n");
     expect(received).toBe('id: 2:0\nevent: log\ndata: "--- fetch\\none\\ntwo\\n"\n\n');

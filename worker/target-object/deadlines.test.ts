@@ -119,7 +119,7 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     const agent = await helloAgent(target, "web-1");
     const id = await runningJob(target, agent);
     const silent = await connectAgent(target, "web-1"); // replaces the live socket; no hello ever
-    await eventually(async () => (await agentsOf(target))[0]?.connected === false, "web-1 disconnected");
+    await eventually("web-1 disconnected", async () => (await agentsOf(target))[0]?.connected === false, 2000, 10);
 
     const armed = await inTarget(target, (sql, alarm) => ({ left: sql.exec<{ t: number }>("SELECT disconnected_at AS t FROM agents").one().t, alarm }));
     expect(armed.alarm).toBe(armed.left + STALE_MS);

@@ -226,7 +226,7 @@ describe("Target DO: peer text in the worker's log", () => {
     try {
       const agent = await helloAgent(uniqueName(), "web-1");
       agent.send({ type: "error", code: "x\ny", message: "fine\n[agent web-1] job succeeded\r\u001b[2K" });
-      await eventually(async () => warn.mock.calls.some((args) => String(args[0]).includes("reported error")), "the error frame logged");
+      await eventually("the error frame logged", async () => warn.mock.calls.some((args) => String(args[0]).includes("reported error")), 2000, 10);
       const line = String(warn.mock.calls.find((args) => String(args[0]).includes("reported error"))![0]);
       expect(line).not.toMatch(/[\u0000-\u001f]/);
       expect(line).toBe('[agent web-1] reported error "x\\ny": "fine\\n[agent web-1] job succeeded\\r\\u001b[2K"');

@@ -1,5 +1,5 @@
 /** The worker's admin API, as an operator (or the dashboard) uses it. */
-import { eventually } from "./process.ts";
+import { eventually } from "./eventually.ts";
 import { TEST_SECRETS } from "./worker-process.ts";
 
 export async function api(url: string, path: string, init: RequestInit = {}, token: string = TEST_SECRETS.ADMIN_TOKEN): Promise<{ status: number; body: any; text: string }> {

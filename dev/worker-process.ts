@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProcess, type RunningProcess } from "./process.ts";
 
-export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+export const REPO_ROOT = new URL("../", import.meta.url).pathname;
 export const BIN = join(REPO_ROOT, "node_modules/.bin");
 
 export const TEST_SECRETS = {

@@ -15,7 +15,7 @@ export interface AgentOptions {
   /** Extra top-level config keys (heartbeat, kill_grace, log_cap…). */
   extra?: Record<string, unknown>;
   stateDir?: string;
-  /** Default: the agent's own token, registered through the admin API (helpers/api.ts agentToken). */
+  /** Default: the agent's own token, registered through the admin API (dev/api.ts agentToken). */
   token?: string;
   env?: Record<string, string>;
   /** Run the built bundle (dist/hookrelay-agent.mjs, `npm run build`) instead of the source. */

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { Agent } from "../agent.ts";
-import type { BackoffOptions } from "../backoff.ts";
-import { type AgentConfig, parseConfig } from "../config.ts";
-import { memoryLogger } from "../log.ts";
+import { Agent } from "../agent/agent.ts";
+import type { BackoffOptions } from "../agent/backoff.ts";
+import { type AgentConfig, parseConfig } from "../agent/config.ts";
+import { memoryLogger } from "../agent/log.ts";
 
 export const TEST_TOKEN = "test-agent-token-123";
 export const FAST_BACKOFF: BackoffOptions = { initialMs: 20, maxMs: 100, longMs: 60_000 };

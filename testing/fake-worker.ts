@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { WebSocket, WebSocketServer } from "ws";
-import { type AgentMessage, type JobEventBody, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
+import { type AgentMessage, type JobEventBody, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../shared/protocol.ts";
 
 export interface StoredEvent {
   seq: number;
@@ -151,15 +151,4 @@ export function jobMessage(jobId: string, overrides: Partial<Extract<WorkerMessa
     pusher: "octocat",
     ...overrides,
   };
-}
-
-/** Polls until `check` returns something other than undefined/false; fails with `what` after the timeout. */
-export async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -1,7 +1,7 @@
 /** For tests: a state_dir as a previous run left it, written directly as files (fast; the Spool API keeps to its bounds). */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentMessage, JobEventBody } from "../../shared/protocol.ts";
+import type { AgentMessage, JobEventBody } from "../shared/protocol.ts";
 
 /**
  * `count` accepted jobs, oldest first, each ended (`succeeded`) but never acked; `unended` of the

@@ -1,17 +1,11 @@
+/**
+ * Process probes for tests: is a process (or a whole process group) still running, its memory, and a
+ * power-loss kill. A zombie (dead, not yet reaped by whatever PID 1 is here) counts as dead.
+ */
 import { readdirSync, readFileSync } from "node:fs";
-/** Shared set-up for end-to-end tests: one push helper and small process probes. */
-import { pushPayload, sendWebhook } from "./github.ts";
-import { TEST_SECRETS } from "./worker-process.ts";
 
-export async function push(url: string, target: string, repo: string, after: string, opts: { branch?: string; before?: string; delivery?: string } = {}) {
-  const res = await sendWebhook(url, {
-    target,
-    delivery: opts.delivery,
-    secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET,
-    payload: pushPayload({ repo, ref: `refs/heads/${opts.branch ?? "main"}`, after, before: opts.before }),
-  });
-  return res;
-}
+// The agent's own group probe (it waits for a step's group to die); tests ask the same question.
+export { groupAlive } from "../agent/process-group.ts";
 
 /** Whether a process is still running. A zombie (dead, not yet reaped by whatever PID 1 is here) counts as dead. */
 export function isAlive(pid: number): boolean {

@@ -5,7 +5,7 @@
  * that a delivery answered twice got the same answer (the same jobs) both times.
  */
 import { randomUUID } from "node:crypto";
-import { sendWebhook } from "./github.ts";
+import { sendWebhook } from "../dev/github.ts";
 
 export interface Answer {
   status: number;

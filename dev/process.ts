@@ -1,5 +1,5 @@
 /**
- * A child process for tests: its own process group (so stop() takes its children too),
+ * A child process for tests and the benchmark: its own process group (so stop() takes its children too),
  * output captured, and waits that always have a timeout.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
@@ -86,20 +86,4 @@ export function startProcess(command: string, args: string[], options: SpawnOpti
       clearTimeout(timer);
     },
   };
-}
-
-/** Poll `probe` until it returns a value other than undefined, or fail after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
