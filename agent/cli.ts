@@ -1,7 +1,7 @@
 /** hookrelay-agent: the command line. Usage errors exit 2, config/host problems exit 1. */
 import { realpathSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { Agent } from "./agent.ts";
+import { JobServer } from "./job-server.ts";
 import { backoffFromEnv } from "./backoff.ts";
 import { checkHost } from "./check.ts";
 import { type AgentConfig, loadConfig } from "./config.ts";
@@ -151,9 +151,9 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
     log.error(token.problem);
     return 1;
   }
-  let agent: Agent;
+  let agent: JobServer;
   try {
-    agent = await Agent.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
+    agent = await JobServer.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
   } catch (e) {
     if (e instanceof SpoolError) {
       log.error(e.message);

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { Agent } from "../agent.ts";
+import { JobServer as Agent } from "../job-server.ts";
 import type { BackoffOptions } from "../backoff.ts";
 import { type AgentConfig, parseConfig } from "../config.ts";
 import { memoryLogger } from "../log.ts";
