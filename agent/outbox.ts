@@ -8,6 +8,7 @@
 import type { JobEventBody } from "../shared/protocol.ts";
 import { errorMessage } from "../shared/errors.ts";
 import type { Link } from "./connection.ts";
+import { splitOutput } from "./frames.ts";
 import type { Logger } from "./log.ts";
 import type { Spool, SpooledFrame } from "./spool.ts";
 
@@ -64,11 +65,20 @@ export class Outbox {
   }
 
   /**
+   * One event of a job, as its frames: output data is cut here into pieces whose frames stay
+   * ≤ MAX_FRAME_BYTES (the runner's batches go up to the 1 MiB tail). Each is spooled, then sent.
+   */
+  async emit(jobId: string, body: JobEventBody): Promise<void> {
+    if (body.kind !== "output") return this.emitFrame(jobId, body);
+    for (const data of splitOutput(jobId, body.step, body.stream, body.data)) await this.emitFrame(jobId, { ...body, data });
+  }
+
+  /**
    * Spool first, then send if this job is sending live on the current connection. The step waits
    * only for the disk: when the socket is backed up, sending continues from the spool in the
    * background (as after a resume) and the live path steps aside until it has caught up.
    */
-  async emit(jobId: string, body: JobEventBody): Promise<void> {
+  private async emitFrame(jobId: string, body: JobEventBody): Promise<void> {
     const frame = await this.spool.append(jobId, body);
     const link = this.link;
     const sender = this.senders.get(jobId);

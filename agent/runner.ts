@@ -9,7 +9,6 @@ import { matchesBranchFilters } from "../shared/glob.ts";
 import { jobFieldProblem, jobFieldProblems } from "../shared/job-fields.ts";
 import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "./config.ts";
-import { splitOutput } from "./frames.ts";
 import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { peerText } from "./peer-text.ts";
@@ -28,7 +27,7 @@ export interface RunnerOptions {
   logCapBytes: number;
   /** The agent's environment; HOOKRELAY_AGENT_TOKEN is removed before steps see it. */
   baseEnv: NodeJS.ProcessEnv;
-  /** Appends one event (spool, then socket). Output data must already fit a frame: see `emitOutput`. */
+  /** Hands on one event (to the outbox, or the terminal); awaited: that is the back-pressure. Output comes in batches of any size. */
   emit(body: JobEventBody): Promise<void>;
   log: Logger;
 }
@@ -64,14 +63,9 @@ export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: S
   if (stopBefore) abort.abort(stopBefore);
   const control: JobControl = { signal: abort.signal, hurried: false, step: null };
   let endedWith: JobEndStatus | null = null;
-  // Output batches (up to the 1 MiB tail) are cut into frame-sized events here.
   const emit = async (body: JobEventBody): Promise<void> => {
-    if (body.kind !== "output") {
-      await options.emit(body);
-      if (body.kind === "job-end") endedWith = body.status;
-      return;
-    }
-    for (const data of splitOutput(job.jobId, body.step, body.stream, body.data)) await options.emit({ ...body, data });
+    await options.emit(body);
+    if (body.kind === "job-end") endedWith = body.status;
   };
   const done = runJob(job, { ...options, emit }, control).catch((e: unknown) => endAfterFailure(job.jobId, e, emit, options.log, () => endedWith));
   return {
