@@ -3,6 +3,7 @@
  * one job at a time. Getting the job's events to the worker (spool first, live or catch-up sending,
  * re-sending after a `resume`) is the outbox's.
  */
+import { errorDetail, errorMessage } from "../shared/errors.ts";
 import { assertNever } from "../shared/assert-never.ts";
 import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
@@ -155,7 +156,7 @@ export class JobServer {
       this.send(link, { type: "error", code: "bad-frame", message: parsed.error.slice(0, 4000) });
       return;
     }
-    this.handle(parsed.message, link).catch((e: unknown) => this.log.error(`handling ${parsed.message.type}: ${(e as Error).stack ?? e}`));
+    this.handle(parsed.message, link).catch((e: unknown) => this.log.error(`handling ${parsed.message.type}: ${errorDetail(e)}`));
   }
 
   private async handle(m: WorkerMessage, link: Link): Promise<void> {
@@ -204,8 +205,8 @@ export class JobServer {
       try {
         await this.acceptAndRun(m, link);
       } catch (e) {
-        this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
-        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
+        this.log.error(`${tag} the agent failed while handling this job: ${errorDetail(e)}`);
+        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${errorMessage(e)}`);
       } finally {
         this.running = null;
         this.accepting = null;
@@ -224,7 +225,7 @@ export class JobServer {
     try {
       await this.accepting;
     } catch (e) {
-      this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);
+      this.log.error(`${tag} not accepted: spool: ${errorMessage(e)}`);
       return;
     }
     // On a connection opened meanwhile, hello listed this job and `resume` sets up its sending.
@@ -261,7 +262,7 @@ export class JobServer {
       await this.outbox.emit(jobId, { kind: "job-end", status });
       this.log.info(`[job ${jobId}] finished: ${status}`);
     } catch (e) {
-      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${(e as Error).message}`);
+      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${errorMessage(e)}`);
     }
   }
 

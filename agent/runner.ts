@@ -4,6 +4,7 @@
  * and runs nothing more. Results are events handed to `emit` (awaited: that is the back-pressure
  * from the spool). Payload values reach steps only as HOOKRELAY_* environment variables.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { statSync } from "node:fs";
 import { matchesBranchFilters } from "../shared/glob.ts";
 import { jobFieldProblem, jobFieldProblems } from "../shared/job-fields.ts";
@@ -109,7 +110,7 @@ async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEv
 /** An error from the system (a file operation) is its message; anything else is a bug, worth its stack in the log. */
 function describeError(e: unknown, withStack: boolean): string {
   if (!(e instanceof Error)) return String(e);
-  if (!withStack || typeof (e as NodeJS.ErrnoException).code === "string" || e.name === "SpoolError") return e.message;
+  if (!withStack || errorCode(e) !== undefined || e.name === "SpoolError") return e.message;
   return e.stack ?? e.message;
 }
 
@@ -317,7 +318,7 @@ async function runStep(
     };
     // The step's output can no longer be spooled: nothing it does from here can be reported, so it stops.
     onOutputFailure = (e) => {
-      killed ??= { status: "failed", why: `the agent could not spool step ${step.name}'s output (${(e as Error).message})` };
+      killed ??= { status: "failed", why: `the agent could not spool step ${step.name}'s output (${errorMessage(e)})` };
       resolve();
     };
     if (signal.aborted) onAbort();

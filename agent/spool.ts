@@ -12,6 +12,7 @@
  * more): past that the oldest are dropped, with a warning.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -72,7 +73,7 @@ export class Spool {
     try {
       await mkdir(join(spool.dir, "jobs"), { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new SpoolError(`state_dir ${spool.dir} is not writable: ${errorCode(e) ?? errorMessage(e)}`);
     }
     lockStateDir(spool.dir);
     try {
@@ -127,7 +128,7 @@ export class Spool {
       await this.dropBeyondBound();
     } catch (e) {
       // The new job is accepted all the same; the next accept or start tries again.
-      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${(e as Error).message}`);
+      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${errorMessage(e)}`);
     }
   }
 
@@ -179,7 +180,7 @@ export class Spool {
       }
       await writeFile(join(job.dir, "acked"), `${job.ackedSeq}\n`);
     });
-    job.chain = next.catch((e: unknown) => this.log.warn(`[job ${jobId}] spool: ${(e as Error).message}`));
+    job.chain = next.catch((e: unknown) => this.log.warn(`[job ${jobId}] spool: ${errorMessage(e)}`));
     return job.chain.then(() => undefined);
   }
 
@@ -228,7 +229,7 @@ export class Spool {
         }
       } catch (e) {
         // A segment deleted meanwhile was acked: nothing in it is needed any more.
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        if (errorCode(e) !== "ENOENT") throw e;
       }
     }
   }
@@ -322,7 +323,7 @@ export class Spool {
     try {
       text = await readFile(join(this.dir, "accepted"), "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      if (errorCode(e) !== "ENOENT") throw e;
     }
     // A torn last line (a crash mid-write) was never answered `accepted` (that waits for the fsync): drop it.
     const ids = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined).filter((l) => l.length > 0);
