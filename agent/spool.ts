@@ -19,6 +19,7 @@ import { MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody, 
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
 import { type JobState, loadJob, readLines } from "./job-log.ts";
 import type { Logger } from "./log.ts";
+import { endInterrupted, recoverInterrupted } from "./recovery.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
 export { ACCEPTED_KEEP } from "./accepted-log.ts";
@@ -194,28 +195,9 @@ export class Spool {
     }
   }
 
-  /**
-   * Jobs left without a job-end by a previous run were interrupted by an agent restart: say so and
-   * end them `interrupted`. They are never re-run (deploy steps need not be idempotent).
-   */
-  async recoverInterrupted(): Promise<string[]> {
-    const ids: string[] = [];
-    for (const job of this.jobs.values()) {
-      if (job.endSeq !== null) continue;
-      ids.push(job.jobId);
-      await this.endInterrupted(job.jobId);
-    }
-    return ids;
-  }
-
-  private async endInterrupted(jobId: string): Promise<void> {
-    await this.append(jobId, {
-      kind: "output",
-      step: null,
-      stream: "stderr",
-      data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
-    });
-    await this.append(jobId, { kind: "job-end", status: "interrupted" });
+  /** Ends the jobs a previous run left without a job-end `interrupted` (see recovery.ts); returns their ids. */
+  recoverInterrupted(): Promise<string[]> {
+    return recoverInterrupted(this);
   }
 
   /**
@@ -226,7 +208,7 @@ export class Spool {
   private async dropBeyondBound(): Promise<void> {
     while (this.jobs.size > MAX_UNFINISHED) {
       const oldest = this.jobs.values().next().value!;
-      if (oldest.endSeq === null) await this.endInterrupted(oldest.jobId);
+      if (oldest.endSeq === null) await endInterrupted(this, oldest.jobId);
       this.log.warn(
         `[job ${oldest.jobId}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`,
       );
