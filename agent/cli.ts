@@ -1,7 +1,8 @@
 /** hookrelay-agent: the command line. Usage errors exit 2, config/host problems exit 1. */
+import { errorDetail, errorMessage } from "../shared/errors.ts";
 import { realpathSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { Agent } from "./agent.ts";
+import { JobServer } from "./job-server.ts";
 import { backoffFromEnv } from "./backoff.ts";
 import { checkHost } from "./check.ts";
 import { type AgentConfig, loadConfig } from "./config.ts";
@@ -38,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     return await dispatch(argv, log);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`hookrelay-agent: ${(e as Error).message}\nRun hookrelay-agent --help for usage.\n`);
+      process.stderr.write(`hookrelay-agent: ${errorMessage(e)}\nRun hookrelay-agent --help for usage.\n`);
       return 2;
     }
     throw e;
@@ -151,9 +152,9 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
     log.error(token.problem);
     return 1;
   }
-  let agent: Agent;
+  let agent: JobServer;
   try {
-    agent = await Agent.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
+    agent = await JobServer.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
   } catch (e) {
     if (e instanceof SpoolError) {
       log.error(e.message);
@@ -171,7 +172,7 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
       agent.stop(`the agent is stopping (${signal})`).then(
         () => resolve(0),
         (e: unknown) => {
-          log.error(`while stopping: ${(e as Error).message}`);
+          log.error(`while stopping: ${errorMessage(e)}`);
           resolve(1);
         },
       );
@@ -184,7 +185,7 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`error: ${(e as Error).stack ?? e}\n`);
+    process.stderr.write(`error: ${errorDetail(e)}\n`);
     process.exit(1);
   },
 );

@@ -1,10 +1,6 @@
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type AgentConfig, loadConfig, parseConfig } from "./config.ts";
-import { testDir } from "../testing/test-agent.ts";
-import { resolveToken } from "./token.ts";
-import { parseDuration, parseSize } from "./units.ts";
 
 const FILE = "/etc/hookrelay/agent.yml";
 
@@ -172,46 +168,5 @@ pipelines:
   it("reports YAML syntax errors with a line and an unreadable file by name", () => {
     expect(problems("server: [unclosed\n")[0]).toMatch(/^\/etc\/hookrelay\/agent.yml: line \d+: /);
     expect(loadConfig("/nonexistent/agent.yml")).toEqual({ ok: false, problems: ["/nonexistent/agent.yml: cannot read: ENOENT"] });
-  });
-
-  it("parses durations and sizes", () => {
-    expect([parseDuration("500ms"), parseDuration("10s"), parseDuration("15m"), parseDuration("1h"), parseDuration("1.5s")]).toEqual([500, 10_000, 900_000, 3_600_000, 1500]);
-    expect(parseDuration("10")).toMatchObject({ error: expect.any(String) });
-    expect(parseDuration("0s")).toEqual({ error: "must be greater than zero" });
-    expect([parseSize("8MiB"), parseSize("512KiB"), parseSize("1000"), parseSize("1MB")]).toEqual([8 * 1024 * 1024, 512 * 1024, 1000, 1_000_000]);
-    expect(parseSize("lots")).toMatchObject({ error: expect.any(String) });
-  });
-});
-
-describe("token", () => {
-  const dir = testDir();
-  const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, "from-file\n");
-  chmodSync(tokenFile, 0o600);
-  const config = ok(minimal.replace("token_file: token", `token_file: ${tokenFile}`));
-
-  it("takes HOOKRELAY_AGENT_TOKEN over the token file", () => {
-    expect(resolveToken(config, { HOOKRELAY_AGENT_TOKEN: "from-env" })).toMatchObject({ ok: true, token: "from-env" });
-    expect(resolveToken(config, {})).toMatchObject({ ok: true, token: "from-file", warnings: [] });
-  });
-
-  it("reads the systemd credential from $CREDENTIALS_DIRECTORY", () => {
-    const creds = join(dir, "creds");
-    mkdirSync(creds);
-    writeFileSync(join(creds, "agent-token"), "from-credential\n");
-    expect(resolveToken(config, { CREDENTIALS_DIRECTORY: creds })).toMatchObject({ ok: true, token: "from-credential" });
-  });
-
-  it("warns when the token file is readable by group or others", () => {
-    const loose = join(dir, "loose");
-    writeFileSync(loose, "t");
-    chmodSync(loose, 0o644);
-    const r = resolveToken({ ...config, tokenFile: loose }, {});
-    expect(r.warnings).toEqual([`token_file ${loose} is readable by group or others (mode 0644); run chmod 600 on it`]);
-  });
-
-  it("names a missing token", () => {
-    expect(resolveToken({ ...config, tokenFile: null }, {})).toMatchObject({ ok: false, problem: expect.stringMatching(/^no agent token/) });
-    expect(resolveToken({ ...config, tokenFile: join(dir, "absent") }, {})).toMatchObject({ ok: false, problem: expect.stringMatching(/cannot read: ENOENT/) });
   });
 });

@@ -4,6 +4,7 @@
  * `/etc/hookrelay/agent.yaml: pipelines[0].steps[2].run: expected a string, got nothing`.
  * Unknown keys are errors, so a typo never silently disables a setting.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
@@ -75,7 +76,7 @@ export function loadConfig(path: string): ConfigResult {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    return { ok: false, problems: [`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`] };
+    return { ok: false, problems: [`${file}: cannot read: ${errorCode(e) ?? errorMessage(e)}`] };
   }
   return parseConfig(text, file);
 }

@@ -4,6 +4,7 @@
  * Output is read with back-pressure: the next chunk is read only after `onData` settled, so a step
  * printing gigabytes never fills our memory — the pipe fills and the step waits.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
@@ -47,7 +48,7 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
     // spawn throws synchronously on arguments it refuses (e.g. a NUL byte): that is a step that could not start.
     return {
       pid: undefined,
-      finished: Promise.resolve({ kind: "spawn-error", message: (e as Error).message }),
+      finished: Promise.resolve({ kind: "spawn-error", message: errorMessage(e) }),
       killGroup: async () => {},
       killNow: () => {},
     };
@@ -127,7 +128,7 @@ export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
+    if (errorCode(e) !== "EPERM") return false;
   }
   let entries: string[];
   try {

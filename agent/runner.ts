@@ -4,12 +4,12 @@
  * and runs nothing more. Results are events handed to `emit` (awaited: that is the back-pressure
  * from the spool). Payload values reach steps only as HOOKRELAY_* environment variables.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { statSync } from "node:fs";
 import { matchesBranchFilters } from "../shared/glob.ts";
 import { jobFieldProblem, jobFieldProblems } from "../shared/job-fields.ts";
 import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "./config.ts";
-import { splitOutput } from "./frames.ts";
 import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { peerText } from "./peer-text.ts";
@@ -28,7 +28,7 @@ export interface RunnerOptions {
   logCapBytes: number;
   /** The agent's environment; HOOKRELAY_AGENT_TOKEN is removed before steps see it. */
   baseEnv: NodeJS.ProcessEnv;
-  /** Appends one event (spool, then socket). Output data must already fit a frame: see `emitOutput`. */
+  /** Hands on one event (to the outbox, or the terminal); awaited: that is the back-pressure. Output comes in batches of any size. */
   emit(body: JobEventBody): Promise<void>;
   log: Logger;
 }
@@ -64,14 +64,9 @@ export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: S
   if (stopBefore) abort.abort(stopBefore);
   const control: JobControl = { signal: abort.signal, hurried: false, step: null };
   let endedWith: JobEndStatus | null = null;
-  // Output batches (up to the 1 MiB tail) are cut into frame-sized events here.
   const emit = async (body: JobEventBody): Promise<void> => {
-    if (body.kind !== "output") {
-      await options.emit(body);
-      if (body.kind === "job-end") endedWith = body.status;
-      return;
-    }
-    for (const data of splitOutput(job.jobId, body.step, body.stream, body.data)) await options.emit({ ...body, data });
+    await options.emit(body);
+    if (body.kind === "job-end") endedWith = body.status;
   };
   const done = runJob(job, { ...options, emit }, control).catch((e: unknown) => endAfterFailure(job.jobId, e, emit, options.log, () => endedWith));
   return {
@@ -115,7 +110,7 @@ async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEv
 /** An error from the system (a file operation) is its message; anything else is a bug, worth its stack in the log. */
 function describeError(e: unknown, withStack: boolean): string {
   if (!(e instanceof Error)) return String(e);
-  if (!withStack || typeof (e as NodeJS.ErrnoException).code === "string" || e.name === "SpoolError") return e.message;
+  if (!withStack || errorCode(e) !== undefined || e.name === "SpoolError") return e.message;
   return e.stack ?? e.message;
 }
 
@@ -323,7 +318,7 @@ async function runStep(
     };
     // The step's output can no longer be spooled: nothing it does from here can be reported, so it stops.
     onOutputFailure = (e) => {
-      killed ??= { status: "failed", why: `the agent could not spool step ${step.name}'s output (${(e as Error).message})` };
+      killed ??= { status: "failed", why: `the agent could not spool step ${step.name}'s output (${errorMessage(e)})` };
       resolve();
     };
     if (signal.aborted) onAbort();

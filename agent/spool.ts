@@ -12,35 +12,20 @@
  * more): past that the oldest are dropped, with a warning.
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
-import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { errorCode, errorMessage } from "../shared/errors.ts";
+import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
+import { AcceptedLog, syncDir } from "./accepted-log.ts";
+import { type JobState, loadJob, readLines } from "./job-log.ts";
 import type { Logger } from "./log.ts";
+import { endInterrupted, recoverInterrupted } from "./recovery.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 
-export const ACCEPTED_KEEP = 1000;
+export { ACCEPTED_KEEP } from "./accepted-log.ts";
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
 export { SpoolError };
-
-interface Segment {
-  firstSeq: number;
-  path: string;
-}
-
-interface JobState {
-  jobId: string;
-  dir: string;
-  lastSeq: number;
-  ackedSeq: number;
-  endSeq: number | null;
-  segments: Segment[];
-  handle: FileHandle | null;
-  handleBytes: number;
-  /** Appends and acks of one job run one after another. */
-  chain: Promise<unknown>;
-}
 
 export interface SpooledFrame {
   seq: number;
@@ -50,11 +35,7 @@ export interface SpooledFrame {
 export class Spool {
   readonly dir: string;
   private readonly log: Logger;
-  private accepted: string[] = [];
-  private acceptedSet = new Set<string>();
-  private acceptedHandle: FileHandle | null = null;
-  /** A write to the accepted file failed, maybe half-way through a line: rewrite it whole before trusting it again. */
-  private acceptedTorn = false;
+  private readonly accepted: AcceptedLog;
   private readonly jobs = new Map<string, JobState>();
   private closed = false;
 
@@ -64,6 +45,7 @@ export class Spool {
     this.dir = dir;
     this.log = log;
     this.segmentBytes = segmentBytes;
+    this.accepted = new AcceptedLog(dir);
   }
 
   /** Locks `dir` (creating it) and loads what a previous run left. */
@@ -72,7 +54,7 @@ export class Spool {
     try {
       await mkdir(join(spool.dir, "jobs"), { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new SpoolError(`state_dir ${spool.dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new SpoolError(`state_dir ${spool.dir} is not writable: ${errorCode(e) ?? errorMessage(e)}`);
     }
     lockStateDir(spool.dir);
     try {
@@ -85,7 +67,7 @@ export class Spool {
   }
 
   isAccepted(jobId: string): boolean {
-    return this.acceptedSet.has(jobId) || this.jobs.has(jobId);
+    return this.accepted.has(jobId) || this.jobs.has(jobId);
   }
 
   /**
@@ -96,38 +78,18 @@ export class Spool {
     if (this.isAccepted(jobId)) return;
     const dir = join(this.dir, "jobs", jobId);
     const created = await mkdir(dir, { recursive: true });
-    let rewritten: string[] | null = null;
     try {
-      if (this.acceptedTorn || this.accepted.length + 1 > 2 * ACCEPTED_KEEP) {
-        rewritten = [...this.accepted, jobId].slice(-ACCEPTED_KEEP);
-        await this.writeAccepted(rewritten);
-      } else {
-        this.acceptedHandle ??= await open(join(this.dir, "accepted"), "a", 0o600);
-        await this.acceptedHandle.write(`${jobId}\n`);
-        await this.acceptedHandle.sync();
-      }
+      await this.accepted.record(jobId);
     } catch (e) {
-      // A line may be half written: the next accept rewrites the file from memory instead of appending to it.
-      this.acceptedTorn = true;
-      const handle = this.acceptedHandle;
-      this.acceptedHandle = null;
-      await handle?.close().catch(() => undefined);
       if (created !== undefined) await rm(created, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }
     this.jobs.set(jobId, { jobId, dir, lastSeq: 0, ackedSeq: 0, endSeq: null, segments: [], handle: null, handleBytes: 0, chain: Promise.resolve() });
-    if (rewritten) {
-      this.accepted = rewritten;
-      this.acceptedSet = new Set(rewritten);
-    } else {
-      this.accepted.push(jobId);
-      this.acceptedSet.add(jobId);
-    }
     try {
       await this.dropBeyondBound();
     } catch (e) {
       // The new job is accepted all the same; the next accept or start tries again.
-      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${(e as Error).message}`);
+      this.log.error(`spool: dropping the oldest unfinished jobs failed: ${errorMessage(e)}`);
     }
   }
 
@@ -179,7 +141,7 @@ export class Spool {
       }
       await writeFile(join(job.dir, "acked"), `${job.ackedSeq}\n`);
     });
-    job.chain = next.catch((e: unknown) => this.log.warn(`[job ${jobId}] spool: ${(e as Error).message}`));
+    job.chain = next.catch((e: unknown) => this.log.warn(`[job ${jobId}] spool: ${errorMessage(e)}`));
     return job.chain.then(() => undefined);
   }
 
@@ -228,33 +190,14 @@ export class Spool {
         }
       } catch (e) {
         // A segment deleted meanwhile was acked: nothing in it is needed any more.
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        if (errorCode(e) !== "ENOENT") throw e;
       }
     }
   }
 
-  /**
-   * Jobs left without a job-end by a previous run were interrupted by an agent restart: say so and
-   * end them `interrupted`. They are never re-run (deploy steps need not be idempotent).
-   */
-  async recoverInterrupted(): Promise<string[]> {
-    const ids: string[] = [];
-    for (const job of this.jobs.values()) {
-      if (job.endSeq !== null) continue;
-      ids.push(job.jobId);
-      await this.endInterrupted(job.jobId);
-    }
-    return ids;
-  }
-
-  private async endInterrupted(jobId: string): Promise<void> {
-    await this.append(jobId, {
-      kind: "output",
-      step: null,
-      stream: "stderr",
-      data: "[hookrelay] the agent stopped while this job was running (agent restart); the job is reported interrupted and is not re-run\n",
-    });
-    await this.append(jobId, { kind: "job-end", status: "interrupted" });
+  /** Ends the jobs a previous run left without a job-end `interrupted` (see recovery.ts); returns their ids. */
+  recoverInterrupted(): Promise<string[]> {
+    return recoverInterrupted(this);
   }
 
   /**
@@ -265,7 +208,7 @@ export class Spool {
   private async dropBeyondBound(): Promise<void> {
     while (this.jobs.size > MAX_UNFINISHED) {
       const oldest = this.jobs.values().next().value!;
-      if (oldest.endSeq === null) await this.endInterrupted(oldest.jobId);
+      if (oldest.endSeq === null) await endInterrupted(this, oldest.jobId);
       this.log.warn(
         `[job ${oldest.jobId}] dropped from the spool before the worker acknowledged it: more than ${MAX_UNFINISHED} unfinished jobs; its log on the worker may be incomplete`,
       );
@@ -282,7 +225,7 @@ export class Spool {
       await job.handle?.close();
       job.handle = null;
     }
-    await this.acceptedHandle?.close();
+    await this.accepted.close();
     unlockStateDir(this.dir);
   }
 
@@ -299,38 +242,8 @@ export class Spool {
     await rm(job.dir, { recursive: true, force: true });
   }
 
-  /** Replaces the accepted file with `ids` (write, fsync, rename, fsync the directory); memory is the caller's. */
-  private async writeAccepted(ids: string[]): Promise<void> {
-    const handle = this.acceptedHandle;
-    this.acceptedHandle = null;
-    await handle?.close();
-    const tmp = join(this.dir, "accepted.tmp");
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      await fh.write(ids.map((id) => `${id}\n`).join(""));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.dir, "accepted"));
-    await syncDir(this.dir);
-    this.acceptedTorn = false;
-  }
-
   private async load(): Promise<void> {
-    let text = "";
-    try {
-      text = await readFile(join(this.dir, "accepted"), "utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    }
-    // A torn last line (a crash mid-write) was never answered `accepted` (that waits for the fsync): drop it.
-    const ids = text.split("\n").slice(0, text.endsWith("\n") ? -1 : undefined).filter((l) => l.length > 0);
-    if (!text.endsWith("\n") && text.length > 0) ids.pop();
-    this.accepted = ids.slice(-ACCEPTED_KEEP);
-    this.acceptedSet = new Set(this.accepted);
-    if (ids.length > ACCEPTED_KEEP || (!text.endsWith("\n") && text.length > 0)) await this.writeAccepted(this.accepted);
-
+    const ids = await this.accepted.load();
     const loaded: JobState[] = [];
     for (const entry of await readdir(join(this.dir, "jobs"), { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
@@ -344,71 +257,5 @@ export class Spool {
     for (const job of loaded) this.jobs.set(job.jobId, job);
     await this.dropBeyondBound();
     await syncDir(this.dir);
-  }
-}
-
-async function loadJob(dir: string, jobId: string): Promise<JobState> {
-  const files = (await readdir(dir)).flatMap((f) => {
-    const m = /^events-(\d+)\.log$/.exec(f);
-    return m ? [{ firstSeq: Number(m[1]), path: join(dir, f) }] : [];
-  });
-  files.sort((a, b) => a.firstSeq - b.firstSeq);
-  let ackedSeq = 0;
-  try {
-    ackedSeq = Number.parseInt(await readFile(join(dir, "acked"), "utf8"), 10) || 0;
-  } catch {
-    // never acked
-  }
-  const job: JobState = { jobId, dir, lastSeq: ackedSeq, ackedSeq, endSeq: null, segments: files, handle: null, handleBytes: 0, chain: Promise.resolve() };
-  const last = files.at(-1);
-  if (last) {
-    // Find the last complete line; cut a torn one (a crash mid-append) off.
-    const fh = await open(last.path, "r+");
-    try {
-      let good = 0;
-      let pos = 0;
-      for await (const line of readLines(last.path, true)) {
-        pos += Buffer.byteLength(line) + 1;
-        const parsed = parseAgentMessage(line);
-        if (!parsed.ok || parsed.message.type !== "event") break;
-        good = pos;
-        job.lastSeq = parsed.message.seq;
-        if (parsed.message.body.kind === "job-end") job.endSeq = parsed.message.seq;
-      }
-      const { size } = await fh.stat();
-      if (good < size) await fh.truncate(good);
-      job.handleBytes = good;
-    } finally {
-      await fh.close();
-    }
-    // No complete line in the newest segment (a crash while writing its first line): the events before
-    // it are all in earlier segments, so the last written seq is the one before its first, whatever was acked.
-    if (job.handleBytes === 0 && job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
-  }
-  return job;
-}
-
-/** Lines of a file, streamed; `completeOnly` drops a last line without its newline. */
-async function* readLines(path: string, completeOnly = false): AsyncGenerator<string> {
-  let rest = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
-    rest += decoder.decode(chunk as Buffer, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-    }
-  }
-  rest += decoder.decode();
-  if (rest.length > 0 && !completeOnly) yield rest;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

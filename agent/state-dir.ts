@@ -4,6 +4,7 @@
  * has no flock): the kernel drops it when our process dies, however it dies, so there is no stale
  * lock to judge by pid and no window between checking and taking. The pid in the file is for people.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { spawnSync } from "node:child_process";
 import { accessSync, closeSync, constants, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -26,7 +27,7 @@ export function lockStateDir(dir: string): void {
     // Not truncated here: until we hold the lock, the pid in it is the holder's.
     fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
   } catch (e) {
-    throw new SpoolError(`state_dir ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new SpoolError(`state_dir ${dir} is not writable: ${errorCode(e) ?? errorMessage(e)}`);
   }
   // flock(1) locks the open file description it inherits as fd 3, which is ours too: the lock stays
   // after flock exits, until our descriptor is closed (or we die). Our other descriptors are
@@ -34,7 +35,7 @@ export function lockStateDir(dir: string): void {
   const r = spawnSync("flock", ["-xn", "3"], { stdio: ["ignore", "ignore", "pipe", fd], encoding: "utf8" });
   if (r.error || r.status !== 0) {
     closeSync(fd);
-    if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+    if (errorCode(r.error) === "ENOENT") {
       throw new SpoolError(`state_dir ${dir}: cannot lock ${file}: the agent needs flock(1) from util-linux (not found in PATH; install util-linux)`);
     }
     if (r.error) throw new SpoolError(`state_dir ${dir}: cannot lock ${file}: ${r.error.message}`);
@@ -90,6 +91,6 @@ export function stateDirProblem(dir: string): string | null {
     accessSync(probe, constants.W_OK | constants.X_OK);
     return null;
   } catch (e) {
-    return `state_dir ${dir} is not writable${probe === resolve(dir) ? "" : ` (cannot create it in ${probe})`}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return `state_dir ${dir} is not writable${probe === resolve(dir) ? "" : ` (cannot create it in ${probe})`}: ${errorCode(e) ?? errorMessage(e)}`;
   }
 }

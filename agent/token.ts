@@ -4,6 +4,7 @@
  * (`LoadCredential=agent-token:/etc/hookrelay/token`), then `token_file`, then `token`.
  * The token never goes in argv, and steps never see it.
  */
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentConfig } from "./config.ts";
@@ -51,7 +52,7 @@ function readToken(path: string): { ok: true; token: string } | { ok: false; pro
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    return { ok: false, problem: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return { ok: false, problem: `cannot read: ${errorCode(e) ?? errorMessage(e)}` };
   }
   const token = text.trim();
   if (!token) return { ok: false, problem: "is empty" };

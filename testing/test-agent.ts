@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { Agent } from "../agent/agent.ts";
+import { JobServer } from "../agent/job-server.ts";
 import type { BackoffOptions } from "../agent/backoff.ts";
 import { type AgentConfig, parseConfig } from "../agent/config.ts";
 import { memoryLogger } from "../agent/log.ts";
@@ -25,7 +25,7 @@ export interface TestAgentOptions {
 }
 
 export interface TestAgent {
-  agent: Agent;
+  agent: JobServer;
   config: AgentConfig;
   lines: string[];
   dir: string;
@@ -71,7 +71,7 @@ export async function startTestAgent(o: TestAgentOptions): Promise<TestAgent> {
   const { config, dir, workdir } = writeTestConfig(o);
   o.adjust?.(config);
   const log = memoryLogger();
-  const agent = await Agent.start({
+  const agent = await JobServer.start({
     config,
     token: TEST_TOKEN,
     log,

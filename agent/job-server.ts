@@ -1,8 +1,9 @@
 /**
- * The serving agent: spool + connection + runner. It answers the worker's frames (validated
- * here, at the edge), runs one job at a time, writes every event to the spool before sending
- * it, and after a reconnect re-sends from where the worker's `resume` says it stopped.
+ * The agent's serving loop: it answers the worker's frames (validated here, at the edge) and runs
+ * one job at a time. Getting the job's events to the worker (spool first, live or catch-up sending,
+ * re-sending after a `resume`) is the outbox's.
  */
+import { errorDetail, errorMessage } from "../shared/errors.ts";
 import { assertNever } from "../shared/assert-never.ts";
 import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
@@ -11,11 +12,9 @@ import { Connection, type Link } from "./connection.ts";
 import type { Logger } from "./log.ts";
 import { peerText } from "./peer-text.ts";
 import { type RunningJob, type Stop, startJob } from "./runner.ts";
-import { Spool, type SpooledFrame } from "./spool.ts";
+import { Outbox } from "./outbox.ts";
+import { Spool } from "./spool.ts";
 import { AGENT_VERSION } from "./version.ts";
-
-/** Above this many buffered bytes on the socket, sending waits for the socket to drain. */
-const HIGH_WATER = 1024 * 1024;
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -25,15 +24,6 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   backoff?: BackoffOptions;
   healthyMs?: number;
-}
-
-/** Per job, per connection: where sending stands. */
-interface Sender {
-  /** `waiting`: for the worker's `resume`; `catch-up`: re-sending from disk; `live`: sending as written. */
-  mode: "waiting" | "catch-up" | "live";
-  /** Next seq to send on this connection. */
-  cursor: number;
-  generation: number;
 }
 
 export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
@@ -48,14 +38,14 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
   }));
 }
 
-export class Agent {
+/** Answers the worker's frames and runs one job at a time. */
+export class JobServer {
   readonly config: AgentConfig;
   readonly connection: Connection;
   private readonly spool: Spool;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
-  private link: Link | null = null;
-  private senders = new Map<string, Sender>();
+  private readonly outbox: Outbox;
   /** The job being accepted or run (one at a time). */
   private busyWith: string | null = null;
   /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
@@ -75,6 +65,7 @@ export class Agent {
     this.log = options.log;
     this.env = options.env ?? process.env;
     this.spool = spool;
+    this.outbox = new Outbox(spool, this.log);
     this.connection = new Connection({
       server: this.config.server,
       target: this.config.target,
@@ -86,17 +77,15 @@ export class Agent {
       log: this.log,
       onOpen: (link) => this.onOpen(link),
       onFrame: (text, link) => this.onFrame(text, link),
-      onClose: (link) => {
-        if (this.link === link) this.link = null;
-      },
+      onClose: (link) => this.outbox.disconnected(link),
     });
   }
 
   /** Opens (and locks) the spool, reports jobs a previous run left unfinished, and connects. */
-  static async start(options: AgentOptions): Promise<Agent> {
+  static async start(options: AgentOptions): Promise<JobServer> {
     const spool = await Spool.open(options.config.stateDir, options.log);
     for (const id of await spool.recoverInterrupted()) options.log.warn(`[job ${id}] interrupted by an agent restart; reported as interrupted, not re-run`);
-    const agent = new Agent(options, spool);
+    const agent = new JobServer(options, spool);
     const c = options.config;
     options.log.info(`hookrelay-agent ${AGENT_VERSION}: agent ${c.name}, target ${c.target}, pipelines: ${c.pipelines.map((p) => p.name).join(", ")}`);
     agent.connection.start();
@@ -138,7 +127,7 @@ export class Agent {
     await this.current;
     // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
     const deadline = Date.now() + 3000;
-    while (!this.hurried && this.link?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    while (!this.hurried && this.outbox.current?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
     await this.connection.stop();
     await this.spool.close();
     this.log.info("stopped");
@@ -149,10 +138,7 @@ export class Agent {
   }
 
   private onOpen(link: Link): void {
-    this.link = link;
-    this.senders = new Map();
-    const unfinished = this.spool.unfinished();
-    for (const u of unfinished) this.senders.set(u.jobId, { mode: "waiting", cursor: u.lastSeq + 1, generation: 0 });
+    const unfinished = this.outbox.connected(link);
     this.send(link, {
       type: "hello",
       protocol: PROTOCOL_VERSION,
@@ -170,7 +156,7 @@ export class Agent {
       this.send(link, { type: "error", code: "bad-frame", message: parsed.error.slice(0, 4000) });
       return;
     }
-    this.handle(parsed.message, link).catch((e: unknown) => this.log.error(`handling ${parsed.message.type}: ${(e as Error).stack ?? e}`));
+    this.handle(parsed.message, link).catch((e: unknown) => this.log.error(`handling ${parsed.message.type}: ${errorDetail(e)}`));
   }
 
   private async handle(m: WorkerMessage, link: Link): Promise<void> {
@@ -181,11 +167,9 @@ export class Agent {
       case "job":
         return this.onJob(m, link);
       case "ack":
-        await this.spool.ack(m.jobId, m.seq);
-        if (!this.spool.hasJob(m.jobId)) this.senders.delete(m.jobId);
-        return;
+        return this.outbox.ack(m.jobId, m.seq);
       case "resume":
-        return this.onResume(m.jobId, m.ackedSeq, link);
+        return this.outbox.resume(m.jobId, m.ackedSeq, link);
       case "cancel":
         return this.onCancel(m.jobId, link);
       case "error":
@@ -201,7 +185,7 @@ export class Agent {
     if (this.spool.isAccepted(m.jobId)) {
       this.log.info(`${tag} already accepted; answering accepted again (never run twice)`);
       this.send(link, { type: "accepted", jobId: m.jobId });
-      this.sendSpooledIfOrphaned(m.jobId, link);
+      this.outbox.sendIfOrphaned(m.jobId, link);
       return;
     }
     if (this.busyWith === m.jobId && this.accepting) {
@@ -209,7 +193,7 @@ export class Agent {
       await this.accepting.catch(() => undefined);
       if (this.spool.isAccepted(m.jobId)) {
         this.send(link, { type: "accepted", jobId: m.jobId });
-        this.sendSpooledIfOrphaned(m.jobId, link);
+        this.outbox.sendIfOrphaned(m.jobId, link);
       }
       return;
     }
@@ -221,8 +205,8 @@ export class Agent {
       try {
         await this.acceptAndRun(m, link);
       } catch (e) {
-        this.log.error(`${tag} the agent failed while handling this job: ${(e as Error).stack ?? e}`);
-        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${(e as Error).message}`);
+        this.log.error(`${tag} the agent failed while handling this job: ${errorDetail(e)}`);
+        if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) await this.endJob(m.jobId, "failed", `the agent failed while running this job: ${errorMessage(e)}`);
       } finally {
         this.running = null;
         this.accepting = null;
@@ -241,11 +225,11 @@ export class Agent {
     try {
       await this.accepting;
     } catch (e) {
-      this.log.error(`${tag} not accepted: spool: ${(e as Error).message}`);
+      this.log.error(`${tag} not accepted: spool: ${errorMessage(e)}`);
       return;
     }
     // On a connection opened meanwhile, hello listed this job and `resume` sets up its sending.
-    if (this.link === link) this.senders.set(m.jobId, { mode: "live", cursor: 1, generation: 0 });
+    this.outbox.accepted(m.jobId, link);
     this.send(link, { type: "accepted", jobId: m.jobId });
     this.log.info(`${tag} accepted (pipeline ${m.pipeline})`);
     const { type: _type, jobId, pipeline, ...fields } = m;
@@ -264,7 +248,7 @@ export class Agent {
         logCapBytes: this.config.logCapBytes,
         baseEnv: this.env,
         log: this.log,
-        emit: (body) => this.emit(jobId, body),
+        emit: (body) => this.outbox.emit(jobId, body),
       },
       stopBefore,
     );
@@ -274,11 +258,11 @@ export class Agent {
   /** Ends a spooled job that is not running: a line saying why, then its job-end. Logs (never throws) if the spool refuses. */
   private async endJob(jobId: string, status: JobEndStatus, why: string): Promise<void> {
     try {
-      await this.emit(jobId, { kind: "output", step: null, stream: "stderr", data: `[hookrelay] ${why}\n` });
-      await this.emit(jobId, { kind: "job-end", status });
+      await this.outbox.emit(jobId, { kind: "output", step: null, stream: "stderr", data: `[hookrelay] ${why}\n` });
+      await this.outbox.emit(jobId, { kind: "job-end", status });
       this.log.info(`[job ${jobId}] finished: ${status}`);
     } catch (e) {
-      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${(e as Error).message}`);
+      this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${errorMessage(e)}`);
     }
   }
 
@@ -288,7 +272,7 @@ export class Agent {
     if (this.spool.hasEnded(jobId)) {
       // The worker has not heard the end (or it would not cancel): send the job's events again.
       this.log.info(`${tag} cancel: the job already ended here; sending its events again from the spool so the worker learns its end`);
-      return this.onResume(jobId, this.spool.ackedSeq(jobId), link);
+      return this.outbox.resume(jobId, this.spool.ackedSeq(jobId), link);
     }
     if (this.running?.jobId === jobId) {
       this.log.info(`${tag} cancel requested by the worker`);
@@ -311,89 +295,6 @@ export class Agent {
     }
     this.log.warn(`${tag} cancel for a job this agent has not accepted: answering unknown-job`);
     this.send(link, { type: "error", code: "unknown-job", message: `cancel for job ${jobId}: not accepted by this agent` });
-  }
-
-  /**
-   * The worker re-sent a job we had accepted, so it never heard `accepted` and will send no `resume`
-   * for it (e.g. the connection changed while the first copy was being written down). If nothing is
-   * sending that job on this connection, send its spooled events from the start; the DO stores each once.
-   */
-  private sendSpooledIfOrphaned(jobId: string, link: Link): void {
-    if (this.link !== link || !this.spool.hasJob(jobId) || this.senders.has(jobId)) return;
-    void this.onResume(jobId, 0, link).catch((e: unknown) => this.log.error(`[job ${jobId}] sending from the spool failed: ${(e as Error).message}`));
-  }
-
-  /**
-   * Spool first, then send if this job is sending live on the current connection. The step waits
-   * only for the disk: when the socket is backed up, sending continues from the spool in the
-   * background (as after a resume) and the live path steps aside until it has caught up.
-   */
-  private async emit(jobId: string, body: JobEventBody): Promise<void> {
-    const frame = await this.spool.append(jobId, body);
-    const link = this.link;
-    const sender = this.senders.get(jobId);
-    if (!link || !sender || sender.mode !== "live" || sender.cursor !== frame.seq) return;
-    sender.cursor = frame.seq + 1;
-    const sent = link.send(frame.frame);
-    if (link.bufferedAmount > HIGH_WATER) {
-      sender.mode = "catch-up";
-      const generation = ++sender.generation;
-      void sent.then(() => this.catchUp(jobId, link, sender, generation)).catch((e: unknown) => this.log.error(`[job ${jobId}] sending from the spool failed: ${(e as Error).message}`));
-    }
-  }
-
-  private async transmit(link: Link, sender: Sender, frame: SpooledFrame): Promise<void> {
-    sender.cursor = frame.seq + 1;
-    const sent = link.send(frame.frame);
-    if (link.bufferedAmount > HIGH_WATER) await sent;
-  }
-
-  private async onResume(jobId: string, ackedSeq: number, link: Link): Promise<void> {
-    if (!this.spool.hasJob(jobId)) {
-      this.log.info(`[job ${jobId}] resume ignored: nothing spooled for this job`);
-      return;
-    }
-    await this.spool.ack(jobId, ackedSeq);
-    if (!this.spool.hasJob(jobId)) return;
-    const sender = this.senders.get(jobId) ?? { mode: "waiting", cursor: 0, generation: 0 };
-    this.senders.set(jobId, sender);
-    sender.mode = "catch-up";
-    sender.cursor = ackedSeq + 1;
-    const generation = ++sender.generation;
-    const total = this.spool.lastSeq(jobId) - ackedSeq;
-    if (total > 0) this.log.info(`[job ${jobId}] re-sending ${total} event(s) from seq ${ackedSeq + 1}`);
-    await this.catchUp(jobId, link, sender, generation);
-  }
-
-  /** Sends a job's spooled events from `sender.cursor` until it has caught up with the writer, then goes live. */
-  private async catchUp(jobId: string, link: Link, sender: Sender, generation: number): Promise<void> {
-    const current = () => this.link === link && sender.generation === generation;
-    for (;;) {
-      try {
-        const last = this.spool.lastSeq(jobId);
-        if (sender.cursor > last) {
-          sender.mode = "live";
-          return;
-        }
-        const before = sender.cursor;
-        for await (const frame of this.spool.read(jobId, sender.cursor, last)) {
-          if (!current()) return;
-          if (frame.seq < sender.cursor) continue;
-          await this.transmit(link, sender, frame);
-        }
-        if (!current()) return;
-        if (sender.cursor === before) {
-          this.log.warn(`[job ${jobId}] spool has no events from seq ${before}; skipping to ${last + 1}`);
-          sender.cursor = last + 1;
-        }
-      } catch (e) {
-        // A read error must not leave the job silent on a healthy connection: say so and try again.
-        if (!current()) return;
-        this.log.error(`[job ${jobId}] sending from the spool failed at seq ${sender.cursor}: ${(e as Error).message}; retrying in 1s`);
-        await sleep(1000);
-        if (!current()) return;
-      }
-    }
   }
 
 }
