@@ -1,30 +1,12 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type AgentConfig, parseConfig } from "./config.ts";
 import { testDir } from "../testing/test-agent.ts";
 import { resolveToken } from "./token.ts";
+import { MINIMAL_CONFIG, parseValidConfig } from "../testing/agent-config.ts";
 
-const FILE = "/etc/hookrelay/agent.yml";
-
-const minimal = `
-server: wss://relay.example.workers.dev/
-state_dir: /var/lib/hookrelay
-token_file: token
-pipelines:
-  - name: app
-    repo: owner/app
-    branches: [main]
-    workdir: /srv/app
-    steps:
-      - { name: fetch, run: git fetch }
-`;
-
-function ok(text: string): AgentConfig {
-  const r = parseConfig(text, FILE);
-  if (!r.ok) throw new Error(r.problems.join("\n"));
-  return r.config;
-}
+const minimal = MINIMAL_CONFIG;
+const ok = parseValidConfig;
 
 describe("token", () => {
   const dir = testDir();

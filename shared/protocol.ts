@@ -5,6 +5,7 @@
  * Heartbeats are the bare text frames "ping" / "pong" (answered by the DO's auto-response).
  */
 import { assertNever } from "./assert-never.ts";
+import { errorMessage } from "./errors.ts";
 import { InvalidInput, Reader } from "./reader.ts";
 import { fitsUtf8 } from "./utf8.ts";
 import { jobFieldsFrom, type JobFields } from "./job-fields.ts";
@@ -93,7 +94,7 @@ function parseFrame<T>(text: string, read: (r: Reader) => T): ParseResult<T> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return { ok: false, error: `frame is not JSON: ${(e as Error).message}` };
+    return { ok: false, error: `frame is not JSON: ${errorMessage(e)}` };
   }
   try {
     return { ok: true, message: read(new Reader(value)) };

@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { memoryLogger } from "../agent/log.ts";
 import { Spool } from "../agent/spool.ts";
+import { errorMessage } from "../shared/errors.ts";
 
 export interface LockRacer {
   child: ChildProcessWithoutNullStreams;
@@ -34,7 +35,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   lines.once("line", () => {
     Spool.open(dir, memoryLogger()).then(
       () => process.stdout.write("won\n"),
-      (e: unknown) => process.stdout.write(`lost ${(e as Error).message}\n`),
+      (e: unknown) => process.stdout.write(`lost ${errorMessage(e)}\n`),
     );
   });
   process.stdout.write("ready\n");
