@@ -212,3 +212,9 @@ export async function runningJob(target: string, agent: TestAgent, overrides: Re
   await statusBecomes(target, job.jobId, "running");
   return job.jobId;
 }
+
+/** Pushes commit `sha` × 40 to `target` and returns the one job it made (an agent must declare the pipeline). */
+export async function pushJob(target: string, sha = "b"): Promise<string> {
+  const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
+  return ((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+}

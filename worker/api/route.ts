@@ -38,6 +38,15 @@ function parseLimit(value: string | undefined): number | null {
   return n >= 1 ? Math.min(n, MAX_LIMIT) : null;
 }
 
+/** The request's JSON body, or a 400 answer saying what shape was expected. */
+async function jsonBody(c: Context<AppEnv>, shape: string): Promise<{ ok: true; value: unknown } | { ok: false; answer: Response }> {
+  try {
+    return { ok: true, value: await c.req.json() };
+  } catch {
+    return { ok: false, answer: c.json({ error: `body must be JSON: ${shape}` }, 400) };
+  }
+}
+
 export function apiRoutes(): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   api.use("*", bearerAuth({ secretName: "ADMIN_TOKEN" }));
@@ -46,13 +55,9 @@ export function apiRoutes(): Hono<AppEnv> {
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
 
   api.post("/targets/:target/agents", async (c) => {
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      return c.json({ error: "body must be JSON: {name}" }, 400);
-    }
-    const name = readAgentName(raw);
+    const body = await jsonBody(c, "{name}");
+    if (!body.ok) return body.answer;
+    const name = readAgentName(body.value);
     if (!name.ok) return c.json({ error: name.error }, 400);
     const result = await stub(c).registerAgent(name.name);
     if (!result.ok) return c.json({ error: result.error }, result.status);
@@ -118,13 +123,9 @@ export function apiRoutes(): Hono<AppEnv> {
   });
 
   api.post("/targets/:target/deploy", async (c) => {
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      return c.json({ error: "body must be JSON: {pipeline, agent?, ref?, sha?}" }, 400);
-    }
-    const req = readDeployRequest(raw);
+    const body = await jsonBody(c, "{pipeline, agent?, ref?, sha?}");
+    if (!body.ok) return body.answer;
+    const req = readDeployRequest(body.value);
     if (!req.ok) return c.json({ error: req.error }, 400);
     const result = await stub(c).deploy(req.request);
     if (!result.ok) return c.json({ error: result.error }, result.status);

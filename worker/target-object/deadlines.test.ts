@@ -12,9 +12,8 @@ import {
   helloAgent,
   jobOf,
   pipeline,
-  postWebhook,
   push,
-  pushPayload,
+  pushJob,
   runningJob,
   uniqueName,
 } from "../test-support.ts";
@@ -36,11 +35,6 @@ function inTarget<T>(target: string, f: (sql: SqlStorage, alarm: number | null) 
 }
 
 const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
-
-async function pushJob(target: string, sha = "b"): Promise<string> {
-  const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
-  return ((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id;
-}
 
 describe("Target DO deadlines: a job that never ends", () => {
   it("ends a running job timed_out past its timeout (twice, with on_failure steps) + grace, cancels it on the agent and sends the next job", async () => {

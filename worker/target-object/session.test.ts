@@ -13,19 +13,13 @@ import {
   helloAgent,
   jobOf,
   pipeline,
-  postWebhook,
   push,
-  pushPayload,
+  pushJob,
   runningJob,
   statusBecomes,
   uniqueName,
 } from "../test-support.ts";
 import type { JobView } from "./types.ts";
-
-async function pushJob(target: string, sha = "b"): Promise<string> {
-  const res = await postWebhook(target, JSON.stringify(pushPayload({ after: sha.repeat(40) })));
-  return ((await res.json()) as { jobs: { id: string }[] }).jobs[0]!.id;
-}
 
 describe("Target DO: frames no agent should send", () => {
   it("refuses a hello listing more than MAX_UNFINISHED jobs with an error naming the limit, and takes the next good hello", async () => {
@@ -181,7 +175,7 @@ describe("Target DO: hello after a reconnect", () => {
     });
     await runDurableObjectAlarm(stub);
     expect((await jobOf(target, a)).status).toBe("interrupted");
-    const b = ((await (await postWebhook(target, JSON.stringify(pushPayload({ after: "c".repeat(40) })))).json()) as { jobs: { id: string }[] }).jobs[0]!.id;
+    const b = await pushJob(target, "c");
 
     const back = await connectAgent(target, "web-1");
     back.send(hello("web-1", undefined, [{ jobId: a, lastSeq: 1 }]));
