@@ -38,7 +38,7 @@ describe("connecting", () => {
     expect(socket.headers.authorization).toBe(`Bearer ${TEST_TOKEN}`);
     expect(socket.url).toBe("/agent?target=default&agent=web-1");
     expect(h).toMatchObject({ protocol: PROTOCOL_VERSION, agent: "web-1", unfinished: [] });
-    expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"], timeoutMs: 1_800_000 }]);
+    expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"], timeoutMs: 1_800_000, rollout: { batch: 1, haltOnFailure: true } }]);
     expect(socket.raw.join("\n")).not.toContain("SECRET");
     await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
   });

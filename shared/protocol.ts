@@ -10,10 +10,15 @@ import { InvalidInput, Reader } from "./reader.ts";
 import { fitsUtf8 } from "./utf8.ts";
 import { jobFieldsFrom, type JobFields } from "./job-fields.ts";
 import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "./patterns.ts";
+import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "./rollout.ts";
 
 export type { JobFields } from "./job-fields.ts";
 
-/** 2: pipelines declare `timeoutMs` (the DO's job deadline). An agent speaking 1 is refused with a clear error. */
+/**
+ * 2: pipelines declare `timeoutMs` (the DO's job deadline). An agent speaking 1 is refused with a clear error.
+ * (A pipeline's optional `rollout` was added within 2: a declaration without it gets DEFAULT_ROLLOUT,
+ * which is what such an agent's hosts did before — one at a time is no change for a single server.)
+ */
 export const PROTOCOL_VERSION = 2;
 /** Outgoing frames stay at or under this size (UTF-8 bytes). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -53,6 +58,8 @@ export interface PipelineDecl {
   onFailure: string[];
   /** The pipeline's `timeout` (ms): the agent ends the main steps by then and gives on_failure as long again. */
   timeoutMs: number;
+  /** How a deployment of this pipeline rolls out over the agents declaring it (shared/rollout.ts). */
+  rollout: Rollout;
 }
 
 export type JobEventBody =
@@ -122,7 +129,16 @@ function readPipelineDecl(r: Reader): PipelineDecl {
     steps: r.field("steps").array({ max: 200 }).map(name),
     onFailure: r.field("onFailure").array({ max: 200 }).map(name),
     timeoutMs: r.field("timeoutMs").int({ min: 1, max: MAX_TIMEOUT_MS }),
+    rollout: r.has("rollout") ? readRollout(r.field("rollout")) : { ...DEFAULT_ROLLOUT },
   };
+}
+
+export function readRollout(r: Reader): Rollout {
+  const field = r.field("batch");
+  const batch = field.value;
+  const problem = batchProblem(batch);
+  if (problem !== null || (typeof batch !== "number" && typeof batch !== "string")) return field.fail(problem ?? "expected a number or a string");
+  return { batch, haltOnFailure: r.field("haltOnFailure").boolean() };
 }
 
 function readEventBody(r: Reader): JobEventBody {

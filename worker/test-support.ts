@@ -78,6 +78,7 @@ export function pipeline(overrides: Partial<PipelineDecl> = {}): PipelineDecl {
     steps: ["fetch", "install", "reload"],
     onFailure: ["rollback"],
     timeoutMs: 30 * 60_000,
+    rollout: { batch: 1, haltOnFailure: true },
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
 /** The `agents` table: who connected, with which declared pipelines, and when last seen. */
-import type { PipelineDecl } from "../../shared/protocol.ts";
+import { type PipelineDecl, readRollout } from "../../shared/protocol.ts";
+import { DEFAULT_ROLLOUT } from "../../shared/rollout.ts";
 import { Reader } from "../../shared/reader.ts";
 import { registeredNames } from "./agent-tokens.ts";
 import { type AgentView, isoOrNull } from "./types.ts";
@@ -29,6 +30,8 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
     onFailure: strings(p.field("onFailure")),
     // Declared since protocol 2; a row written before that gets the agent's default (30 min) until its next hello.
     timeoutMs: p.has("timeoutMs") ? p.field("timeoutMs").int({ min: 1 }) : DEFAULT_DECLARED_TIMEOUT_MS,
+    // Declared since deployments; a row written before gets the default (one host at a time, halt) until its next hello.
+    rollout: p.has("rollout") ? readRollout(p.field("rollout")) : { ...DEFAULT_ROLLOUT },
   }));
 }
 
