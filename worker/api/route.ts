@@ -27,6 +27,10 @@ function jobNotFound(c: Context<AppEnv>, id: string): Response {
   return c.json({ error: `no job ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
 }
 
+function deploymentNotFound(c: Context<AppEnv>, id: string): Response {
+  return c.json({ error: `no deployment ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
+}
+
 function agentNotFound(c: Context<AppEnv>, name: string): Response {
   return c.json({ error: `no agent ${JSON.stringify(name)} registered in target ${c.req.param("target") ?? ""}` }, 404);
 }
@@ -122,6 +126,35 @@ export function apiRoutes(): Hono<AppEnv> {
     }
   });
 
+  api.get("/targets/:target/deployments", async (c) => {
+    const limit = parseLimit(c.req.query("limit"));
+    if (limit === null) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+    return c.json({ deployments: await stub(c).listDeployments(limit) });
+  });
+
+  api.get("/targets/:target/deployments/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return deploymentNotFound(c, id);
+    const deployment = await stub(c).getDeployment(id);
+    return deployment ? c.json(deployment) : deploymentNotFound(c, id);
+  });
+
+  api.post("/targets/:target/deployments/:id/cancel", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return deploymentNotFound(c, id);
+    const result = await stub(c).cancelDeployment(id);
+    switch (result.outcome) {
+      case "not-found":
+        return deploymentNotFound(c, id);
+      case "already-finished":
+        return c.json({ error: `deployment ${id} already finished (${result.status})`, id, status: result.status }, 409);
+      case "cancel-requested":
+        return c.json({ id: result.id, status: result.status }, 202);
+      default:
+        return assertNever(result, "cancel result");
+    }
+  });
+
   api.post("/targets/:target/deploy", async (c) => {
     const body = await jsonBody(c, "{pipeline, agent?, ref?, sha?}");
     if (!body.ok) return body.answer;
@@ -129,7 +162,7 @@ export function apiRoutes(): Hono<AppEnv> {
     if (!req.ok) return c.json({ error: req.error }, 400);
     const result = await stub(c).deploy(req.request);
     if (!result.ok) return c.json({ error: result.error }, result.status);
-    return c.json({ delivery: result.delivery, jobs: result.jobs }, 202);
+    return c.json({ delivery: result.delivery, jobs: result.jobs, deployments: result.deployments }, 202);
   });
 
   return api;

@@ -8,7 +8,8 @@ import { liveSocket, sendFrame } from "./connections.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch, dispatchNext } from "./dispatch.ts";
 import { jobStatusOf } from "./job-record.ts";
-import { cancelQueuedJob, getJob, requestCancel } from "./jobs.ts";
+import { finishJob } from "./deployments.ts";
+import { getJob, markCancelRequested, requestCancel } from "./jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
 import type { TargetContext } from "./target-context.ts";
@@ -46,6 +47,7 @@ export function deploy(c: TargetContext, req: DeployRequest): DeployResult {
   });
   if (!result.ok) return result;
   for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
+  // Only the first batch is released; dispatch sends nothing else.
   for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatchNext(c.ctx, sql, agent, { resend: false, now: c.now });
   return result;
 }
@@ -60,7 +62,10 @@ export function cancelJob(c: TargetContext, id: string): CancelResult {
   if (!job) return { outcome: "not-found" };
   const status = jobStatusOf(job.status);
   if (status === "queued") {
-    c.ctx.storage.transactionSync(() => cancelQueuedJob(sql, id, c.now));
+    c.ctx.storage.transactionSync(() => {
+      markCancelRequested(sql, id);
+      finishJob(sql, id, "canceled", c.now);
+    });
     console.log(`[job ${id}] canceled while queued`);
     // The agent's next job goes out now. If the canceled one was already on its way, the agent's
     // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.
