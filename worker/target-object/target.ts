@@ -123,9 +123,12 @@ export class Target extends DurableObject<Env> {
     const c = this.context();
     const { answer, created } = receiveDelivery(c, d);
     if (!created) return answer;
-    // The hot path skips the SQL: new jobs are queued (no deadline yet), and a superseded one only
-    // starts a retention deadline (now + retention), which matters only when no alarm comes before it.
-    const alarm = await this.ctx.storage.getAlarm();
+    // The hot path skips the SQL: a single host's new job is queued (no deadline yet), and a superseded
+    // one (and the deployment it ends) only starts a retention deadline (now + retention), which matters
+    // only when no alarm comes before it. A rollout over several hosts may wait for an offline one (the
+    // stale deadline: deployments.ts), so it re-derives the alarm.
+    const severalHosts = answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false;
+    const alarm = severalHosts ? null : await this.ctx.storage.getAlarm();
     if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
     return answer;
   }
