@@ -287,7 +287,8 @@ describe("deployments: what an operator does mid-rollout", () => {
     const hosts = await threeHosts(target, () => [pipeline({ name: "app" }), pipeline({ name: "worker" })]);
     const { body } = await push(target);
     expect(body.deployments!.map((d) => d.pipeline)).toEqual(["app", "worker"]);
-    const [app, worker] = body.deployments! as [{ id: string; jobs: string[] }, { id: string; jobs: string[] }];
+    const app = body.deployments![0]!;
+    const worker = body.deployments![1]!;
     await run(hosts["web-1"]!, app.jobs[0]!);
     // web-1 is free again: its worker job; web-2 has app's second batch.
     await run(hosts["web-1"]!, worker.jobs[0]!);

@@ -10,7 +10,7 @@
  * Sending the released jobs is the DO shell's business (dispatchReleased, after each entry point).
  */
 import { FINAL_JOB_STATUSES, type JobStatus, type PipelineDecl } from "../../shared/protocol.ts";
-import { type JobRow, jobStatusOf } from "./job-record.ts";
+import { type JobRow, jobStatusOf, storedStatus } from "./job-record.ts";
 import { Reader } from "../../shared/reader.ts";
 import { createJob, endJobRow, jobView, unsentQueuedJobIds } from "./jobs.ts";
 import { addNote } from "./notes.ts";
@@ -45,9 +45,7 @@ export interface DeploymentRow extends Record<string, SqlStorageValue> {
 }
 
 export function deploymentStatusOf(value: string): DeploymentStatus {
-  const s = DEPLOYMENT_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown deployment status in storage: ${value}`);
-  return s;
+  return storedStatus(DEPLOYMENT_STATUSES, value, "deployment");
 }
 
 export function isFinalDeployment(status: string): boolean {

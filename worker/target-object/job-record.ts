@@ -35,17 +35,19 @@ export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
   released_at: number | null;
 }
 
-/** Statuses come back from our own SQL; still checked, so a bad row is loud rather than mistyped. */
-export function jobStatusOf(value: string): JobStatus {
-  const s = JOB_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown job status in storage: ${value}`);
+/** A status read back from our own SQL; still checked against its list, so a bad row is loud rather than mistyped. */
+export function storedStatus<T extends string>(statuses: readonly T[], value: string, what: string): T {
+  const s = statuses.find((x) => x === value);
+  if (s === undefined) throw new TypeError(`hookrelay: unknown ${what} status in storage: ${value}`);
   return s;
 }
 
+export function jobStatusOf(value: string): JobStatus {
+  return storedStatus(JOB_STATUSES, value, "job");
+}
+
 export function stepStatusOf(value: string): StepStatus {
-  const s = STEP_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown step status in storage: ${value}`);
-  return s;
+  return storedStatus(STEP_STATUSES, value, "step");
 }
 
 /** Where a new job sits in its deployment; a job without one (tests of the job machinery alone) is released at once. */
