@@ -24,15 +24,18 @@ export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer:
     return { answer, created: false };
   }
   if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
-  // Sends are non-blocking: the answer does not wait for any agent. One log line per job
-  // (a console line costs ~1.5 ms under wrangler dev).
+  // Sends are non-blocking: the answer does not wait for any agent. Only the first batch of each
+  // deployment is released; a console line costs ~1.5 ms under wrangler dev, so few of them.
   const sent = new Set<string>();
   for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
     const id = dispatch(c.ctx, sql, agent, { resend: false, now: c.now });
     if (id !== null) sent.add(id);
   }
-  for (const job of answer.body.jobs) {
-    console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
+  // One line per deployment: each host's job, and whether it went out or waits for its batch.
+  const agentOf = new Map(answer.body.jobs.map((j) => [j.id, j.agent]));
+  for (const dep of answer.body.deployments ?? []) {
+    const hosts = dep.jobs.map((id) => `${agentOf.get(id)} job ${id}${sent.has(id) ? " sent" : " queued"}`);
+    console.log(`[delivery ${d.delivery}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
   }
   return { answer, created: true };
 }
