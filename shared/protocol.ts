@@ -61,6 +61,9 @@ export interface PipelineDecl {
   timeoutMs: number;
   /** How a deployment of this pipeline rolls out over the agents declaring it (shared/rollout.ts). */
   rollout: Rollout;
+  /** GitHub's deployment environment (default: the target's name) and its URL, when the config names them. */
+  environment?: string;
+  environmentUrl?: string;
 }
 
 export type JobEventBody =
@@ -131,7 +134,24 @@ function readPipelineDecl(r: Reader): PipelineDecl {
     onFailure: r.field("onFailure").array({ max: 200 }).map(name),
     timeoutMs: r.field("timeoutMs").int({ min: 1, max: MAX_TIMEOUT_MS }),
     rollout: r.has("rollout") ? readRollout(r.field("rollout")) : { ...DEFAULT_ROLLOUT },
+    ...readEnvironment(r),
   };
+}
+
+/** A URL people follow from GitHub: http(s) only, bounded. */
+export const ENVIRONMENT_URL_PATTERN = /^https?:\/\/[^\s]{1,2000}$/;
+export const ENVIRONMENT_URL_HINT = "must be an http:// or https:// URL of at most 2000 characters, without spaces";
+/** GitHub's environment names: up to 255 characters; ours exclude control characters and commas. */
+export const ENVIRONMENT_PATTERN = /^[^\u0000-\u001f\u007f,]{1,255}$/;
+export const ENVIRONMENT_HINT = "must be 1-255 characters, no control characters or commas";
+
+function readEnvironment(r: Reader): { environment?: string; environmentUrl?: string } {
+  const out: { environment?: string; environmentUrl?: string } = {};
+  const environment = r.field("environment").optionalString({ pattern: ENVIRONMENT_PATTERN, patternHint: ENVIRONMENT_HINT });
+  const environmentUrl = r.field("environmentUrl").optionalString({ pattern: ENVIRONMENT_URL_PATTERN, patternHint: ENVIRONMENT_URL_HINT });
+  if (environment !== undefined) out.environment = environment;
+  if (environmentUrl !== undefined) out.environmentUrl = environmentUrl;
+  return out;
 }
 
 export function readRollout(r: Reader): Rollout {

@@ -32,6 +32,8 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
     timeoutMs: p.has("timeoutMs") ? p.field("timeoutMs").int({ min: 1 }) : DEFAULT_DECLARED_TIMEOUT_MS,
     // Declared since deployments; a row written before gets the default (one host at a time, halt) until its next hello.
     rollout: p.has("rollout") ? readRollout(p.field("rollout")) : { ...DEFAULT_ROLLOUT },
+    ...(p.has("environment") ? { environment: p.field("environment").string() } : {}),
+    ...(p.has("environmentUrl") ? { environmentUrl: p.field("environmentUrl").string() } : {}),
   }));
 }
 

@@ -3,10 +3,12 @@
  * running job going stale, a look at whether a connected agent's socket still exists while it runs a
  * job (a worker restart drops sockets without a close event), a job whose rollout turn came while its
  * agent was offline, a running job past its timeout, a cancel the agent has not confirmed,
- * retention of finished jobs, deployments and delivery records, and pruning agents unseen that long. deadlines.ts
+ * retention of finished jobs, deployments and delivery records, pruning agents unseen that long, and
+ * the next report due in the outbox (outbox.ts; report-sending.ts sends them). deadlines.ts
  * applies them.
  */
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
+import { nextReportDue } from "./outbox.ts";
 import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs.ts";
 
 const DEFAULT_STALE_SECONDS = 300;
@@ -91,7 +93,8 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
 }
 
 export async function scheduleAlarm(storage: DurableObjectStorage, s: AlarmSettings): Promise<void> {
-  const deadline = earliestDeadline(storage.sql, s);
+  const deadlines = [earliestDeadline(storage.sql, s), nextReportDue(storage.sql)].filter((d): d is number => d !== null);
+  const deadline = deadlines.length > 0 ? Math.min(...deadlines) : null;
   const current = await storage.getAlarm();
   if (deadline === null) {
     if (current !== null) await storage.deleteAlarm();

@@ -14,6 +14,7 @@ import { type JobRow, jobStatusOf, storedStatus } from "./job-record.ts";
 import { Reader } from "../../shared/reader.ts";
 import { createJob, endJobRow, jobView, unsentQueuedJobIds } from "./jobs.ts";
 import { addNote } from "./notes.ts";
+import { queueReports } from "./outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
@@ -89,18 +90,24 @@ export function createDeployment(sql: SqlStorage, d: NewDeployment): { deploymen
   const { plan, order, batchOf } = planRollout(d.members.map((m) => ({ agent: m.agent, rollout: m.pipeline.rollout })));
   const id = crypto.randomUUID();
   const f = d.fields;
-  sql.exec(
-    `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-    id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message,
-    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now,
-  );
   const declOf = new Map(d.members.map((m) => [m.agent, m.pipeline]));
+  // GitHub's environment: the first host (in rollout order) that names one decides.
+  const decls = order.map((agent) => declOf.get(agent)!);
+  const environment = decls.find((p) => p.environment !== undefined)?.environment ?? null;
+  const environmentUrl = decls.find((p) => p.environmentUrl !== undefined)?.environmentUrl ?? null;
+  sql.exec(
+    `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure,
+                              created_at, environment, environment_url)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+    id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message,
+    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, environment, environmentUrl,
+  );
   const jobs = order.map((agent): JobSummary => {
     const batch = batchOf(agent);
     const jobId = createJob(sql, agent, declOf.get(agent)!, f, d.now, { deploymentId: id, batch, released: batch === 0 });
     return { id: jobId, agent, pipeline, status: "queued" };
   });
+  queueReports(sql, id, "created", d.now);
   return { deployment: { id, pipeline, jobs: jobs.map((j) => j.id) }, jobs };
 }
 
@@ -156,6 +163,7 @@ export function settleDeployment(sql: SqlStorage, id: string, now: number): void
         started.length > 0 ? Math.min(...started) : null,
         id,
       );
+      queueReports(sql, id, "ended", now);
       return;
     }
     // Canceled: its queued jobs ended at the request; running ones end on their own.
@@ -241,5 +249,6 @@ export function deploymentView(sql: SqlStorage, target: string, id: string): Dep
 
 /** Finished deployments older than `retentionMs` go (their jobs go by their own finish times, which are no later). */
 export function deleteExpiredDeployments(sql: SqlStorage, retentionMs: number, now: number): void {
+  sql.exec("DELETE FROM reports WHERE deployment_id IN (SELECT id FROM deployments WHERE finished_at IS NOT NULL AND finished_at + ? <= ?)", retentionMs, now);
   sql.exec("DELETE FROM deployments WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", retentionMs, now);
 }

@@ -6,6 +6,7 @@
 import { assertNever } from "../../shared/assert-never.ts";
 import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 import { insertJobRow, type JobPlacement, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
+import { queueReports } from "./outbox.ts";
 import { insertDeclaredSteps, replaceDeclaredSteps } from "./steps.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
 
@@ -121,11 +122,12 @@ export function requestCancel(sql: SqlStorage, id: string, now: number): void {
 /** The job runs; so does its deployment, from its first job's start. */
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
-  sql.exec(
-    "UPDATE deployments SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = (SELECT deployment_id FROM jobs WHERE id = ?) AND status = 'queued'",
+  const started = sql.exec(
+    "UPDATE deployments SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = (SELECT deployment_id FROM jobs WHERE id = ?) AND status = 'queued' RETURNING id",
     now,
     id,
-  );
+  ).toArray()[0];
+  if (started) queueReports(sql, String(started.id), "running", now);
 }
 
 export function listJobs(sql: SqlStorage, limit: number): JobListItem[] {

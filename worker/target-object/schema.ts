@@ -167,6 +167,31 @@ export const MIGRATIONS: readonly string[] = [
     CASE WHEN sum(status IN ('queued', 'running')) > 0 THEN NULL ELSE max(finished_at) END
   FROM jobs GROUP BY deployment_id;
   `,
+  // v6: telling GitHub and people. `reports` is the durable outbox: one row per message to one channel
+  // ('github', or 'notify:<n>' for the n-th NOTIFY_URLS entry), its body a JSON snapshot taken when the
+  // deployment changed, sent in id order per (deployment, channel) by the alarm, retried with backoff,
+  // given up after 24 h. A deployment keeps the GitHub deployment id its creation got back, and the
+  // environment its pipeline declared. `meta` holds the reporting setup the worker's secrets make.
+  `
+  CREATE TABLE reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+  );
+  CREATE INDEX reports_due ON reports (state, next_at);
+  CREATE INDEX reports_deployment ON reports (deployment_id, channel, id);
+  ALTER TABLE deployments ADD COLUMN environment TEXT;
+  ALTER TABLE deployments ADD COLUMN environment_url TEXT;
+  ALTER TABLE deployments ADD COLUMN github_id INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

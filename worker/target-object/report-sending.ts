@@ -1,0 +1,68 @@
+/**
+ * The alarm's outbox pass: sends the reports that are due (outbox.ts), one at a time in id order per
+ * deployment and channel, and records each outcome. Each row is leased before its attempt, so a
+ * second pass cannot send it meanwhile; a crash between a 2xx and its record sends that one row again
+ * (the one at-least-once window, a few milliseconds wide).
+ */
+import { errorMessage } from "../../shared/errors.ts";
+import type { SendOutcome } from "../report/outcome.ts";
+import { formatDuration } from "./deadlines.ts";
+import { dueReports, githubDeploymentId, leaseReport, parseReportBody, type ReportBody, type ReportRow, recordOutcome } from "./outbox.ts";
+
+/** Sends one report on its channel. `githubId`: the GitHub deployment its statuses belong to. */
+export interface ChannelSender {
+  send(body: ReportBody, row: ReportRow, githubId: number | null, now: number): Promise<SendOutcome>;
+}
+
+/** The sender for a channel as the worker is configured now; null when that channel is not (any more). */
+export type SenderFor = (channel: string) => ChannelSender | null;
+
+/** At most this many attempts per alarm pass; the alarm comes back at once for the rest. */
+const MAX_SENDS_PER_PASS = 50;
+
+export async function sendDueReports(sql: SqlStorage, senderFor: SenderFor, backoffMs: number, clock: () => number = Date.now): Promise<number> {
+  let sent = 0;
+  while (sent < MAX_SENDS_PER_PASS) {
+    const rows = dueReports(sql, clock(), MAX_SENDS_PER_PASS - sent);
+    if (rows.length === 0) break;
+    for (const row of rows) leaseReport(sql, row.id, clock());
+    for (const row of rows) {
+      await attempt(sql, row, senderFor, backoffMs, clock);
+      sent += 1;
+    }
+  }
+  return sent;
+}
+
+async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, backoffMs: number, clock: () => number): Promise<void> {
+  const body = parseReportBody(row);
+  const sender = senderFor(row.channel);
+  const githubId = githubDeploymentId(sql, row.deployment_id);
+  let outcome: SendOutcome;
+  if (sender === null) {
+    outcome = { kind: "fail", error: `channel ${row.channel} is not configured any more` };
+  } else if (body.kind === "github-status" && githubId === null) {
+    outcome = { kind: "fail", error: "the GitHub deployment was never created (see the report before this one)" };
+  } else {
+    try {
+      outcome = await sender.send(body, row, githubId, clock());
+    } catch (e) {
+      outcome = { kind: "retry", error: errorMessage(e), notBefore: null };
+    }
+  }
+  const now = clock();
+  const result = recordOutcome(sql, row, outcome, now, backoffMs);
+  const what = `[deployment ${row.deployment_id}] report ${row.id} (${row.channel} ${body.kind}${body.kind === "github-status" ? ` ${body.state}` : ""})`;
+  switch (result.state) {
+    case "sent":
+      console.log(`${what}: sent`);
+      break;
+    case "retrying":
+      console.warn(`${what}: attempt ${row.attempts + 1} failed, retrying in ${formatDuration(Math.ceil(Math.max(0, (result.nextAt ?? now) - now) / 1000) * 1000)}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      break;
+    case "given_up":
+    case "failed":
+      console.warn(`${what}: ${result.state === "given_up" ? "given up" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      break;
+  }
+}
