@@ -27,6 +27,9 @@ import { cancelJob, deploy, jobLog, logPage, receiveDelivery } from "./job-calls
 import { jobView, listJobs } from "./jobs.ts";
 import type { LogCursor, LogPage } from "./log.ts";
 import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
+import { recordReportSetup } from "./outbox.ts";
+import { sendDueReports } from "./report-sending.ts";
+import { reportWiring, type ReportWiring } from "./report-wiring.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { TargetContext } from "./target-context.ts";
@@ -43,12 +46,17 @@ import type {
 } from "./types.ts";
 
 export class Target extends DurableObject<Env> {
+  /** Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL that queues reports. */
+  private readonly reports: ReportWiring;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
+    this.reports = reportWiring(env, ctx.id.name ?? "default");
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
+      recordReportSetup(ctx.storage.sql, this.reports.setup);
       // Waking after a restart: sockets that died with the old instance are gone without a close event.
       if (reconcileConnections(ctx, ctx.storage.sql, Date.now()).length > 0) await this.reschedule();
     });
@@ -115,6 +123,8 @@ export class Target extends DurableObject<Env> {
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
     runDeadlines(this.ctx, settings, now);
     dispatchReleased(this.ctx, this.ctx.storage.sql, now);
+    // Reports go out after everything else: a slow GitHub never holds up a deadline or a job.
+    await sendDueReports(this.ctx.storage.sql, this.reports.senderFor, this.reports.backoffMs);
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
@@ -127,8 +137,10 @@ export class Target extends DurableObject<Env> {
     // one (and the deployment it ends) only starts a retention deadline (now + retention), which matters
     // only when no alarm comes before it. A rollout over several hosts may wait for an offline one (the
     // stale deadline: deployments.ts), so it re-derives the alarm.
+    // Reports queued with the deployments are due now: the alarm sends them after this answer.
+    const reporting = this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on";
     const severalHosts = answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false;
-    const alarm = severalHosts ? null : await this.ctx.storage.getAlarm();
+    const alarm = severalHosts || reporting ? null : await this.ctx.storage.getAlarm();
     if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
     return answer;
   }

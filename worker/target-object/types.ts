@@ -1,5 +1,6 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
 import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+import type { ReportView } from "./outbox.ts";
 import type { RolloutPlan } from "./rollout-plan.ts";
 
 /** A verified, validated push, as the webhook route hands it to the DO: a job's fields plus the hook. */
@@ -69,6 +70,10 @@ export interface DeploymentJobView {
 
 export interface DeploymentView extends DeploymentListItem {
   jobs: DeploymentJobView[];
+  /** What it has told GitHub and chats, and how that went (outbox.ts). */
+  reports: ReportView[];
+  /** Whether each channel is configured: "on", or off/broken and why (the worker's secrets). */
+  reporting: { github: string; notifications: string };
 }
 
 export type DeploymentCancelResult =
