@@ -28,7 +28,8 @@ describe("npm start", () => {
     expect(out).toContain("npm run demo:push");
     expect(out).toContain(`agents:        demo-1, demo-2`);
     expect(out).toContain(`http://127.0.0.1:${port}/api/targets/default/deployments`);
-    expect(out).toMatch(/push [0-9a-f]{40}: worker answered 202/);
+    expect(out).toMatch(/push [0-9a-f]{40}: worker answered 202 .*"deployments":\[\{"id":"[^"]+","pipeline":"hello","jobs":\["[^"]+","[^"]+"\]\}\]/);
+    expect(out).toMatch(/deployment \S+ succeeded: demo-1 succeeded, then demo-2 succeeded/);
     expect(out).toMatch(/job \S+ on demo-1: succeeded\n--- fetch\n[^]*?\(pushed by [^)]*\) on demo-1\n[^]*?hello from version 2\n[^]*?--- job succeeded/);
     expect(out).toMatch(/job \S+ on demo-2: succeeded\n--- fetch\n[^]*?\(pushed by [^)]*\) on demo-2\n[^]*?hello from version 2\n[^]*?--- job succeeded/);
     expect(out).toMatch(/smoke: demo-1 and demo-2 deployed [0-9a-f]{40}/);
