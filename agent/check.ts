@@ -41,6 +41,9 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
       `  steps:      ${p.steps.map((s) => (s.timeoutMs === null ? s.name : `${s.name} (timeout ${formatDuration(s.timeoutMs)})`)).join(", ")}`,
       ...(p.onFailure.length > 0 ? [`  on_failure: ${p.onFailure.map((s) => s.name).join(", ")}`] : []),
       `  rollout:    ${describeRollout(p.rollout)}`,
+      ...(p.environment !== null || p.environmentUrl !== null
+        ? [`  GitHub:     environment ${p.environment ?? "(the target's name)"}${p.environmentUrl !== null ? `, ${p.environmentUrl}` : ""}`]
+        : []),
     ]),
   ];
   return { problems, warnings, summary };

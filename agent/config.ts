@@ -13,6 +13,7 @@ import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
 import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
+import { ENVIRONMENT_HINT, ENVIRONMENT_PATTERN, ENVIRONMENT_URL_HINT, ENVIRONMENT_URL_PATTERN } from "../shared/protocol.ts";
 import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "../shared/rollout.ts";
 import { textValueProblem } from "../shared/text-value.ts";
 import { parseDuration, parseSize } from "./units.ts";
@@ -36,6 +37,9 @@ export interface PipelineConfig {
   onFailure: StepConfig[];
   /** How a push rolls out across the agents declaring this pipeline (sent in hello; the worker runs it). */
   rollout: Rollout;
+  /** GitHub's deployment environment (the worker's default: the target's name) and the URL GitHub links to. */
+  environment: string | null;
+  environmentUrl: string | null;
 }
 
 export interface AgentConfig {
@@ -66,7 +70,7 @@ export const DEFAULTS = {
 
 const SUPPORTED_EVENTS = ["push"];
 const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "pipelines"];
-const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout"];
+const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url"];
 const ROLLOUT_KEYS = ["batch", "halt_on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -258,6 +262,10 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
     return list;
   })?.map((s) => readStep(s, problems));
   const rollout = r.has("rollout") ? get(() => readRollout(r.field("rollout"), problems)) : { ...DEFAULT_ROLLOUT };
+  const environment = r.has("environment") ? get(() => r.field("environment").string({ pattern: ENVIRONMENT_PATTERN, patternHint: ENVIRONMENT_HINT })) : null;
+  const environmentUrl = r.has("environment_url")
+    ? get(() => r.field("environment_url").string({ pattern: ENVIRONMENT_URL_PATTERN, patternHint: ENVIRONMENT_URL_HINT }))
+    : null;
   const onFailure = r.has("on_failure") ? get(() => r.field("on_failure").array({ max: 200 }))?.map((s) => readStep(s, problems)) : [];
   const allSteps = [...(steps ?? []), ...(onFailure ?? [])];
   if (allSteps.length > MAX_DECLARED_STEPS_PER_PIPELINE) {
@@ -274,6 +282,7 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
   return {
     name: pname!, repo: repo!, events: events!, branches: branches!, workdir: workdir!, env: env!, timeoutMs: timeoutMs!,
     steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[], rollout: rollout!,
+    environment: environment ?? null, environmentUrl: environmentUrl ?? null,
   };
 }
 

@@ -36,6 +36,8 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     onFailure: p.onFailure.map((s) => s.name),
     timeoutMs: p.timeoutMs,
     rollout: { batch: p.rollout.batch, haltOnFailure: p.rollout.haltOnFailure },
+    ...(p.environment !== null ? { environment: p.environment } : {}),
+    ...(p.environmentUrl !== null ? { environmentUrl: p.environmentUrl } : {}),
   }));
 }
 

@@ -15,6 +15,8 @@ const pipeline: PipelineConfig = {
   steps: [{ name: "s", run: "true", timeoutMs: null }],
   onFailure: [],
   rollout: { batch: 1, haltOnFailure: true },
+  environment: null,
+  environmentUrl: null,
 };
 
 const job = (fields: Partial<JobRequest["fields"]> = {}): JobRequest => ({
