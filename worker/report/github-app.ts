@@ -14,6 +14,9 @@ import { base64url } from "./github-key.ts";
 import { callGitHub, repoPath } from "./github-request.ts";
 import type { SendOutcome } from "./outcome.ts";
 
+/** The imported key's type, spelled so it resolves under both Node's and workerd's typings (Node's has no global CryptoKey). */
+type SigningKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
 const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 /** A token is used until this long before its `expires_at`. */
 export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
@@ -26,7 +29,7 @@ interface CachedToken {
 
 const installationByRepo = new Map<string, number>();
 const tokenByInstallation = new Map<string, CachedToken>();
-let importedKey: { pkcs8: Uint8Array; key: Promise<CryptoKey> } | null = null;
+let importedKey: { pkcs8: Uint8Array; key: Promise<SigningKey> } | null = null;
 
 /** Forgets every cached installation and token (tests; a rotated key does not need it). */
 export function forgetGitHubAppTokens(): void {
@@ -35,7 +38,7 @@ export function forgetGitHubAppTokens(): void {
 }
 
 /** The App's JWT (RFC 7519, RS256): iat a minute back for clock drift, exp 9 minutes ahead (GitHub allows 10). */
-export async function appJwt(appId: string, key: CryptoKey, now: number): Promise<string> {
+export async function appJwt(appId: string, key: SigningKey, now: number): Promise<string> {
   const seconds = Math.floor(now / 1000);
   const iss: string | number = /^\d+$/.test(appId) ? Number(appId) : appId; // an App ID is a number; a client ID ("Iv1.…") a string
   const encoder = new TextEncoder();
@@ -44,7 +47,7 @@ export async function appJwt(appId: string, key: CryptoKey, now: number): Promis
   return `${head}.${base64url(new Uint8Array(signature))}`;
 }
 
-function importKey(pkcs8: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
+function importKey(pkcs8: Uint8Array<ArrayBuffer>): Promise<SigningKey> {
   if (importedKey === null || !sameBytes(importedKey.pkcs8, pkcs8)) {
     const key = crypto.subtle.importKey("pkcs8", pkcs8, ALGORITHM, false, ["sign"]);
     importedKey = { pkcs8, key };
