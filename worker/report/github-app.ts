@@ -47,7 +47,7 @@ export async function appJwt(appId: string, key: SigningKey, now: number): Promi
   return `${head}.${base64url(new Uint8Array(signature))}`;
 }
 
-function importKey(pkcs8: Uint8Array<ArrayBuffer>): Promise<SigningKey> {
+export function importSigningKey(pkcs8: Uint8Array<ArrayBuffer>): Promise<SigningKey> {
   if (importedKey === null || !sameBytes(importedKey.pkcs8, pkcs8)) {
     const key = crypto.subtle.importKey("pkcs8", pkcs8, ALGORITHM, false, ["sign"]);
     importedKey = { pkcs8, key };
@@ -112,7 +112,7 @@ export class GitHubAppAuth implements GitHubAuth {
 
   async #jwt(now: number): Promise<string | SendOutcome> {
     try {
-      return await appJwt(this.#appId, await importKey(this.#pkcs8), now);
+      return await appJwt(this.#appId, await importSigningKey(this.#pkcs8), now);
     } catch (e) {
       // The PEM parsed, but WebCrypto refused the key (not RSA, say): the secret has to be fixed; retry meanwhile.
       return { kind: "retry", error: `GitHub App: GITHUB_APP_PRIVATE_KEY could not be used to sign: ${e instanceof Error ? e.message : String(e)}`, notBefore: null };
