@@ -1,0 +1,283 @@
+/**
+ * For tests: a fake GitHub REST API, a real HTTP server on 127.0.0.1, that enforces what GitHub
+ * enforces on the calls hookrelay makes — a User-Agent (403), the Accept and X-GitHub-Api-Version
+ * headers (400; GitHub defaults them, we insist), auth (tokens; App JWTs verified RS256 with the App's
+ * public key; installation tokens it minted, until they expire), a description over 140 characters
+ * (422), `auto_merge` / `required_contexts` left at GitHub's defaults (409: GitHub would merge the
+ * default branch in and run every status check) — and misbehaves on demand (502s, a rate limit).
+ * It records every call and keeps deployments and their statuses per repository.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
+
+export interface FakeGitHubCall {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body; null when there was none (or it did not parse). */
+  body: unknown;
+  /** What the fake answered. */
+  status: number;
+}
+
+export interface FakeDeployment {
+  id: number;
+  ref: string;
+  environment: string;
+  description: string | null;
+  production_environment: boolean | null;
+  payload: unknown;
+  /** Which token created it: "token:<token>" or "installation:<id>". */
+  creator: string;
+}
+
+export interface FakeDeploymentStatus {
+  id: number;
+  state: string;
+  description: string | null;
+  environment: string | null;
+  log_url: string | null;
+  environment_url: string | null;
+}
+
+export interface FakeGitHubOptions {
+  /** Personal / fine-grained tokens accepted on the repository endpoints. */
+  tokens?: string[];
+  /** A GitHub App: JWTs signed by its private key (verified with `publicKey`), and where it is installed. */
+  app?: { id: string; publicKey: string | KeyObject; installations: Record<string, number> };
+  /** How long minted installation tokens live (GitHub: one hour). */
+  tokenTtlMs?: number;
+}
+
+export interface FakeGitHub {
+  /** Base URL, no trailing slash: set GITHUB_API_URL to it. */
+  url: string;
+  calls: FakeGitHubCall[];
+  /** Tokens accepted on repository endpoints (mutable). */
+  tokens: Set<string>;
+  deployments(repo: string): FakeDeployment[];
+  statusesOf(repo: string, deploymentId: number): FakeDeploymentStatus[];
+  /** The next `n` calls answer `status` (default 502) before anything is checked, as a failing proxy would. */
+  failNext(n: number, status?: number): void;
+  /** For `ms` (on the fake's clock), authenticated calls answer 403 with x-ratelimit-remaining: 0 and x-ratelimit-reset; returns that reset (epoch seconds). */
+  rateLimitFor(ms: number): number;
+  /** Revokes every installation token minted so far (as GitHub does when the App is reinstalled). */
+  revokeInstallationTokens(): void;
+  /** The fake's clock (ms): Date.now() plus what `advance` added. */
+  now(): number;
+  /** Moves the fake's clock on (token expiry, JWT times, the rate limit window) without sleeping. */
+  advance(ms: number): void;
+  close(): Promise<void>;
+}
+
+const DOCS = "https://docs.github.com/rest";
+const STATES = new Set(["error", "failure", "inactive", "in_progress", "queued", "pending", "success"]);
+const DESCRIPTION_MAX = 140;
+
+type Caller = { kind: "token"; token: string } | { kind: "installation"; id: number } | { kind: "app" };
+
+export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<FakeGitHub> {
+  const calls: FakeGitHubCall[] = [];
+  const tokens = new Set(options.tokens ?? []);
+  const appKey = options.app ? (typeof options.app.publicKey === "string" ? createPublicKey(options.app.publicKey) : options.app.publicKey) : null;
+  const issued = new Map<string, { installation: number; expiresAt: number }>();
+  const deployments = new Map<string, FakeDeployment[]>();
+  const statuses = new Map<number, FakeDeploymentStatus[]>();
+  let offset = 0;
+  let nextId = 1000;
+  let failures: { left: number; status: number } = { left: 0, status: 502 };
+  let limitedUntil = 0;
+  const now = () => Date.now() + offset;
+
+  function reply(res: ServerResponse, body: unknown, status: number, call: FakeGitHubCall, headers: Record<string, string> = {}): void {
+    call.status = status;
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain" : "application/json; charset=utf-8", ...headers });
+    res.end(text);
+  }
+
+  /** Who the Authorization header says is calling, or the 401 GitHub would give. */
+  function authenticate(header: string | undefined): Caller | { error: string } {
+    if (header === undefined) return { error: "Requires authentication" };
+    const m = /^(Bearer|token) (\S+)$/i.exec(header);
+    const credential = m?.[2];
+    if (!m || credential === undefined) return { error: "Bad credentials" };
+    if (tokens.has(credential)) return { kind: "token", token: credential };
+    const minted = issued.get(credential);
+    if (minted) return minted.expiresAt > now() ? { kind: "installation", id: minted.installation } : { error: "Bad credentials" };
+    if (credential.split(".").length === 3 && m[1]?.toLowerCase() === "bearer") {
+      const why = verifyJwt(credential);
+      return why === null ? { kind: "app" } : { error: why };
+    }
+    return { error: "Bad credentials" };
+  }
+
+  function verifyJwt(jwt: string): string | null {
+    if (!appKey || !options.app) return "A JSON web token could not be decoded";
+    const [head = "", claims = "", signature = ""] = jwt.split(".");
+    const header = decodeJson(head);
+    const payload = decodeJson(claims);
+    if (!isRecord(header) || header.alg !== "RS256" || !isRecord(payload)) return "A JSON web token could not be decoded";
+    if (!verify("RSA-SHA256", Buffer.from(`${head}.${claims}`), appKey, Buffer.from(signature, "base64url"))) return "A JSON web token could not be decoded";
+    const seconds = Math.floor(now() / 1000);
+    const { iat, exp, iss } = payload;
+    if (typeof iat !== "number" || typeof exp !== "number") return "Missing 'issued at' or 'expiration time' claim";
+    if (String(iss) !== options.app.id) return "'Issuer' claim ('iss') must be the GitHub App ID";
+    if (iat > seconds + 60) return "'Issued at' claim ('iat') must be an Integer representing a time in the past.";
+    if (exp <= seconds) return `'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.`;
+    if (exp - iat > 600 || exp > seconds + 660) return "'Expiration time' claim ('exp') is too far in the future";
+    return null;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const method = req.method ?? "GET";
+    const call: FakeGitHubCall = { method, path, headers: req.headers, body: parseJson(raw), status: 0 };
+    calls.push(call);
+    const answer = (status: number, body: unknown, headers?: Record<string, string>) => reply(res, body, status, call, headers);
+
+    if (failures.left > 0) {
+      failures.left -= 1;
+      return answer(failures.status, `<html><body><h1>${failures.status} Server Error</h1></body></html>`);
+    }
+    if (!req.headers["user-agent"]) {
+      return answer(403, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required).");
+    }
+    const version = req.headers["x-github-api-version"];
+    if (version !== "2022-11-28") return answer(400, { message: version ? `API version ${version} is not supported.` : "X-GitHub-Api-Version is required (hookrelay sends 2022-11-28)", documentation_url: DOCS });
+    if (!(req.headers.accept ?? "").includes("application/vnd.github+json")) return answer(400, { message: "Accept must be application/vnd.github+json", documentation_url: DOCS });
+    if (raw !== "" && call.body === null) return answer(400, { message: "Problems parsing JSON", documentation_url: DOCS });
+
+    const caller = authenticate(req.headers.authorization);
+    if ("error" in caller) return answer(401, { message: caller.error, documentation_url: DOCS });
+    const reset = Math.ceil(limitedUntil / 1000);
+    if (now() < limitedUntil) {
+      return answer(403, { message: "API rate limit exceeded for installation.", documentation_url: DOCS }, { "x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000", "x-ratelimit-reset": String(reset) });
+    }
+    const limits = { "x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999", "x-ratelimit-reset": String(Math.ceil(now() / 1000) + 3600) };
+    const notFound = () => answer(404, { message: "Not Found", documentation_url: DOCS });
+
+    let m: RegExpExecArray | null;
+    if ((m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path)) && method === "POST") {
+      if (caller.kind !== "app") return answer(401, { message: "A JSON web token could not be decoded", documentation_url: DOCS });
+      const id = Number(m[1]);
+      if (!Object.values(options.app?.installations ?? {}).includes(id)) return notFound();
+      const token = `ghs_${randomBytes(18).toString("hex")}`;
+      const expiresAt = Math.floor((now() + (options.tokenTtlMs ?? 3_600_000)) / 1000) * 1000;
+      issued.set(token, { installation: id, expiresAt });
+      return answer(201, { token, expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, "Z"), permissions: { deployments: "write" }, repository_selection: "selected" }, limits);
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/installation$/.exec(path)) && method === "GET") {
+      if (caller.kind !== "app") return answer(401, { message: "A JSON web token could not be decoded", documentation_url: DOCS });
+      const id = options.app?.installations[decodeURIComponent(m[1] ?? "")];
+      return id === undefined ? notFound() : answer(200, { id, app_id: Number(options.app?.id), target_type: "User", account: { login: m[1]?.split("/")[0] } }, limits);
+    }
+    m = /^\/repos\/([^/]+\/[^/]+)\/deployments(?:\/(\d+)\/statuses)?$/.exec(path);
+    if (!m || method !== "POST") return notFound();
+    const repo = decodeURIComponent(m[1] ?? "");
+    if (caller.kind === "app") return answer(401, { message: "Bad credentials", documentation_url: DOCS });
+    if (caller.kind === "installation" && options.app?.installations[repo] !== caller.id) return notFound();
+    const body = isRecord(call.body) ? call.body : {};
+    const invalid = (field: string, message: string) => answer(422, { message: "Validation Failed", errors: [{ resource: m?.[2] ? "DeploymentStatus" : "Deployment", code: "custom", field, message }], documentation_url: DOCS });
+    const description = body.description;
+    if (description !== undefined && description !== null && typeof description !== "string") return invalid("description", "description is not a string");
+    if (typeof description === "string" && Array.from(description).length > DESCRIPTION_MAX) return invalid("description", `description is too long (maximum is ${DESCRIPTION_MAX} characters)`);
+
+    if (m[2] === undefined) {
+      const ref = body.ref;
+      if (typeof ref !== "string" || ref === "") return answer(422, { message: 'Invalid request.\n\n"ref" wasn\'t supplied.', documentation_url: DOCS });
+      if (body.auto_merge !== false) return answer(409, { message: `Conflict merging main into ${ref}.`, documentation_url: DOCS });
+      if (!Array.isArray(body.required_contexts) || body.required_contexts.length !== 0) {
+        return answer(409, { message: "Conflict: Commit status checks failed for main.", errors: [{ contexts: [{ context: "ci/build", state: "pending" }], resource: "Deployment", field: "required_contexts" }], documentation_url: DOCS });
+      }
+      if (body.environment !== undefined && typeof body.environment !== "string") return invalid("environment", "environment is not a string");
+      if (body.production_environment !== undefined && typeof body.production_environment !== "boolean") return invalid("production_environment", "production_environment is not a boolean");
+      const deployment: FakeDeployment = {
+        id: nextId++,
+        ref,
+        environment: typeof body.environment === "string" ? body.environment : "production",
+        description: typeof description === "string" ? description : null,
+        production_environment: typeof body.production_environment === "boolean" ? body.production_environment : null,
+        payload: body.payload ?? {},
+        creator: caller.kind === "token" ? `token:${caller.token}` : `installation:${caller.id}`,
+      };
+      deployments.set(repo, [...(deployments.get(repo) ?? []), deployment]);
+      statuses.set(deployment.id, []);
+      return answer(201, { ...deployment, url: `${fakeUrl}/repos/${repo}/deployments/${deployment.id}`, sha: ref, task: "deploy", created_at: new Date(now()).toISOString() }, limits);
+    }
+
+    const id = Number(m[2]);
+    if (!(deployments.get(repo) ?? []).some((d) => d.id === id)) return notFound();
+    if (typeof body.state !== "string" || !STATES.has(body.state)) return invalid("state", `state is not included in the list`);
+    for (const field of ["log_url", "environment_url", "environment", "target_url"] as const) {
+      // Stricter than GitHub (which documents strings): hookrelay leaves a field out rather than send null.
+      if (body[field] !== undefined && typeof body[field] !== "string") return invalid(field, `${field} is not a string`);
+    }
+    const str = (v: unknown) => (typeof v === "string" ? v : null);
+    const status: FakeDeploymentStatus = { id: nextId++, state: body.state, description: str(description), environment: str(body.environment), log_url: str(body.log_url), environment_url: str(body.environment_url) };
+    statuses.get(id)?.push(status);
+    return answer(201, { ...status, created_at: new Date(now()).toISOString() }, limits);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`fake-github: ${e instanceof Error ? e.message : String(e)}`);
+    });
+  });
+  server.on("error", () => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const fakeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url: fakeUrl,
+    calls,
+    tokens,
+    deployments: (repo) => deployments.get(repo) ?? [],
+    statusesOf: (repo, id) => ((deployments.get(repo) ?? []).some((d) => d.id === id) ? (statuses.get(id) ?? []) : []),
+    failNext(n, status = 502) {
+      failures = { left: n, status };
+    },
+    rateLimitFor(ms) {
+      limitedUntil = now() + ms;
+      return Math.ceil(limitedUntil / 1000);
+    },
+    revokeInstallationTokens: () => issued.clear(),
+    now,
+    advance(ms) {
+      offset += ms;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === "" ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function decodeJson(part: string): unknown {
+  return parseJson(Buffer.from(part, "base64url").toString("utf8"));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
