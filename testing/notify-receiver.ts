@@ -87,7 +87,7 @@ export async function startNotifyReceiver(options: { secret?: string } = {}): Pr
     if (failure) {
       record.status = failure.status;
       const extra: Record<string, string> = failure.retryAfter !== undefined ? { "retry-after": String(failure.retryAfter) } : {};
-      res.writeHead(failure.status, { "content-type": "text/plain", ...extra }).end(`programmed failure ${failure.status}`);
+      res.writeHead(failure.status, { "content-type": "text/plain", ...extra }).end(`programmed failure ${failure.status} for POST ${path}`); // echoes the path, as many servers do: the sender must not repeat it
     } else {
       answer(record, res);
     }
