@@ -135,10 +135,10 @@ export async function notifyRequest(t: NotifyTarget, r: DeploymentReport, secret
  * POSTs one notification. Redirects are not followed (a signed body goes only where it was configured
  * to); errors name `label`, and any trace of the URL in them is replaced by it.
  */
-export async function sendNotification(req: NotifyRequest, now: number, label: string): Promise<SendOutcome> {
+export async function sendNotification(req: NotifyRequest, now: number, label: string, timeoutMs = NOTIFY_TIMEOUT_MS): Promise<SendOutcome> {
   const outcome = await sendRequest(
     req.url,
-    { method: "POST", headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(NOTIFY_TIMEOUT_MS) },
+    { method: "POST", headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) },
     now,
     `notification to ${label}`,
   );
