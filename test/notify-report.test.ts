@@ -276,6 +276,25 @@ describe("sending", () => {
     }
   });
 
+  it("does not follow a redirect: the signed body goes only where it was configured to", async () => {
+    const t = target(receiver.standardUrl(), secret);
+    receiver.failNext(1, { status: 307, location: receiver.standardUrl("elsewhere") });
+    const now = Date.now();
+    const outcome = await sendNotification(await notifyRequest(t, report(), secret, "report_32", now), now, t.label);
+    expect(outcome).toMatchObject({ kind: "fail", error: expect.stringContaining("307") });
+    expect(receiver.received.map((r) => r.path)).toEqual(["/hooks/standardsecret"]);
+  });
+
+  it("gives up on a receiver that does not answer in time, to retry later", async () => {
+    const t = target(receiver.standardUrl(), secret);
+    receiver.failNext(1, { status: 0 });
+    const now = Date.now();
+    const outcome = await sendNotification(await notifyRequest(t, report(), secret, "report_33", now), now, t.label, 300);
+    expect(outcome).toMatchObject({ kind: "retry", error: expect.stringMatching(/timeout|abort/i), notBefore: null });
+    expect(Date.now() - now).toBeLessThan(5000);
+    expect(receiver.received).toHaveLength(1);
+  });
+
   describe("Slack", () => {
     it("names the failed host and step, links the commit and the deployment, and passes Slack's checks", async () => {
       const t = target(`slack:${receiver.slackUrl()}`);

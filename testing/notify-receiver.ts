@@ -31,9 +31,12 @@ export interface ReceivedNotification {
 }
 
 export interface Failure {
+  /** 0: never answer (a receiver that hangs; the connection stays open until close()). */
   status: number;
   /** Sent as retry-after (seconds). */
   retryAfter?: number;
+  /** Sent as location (for a redirect). */
+  location?: string;
 }
 
 export interface NotifyReceiver {
@@ -84,9 +87,13 @@ export async function startNotifyReceiver(options: { secret?: string } = {}): Pr
     const kind: ReceiverKind = path.startsWith("/slack/") ? "slack" : path.startsWith("/discord/") ? "discord" : "standard";
     const record: ReceivedNotification = { method: req.method ?? "", path, headers, body, kind, problems: [], event: null, status: 0 };
     const failure = failures.shift();
-    if (failure) {
+    if (failure?.status === 0) {
+      // Hang: recorded, never answered.
+    } else if (failure) {
       record.status = failure.status;
-      const extra: Record<string, string> = failure.retryAfter !== undefined ? { "retry-after": String(failure.retryAfter) } : {};
+      const extra: Record<string, string> = {};
+      if (failure.retryAfter !== undefined) extra["retry-after"] = String(failure.retryAfter);
+      if (failure.location !== undefined) extra.location = failure.location;
       res.writeHead(failure.status, { "content-type": "text/plain", ...extra }).end(`programmed failure ${failure.status} for POST ${path}`); // echoes the path, as many servers do: the sender must not repeat it
     } else {
       answer(record, res);
