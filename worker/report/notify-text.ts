@@ -1,0 +1,135 @@
+/**
+ * What a deployment notification says, before any chat's markup: the report's shape, the status line,
+ * and which host failed at which step. Runtime-neutral (workerd and Node).
+ */
+
+/** One deployment's end, as the outbox froze it. Every string in it is untrusted text from a push or a config. */
+export interface DeploymentReport {
+  type: "deployment.succeeded" | "deployment.failed" | "deployment.canceled";
+  target: string;
+  deployment: string;
+  pipeline: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  pusher: string;
+  message: string;
+  status: string;
+  /** The deployment's dashboard page, when PUBLIC_URL is set. */
+  url: string | null;
+  hosts: { agent: string; status: string; failedStep: string | null }[];
+  /** ms epoch of the deployment's end */
+  at: number;
+}
+
+export type ReportHost = DeploymentReport["hosts"][number];
+
+const ICONS: Record<DeploymentReport["type"], string> = {
+  "deployment.succeeded": "✅",
+  "deployment.failed": "❌",
+  "deployment.canceled": "⚪",
+};
+
+/** "❌ web deploy failed" — the headline every body starts with. */
+export function headline(r: DeploymentReport): string {
+  return `${ICONS[r.type]} ${r.pipeline} deploy ${r.status}`;
+}
+
+/** What went wrong on one host: "failed" at a step, "timed out" at a step, "interrupted"; null if nothing did. */
+export function hostTrouble(h: ReportHost): { agent: string; what: string; step: string | null } | null {
+  switch (h.status) {
+    case "failed":
+      return { agent: h.agent, what: "failed", step: h.failedStep };
+    case "timed_out":
+      return { agent: h.agent, what: "timed out", step: h.failedStep };
+    case "interrupted":
+      return { agent: h.agent, what: "interrupted", step: null };
+    default:
+      return null;
+  }
+}
+
+export type HostTrouble = NonNullable<ReturnType<typeof hostTrouble>>;
+
+export function troubles(r: DeploymentReport): HostTrouble[] {
+  return r.hosts.map(hostTrouble).filter((t): t is HostTrouble => t !== null);
+}
+
+/** "web-2 failed at migrate", "web-3 timed out at install", "web-1 interrupted". */
+export function troubleText(t: HostTrouble): string {
+  return `${t.agent} ${t.what}${t.step !== null ? ` at ${t.step}` : ""}`;
+}
+
+/** "2/3 hosts deployed" */
+export function hostCount(r: DeploymentReport): string {
+  const n = r.hosts.length;
+  const done = r.hosts.filter((h) => h.status === "succeeded").length;
+  return `${done}/${n} host${n === 1 ? "" : "s"} deployed`;
+}
+
+export function shortSha(sha: string): string {
+  return sha.slice(0, 7);
+}
+
+export function commitUrl(r: DeploymentReport): string {
+  return `https://github.com/${r.repo}/commit/${r.sha}`;
+}
+
+/** The branch name without refs/heads/. */
+export function branch(ref: string): string {
+  return ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : ref;
+}
+
+/**
+ * At most `max` UTF-16 code units, ending in "…" when cut, never splitting a surrogate pair. Code units,
+ * not code points: each service counts one or the other, and code units are never fewer.
+ */
+export function cutTo(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
+
+/** Joins lines, keeping as many whole ones as fit in `max` and saying how many were left out. */
+export function joinWithin(lines: string[], max: number, sep = "\n"): string {
+  let out = "";
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const next = out === "" ? line : `${out}${sep}${line}`;
+    const rest = lines.length - i - 1;
+    const more = rest > 0 ? `${sep}…and ${rest} more` : "";
+    // Keep room for the "…and N more" line whenever lines remain after this one.
+    if (next.length + more.length > max) {
+      const left = `${out === "" ? "" : sep}…and ${lines.length - i} more`;
+      return out.length + left.length <= max ? `${out}${left}` : cutTo(out, max);
+    }
+    out = next;
+  }
+  return out;
+}
+
+/** `text` escaped by `escape`, at most `max` code units, cut between characters (never inside an escape) with "…". */
+export function escapeWithin(text: string, max: number, escape: (s: string) => string): string {
+  const escaped = escape(text);
+  if (escaped.length <= max) return escaped;
+  let out = "";
+  for (const ch of text) {
+    const next = escape(ch);
+    if (out.length + next.length > max - 1) break;
+    out += next;
+  }
+  return `${out}…`;
+}
+
+/** An http(s) URL as given, or null: a link a chat would refuse is better left out. */
+export function httpUrl(url: string | null): string | null {
+  if (url === null) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
