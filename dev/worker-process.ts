@@ -19,7 +19,8 @@ export interface WorkerOptions {
   /** Durable Object storage directory; reuse it across restarts to keep state. */
   persistTo?: string;
   vars?: Record<string, string>;
-  secrets?: Partial<Record<keyof typeof TEST_SECRETS, string>>;
+  /** Over TEST_SECRETS; any other worker secret too (GITHUB_TOKEN, NOTIFY_URLS, …). */
+  secrets?: Partial<Record<keyof typeof TEST_SECRETS, string>> & Record<string, string>;
   port?: number;
 }
 

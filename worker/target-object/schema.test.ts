@@ -20,7 +20,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (1)");
@@ -55,7 +55,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec(MIGRATIONS[1]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
@@ -94,7 +94,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       for (const m of MIGRATIONS.slice(0, 4)) sql.exec(m);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (4)");
