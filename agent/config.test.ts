@@ -43,7 +43,7 @@ describe("config", () => {
     expect(c.pipelines[0]).toEqual({
       name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
       timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
-      rollout: { batch: 1, haltOnFailure: true },
+      rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null,
     });
   });
 
@@ -141,6 +141,15 @@ pipelines:
     expect(rollout("{ batch: 2 }")).toEqual({ batch: 2, haltOnFailure: true });
     expect(rollout("{ halt_on_failure: false }")).toEqual({ batch: 1, haltOnFailure: false });
     expect(rollout("{}")).toEqual({ batch: 1, haltOnFailure: true });
+  });
+
+  it("reads GitHub's environment and its URL; refuses a name GitHub would not take and a URL that is not http(s)", () => {
+    const c = ok(`${minimal}    environment: production\n    environment_url: https://app.example.com/\n`);
+    expect(c.pipelines[0]).toMatchObject({ environment: "production", environmentUrl: "https://app.example.com/" });
+    expect(problems(`${minimal}    environment: "a,b"\n`)).toEqual([`${FILE}: pipelines[0].environment: must be 1-255 characters, no control characters or commas`]);
+    expect(problems(`${minimal}    environment_url: javascript:alert(1)\n`)).toEqual([
+      `${FILE}: pipelines[0].environment_url: must be an http:// or https:// URL of at most 2000 characters, without spaces`,
+    ]);
   });
 
   it("names the key and why for a bad rollout, a typo in it included", () => {

@@ -403,6 +403,16 @@ describe("deployments: offline hosts, eviction, redelivery, POST …/deploy", ()
     expect(d.jobs.map((j) => j.status)).toEqual(["succeeded", "queued", "queued"]);
   });
 
+  it("with no GitHub or chat secrets, reporting is off and the deployment says why (never a crash, no reports)", async () => {
+    const target = uniqueName();
+    await helloAgent(target, "web-1");
+    const { body } = await push(target);
+    const d = await deployment(target, body.deployments![0]!.id);
+    expect(d.reports).toEqual([]);
+    expect(d.reporting.github).toBe("off: GitHub reporting is off: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY");
+    expect(d.reporting.notifications).toMatch(/^off: .*NOTIFY_URLS/);
+  });
+
   it("a commit message is shown, never trusted: first line, control characters replaced, cut at 200 characters", async () => {
     const target = uniqueName();
     await helloAgent(target, "web-1");
