@@ -57,7 +57,17 @@ beforeAll(async () => {
   for (const host of HOSTS) {
     agents.push(await startAgent({ server: worker.url, target: TARGET, name: host, extra: { heartbeat: "1s" }, pipelines: pipelinesOf(host) }));
   }
-  for (const host of HOSTS) await waitForAgent(worker.url, TARGET, host);
+  // An agent that exits (a config it refuses) fails here with its own words, not a 30 s wait.
+  await Promise.all(
+    agents.map((agent, i) =>
+      Promise.race([
+        waitForAgent(worker.url, TARGET, HOSTS[i]!),
+        agent.process.exited.then(({ code }) => {
+          throw new Error(`agent ${HOSTS[i]} exited (${code}):\n${agent.process.output().slice(-2000)}`);
+        }),
+      ]),
+    ),
+  );
 }, 120_000);
 
 afterAll(async () => {
