@@ -18,6 +18,7 @@ import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
+import { rolloutRow } from "./rollout.ts";
 import { percentile, nowNs, type Row, printTable } from "./stats.ts";
 
 const SECRET = TEST_SECRETS.GITHUB_WEBHOOK_SECRET;
@@ -166,6 +167,9 @@ try {
   rows.push({ metric: "500 deliveries: jobs lost", value: `${lost}`, target: "0", ok: lost === 0 });
   // Coalescing: each job ran to completion or was superseded while queued; the newest push ran.
   rows.push({ metric: "500 deliveries: ran / superseded", value: `${counts.succeeded ?? 0} / ${counts.superseded ?? 0}; newest ${newest}`, target: "all settled, newest ran", ok: settled && newest === "succeeded" });
+
+  // 4b. A 3-host rollout (three more agents, their own target): overhead per batch boundary. See bench/rollout.ts.
+  rows.push(await rolloutRow(worker.url, { bundle: true }));
 
   // 5. The agent at rest again, after everything above went through it.
   await idle("after the runs above", agent.process.pid);
