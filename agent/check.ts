@@ -4,6 +4,7 @@ import type { AgentConfig } from "./config.ts";
 import { stateDirProblem } from "./state-dir.ts";
 import { resolveToken } from "./token.ts";
 import { formatDuration, formatSize } from "./units.ts";
+import { describeBatch, type Rollout } from "../shared/rollout.ts";
 
 export interface CheckReport {
   problems: string[];
@@ -39,7 +40,13 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
       `pipeline ${p.name}: ${p.repo}, ${p.events.join(", ")} to ${p.branches.join(", ")}; workdir ${p.workdir}; timeout ${formatDuration(p.timeoutMs)}`,
       `  steps:      ${p.steps.map((s) => (s.timeoutMs === null ? s.name : `${s.name} (timeout ${formatDuration(s.timeoutMs)})`)).join(", ")}`,
       ...(p.onFailure.length > 0 ? [`  on_failure: ${p.onFailure.map((s) => s.name).join(", ")}`] : []),
+      `  rollout:    ${describeRollout(p.rollout)}`,
     ]),
   ];
   return { problems, warnings, summary };
+}
+
+/** `batch 50%, halt on failure`, `batch 1 host, go on after a failure`: the rollout as the config says it. */
+export function describeRollout(r: Rollout): string {
+  return `batch ${describeBatch(r.batch)}, ${r.haltOnFailure ? "halt on failure" : "go on after a failure"}`;
 }

@@ -58,11 +58,13 @@ describe("command line", () => {
   it("check prints the pipelines of a good config and exits 0", async () => {
     const { file, workdir, dir } = writeTestConfig({ server: "ws://127.0.0.1:9", onFailure: [{ name: "undo", run: "true" }] });
     const r = await runCli(["check", "--config", file], { HOOKRELAY_AGENT_TOKEN: "t" });
-    expect(r.stdout).toContain(`pipeline app: owner/app, push to main, x*; workdir ${workdir}; timeout 30m\n  steps:      hello\n  on_failure: undo\n`);
+    expect(r.stdout).toContain(`pipeline app: owner/app, push to main, x*; workdir ${workdir}; timeout 30m\n  steps:      hello\n  on_failure: undo\n  rollout:    batch 1 host, halt on failure\n`);
     expect(r.stdout).toContain(`token:     environment variable HOOKRELAY_AGENT_TOKEN`);
     expect(r.stdout).toContain(`${file}: OK`);
     expect(r.code).toBe(0);
     expect(existsSync(join(dir, "state"))).toBe(false); // check creates nothing
+    const half = writeTestConfig({ server: "ws://127.0.0.1:9", dir: join(dir, "half"), pipeline: { rollout: { batch: "50%" } } });
+    expect((await runCli(["check", "--config", half.file], { HOOKRELAY_AGENT_TOKEN: "t" })).stdout).toContain("  steps:      hello\n  rollout:    batch 50%, halt on failure\n");
   });
 
   it("check lists every problem with file and key, and exits 1", async () => {

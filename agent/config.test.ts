@@ -43,6 +43,7 @@ describe("config", () => {
     expect(c.pipelines[0]).toEqual({
       name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
       timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
+      rollout: { batch: 1, haltOnFailure: true },
     });
   });
 
@@ -131,6 +132,38 @@ pipelines:
       `${FILE}: pipelines[0].env.${"N".repeat(300)}: not a valid environment variable name (at most 255 characters)`,
       `${FILE}: pipelines[0].env.HOOKRELAY_SHA: HOOKRELAY_* names are set by the agent`,
     ]);
+  });
+
+  it("reads rollout: a batch of hosts or a percentage, halt_on_failure; either may be left out", () => {
+    const rollout = (yaml: string) => ok(`${minimal}    rollout: ${yaml}\n`).pipelines[0]!.rollout;
+    expect(rollout('{ batch: "50%", halt_on_failure: false }')).toEqual({ batch: "50%", haltOnFailure: false });
+    expect(rollout("{ batch: 50% }")).toEqual({ batch: "50%", haltOnFailure: true });
+    expect(rollout("{ batch: 2 }")).toEqual({ batch: 2, haltOnFailure: true });
+    expect(rollout("{ halt_on_failure: false }")).toEqual({ batch: 1, haltOnFailure: false });
+    expect(rollout("{}")).toEqual({ batch: 1, haltOnFailure: true });
+  });
+
+  it("names the key and why for a bad rollout, a typo in it included", () => {
+    const rollout = (yaml: string) => problems(`${minimal}    rollout: ${yaml}\n`);
+    expect(rollout("{ batch: 0 }")).toEqual([`${FILE}: pipelines[0].rollout.batch: must be a whole number of hosts from 1 to 100, or "N%"`]);
+    expect(rollout("{ batch: 101 }")).toEqual([`${FILE}: pipelines[0].rollout.batch: must be a whole number of hosts from 1 to 100, or "N%"`]);
+    expect(rollout("{ batch: 1.5 }")).toEqual([`${FILE}: pipelines[0].rollout.batch: must be a whole number of hosts from 1 to 100, or "N%"`]);
+    expect(rollout('{ batch: "0%" }')).toEqual([`${FILE}: pipelines[0].rollout.batch: must be "N%" with N from 1 to 100 (like "50%"), or a whole number of hosts`]);
+    expect(rollout('{ batch: "150%" }')).toEqual([`${FILE}: pipelines[0].rollout.batch: must be "N%" with N from 1 to 100 (like "50%"), or a whole number of hosts`]);
+    expect(rollout("{ batch: [1] }")).toEqual([`${FILE}: pipelines[0].rollout.batch: must be a number of hosts (like 1) or a percentage (like "50%")`]);
+    expect(rollout('{ halt_on_failure: "yes" }')).toEqual([`${FILE}: pipelines[0].rollout.halt_on_failure: expected true or false, got a string ("yes")`]);
+    expect(rollout("{ halt_on_failur: true, batch: 2 }")).toEqual([
+      `${FILE}: pipelines[0].rollout.halt_on_failur: unknown key (did you mean halt_on_failure?); allowed: batch, halt_on_failure`,
+    ]);
+    expect(rollout("{ serial: 2 }")).toEqual([`${FILE}: pipelines[0].rollout.serial: unknown key; allowed: batch, halt_on_failure`]);
+    expect(rollout("2")).toEqual([`${FILE}: pipelines[0].rollout: expected a mapping like { batch: 1, halt_on_failure: true } (or "50%" as the batch)`]);
+    expect(rollout("")).toEqual([`${FILE}: pipelines[0].rollout: expected a mapping like { batch: 1, halt_on_failure: true } (or "50%" as the batch)`]);
+    // every problem at once, beside the pipeline's others
+    expect(rollout('{ batch: "half", halt_on_failure: 1 }')).toEqual([
+      `${FILE}: pipelines[0].rollout.batch: must be "N%" with N from 1 to 100 (like "50%"), or a whole number of hosts`,
+      `${FILE}: pipelines[0].rollout.halt_on_failure: expected true or false, got number 1`,
+    ]);
+    expect(problems(`${minimal}    rollut: { batch: 2 }\n`)).toEqual([expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.rollut: unknown key \(did you mean rollout\?\)/)]);
   });
 
   it("refuses a step command with a NUL character (no command line can hold one)", () => {

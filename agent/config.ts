@@ -13,6 +13,7 @@ import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
 import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
+import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "../shared/rollout.ts";
 import { textValueProblem } from "../shared/text-value.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
@@ -33,6 +34,8 @@ export interface PipelineConfig {
   timeoutMs: number;
   steps: StepConfig[];
   onFailure: StepConfig[];
+  /** How a push rolls out across the agents declaring this pipeline (sent in hello; the worker runs it). */
+  rollout: Rollout;
 }
 
 export interface AgentConfig {
@@ -63,7 +66,8 @@ export const DEFAULTS = {
 
 const SUPPORTED_EVENTS = ["push"];
 const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "pipelines"];
-const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure"];
+const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout"];
+const ROLLOUT_KEYS = ["batch", "halt_on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_ENV_NAME = 255;
@@ -253,6 +257,7 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
     if (list.length === 0) r.field("steps").fail("at least one step is required");
     return list;
   })?.map((s) => readStep(s, problems));
+  const rollout = r.has("rollout") ? get(() => readRollout(r.field("rollout"), problems)) : { ...DEFAULT_ROLLOUT };
   const onFailure = r.has("on_failure") ? get(() => r.field("on_failure").array({ max: 200 }))?.map((s) => readStep(s, problems)) : [];
   const allSteps = [...(steps ?? []), ...(onFailure ?? [])];
   if (allSteps.length > MAX_DECLARED_STEPS_PER_PIPELINE) {
@@ -268,8 +273,25 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
   if (problems.length > before) return undefined;
   return {
     name: pname!, repo: repo!, events: events!, branches: branches!, workdir: workdir!, env: env!, timeoutMs: timeoutMs!,
-    steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[],
+    steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[], rollout: rollout!,
   };
+}
+
+/** `rollout: { batch: 1 | "N%", halt_on_failure: true }`, both optional. */
+function readRollout(r: Reader, problems: string[]): Rollout | undefined {
+  if (!r.isObject()) r.fail('expected a mapping like { batch: 1, halt_on_failure: true } (or "50%" as the batch)');
+  checkKeys(r, ROLLOUT_KEYS, problems);
+  const batch = r.has("batch")
+    ? tryRead(problems, () => {
+        const b = r.field("batch");
+        const why = batchProblem(b.value);
+        if (why !== null) b.fail(why);
+        return b.value as Rollout["batch"];
+      })
+    : DEFAULT_ROLLOUT.batch;
+  const haltOnFailure = r.has("halt_on_failure") ? tryRead(problems, () => r.field("halt_on_failure").boolean()) : DEFAULT_ROLLOUT.haltOnFailure;
+  if (batch === undefined || haltOnFailure === undefined) return undefined;
+  return { batch, haltOnFailure };
 }
 
 function readStep(r: Reader, problems: string[]): StepConfig | undefined {

@@ -43,6 +43,11 @@ describe("connecting", () => {
     await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
   });
 
+  it("declares each pipeline's configured rollout in hello", async () => {
+    await agentWith({ pipeline: { rollout: { batch: "50%", halt_on_failure: false } } });
+    expect((await hello()).pipelines.map((p) => p.rollout)).toEqual([{ batch: "50%", haltOnFailure: false }]);
+  });
+
   it("waits long after the worker rejects its token (HTTP 401) instead of retrying in a loop", async () => {
     fake.rejectWith = 401;
     const a = await agentWith({ backoff: { ...FAST_BACKOFF, longMs: 60_000 } });

@@ -5,7 +5,6 @@
  */
 import { errorDetail, errorMessage } from "../shared/errors.ts";
 import { assertNever } from "../shared/assert-never.ts";
-import { DEFAULT_ROLLOUT } from "../shared/rollout.ts";
 import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "./config.ts";
@@ -36,7 +35,7 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     steps: p.steps.map((s) => s.name),
     onFailure: p.onFailure.map((s) => s.name),
     timeoutMs: p.timeoutMs,
-    rollout: { ...DEFAULT_ROLLOUT },
+    rollout: { batch: p.rollout.batch, haltOnFailure: p.rollout.haltOnFailure },
   }));
 }
 

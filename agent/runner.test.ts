@@ -14,6 +14,7 @@ const pipeline: PipelineConfig = {
   timeoutMs: 60_000,
   steps: [{ name: "s", run: "true", timeoutMs: null }],
   onFailure: [],
+  rollout: { batch: 1, haltOnFailure: true },
 };
 
 const job = (fields: Partial<JobRequest["fields"]> = {}): JobRequest => ({
