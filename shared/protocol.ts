@@ -33,12 +33,13 @@ export const MAX_JOB_FIELD_BYTES = 16 * 1024;
 export const HEARTBEAT_PING = "ping";
 export const HEARTBEAT_PONG = "pong";
 
-export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"] as const;
+/** `skipped`: its deployment's rollout halted (or its agent stopped declaring the pipeline) before this host's turn; nothing ran there. */
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted", "skipped"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses an agent may end a job with. */
 export const JOB_END_STATUSES = ["succeeded", "failed", "timed_out", "canceled", "interrupted"] as const;
 export type JobEndStatus = (typeof JOB_END_STATUSES)[number];
-export const FINAL_JOB_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"];
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted", "skipped"];
 
 export const STEP_STATUSES = ["pending", "running", "succeeded", "failed", "timed_out", "canceled", "skipped"] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];

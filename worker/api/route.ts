@@ -4,6 +4,7 @@ import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import type { DeployRequest } from "../target-object/manual-deploy.ts";
+import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { bearerAuth } from "../http/bearer-auth.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
@@ -25,6 +26,31 @@ function stub(c: Context<AppEnv>) {
 
 function jobNotFound(c: Context<AppEnv>, id: string): Response {
   return c.json({ error: `no job ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
+}
+
+function deploymentNotFound(c: Context<AppEnv>, id: string): Response {
+  return c.json({ error: `no deployment ${JSON.stringify(id)} in target ${c.req.param("target") ?? ""}` }, 404);
+}
+
+/** A job's or a deployment's cancel: 202 when canceled or asked to stop, 409 when it had already finished. */
+function cancelAnswer(
+  c: Context<AppEnv>,
+  kind: "job" | "deployment",
+  id: string,
+  result: CancelResult | DeploymentCancelResult,
+  notFound: (c: Context<AppEnv>, id: string) => Response,
+): Response {
+  switch (result.outcome) {
+    case "not-found":
+      return notFound(c, id);
+    case "already-finished":
+      return c.json({ error: `${kind} ${id} already finished (${result.status})`, id, status: result.status }, 409);
+    case "canceled":
+    case "cancel-requested":
+      return c.json({ id: result.id, status: result.status }, 202);
+    default:
+      return assertNever(result, "cancel result");
+  }
 }
 
 function agentNotFound(c: Context<AppEnv>, name: string): Response {
@@ -108,18 +134,26 @@ export function apiRoutes(): Hono<AppEnv> {
   api.post("/targets/:target/jobs/:id/cancel", async (c) => {
     const id = c.req.param("id");
     if (!JOB_ID_PATTERN.test(id)) return jobNotFound(c, id);
-    const result = await stub(c).cancelJob(id);
-    switch (result.outcome) {
-      case "not-found":
-        return jobNotFound(c, id);
-      case "already-finished":
-        return c.json({ error: `job ${id} already finished (${result.status})`, id, status: result.status }, 409);
-      case "canceled":
-      case "cancel-requested":
-        return c.json({ id: result.id, status: result.status }, 202);
-      default:
-        return assertNever(result, "cancel result");
-    }
+    return cancelAnswer(c, "job", id, await stub(c).cancelJob(id), jobNotFound);
+  });
+
+  api.get("/targets/:target/deployments", async (c) => {
+    const limit = parseLimit(c.req.query("limit"));
+    if (limit === null) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+    return c.json({ deployments: await stub(c).listDeployments(limit) });
+  });
+
+  api.get("/targets/:target/deployments/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return deploymentNotFound(c, id);
+    const deployment = await stub(c).getDeployment(id);
+    return deployment ? c.json(deployment) : deploymentNotFound(c, id);
+  });
+
+  api.post("/targets/:target/deployments/:id/cancel", async (c) => {
+    const id = c.req.param("id");
+    if (!JOB_ID_PATTERN.test(id)) return deploymentNotFound(c, id);
+    return cancelAnswer(c, "deployment", id, await stub(c).cancelDeployment(id), deploymentNotFound);
   });
 
   api.post("/targets/:target/deploy", async (c) => {
@@ -129,7 +163,7 @@ export function apiRoutes(): Hono<AppEnv> {
     if (!req.ok) return c.json({ error: req.error }, 400);
     const result = await stub(c).deploy(req.request);
     if (!result.ok) return c.json({ error: result.error }, result.status);
-    return c.json({ delivery: result.delivery, jobs: result.jobs }, 202);
+    return c.json({ delivery: result.delivery, jobs: result.jobs, deployments: result.deployments }, 202);
   });
 
   return api;

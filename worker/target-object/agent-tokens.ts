@@ -3,7 +3,8 @@
  * the SHA-256 and compares in constant time. A token opens only its own name's socket in its own
  * target, so one read off a server (deploy steps run as the agent's user) takes over nothing else.
  */
-import { finishJob, unfinishedJobsOf } from "./jobs.ts";
+import { finishJob } from "./deployments.ts";
+import { unfinishedJobsOf } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
 export const TOKEN_PREFIX = "hra_";

@@ -1,12 +1,13 @@
 /**
  * The DO's one alarm, derived from the earliest deadline stored in SQL: a disconnected agent's
  * running job going stale, a look at whether a connected agent's socket still exists while it runs a
- * job (a worker restart drops sockets without a close event), a running job past its timeout, a cancel the agent has not confirmed,
- * retention of finished jobs and delivery records, and pruning agents unseen that long. deadlines.ts
+ * job (a worker restart drops sockets without a close event), a job whose rollout turn came while its
+ * agent was offline, a running job past its timeout, a cancel the agent has not confirmed,
+ * retention of finished jobs, deployments and delivery records, and pruning agents unseen that long. deadlines.ts
  * applies them.
  */
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
-import { JOB_TIME_UP } from "./jobs.ts";
+import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs.ts";
 
 const DEFAULT_STALE_SECONDS = 300;
 const DEFAULT_RETENTION_DAYS = 30;
@@ -47,17 +48,20 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
     .exec<{
       stale: number | null;
+      waiting: number | null;
       check_socket: number | null;
       timeout: number | null;
       cancel: number | null;
       jobs: number | null;
       deliveries: number | null;
+      deployments: number | null;
       unseen: number | null;
     }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
             WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
               AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS stale,
+         (SELECT min(${WAITING_SINCE}) FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT}) AS waiting,
          (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM agents a
             WHERE a.connected = 1
               AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS check_socket,
@@ -65,11 +69,14 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
          (SELECT min(created_at) FROM deliveries) AS deliveries,
+         (SELECT min(finished_at) FROM deployments WHERE finished_at IS NOT NULL) AS deployments,
          (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen`,
     )
     .one();
   const deadlines = [
     row.stale === null ? null : row.stale + s.staleMs,
+    // A job whose turn came while its agent was offline holds up its rollout: it ends interrupted.
+    row.waiting === null ? null : row.waiting + s.staleMs,
     // While a connected agent runs a job, look at least once a stale period whether its socket still
     // exists (a worker restart drops sockets without a close event; the alarm reconciles them).
     row.check_socket === null ? null : row.check_socket + s.staleMs,
@@ -77,6 +84,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     row.cancel === null ? null : row.cancel + s.cancelGraceMs,
     row.jobs === null ? null : row.jobs + s.retentionMs,
     row.deliveries === null ? null : row.deliveries + s.retentionMs,
+    row.deployments === null ? null : row.deployments + s.retentionMs,
     row.unseen === null ? null : row.unseen + s.retentionMs,
   ].filter((d): d is number => d !== null);
   return deadlines.length > 0 ? Math.min(...deadlines) : null;

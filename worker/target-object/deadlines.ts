@@ -9,7 +9,8 @@ import type { AlarmSettings } from "./alarm.ts";
 import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "./connections.ts";
 import { dispatchNext } from "./dispatch.ts";
 import { deleteExpiredDeliveries } from "./deliveries.ts";
-import { deleteJob, expiredJobIds, finishJob, overdueRunningJobs, staleRunningJobs, unconfirmedCancels } from "./jobs.ts";
+import { deleteExpiredDeployments, finishJob } from "./deployments.ts";
+import { deleteJob, expiredJobIds, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unconfirmedCancels } from "./jobs.ts";
 import { addNote } from "./notes.ts";
 
 /** "30 days", "2 min", "90 s": durations in notes. */
@@ -36,6 +37,11 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
       addNote(sql, job.id, `agent ${job.agent} has been disconnected for more than ${formatDuration(s.staleMs)}: ended interrupted`, now);
     }
 
+    for (const job of staleWaitingJobs(sql, s.staleMs, now)) {
+      finishJob(sql, job.id, "interrupted", now);
+      addNote(sql, job.id, `agent ${job.agent} was disconnected for more than ${formatDuration(s.staleMs)} while its turn in the rollout waited: ended interrupted, nothing ran there`, now);
+    }
+
     for (const job of overdueRunningJobs(sql, s.jobGraceMs, now)) {
       finishJob(sql, job.id, "timed_out", now);
       const timeout = `${formatDuration(job.timeout_ms)}${job.has_on_failure === 1 ? ", twice for on_failure steps" : ""}`;
@@ -51,6 +57,7 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
 
     for (const id of expiredJobIds(sql, s.retentionMs, now)) deleteJob(sql, id);
     deleteExpiredDeliveries(sql, s.retentionMs, now);
+    deleteExpiredDeployments(sql, s.retentionMs, now);
 
     // Revoked agents are gone at once (agent-tokens.ts); these were registered but not seen for the
     // retention period: a decommissioned host keeps no token that still opens a socket.

@@ -1,5 +1,5 @@
 /**
- * Turning a verified delivery into jobs, exactly once per (hook id, delivery) and once per body: the
+ * Turning a verified delivery into deployments and their jobs, exactly once per (hook id, delivery) and once per body: the
  * answer is stored in the same transaction that creates the jobs, and a redelivery gets that stored
  * answer back. The delivery headers are not signed, so a captured body replayed under a fresh GUID is
  * found by its hash and gets the first answer too. A stale push (its signed pushed_at past retention)
@@ -8,9 +8,9 @@
 import { Reader } from "../../shared/reader.ts";
 import { listAgentRows, readStoredPipelines } from "./agents.ts";
 import { jobStatusOf } from "./job-record.ts";
-import { createJob } from "./jobs.ts";
+import { createDeployment, type NewMember } from "./deployments.ts";
 import { noMatchReason, pipelineMatches } from "./matching.ts";
-import type { DeliveryAnswer, DeliveryBody, JobSummary, WebhookDelivery } from "./types.ts";
+import type { DeliveryAnswer, DeliveryBody, DeploymentSummary, JobSummary, WebhookDelivery } from "./types.ts";
 
 function readStoredAnswer(status: number, text: string): DeliveryAnswer {
   const r = new Reader(JSON.parse(text), "answer");
@@ -23,6 +23,13 @@ function readStoredAnswer(status: number, text: string): DeliveryAnswer {
       status: jobStatusOf(j.field("status").string()),
     })),
   };
+  if (r.has("deployments")) {
+    body.deployments = r.field("deployments").array().map((p) => ({
+      id: p.field("id").string(),
+      pipeline: p.field("pipeline").string(),
+      jobs: p.field("jobs").array().map((j) => j.string()),
+    }));
+  }
   const ignored = r.field("ignored").optionalString();
   if (ignored !== undefined) body.ignored = ignored;
   return { status: status === 202 ? 202 : 200, body };
@@ -44,17 +51,23 @@ export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number)
   if (stored) return { answer: stored, duplicate: true };
   if (d.stale !== null) return { answer: { status: 200, body: { delivery: d.delivery, jobs: [], ignored: d.stale } }, duplicate: false };
 
-  const jobs: JobSummary[] = [];
+  // One deployment per matched pipeline, with a job for each agent whose declaration of it matches.
+  const matched = new Map<string, NewMember[]>();
   for (const agent of listAgentRows(sql)) {
     for (const pipeline of readStoredPipelines(agent.pipelines)) {
-      if (!pipelineMatches(pipeline, d)) continue;
-      const id = createJob(sql, agent.name, pipeline, d, now);
-      jobs.push({ id, agent: agent.name, pipeline: pipeline.name, status: "queued" });
+      if (pipelineMatches(pipeline, d)) matched.set(pipeline.name, [...(matched.get(pipeline.name) ?? []), { agent: agent.name, pipeline }]);
     }
+  }
+  const jobs: JobSummary[] = [];
+  const deployments: DeploymentSummary[] = [];
+  for (const members of matched.values()) {
+    const created = createDeployment(sql, { members, fields: d, message: d.message, now });
+    jobs.push(...created.jobs);
+    deployments.push(created.deployment);
   }
   const answer: DeliveryAnswer =
     jobs.length > 0
-      ? { status: 202, body: { delivery: d.delivery, jobs } }
+      ? { status: 202, body: { delivery: d.delivery, jobs, deployments } }
       : { status: 200, body: { delivery: d.delivery, jobs: [], ignored: noMatchReason(d) } };
   sql.exec(
     "INSERT INTO deliveries (hook_id, delivery, status, answer, created_at, body_hash) VALUES (?, ?, ?, ?, ?, ?)",

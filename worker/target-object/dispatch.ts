@@ -26,6 +26,20 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
   return sendFrame(ws, toJobFrame(next)) ? next.id : null;
 }
 
+/**
+ * Sends every connected, idle agent its oldest released job. Run by the DO shell after each entry
+ * point that may have released a rollout's next batch, so no path has to remember to.
+ */
+export function dispatchReleased(ctx: DurableObjectState, sql: SqlStorage, now: number): void {
+  const agents = sql
+    .exec<{ agent: string }>(
+      `SELECT DISTINCT j.agent FROM jobs j JOIN agents a ON a.name = j.agent
+       WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NULL AND a.connected = 1`,
+    )
+    .toArray();
+  for (const { agent } of agents) dispatchNext(ctx, sql, agent, { resend: false, now });
+}
+
 /** dispatch, and a log line for the job sent. (A webhook delivery says it in its own line per job instead.) */
 export function dispatchNext(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): void {
   const id = dispatch(ctx, sql, agent, opts);

@@ -8,7 +8,8 @@ import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEventBody } from "../../shared/protocol.ts";
 import { utf8Length } from "../../shared/utf8.ts";
 import { type JobRow, jobStatusOf } from "./job-record.ts";
-import { countOutput, finishJob, jobEndStored, setAckedSeq, setEndSeq } from "./jobs.ts";
+import { finishJob } from "./deployments.ts";
+import { countOutput, jobEndStored, setAckedSeq, setEndSeq } from "./jobs.ts";
 import { isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 
 /** Stored output per job; past it, output events keep their seq but not their data. */

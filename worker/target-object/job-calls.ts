@@ -8,7 +8,8 @@ import { liveSocket, sendFrame } from "./connections.ts";
 import { acceptDelivery } from "./deliveries.ts";
 import { dispatch, dispatchNext } from "./dispatch.ts";
 import { jobStatusOf } from "./job-record.ts";
-import { cancelQueuedJob, getJob, requestCancel } from "./jobs.ts";
+import { finishJob } from "./deployments.ts";
+import { getJob, markCancelRequested, requestCancel } from "./jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
 import type { TargetContext } from "./target-context.ts";
@@ -23,15 +24,18 @@ export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer:
     return { answer, created: false };
   }
   if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
-  // Sends are non-blocking: the answer does not wait for any agent. One log line per job
-  // (a console line costs ~1.5 ms under wrangler dev).
+  // Sends are non-blocking: the answer does not wait for any agent. Only the first batch of each
+  // deployment is released; a console line costs ~1.5 ms under wrangler dev, so few of them.
   const sent = new Set<string>();
   for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
     const id = dispatch(c.ctx, sql, agent, { resend: false, now: c.now });
     if (id !== null) sent.add(id);
   }
-  for (const job of answer.body.jobs) {
-    console.log(`[delivery ${d.delivery}] [job ${job.id}] queued for ${job.agent}/${job.pipeline}${sent.has(job.id) ? ", sent" : ""}`);
+  // One line per deployment: each host's job, and whether it went out or waits for its batch.
+  const agentOf = new Map(answer.body.jobs.map((j) => [j.id, j.agent]));
+  for (const dep of answer.body.deployments ?? []) {
+    const hosts = dep.jobs.map((id) => `${agentOf.get(id)} job ${id}${sent.has(id) ? " sent" : " queued"}`);
+    console.log(`[delivery ${d.delivery}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
   }
   return { answer, created: true };
 }
@@ -46,6 +50,7 @@ export function deploy(c: TargetContext, req: DeployRequest): DeployResult {
   });
   if (!result.ok) return result;
   for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
+  // Only the first batch is released; dispatch sends nothing else.
   for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatchNext(c.ctx, sql, agent, { resend: false, now: c.now });
   return result;
 }
@@ -60,7 +65,10 @@ export function cancelJob(c: TargetContext, id: string): CancelResult {
   if (!job) return { outcome: "not-found" };
   const status = jobStatusOf(job.status);
   if (status === "queued") {
-    c.ctx.storage.transactionSync(() => cancelQueuedJob(sql, id, c.now));
+    c.ctx.storage.transactionSync(() => {
+      markCancelRequested(sql, id);
+      finishJob(sql, id, "canceled", c.now);
+    });
     console.log(`[job ${id}] canceled while queued`);
     // The agent's next job goes out now. If the canceled one was already on its way, the agent's
     // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.

@@ -27,30 +27,50 @@ export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
   cancel_requested_at: number | null;
   /** The seq of the agent's stored job-end, if it sent one. */
   end_seq: number | null;
+  /** Its deployment (null only for a job made outside one, in tests of the job machinery). */
+  deployment_id: string | null;
+  /** 0-based batch within its deployment's rollout. */
+  batch: number;
+  /** When its batch was released (it may be sent from then on); null while an earlier batch runs. */
+  released_at: number | null;
 }
 
-/** Statuses come back from our own SQL; still checked, so a bad row is loud rather than mistyped. */
-export function jobStatusOf(value: string): JobStatus {
-  const s = JOB_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown job status in storage: ${value}`);
+/** A status read back from our own SQL; still checked against its list, so a bad row is loud rather than mistyped. */
+export function storedStatus<T extends string>(statuses: readonly T[], value: string, what: string): T {
+  const s = statuses.find((x) => x === value);
+  if (s === undefined) throw new TypeError(`hookrelay: unknown ${what} status in storage: ${value}`);
   return s;
+}
+
+export function jobStatusOf(value: string): JobStatus {
+  return storedStatus(JOB_STATUSES, value, "job");
 }
 
 export function stepStatusOf(value: string): StepStatus {
-  const s = STEP_STATUSES.find((x) => x === value);
-  if (!s) throw new TypeError(`hookrelay: unknown step status in storage: ${value}`);
-  return s;
+  return storedStatus(STEP_STATUSES, value, "step");
+}
+
+/** Where a new job sits in its deployment; a job without one (tests of the job machinery alone) is released at once. */
+export interface JobPlacement {
+  deploymentId: string | null;
+  /** 0-based, in rollout order. */
+  batch: number;
+  /** Its batch is the first: it may be sent now. */
+  released: boolean;
 }
 
 // Column names built from the constant list, never from input; the values are bound.
 const FIELD_COLUMNS = JOB_FIELD_NAMES.join(", ");
 const FIELD_PLACEHOLDERS = JOB_FIELD_NAMES.map(() => "?").join(", ");
 
-/** Inserts a queued job with the delivery's fields and the pipeline's declared timeout. */
-export function insertJobRow(sql: SqlStorage, job: { id: string; agent: string; pipeline: PipelineDecl; delivery: DeliveryInput; now: number }): void {
+/** Inserts a queued job with the delivery's fields, the pipeline's declared timeout and its place in its deployment. */
+export function insertJobRow(
+  sql: SqlStorage,
+  job: { id: string; agent: string; pipeline: PipelineDecl; delivery: DeliveryInput; now: number; placement: JobPlacement },
+): void {
   sql.exec(
-    `INSERT INTO jobs (id, agent, pipeline, hook_id, ${FIELD_COLUMNS}, status, created_at, timeout_ms, has_on_failure)
-     VALUES (?, ?, ?, ?, ${FIELD_PLACEHOLDERS}, 'queued', ?, ?, ?)`,
+    `INSERT INTO jobs (id, agent, pipeline, hook_id, ${FIELD_COLUMNS}, status, created_at, timeout_ms, has_on_failure, deployment_id, batch, released_at)
+     VALUES (?, ?, ?, ?, ${FIELD_PLACEHOLDERS}, 'queued', ?, ?, ?, ?, ?, ?)`,
     job.id,
     job.agent,
     job.pipeline.name,
@@ -59,6 +79,9 @@ export function insertJobRow(sql: SqlStorage, job: { id: string; agent: string; 
     job.now,
     job.pipeline.timeoutMs,
     job.pipeline.onFailure.length > 0 ? 1 : 0,
+    job.placement.deploymentId,
+    job.placement.batch,
+    job.placement.released ? job.now : null,
   );
 }
 
@@ -75,6 +98,7 @@ function listedFields(row: JobRow): ListedJobFields {
 export function toListItem(row: JobRow): JobListItem {
   return {
     id: row.id,
+    deployment: row.deployment_id,
     agent: row.agent,
     pipeline: row.pipeline,
     ...listedFields(row),

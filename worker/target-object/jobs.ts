@@ -5,7 +5,7 @@
  */
 import { assertNever } from "../../shared/assert-never.ts";
 import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
-import { insertJobRow, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
+import { insertJobRow, type JobPlacement, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
 import { insertDeclaredSteps, replaceDeclaredSteps } from "./steps.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
 
@@ -33,23 +33,27 @@ export function jobEndStored(job: JobRow): boolean {
   return job.end_seq !== null;
 }
 
-/** Creates a queued job with its declared steps pending; an older undispatched queued job of the same agent+pipeline is superseded. */
-export function createJob(sql: SqlStorage, agent: string, pipeline: PipelineDecl, d: DeliveryInput, now: number): string {
-  const superseded = sql
-    .exec<{ id: string }>(
-      "SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND dispatched_at IS NULL",
-      agent,
-      pipeline.name,
-    )
-    .toArray();
-  for (const { id } of superseded) {
-    finishJob(sql, id, "superseded", now);
-    console.log(`[job ${id}] superseded by a newer ${d.event} (delivery ${d.delivery})`);
-  }
+/** Creates a queued job with its declared steps pending. Superseding older jobs is the deployment's business (deployments.ts). */
+export function createJob(
+  sql: SqlStorage,
+  agent: string,
+  pipeline: PipelineDecl,
+  d: DeliveryInput,
+  now: number,
+  placement: JobPlacement = { deploymentId: null, batch: 0, released: true },
+): string {
   const id = crypto.randomUUID();
-  insertJobRow(sql, { id, agent, pipeline, delivery: d, now });
+  insertJobRow(sql, { id, agent, pipeline, delivery: d, now, placement });
   insertDeclaredSteps(sql, id, pipeline);
   return id;
+}
+
+/** The agent's jobs of this pipeline not sent yet: a newer deployment supersedes them. */
+export function unsentQueuedJobIds(sql: SqlStorage, agent: string, pipeline: string): string[] {
+  return sql
+    .exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND dispatched_at IS NULL", agent, pipeline)
+    .toArray()
+    .map((r) => r.id);
 }
 
 /** What a step still running when the job ended becomes. */
@@ -64,6 +68,7 @@ function leftoverRunningStep(status: JobStatus): StepStatus {
     case "canceled":
     case "interrupted":
     case "superseded":
+    case "skipped":
     case "queued":
     case "running":
       return "canceled";
@@ -72,8 +77,11 @@ function leftoverRunningStep(status: JobStatus): StepStatus {
   }
 }
 
-/** Final status + finishedAt; running steps end as fits the status, pending ones are skipped. */
-export function finishJob(sql: SqlStorage, id: string, status: JobStatus, now: number): void {
+/**
+ * Final status + finishedAt; running steps end as fits the status, pending ones are skipped. The
+ * job's row only: use finishJob (deployments.ts), which also moves the job's deployment on.
+ */
+export function endJobRow(sql: SqlStorage, id: string, status: JobStatus, now: number): void {
   sql.exec("UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?", status, now, id);
   sql.exec(
     "UPDATE job_steps SET status = ?, finished_at = ? WHERE job_id = ? AND status = 'running'",
@@ -100,10 +108,9 @@ export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): v
   sql.exec("UPDATE job_steps SET status = 'pending' WHERE job_id = ? AND status = 'skipped' AND started_at IS NULL AND finished_at IS NULL", id);
 }
 
-/** A queued job canceled before it ran: the request is recorded and the job ends `canceled`. */
-export function cancelQueuedJob(sql: SqlStorage, id: string, now: number): void {
+/** A queued job about to be canceled before it ran: the request is recorded (then finishJob it `canceled`). */
+export function markCancelRequested(sql: SqlStorage, id: string): void {
   sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
-  finishJob(sql, id, "canceled", now);
 }
 
 /** A running job is asked to stop; a repeated request keeps the first one's time (its grace). */
@@ -111,8 +118,14 @@ export function requestCancel(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET cancel_requested = 1, cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ?", now, id);
 }
 
+/** The job runs; so does its deployment, from its first job's start. */
 export function markRunning(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'", now, id);
+  sql.exec(
+    "UPDATE deployments SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = (SELECT deployment_id FROM jobs WHERE id = ?) AND status = 'queued'",
+    now,
+    id,
+  );
 }
 
 export function listJobs(sql: SqlStorage, limit: number): JobListItem[] {
@@ -151,12 +164,12 @@ export function runningJobIds(sql: SqlStorage, agent: string): string[] {
   return sql.exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND status = 'running'", agent).toArray().map((r) => r.id);
 }
 
-/** The agent's oldest queued job: of those already sent to it (`sent`), or of all. */
+/** The agent's oldest queued job: of those already sent to it (`sent`), or of all whose batch is released. */
 export function oldestQueuedJob(sql: SqlStorage, agent: string, which: "sent" | "any"): JobRow | undefined {
   const query =
     which === "sent"
       ? "SELECT * FROM jobs WHERE agent = ? AND status = 'queued' AND dispatched_at IS NOT NULL ORDER BY created_at, rowid LIMIT 1"
-      : "SELECT * FROM jobs WHERE agent = ? AND status = 'queued' ORDER BY created_at, rowid LIMIT 1";
+      : "SELECT * FROM jobs WHERE agent = ? AND status = 'queued' AND released_at IS NOT NULL ORDER BY created_at, rowid LIMIT 1";
   return sql.exec<JobRow>(query, agent).toArray()[0];
 }
 
@@ -180,6 +193,36 @@ export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number):
       now,
     )
     .toArray();
+}
+
+/**
+ * When a job whose turn has come waits for an offline agent, in a deployment of several hosts (whose
+ * rollout it holds up): since its batch was released or its agent left, whichever is later. A
+ * single-host deployment waits for its agent as long as it takes. A constant SQL fragment over
+ * `jobs j JOIN agents a`.
+ */
+export const WAITING_SINCE = "max(j.released_at, COALESCE(a.disconnected_at, 0))";
+export const WAITING_FOR_OFFLINE_AGENT = `j.status = 'queued' AND j.released_at IS NOT NULL AND a.connected = 0
+  AND (SELECT count(*) FROM jobs k WHERE k.deployment_id = j.deployment_id) > 1`;
+
+/** Jobs of several-host deployments whose turn came while their agent was offline, `staleMs` or more ago (WAITING_SINCE). */
+export function staleWaitingJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
+  return sql
+    .exec<{ id: string; agent: string }>(
+      `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT} AND ${WAITING_SINCE} + ? <= ?`,
+      staleMs,
+      now,
+    )
+    .toArray();
+}
+
+/** The agent's jobs it has not accepted, of pipelines it no longer declares. */
+export function undeclaredQueuedJobs(sql: SqlStorage, agent: string, declared: readonly string[]): { id: string; pipeline: string }[] {
+  const names = new Set(declared);
+  return sql
+    .exec<{ id: string; pipeline: string }>("SELECT id, pipeline FROM jobs WHERE agent = ? AND status = 'queued'", agent)
+    .toArray()
+    .filter((j) => !names.has(j.pipeline));
 }
 
 /** Running jobs past their time (JOB_TIME_UP) + `graceMs`. */

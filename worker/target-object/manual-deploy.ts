@@ -1,8 +1,7 @@
-/** A deliberate re-run (POST …/deploy): a job for a declared pipeline without a webhook delivery. */
+/** A deliberate re-run (POST …/deploy): a deployment of a declared pipeline without a webhook delivery. */
 import { listAgentRows, readStoredPipelines } from "./agents.ts";
-import type { PipelineDecl } from "../../shared/protocol.ts";
-import { createJob, lastRefAndSha } from "./jobs.ts";
-import type { DeliveryInput, JobSummary } from "./types.ts";
+import { createDeployment, type NewMember } from "./deployments.ts";
+import type { DeliveryInput, DeploymentSummary, JobSummary } from "./types.ts";
 
 export interface DeployRequest {
   pipeline: string;
@@ -11,38 +10,60 @@ export interface DeployRequest {
   sha?: string;
 }
 
-export type DeployResult = { ok: true; delivery: string; jobs: JobSummary[] } | { ok: false; status: 400 | 404; error: string };
+export type DeployResult =
+  | { ok: true; delivery: string; jobs: JobSummary[]; deployments: DeploymentSummary[] }
+  | { ok: false; status: 400 | 404; error: string };
 
 const ZERO_SHA = "0".repeat(40);
 
-/** The jobs a deploy request makes, each with the fields it will carry: checked in full before anything is written. */
-export type DeployPlan = { ok: true; delivery: string; jobs: { agent: string; pipeline: PipelineDecl; fields: DeliveryInput }[] };
+/** What a deploy request makes, checked in full before anything is written. */
+export type DeployPlan = { ok: true; members: NewMember[]; fields: DeliveryInput; message: string };
 export type DeployRefusal = Extract<DeployResult, { ok: false }>;
 
-/** Reads only. One job per agent declaring the pipeline (or just `agent`); a refusal when any of them cannot be made. */
-export function planDeploy(sql: SqlStorage, req: DeployRequest): DeployPlan | DeployRefusal {
-  const candidates = listAgentRows(sql)
-    .filter((a) => req.agent === undefined || a.name === req.agent)
-    .flatMap((a) => readStoredPipelines(a.pipelines).filter((p) => p.name === req.pipeline).map((p) => ({ agent: a.name, pipeline: p })));
-  if (candidates.length === 0) {
-    return { ok: false, status: 404, error: `no agent${req.agent ? ` ${req.agent}` : ""} declares pipeline ${req.pipeline}` };
-  }
-  const delivery = `manual-${crypto.randomUUID()}`;
-  const jobs: DeployPlan["jobs"] = [];
-  for (const { agent, pipeline } of candidates) {
-    const last = lastRefAndSha(sql, agent, pipeline.name);
-    const ref = req.ref ?? last?.ref;
-    const sha = req.sha ?? last?.sha;
-    if (ref === undefined || sha === undefined) {
-      return { ok: false, status: 400, error: `give ref and sha: ${agent} has no earlier ${pipeline.name} job to re-run` };
-    }
-    jobs.push({ agent, pipeline, fields: { hookId: "manual", delivery, event: "deploy", repo: pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" } });
-  }
-  return { ok: true, delivery, jobs };
+interface LastRun extends Record<string, SqlStorageValue> {
+  ref: string;
+  sha: string;
+  delivery: string;
 }
 
-/** Call inside a transaction: creates the planned jobs. */
+/** The newest job of the pipeline on any of `agents`: what a re-run without ref and sha deploys again. */
+function newestRun(sql: SqlStorage, pipeline: string, agents: string[]): LastRun | undefined {
+  const marks = agents.map(() => "?").join(", ");
+  return sql
+    .exec<LastRun>(`SELECT ref, sha, delivery FROM jobs WHERE pipeline = ? AND agent IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT 1`, pipeline, ...agents)
+    .toArray()[0];
+}
+
+/** Reads only. One job per agent declaring the pipeline (or just `agent`), in one deployment. */
+export function planDeploy(sql: SqlStorage, req: DeployRequest): DeployPlan | DeployRefusal {
+  const members = listAgentRows(sql)
+    .filter((a) => req.agent === undefined || a.name === req.agent)
+    .flatMap((a) => readStoredPipelines(a.pipelines).filter((p) => p.name === req.pipeline).map((p): NewMember => ({ agent: a.name, pipeline: p })));
+  if (members.length === 0) {
+    return { ok: false, status: 404, error: `no agent${req.agent ? ` ${req.agent}` : ""} declares pipeline ${req.pipeline}` };
+  }
+  const repos = new Set(members.map((m) => m.pipeline.repo.toLowerCase()));
+  if (repos.size > 1) {
+    const said = members.map((m) => `${m.agent}: ${m.pipeline.repo}`).join(", ");
+    return { ok: false, status: 400, error: `the agents declare pipeline ${req.pipeline} for different repos (${said}): give agent` };
+  }
+  const last = newestRun(sql, req.pipeline, members.map((m) => m.agent));
+  const ref = req.ref ?? last?.ref;
+  const sha = req.sha ?? last?.sha;
+  if (ref === undefined || sha === undefined) {
+    return { ok: false, status: 400, error: `give ref and sha: there is no earlier ${req.pipeline} job${req.agent ? ` on ${req.agent}` : ""} to re-run` };
+  }
+  // The commit's message, if a push of this sha brought one.
+  const message =
+    sql.exec<{ message: string }>("SELECT message FROM deployments WHERE pipeline = ? AND sha = ? AND message != '' ORDER BY created_at DESC LIMIT 1", req.pipeline, sha).toArray()[0]
+      ?.message ?? "";
+  const delivery = `manual-${crypto.randomUUID()}`;
+  const fields: DeliveryInput = { hookId: "manual", delivery, event: "deploy", repo: members[0]!.pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" };
+  return { ok: true, members, fields, message };
+}
+
+/** Call inside a transaction: creates the planned deployment. */
 export function writeDeploy(sql: SqlStorage, plan: DeployPlan, now: number): DeployResult {
-  const jobs = plan.jobs.map(({ agent, pipeline, fields }): JobSummary => ({ id: createJob(sql, agent, pipeline, fields, now), agent, pipeline: pipeline.name, status: "queued" }));
-  return { ok: true, delivery: plan.delivery, jobs };
+  const { deployment, jobs } = createDeployment(sql, { members: plan.members, fields: plan.fields, message: plan.message, now });
+  return { ok: true, delivery: plan.fields.delivery, jobs, deployments: [deployment] };
 }

@@ -20,7 +20,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (1)");
@@ -55,7 +55,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec(MIGRATIONS[1]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
@@ -88,5 +88,47 @@ describe("Target DO schema", () => {
       ],
       duplicate: "refused (unique)",
     });
+  });
+
+  it("migrates a v4 database to v5: jobs from before deployments become one deployment per (delivery, pipeline), all hosts released at once", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const m of MIGRATIONS.slice(0, 4)) sql.exec(m);
+      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_version (version) VALUES (4)");
+      const job = (id: string, agent: string, delivery: string, status: string, started: number | null, finished: number | null) =>
+        sql.exec(
+          `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, started_at, finished_at)
+           VALUES (?, ?, 'app', ?, '1', 'push', 'o/r', 'refs/heads/master', ?, ?, 'me', ?, 10, ?, ?)`,
+          id, agent, delivery, "b".repeat(40), "a".repeat(40), status, started, finished,
+        );
+      job("a1", "web-1", "d1", "succeeded", 11, 20);
+      job("a2", "web-2", "d1", "failed", 12, 25);
+      job("b1", "web-1", "d2", "running", 30, null);
+      job("b2", "web-2", "d2", "queued", null, null);
+      migrate(state.storage);
+      return {
+        jobs: sql.exec("SELECT id, deployment_id, batch, released_at FROM jobs ORDER BY id").toArray(),
+        deployments: sql.exec("SELECT id, status, batch_hosts, halt_on_failure, started_at, finished_at, rollout FROM deployments ORDER BY id").toArray(),
+      };
+    });
+    expect(result.jobs).toEqual([
+      { id: "a1", deployment_id: "pre-a1", batch: 0, released_at: 10 },
+      { id: "a2", deployment_id: "pre-a1", batch: 0, released_at: 10 },
+      { id: "b1", deployment_id: "pre-b1", batch: 0, released_at: 10 },
+      { id: "b2", deployment_id: "pre-b1", batch: 0, released_at: 10 },
+    ]);
+    expect(result.deployments.map(({ rollout, ...d }) => ({ ...d, rollout: JSON.parse(String(rollout)) }))).toEqual([
+      {
+        id: "pre-a1", status: "failed", batch_hosts: 2, halt_on_failure: 0, started_at: 11, finished_at: 25,
+        rollout: { batch: 2, hosts: 2, batchHosts: 2, batches: 1, haltOnFailure: false, note: "made before deployments existed: all hosts at once" },
+      },
+      {
+        id: "pre-b1", status: "running", batch_hosts: 2, halt_on_failure: 0, started_at: 30, finished_at: null,
+        rollout: { batch: 2, hosts: 2, batchHosts: 2, batches: 1, haltOnFailure: false, note: "made before deployments existed: all hosts at once" },
+      },
+    ]);
   });
 });

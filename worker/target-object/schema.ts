@@ -113,6 +113,60 @@ export const MIGRATIONS: readonly string[] = [
     issued_at INTEGER NOT NULL
   );
   `,
+  // v5: deployments. A push (or POST …/deploy) makes one deployment per matched pipeline, with one job
+  // per agent declaring it; `rollout` is the plan as JSON (rollout-plan.ts), `batch_hosts` and
+  // `halt_on_failure` what it decided. A job's `batch` (0-based, in agent-name order) is sent only once
+  // its batch is released (`released_at`). Jobs from before this become one deployment per (delivery,
+  // pipeline), all hosts in one batch and released, as they ran; its status follows their statuses.
+  `
+  CREATE TABLE deployments (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    hook_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    before TEXT NOT NULL,
+    pusher TEXT NOT NULL,
+    message TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rollout TEXT NOT NULL,
+    batch_hosts INTEGER NOT NULL,
+    halt_on_failure INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+  );
+  CREATE INDEX deployments_status ON deployments (status);
+  CREATE INDEX deployments_pipeline ON deployments (pipeline, created_at);
+  CREATE INDEX deployments_created ON deployments (created_at);
+  CREATE INDEX deployments_finished ON deployments (finished_at);
+  ALTER TABLE jobs ADD COLUMN deployment_id TEXT;
+  ALTER TABLE jobs ADD COLUMN batch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN released_at INTEGER;
+  UPDATE jobs SET released_at = created_at,
+    deployment_id = (SELECT 'pre-' || min(k.id) FROM jobs k WHERE k.delivery = jobs.delivery AND k.pipeline = jobs.pipeline);
+  CREATE INDEX jobs_deployment ON jobs (deployment_id, batch);
+  INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout,
+                           batch_hosts, halt_on_failure, created_at, started_at, finished_at)
+  SELECT deployment_id, pipeline, delivery, min(hook_id), min(event), min(repo), min(ref), min(sha), min(before), min(pusher), '',
+    CASE
+      WHEN sum(status = 'running') > 0 THEN 'running'
+      WHEN sum(status = 'queued') > 0 THEN CASE WHEN min(started_at) IS NULL THEN 'queued' ELSE 'running' END
+      WHEN sum(status IN ('failed', 'timed_out', 'interrupted')) > 0 THEN 'failed'
+      WHEN sum(status = 'canceled') > 0 THEN 'canceled'
+      WHEN sum(status = 'superseded') > 0 THEN 'superseded'
+      ELSE 'succeeded'
+    END,
+    json_object('batch', count(*), 'hosts', count(*), 'batchHosts', count(*), 'batches', 1, 'haltOnFailure', json('false'),
+                'note', 'made before deployments existed: all hosts at once'),
+    count(*), 0, min(created_at), min(started_at),
+    CASE WHEN sum(status IN ('queued', 'running')) > 0 THEN NULL ELSE max(finished_at) END
+  FROM jobs GROUP BY deployment_id;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

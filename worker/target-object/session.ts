@@ -11,7 +11,8 @@ import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connection
 import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
-import { finishJob, getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds } from "./jobs.ts";
+import { finishJob } from "./deployments.ts";
+import { getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
 import { declarationOverLimit } from "./limits.ts";
 import { addNote } from "./notes.ts";
 import type { TargetContext } from "./target-context.ts";
@@ -125,6 +126,11 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     }
     // After the loop above: a job the agent already took keeps the steps it runs.
     refreshQueuedJobs(sql, att.agent, msg.pipelines);
+    // A pipeline the agent no longer declares: its jobs here never start (and a rollout goes on without it).
+    for (const job of undeclaredQueuedJobs(sql, att.agent, msg.pipelines.map((p) => p.name))) {
+      finishJob(sql, job.id, "skipped", s.now);
+      addNote(sql, job.id, `agent ${att.agent} no longer declares pipeline ${job.pipeline}: ended skipped, nothing ran there`, s.now);
+    }
   });
   for (const m of toSend) sendFrame(ws, m);
   console.log(`[agent ${att.agent}] hello: version ${logText(msg.version)}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);

@@ -7,6 +7,8 @@
  * them (alarm.ts). So that no path can leave a deadline unarmed, this shell re-derives the alarm after
  * every entry point that changes state — socket open and close, each frame but a running job's output
  * (session.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
+ * Likewise, after those that may end a job (and so release a rollout's next batch: deployments.ts) it
+ * sends every idle agent its released job (dispatchReleased).
  */
 import { DurableObject } from "cloudflare:workers";
 import { errorDetail } from "../../shared/errors.ts";
@@ -18,6 +20,9 @@ import { listAgentViews } from "./agents.ts";
 import { alarmSettings, scheduleAlarm } from "./alarm.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
+import { cancelDeployment } from "./deployment-calls.ts";
+import { deploymentView, listDeployments } from "./deployments.ts";
+import { dispatchReleased } from "./dispatch.ts";
 import { cancelJob, deploy, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
 import { jobView, listJobs } from "./jobs.ts";
 import type { LogCursor, LogPage } from "./log.ts";
@@ -25,7 +30,17 @@ import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { TargetContext } from "./target-context.ts";
-import type { AgentView, CancelResult, DeliveryAnswer, JobListItem, JobView, WebhookDelivery } from "./types.ts";
+import type {
+  AgentView,
+  CancelResult,
+  DeliveryAnswer,
+  DeploymentCancelResult,
+  DeploymentListItem,
+  DeploymentView,
+  JobListItem,
+  JobView,
+  WebhookDelivery,
+} from "./types.ts";
 
 export class Target extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -51,6 +66,12 @@ export class Target extends DurableObject<Env> {
     return scheduleAlarm(this.ctx.storage, alarmSettings(this.env));
   }
 
+  /** After a state change that may have ended a job: released jobs go out, and the alarm is re-derived. */
+  private afterJobChange(): Promise<void> {
+    dispatchReleased(this.ctx, this.ctx.storage.sql, Date.now());
+    return this.reschedule();
+  }
+
   /** The agent WebSocket upgrade (agent-upgrade.ts). */
   override async fetch(request: Request): Promise<Response> {
     const { response, opened } = await openAgentSocket(this.ctx, this.target, request);
@@ -65,7 +86,7 @@ export class Target extends DurableObject<Env> {
         ws.close(1011, "connection identity lost");
         return;
       }
-      if (handleFrame(this.context(), ws, att, message).rearm) await this.reschedule();
+      if (handleFrame(this.context(), ws, att, message).rearm) await this.afterJobChange();
     } catch (e) {
       console.error(`[target ${this.target}] webSocketMessage failed: ${errorDetail(e)}`);
     }
@@ -93,6 +114,7 @@ export class Target extends DurableObject<Env> {
     const now = Date.now();
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
     runDeadlines(this.ctx, settings, now);
+    dispatchReleased(this.ctx, this.ctx.storage.sql, now);
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
@@ -101,9 +123,12 @@ export class Target extends DurableObject<Env> {
     const c = this.context();
     const { answer, created } = receiveDelivery(c, d);
     if (!created) return answer;
-    // The hot path skips the SQL: new jobs are queued (no deadline yet), and a superseded one only
-    // starts a retention deadline (now + retention), which matters only when no alarm comes before it.
-    const alarm = await this.ctx.storage.getAlarm();
+    // The hot path skips the SQL: a single host's new job is queued (no deadline yet), and a superseded
+    // one (and the deployment it ends) only starts a retention deadline (now + retention), which matters
+    // only when no alarm comes before it. A rollout over several hosts may wait for an offline one (the
+    // stale deadline: deployments.ts), so it re-derives the alarm.
+    const severalHosts = answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false;
+    const alarm = severalHosts ? null : await this.ctx.storage.getAlarm();
     if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
     return answer;
   }
@@ -111,15 +136,30 @@ export class Target extends DurableObject<Env> {
   /** RPC: POST …/deploy (job-calls.ts). */
   async deploy(req: DeployRequest): Promise<DeployResult> {
     const result = deploy(this.context(), req);
-    if (result.ok) await this.reschedule();
+    if (result.ok) await this.afterJobChange();
     return result;
   }
 
   /** RPC: POST …/jobs/:id/cancel (job-calls.ts). */
   async cancelJob(id: string): Promise<CancelResult> {
     const result = cancelJob(this.context(), id);
-    if (result.outcome === "canceled" || result.outcome === "cancel-requested") await this.reschedule();
+    if (result.outcome === "canceled" || result.outcome === "cancel-requested") await this.afterJobChange();
     return result;
+  }
+
+  /** RPC: POST …/deployments/:id/cancel (deployment-calls.ts). */
+  async cancelDeployment(id: string): Promise<DeploymentCancelResult> {
+    const result = cancelDeployment(this.context(), id);
+    if (result.outcome === "cancel-requested") await this.afterJobChange();
+    return result;
+  }
+
+  async listDeployments(limit: number): Promise<DeploymentListItem[]> {
+    return listDeployments(this.ctx.storage.sql, this.target, limit);
+  }
+
+  async getDeployment(id: string): Promise<DeploymentView | null> {
+    return deploymentView(this.ctx.storage.sql, this.target, id);
   }
 
   /** RPC: POST …/agents (agent-calls.ts). */
@@ -139,7 +179,7 @@ export class Target extends DurableObject<Env> {
   /** RPC: DELETE …/agents/:name (agent-calls.ts). */
   async revokeAgent(name: string): Promise<RevokeResult> {
     const result = revokeAgent(this.context(), name);
-    if (result.ok) await this.reschedule();
+    if (result.ok) await this.afterJobChange();
     return result;
   }
 

@@ -1,5 +1,6 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
 import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+import type { RolloutPlan } from "./rollout-plan.ts";
 
 /** A verified, validated push, as the webhook route hands it to the DO: a job's fields plus the hook. */
 export interface DeliveryInput extends JobFields {
@@ -12,6 +13,8 @@ export interface WebhookDelivery extends DeliveryInput {
   bodyHash: string;
   /** Why the push is too old to deploy (its signed pushed_at is past RETENTION_DAYS), or null. */
   stale: string | null;
+  /** The head commit's first line, made safe and short (webhook/payload.ts); "" when there is none. */
+  message: string;
 }
 
 export interface JobSummary {
@@ -21,11 +24,57 @@ export interface JobSummary {
   status: JobStatus;
 }
 
+/** A deployment as the webhook's and POST …/deploy's answers name it: its jobs' ids in rollout order. */
+export interface DeploymentSummary {
+  id: string;
+  pipeline: string;
+  jobs: string[];
+}
+
 export interface DeliveryBody {
   delivery: string;
   jobs: JobSummary[];
+  /** Absent in answers stored before deployments (a redelivery of one is answered as it was). */
+  deployments?: DeploymentSummary[];
   ignored?: string;
 }
+
+export const DEPLOYMENT_STATUSES = ["queued", "running", "succeeded", "failed", "canceled", "superseded"] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+export const FINAL_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ["succeeded", "failed", "canceled", "superseded"];
+
+export interface DeploymentListItem extends JobFields {
+  id: string;
+  target: string;
+  pipeline: string;
+  message: string;
+  status: DeploymentStatus;
+  rollout: RolloutPlan;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** A host's job within a deployment; `batch` counts from 1. */
+export interface DeploymentJobView {
+  id: string;
+  agent: string;
+  batch: number;
+  status: JobStatus;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  steps: StepView[];
+}
+
+export interface DeploymentView extends DeploymentListItem {
+  jobs: DeploymentJobView[];
+}
+
+export type DeploymentCancelResult =
+  | { outcome: "not-found" }
+  | { outcome: "already-finished"; status: DeploymentStatus }
+  | { outcome: "cancel-requested"; id: string; status: DeploymentStatus };
 
 /** The webhook's answer; stored per (hook id, delivery) so a redelivery gets it again verbatim. */
 export interface DeliveryAnswer {
@@ -57,6 +106,8 @@ export type ListedJobFields = Omit<JobFields, UnlistedJobField>;
 
 export interface JobListItem extends ListedJobFields {
   id: string;
+  /** The deployment the job is part of (null only for jobs made outside one, in tests). */
+  deployment: string | null;
   agent: string;
   pipeline: string;
   status: JobStatus;

@@ -43,6 +43,24 @@ export interface PushFields extends Omit<JobFields, "delivery" | "event"> {
   deleted: boolean;
   /** `repository.pushed_at` in ms, or null when missing or not a time (freshness.ts). */
   pushedAt: number | null;
+  /** The head commit's first line, for people (commitTitle); "" when there is none. */
+  message: string;
+}
+
+/** A commit title is shown, never acted on: at most this many characters (GitHub's own UI cuts at 72). */
+export const MAX_TITLE_CHARS = 200;
+
+/**
+ * The first line of a commit message, for a deployment's page and reports. Never a reason to refuse a
+ * push: anything that is not text becomes "", control characters and unpaired surrogates become
+ * U+FFFD, and past MAX_TITLE_CHARS it is cut with "…".
+ */
+export function commitTitle(value: unknown): string {
+  if (typeof value !== "string") return "";
+  const first = (value.split(/\r\n|\r|\n/, 1)[0] ?? "").trim();
+  const clean = first.replace(/[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+  const chars = Array.from(clean);
+  return chars.length > MAX_TITLE_CHARS ? `${chars.slice(0, MAX_TITLE_CHARS - 1).join("")}…` : clean;
 }
 
 export type PushResult = { ok: true; push: PushFields } | { ok: false; error: string };
@@ -84,12 +102,19 @@ export function readPush(payload: unknown): PushResult {
         deleted,
         pusher: checked(r.field("pusher").field("name"), (v) => jobFieldProblem("pusher", v)),
         pushedAt: pushedAtMs(repository.field("pushed_at").value),
+        message: commitTitle(headCommitMessage(r)),
       },
     };
   } catch (e) {
     if (e instanceof InvalidInput) return { ok: false, error: `invalid push payload: ${e.message}` };
     throw e;
   }
+}
+
+/** `head_commit.message`, when head_commit is an object (it is null for a deleted branch). */
+function headCommitMessage(r: Reader): unknown {
+  const head = r.field("head_commit");
+  return head.isObject() ? head.field("message").value : undefined;
 }
 
 /** `hook_id` from a ping payload, if it is there. */
