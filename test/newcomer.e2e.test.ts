@@ -1,6 +1,7 @@
 /**
- * The newcomer's path, as the README tells it: `npm start` brings up the worker and an agent and a
- * signed push deploys the demo; `npm run build` makes an agent that runs with plain node and no node_modules.
+ * The newcomer's path, as the README tells it: `npm start` brings up the worker and two demo agents
+ * (demo-1, demo-2) and a signed push deploys the demo on both; `npm run build` makes an agent that runs
+ * with plain node and no node_modules.
  */
 import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +14,7 @@ import { startProcess } from "../dev/process.ts";
 import { REPO_ROOT } from "../dev/worker-process.ts";
 
 describe("npm start", () => {
-  it("runs the worker and a demo agent, and `--smoke` deploys a signed push end to end", async () => {
+  it("runs the worker and two demo agents, and `--smoke` deploys a signed push to both end to end", async () => {
     const demoDir = mkdtempSync(join(tmpdir(), "hookrelay-demo-"));
     const port = await freePort();
     const start = startProcess("npm", ["start", "--", "--smoke"], {
@@ -25,9 +26,13 @@ describe("npm start", () => {
     const out = start.output();
     expect(out).toContain(`webhook URL:   http://127.0.0.1:${port}/webhook`);
     expect(out).toContain("npm run demo:push");
-    expect(out).toMatch(/push [0-9a-f]{40}: worker answered 202/);
-    expect(out).toMatch(/job \S+ succeeded/);
-    expect(out).toMatch(/hello from version 2/);
+    expect(out).toContain(`agents:        demo-1, demo-2`);
+    expect(out).toContain(`http://127.0.0.1:${port}/api/targets/default/deployments`);
+    expect(out).toMatch(/push [0-9a-f]{40}: worker answered 202 .*"deployments":\[\{"id":"[^"]+","pipeline":"hello","jobs":\["[^"]+","[^"]+"\]\}\]/);
+    expect(out).toMatch(/deployment \S+ succeeded: demo-1 succeeded, then demo-2 succeeded/);
+    expect(out).toMatch(/job \S+ on demo-1: succeeded\n--- fetch\n[^]*?\(pushed by [^)]*\) on demo-1\n[^]*?hello from version 2\n[^]*?--- job succeeded/);
+    expect(out).toMatch(/job \S+ on demo-2: succeeded\n--- fetch\n[^]*?\(pushed by [^)]*\) on demo-2\n[^]*?hello from version 2\n[^]*?--- job succeeded/);
+    expect(out).toMatch(/smoke: demo-1 and demo-2 deployed [0-9a-f]{40}/);
     expect(exit.code, out).toBe(0);
   }, 150_000);
 });
