@@ -76,7 +76,7 @@ afterAll(async () => {
 });
 
 /** Commit to `branch` (the pipeline of the same name), push it signed, and check the 202's deployment. */
-async function pushPipeline(pipeline: string): Promise<{ sha: string; deploymentId: string; jobIds: string[] }> {
+async function pushPipeline(pipeline: string): Promise<{ sha: string; before: string; delivery: string; deploymentId: string; jobIds: string[] }> {
   const before = repo.head(repo.work);
   const sha = repo.commit({ VERSION: `${pipeline}\n` }, `deploy ${pipeline}`, pipeline);
   const res = await push(worker.url, TARGET, REPO, sha, { branch: pipeline, before });
@@ -85,16 +85,17 @@ async function pushPipeline(pipeline: string): Promise<{ sha: string; deployment
   expect(res.body.jobs.map((j: any) => [j.agent, j.pipeline])).toEqual(HOSTS.map((h) => [h, pipeline]));
   const jobIds = res.body.jobs.map((j: any) => j.id as string);
   expect(res.body.deployments).toEqual([{ id: expect.any(String), pipeline, jobs: jobIds }]);
-  return { sha, deploymentId: res.body.deployments[0].id, jobIds };
+  return { sha, before, delivery: res.delivery, deploymentId: res.body.deployments[0].id, jobIds };
 }
 
 const stepsOf = (job: any) => job.steps.map((s: any) => [s.name, s.status]);
 
 describe("a push to a pipeline three hosts declare", () => {
   it("rolls out one host at a time by default, in name order, and the deployment succeeds", async () => {
-    const { sha, deploymentId, jobIds } = await pushPipeline("serial");
+    const { sha, before, delivery, deploymentId, jobIds } = await pushPipeline("serial");
     const dep = await waitForDeployment(worker.url, TARGET, deploymentId);
-    expect(dep).toMatchObject({ id: deploymentId, target: TARGET, pipeline: "serial", repo: REPO, ref: "refs/heads/serial", sha, status: "succeeded" });
+    expect(dep).toMatchObject({ id: deploymentId, target: TARGET, pipeline: "serial", repo: REPO, ref: "refs/heads/serial", sha, before, delivery, pusher: "octocat", status: "succeeded" });
+    expect(dep.message).toMatch(/^test commit \d+$/); // the head commit's first line, as pushPayload writes it
     expect(dep.rollout).toMatchObject({ batch: 1, hosts: 3, batchHosts: 1, batches: 3, haltOnFailure: true });
     expect(dep.jobs.map((j: any) => [j.id, j.agent, j.batch, j.status])).toEqual([
       [jobIds[0], "web-1", 1, "succeeded"],
