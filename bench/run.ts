@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 import { startAgent } from "../dev/agent-process.ts";
-import { api, waitForAgent, waitForJob } from "../dev/api.ts";
+import { api, FINAL, waitForAgent, waitForJob } from "../dev/api.ts";
 import { createRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook, signSha256 } from "../dev/github.ts";
 import { eventually } from "../dev/eventually.ts";
@@ -18,6 +18,7 @@ import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
+import { rolloutRow } from "./rollout.ts";
 import { percentile, nowNs, type Row, printTable } from "./stats.ts";
 
 const SECRET = TEST_SECRETS.GITHUB_WEBHOOK_SECRET;
@@ -152,20 +153,27 @@ try {
   const ok2xx = answers.filter((a) => a.status >= 200 && a.status < 300).length;
   const ids = answers.flatMap((a) => (a.body?.jobs ?? []).map((j: any) => j.id as string));
   const statuses = new Map<string, string>();
+  // The newest push is the one the worker took last: sent 10 ms apart while each answer takes longer,
+  // the requests overlap, and the last one sent may be taken before an earlier one (which then
+  // rightly supersedes it). The jobs list is newest first, in the order the DO created them.
+  const newestId = (await api(worker.url, "/api/targets/default/jobs?limit=1")).body.jobs[0]?.id as string;
   await eventually("the burst to settle", async () => {
-    const last = await api(worker.url, `/api/targets/default/jobs/${ids[ids.length - 1]}`);
-    return ["succeeded"].includes(last.body.status) ? true : undefined;
+    const last = await api(worker.url, `/api/targets/default/jobs/${newestId}`);
+    return FINAL.includes(last.body.status) ? true : undefined;
   }, 60_000);
   for (const id of ids) statuses.set(id, (await api(worker.url, `/api/targets/default/jobs/${id}`)).body.status);
   const counts: Record<string, number> = {};
   for (const s of statuses.values()) counts[s] = (counts[s] ?? 0) + 1;
   const lost = 500 - ids.length;
-  const newest = statuses.get(ids[ids.length - 1]!);
+  const newest = ids.includes(newestId) ? statuses.get(newestId) : `not a burst job (${newestId})`;
   const settled = (counts.succeeded ?? 0) + (counts.superseded ?? 0) === ids.length;
   rows.push({ metric: "500 deliveries: 2xx answers", value: `${ok2xx}/500 in ${(took / 1000).toFixed(1)} s`, target: "500", ok: ok2xx === 500 });
   rows.push({ metric: "500 deliveries: jobs lost", value: `${lost}`, target: "0", ok: lost === 0 });
   // Coalescing: each job ran to completion or was superseded while queued; the newest push ran.
   rows.push({ metric: "500 deliveries: ran / superseded", value: `${counts.succeeded ?? 0} / ${counts.superseded ?? 0}; newest ${newest}`, target: "all settled, newest ran", ok: settled && newest === "succeeded" });
+
+  // 4b. A 3-host rollout (three more agents, their own target): overhead per batch boundary. See bench/rollout.ts.
+  rows.push(await rolloutRow(worker.url, { bundle: true }));
 
   // 5. The agent at rest again, after everything above went through it.
   await idle("after the runs above", agent.process.pid);

@@ -31,7 +31,37 @@ export async function agentToken(url: string, target: string, name: string): Pro
   return tokens.get(`${url} ${target} ${name}`) ?? registerAgent(url, target, name);
 }
 
-export const FINAL = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted"];
+/** A job's final statuses (`skipped`: a halted rollout never started it; nothing ran there). */
+export const FINAL = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted", "skipped"];
+
+/** A deployment's final statuses. */
+export const DEPLOYMENT_FINAL = ["succeeded", "failed", "canceled", "superseded"];
+
+/** GET /api/targets/:target/deployments/:id: the deployment with its jobs (rollout order) and their steps. */
+export async function getDeployment(url: string, target: string, id: string): Promise<any> {
+  const r = await api(url, `/api/targets/${target}/deployments/${id}`);
+  if (r.status !== 200) throw new Error(`deployment ${id}: ${r.status} ${r.text}`);
+  return r.body;
+}
+
+/** Wait until the deployment reaches one of `statuses` (default: any final status) and return its JSON. */
+export async function waitForDeployment(url: string, target: string, id: string, statuses: string[] = DEPLOYMENT_FINAL, timeoutMs = 60_000): Promise<any> {
+  let last = "unread";
+  try {
+    return await eventually(
+      `deployment ${id} to be ${statuses.join("|")}`,
+      async () => {
+        const r = await api(url, `/api/targets/${target}/deployments/${id}`);
+        last = r.status === 200 ? `${r.body.status}; jobs ${(r.body.jobs ?? []).map((j: any) => `${j.agent} ${j.status}`).join(", ")}` : `${r.status} ${r.text.slice(0, 200)}`;
+        return r.status === 200 && statuses.includes(r.body.status) ? r.body : undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  } catch (e) {
+    throw new Error(`${e instanceof Error ? e.message : String(e)} (last seen: ${last})`);
+  }
+}
 
 /** Wait until the job reaches one of `statuses` (default: any final status) and return its JSON. */
 export async function waitForJob(url: string, target: string, id: string, statuses: string[] = FINAL, timeoutMs = 60_000): Promise<any> {
