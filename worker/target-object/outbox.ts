@@ -10,8 +10,9 @@
  * instance), and the plain SQL functions here read it.
  */
 import { Reader } from "../../shared/reader.ts";
+import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
-import { describeDeployment, type HostOutcome, hostOutcomes } from "./report-text.ts";
+import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
 
 export type ChannelState = "on" | "off" | "broken";
@@ -77,22 +78,8 @@ export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "er
 export type ReportBody =
   | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; target: string; deployment: string }
   | { kind: "github-status"; repo: string; state: GitHubState; description: string; environment: string; environmentUrl: string | null; path: string }
-  | {
-      kind: "notify";
-      type: "deployment.succeeded" | "deployment.failed" | "deployment.canceled";
-      target: string;
-      deployment: string;
-      pipeline: string;
-      repo: string;
-      ref: string;
-      sha: string;
-      pusher: string;
-      message: string;
-      status: string;
-      path: string;
-      hosts: HostOutcome[];
-      at: number;
-    };
+  /** A notification: the report notify.ts sends, with the dashboard link as a path (the sender adds PUBLIC_URL). */
+  | ({ kind: "notify"; path: string } & Omit<DeploymentReport, "url">);
 
 export interface ReportRow extends Record<string, SqlStorageValue> {
   id: number;
