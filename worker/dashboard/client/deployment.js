@@ -22,6 +22,8 @@ export async function deploymentPage(scope, main, [target, id]) {
   const cancel = h("button", { type: "button", class: "danger" }, "Cancel deployment");
   const redeploy = h("button", { type: "button" }, "Re-deploy this commit");
   const views = new Map();
+  const waiting = h("p", { class: "muted" }, "No host has started yet.");
+  logs.append(waiting);
 
   cancel.addEventListener("click", () =>
     act(cancel, async () => {
@@ -71,13 +73,16 @@ export async function deploymentPage(scope, main, [target, id]) {
       ),
     );
     rollout.replaceChildren(h("h2", {}, "Rollout"), hostsBySteps(target, d));
+    // A host's log section is made once, when it starts, and never moved: a <pre> taken out of the
+    // document and put back loses where the reader had scrolled to.
     for (const job of d.jobs) {
       if (views.has(job.id) || NOT_RUN.includes(job.status)) continue;
       const section = h("section", { class: "card host-log", id: `log-${job.id}` }, h("h3", {}, job.agent, " ", h("a", { href: path("targets", target, "jobs", job.id), class: "muted" }, "job page")), logView(scope, target, job.id));
       views.set(job.id, section);
+      waiting.remove();
+      logs.append(section);
     }
-    logs.replaceChildren(h("h2", {}, "Logs"), ...(views.size ? d.jobs.map((j) => views.get(j.id)).filter(Boolean) : [h("p", { class: "muted" }, "No host has started yet.")]));
-    reports.replaceChildren(h("h2", {}, "Reports"), reportList(d));
+    reports.replaceChildren(h("h2", {}, "Reports"), ...reportList(d));
   }
 
   async function refresh() {

@@ -76,7 +76,7 @@ function agentTable(target, agents) {
 
 export function deploymentTable(target, deployments) {
   return table(
-    ["Status", "Commit", "Pipeline", "Branch", "Pusher", "Started", "Took"],
+    ["Status", "Commit", "Pipeline", "Branch", "Pusher", "Created", "Took"],
     deployments.map((d) => [
       status(d.status),
       h("span", {}, h("a", { href: path("targets", target, "deployments", d.id) }, d.message || d.sha.slice(0, 7)), " ", h("span", { class: "muted" }, commitLink(d.repo, d.sha))),
