@@ -72,7 +72,7 @@ describe("a state-changing call with the cookie must come from this origin (CSRF
 describe("a missing ADMIN_TOKEN fails closed", () => {
   it("answers 500 naming it, for bearer and cookie alike", async () => {
     const cookie = await signIn();
-    for (const headers of [BEARER, { Cookie: cookie }, {}]) {
+    for (const headers of [BEARER, { Cookie: cookie }, {}] as Record<string, string>[]) {
       const res = await request(`/api/targets/${uniqueName()}/jobs`, { headers }, { ...env, ADMIN_TOKEN: "" });
       expect(res.status).toBe(500);
       expect(await res.text()).toContain("ADMIN_TOKEN");
