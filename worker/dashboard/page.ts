@@ -63,6 +63,3 @@ const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => ENTITIES[ch] ?? ch);
 }
-
-/** @deprecated the old single page; only until the page routes (helper "auth") use pageHtml(). */
-export const DASHBOARD_HTML = pageHtml();
