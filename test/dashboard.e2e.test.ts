@@ -196,6 +196,11 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     const page = await newPage();
     await page.goto(`${worker.url}/targets/${TARGET}/deployments/${slow.id}`);
     await page.locator(".log", { hasText: "waiting-for-cancel" }).waitFor({ timeout: 20_000 });
+    // The target page names the job each agent runs now, linking to its deployment.
+    const other = await newPage();
+    await other.goto(`${worker.url}/targets/${TARGET}`);
+    await other.locator(`main a[href="/targets/${TARGET}/deployments/${slow.id}"]`, { hasText: "slow (running)" }).waitFor({ timeout: 10_000 });
+    await other.close();
     await page.getByRole("button", { name: "Cancel deployment" }).click();
     const ended = await waitForDeployment(worker.url, TARGET, slow.id, ["canceled"], 30_000);
     expect(ended.jobs.map((j: { status: string }) => j.status)).toEqual(["canceled"]);
@@ -261,6 +266,24 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
       await context.close();
     }
     for (const name of ["home", "target", "deployment"]) expect(existsSync(join(SHOTS, `${name}-mobile.png`))).toBe(true);
+  });
+
+  it("re-deploys the commit from a deployment's page and goes to the new deployment", async () => {
+    const page = await newPage();
+    await page.goto(`${worker.url}/targets/${TARGET}/deployments/${site.id}`);
+    await page.locator("h1 .title", { hasText: "Add the pricing page" }).waitFor({ timeout: 10_000 });
+    await page.getByRole("button", { name: "Re-deploy this commit" }).click();
+    await page.waitForURL((url) => url.pathname.startsWith(`/targets/${TARGET}/deployments/`) && !url.pathname.endsWith(site.id), { timeout: 10_000 }).catch(async (e) => {
+      throw new Error(`${String(e)}; the page says: ${await page.locator(".notice").textContent()}`);
+    });
+    const id = new URL(page.url()).pathname.split("/").pop() ?? "";
+    // How it ends is the agents' business (today they refuse the "deploy" event: their pipelines allow only
+    // push); the page's part is asking for the same pipeline, branch and commit, and showing it to the end.
+    const done = await waitForDeployment(worker.url, TARGET, id, undefined, 20_000);
+    expect(done).toMatchObject({ pipeline: "site", ref: "refs/heads/main", sha: repo.head(repo.work), event: "deploy" });
+    await page.locator("h1 .status", { hasText: done.status }).waitFor({ timeout: 10_000 });
+    expect(await page.locator("h1 .title").textContent()).toBe(done.message || "(no commit message)");
+    await page.close();
   });
 
   it("answers the client files with their types and nosniff", async () => {

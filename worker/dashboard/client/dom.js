@@ -76,7 +76,7 @@ export function commitLink(repo, sha) {
 /** GitHub's compare view `before...sha`, or null for a new branch (before is all zeros). */
 export function compareLink(repo, before, sha) {
   if (!REPO.test(repo ?? "") || !SHA.test(before ?? "") || !SHA.test(sha ?? "") || /^0+$/.test(before)) return null;
-  return h("a", { href: `https://github.com/${repo}/compare/${before}...${sha}`, rel: "noopener noreferrer", target: "_blank" }, `compare ${before.slice(0, 7)}…${sha.slice(0, 7)}`);
+  return h("a", { href: `https://github.com/${repo}/compare/${before}...${sha}`, rel: "noopener noreferrer", target: "_blank", title: `${before.slice(0, 7)}...${sha.slice(0, 7)}` }, "compare");
 }
 
 /** refs/heads/main → main (tags and others as they are). */
