@@ -36,6 +36,19 @@ describe("pages without a session", () => {
     expect(res.headers.get("Location")).toBe("/login?next=%2F");
   });
 
+  it("answers a link followed from another site (cookie withheld by SameSite=Strict) with a same-site hop to /login", async () => {
+    const res = await request("/targets/default/jobs/j-1", { headers: { "Sec-Fetch-Site": "cross-site" } });
+    expect(res.status).toBe(200);
+    expectPageHeaders(res);
+    expect(res.headers.get("Set-Cookie")).toBeNull();
+    const html = await res.text();
+    expect(html).toContain('<meta http-equiv="refresh" content="0; url=/login?next=%2Ftargets%2Fdefault%2Fjobs%2Fj-1">');
+    expect(html).not.toContain("<script");
+    // With the cookie (a browser sends it on the hop, a same-site navigation) the page itself.
+    const withCookie = await request("/targets/default/jobs/j-1", { headers: { "Sec-Fetch-Site": "cross-site", Cookie: await signIn() } });
+    expect(await withCookie.text()).toBe(pageHtml());
+  });
+
   it.each([
     ["tampered", async () => tampered(await signIn())],
     ["expired (signed 13 hours ago)", () => cookieSignedWith(ADMIN_TOKEN, Date.now() - 13 * HOUR)],

@@ -2,7 +2,8 @@
  * The dashboard's pages and its sign-in. Every page is the same shell (page.ts) that reads the admin API
  * with the session cookie; the URLs are stable (GitHub's `log_url`, notifications link to them).
  * `/login` takes the admin token once and sets the session cookie (http/session.ts); `/logout` ends it.
- * A page without a session redirects to `/login?next=<the page>`. Login attempts are not rate-limited:
+ * A page without a session redirects to `/login?next=<the page>` (from another site, through a same-site
+ * hop first: see sameSiteHop). Login attempts are not rate-limited:
  * the admin token is a long random secret, and Cloudflare's own rate limiting rules can sit in front.
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
@@ -29,6 +30,17 @@ function missingSecret(c: Context<AppEnv>): Response {
   return c.text(missingSecretMessage("ADMIN_TOKEN"), 500);
 }
 
+/**
+ * A page arrived at from another site (a link in a GitHub status or a chat): the browser withheld the
+ * SameSite=Strict cookie, so "no cookie" says nothing yet. A meta refresh (allowed by the CSP: it is not
+ * script) is a navigation from this origin, which carries the cookie; /login then sends a signed-in
+ * browser straight on to the page, and shows the form to anyone else. No loop: /login never comes back here.
+ */
+function sameSiteHop(loginUrl: string): string {
+  const url = loginUrl.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=${url}"><title>hookrelay</title></head><body><p><a href="${url}">Continue to hookrelay</a></p></body></html>`;
+}
+
 /** A page: the shell with a session, else 303 to sign-in and back. */
 function requireSession(): MiddlewareHandler<AppEnv> {
   return async function requireSessionMiddleware(c, next) {
@@ -36,7 +48,9 @@ function requireSession(): MiddlewareHandler<AppEnv> {
     if (adminToken === null) return missingSecret(c);
     if (await hasSession(c, adminToken)) return next();
     const url = new URL(c.req.url);
-    return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+    const login = `/login?next=${encodeURIComponent(url.pathname + url.search)}`;
+    if (c.req.header("Sec-Fetch-Site") === "cross-site") return c.body(sameSiteHop(login), 200, HTML);
+    return c.redirect(login, 303);
   };
 }
 
