@@ -36,12 +36,23 @@ const SITE = {
     { name: "restart", run: String.raw`printf 'restarting \033[36mgunicorn\033[0m\n'; echo 'healthy'` },
   ],
 };
-/** web-1 only: prints a line, sleeps, prints another (branch "live"); or waits to be canceled (branch "cancel"). */
+/** web-1 only: prints a line, sleeps, prints another; or waits to be canceled (branch "cancel"); or prints a long log in three bursts (branch "scroll"). */
 const SLOW = {
   name: "slow",
   repo: "acme/slow",
   branches: ["**"],
-  steps: [{ name: "run", run: 'if [ "$HOOKRELAY_BRANCH" = cancel ]; then echo waiting-for-cancel; sleep 60; else echo line-one; sleep 5; echo line-two; fi' }],
+  steps: [
+    {
+      name: "run",
+      run: [
+        'case "$HOOKRELAY_BRANCH" in',
+        "  cancel) echo waiting-for-cancel; sleep 60 ;;",
+        "  scroll) seq -f 'row %g' 1 150; sleep 4; seq -f 'row %g' 151 300; sleep 4; echo last-row ;;",
+        "  *) echo line-one; sleep 5; echo line-two ;;",
+        "esac",
+      ].join("\n"),
+    },
+  ],
 };
 
 async function pushTo(worker: WorkerProcess, repo: string, sha: string, branch: string, message: string): Promise<{ id: string; jobs: string[] }> {
@@ -187,6 +198,24 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     expect(await log.textContent()).toBe(await jobLog(worker.url, TARGET, jobId));
     expect(await log.textContent()).toContain("line-one\nline-two\n");
     expect(logRequests).toEqual([`GET eventsource /api/targets/${TARGET}/jobs/${jobId}/log?follow=1`]);
+    await page.close();
+  });
+
+  it("keeps a live log at its end while the reader is there, and where they scrolled to once they scroll up", async () => {
+    const scroll = await pushTo(worker, "acme/slow", repo.head(repo.work), "scroll", "Long log");
+    const page = await newPage();
+    await page.goto(`${worker.url}/targets/${TARGET}/deployments/${scroll.id}`);
+    const pre = page.locator(`#log-${scroll.jobs[0]} .log`);
+    await pre.filter({ hasText: "row 150" }).waitFor({ timeout: 10_000 });
+    const atEnd = () => pre.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 8);
+    await eventually("the log scrolled to its end", atEnd, 5_000, 50);
+    expect(await pre.textContent()).not.toContain("row 151");
+    await pre.evaluate((el) => el.scrollTo(0, 0));
+    await pre.filter({ hasText: "row 300" }).waitFor({ timeout: 10_000 });
+    expect(await pre.evaluate((el) => el.scrollTop)).toBe(0);
+    await pre.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await pre.filter({ hasText: "last-row" }).waitFor({ timeout: 10_000 });
+    await eventually("the log followed to its end again", atEnd, 5_000, 50);
     await page.close();
   });
 
