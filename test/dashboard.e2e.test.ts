@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
-import { jobLog, waitForAgent, waitForDeployment } from "../dev/api.ts";
+import { api, jobLog, waitForAgent, waitForDeployment } from "../dev/api.ts";
 import { eventually } from "../dev/eventually.ts";
 import { createRepo, type GitRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
@@ -312,6 +312,17 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     expect(done).toMatchObject({ pipeline: "site", ref: "refs/heads/main", sha: repo.head(repo.work), event: "deploy" });
     await page.locator("h1 .status", { hasText: done.status }).waitFor({ timeout: 10_000 });
     expect(await page.locator("h1 .title").textContent()).toBe(done.message || "(no commit message)");
+    await page.close();
+  });
+
+  it("shows an agent that went away as offline, since when", async () => {
+    await agents[1]?.stop();
+    await eventually("web-2 offline", async () => (await api(worker.url, `/api/targets/${TARGET}/agents`)).body.agents.find((a: { name: string; connected: boolean }) => a.name === "web-2" && !a.connected), 15_000, 100);
+    const page = await newPage();
+    await page.goto(`${worker.url}/targets/${TARGET}`);
+    const row = page.locator("main tr", { hasText: "web-2" }).first();
+    await row.locator(".s-offline", { hasText: "offline since" }).waitFor({ timeout: 10_000 });
+    expect(await row.locator(".s-offline time").getAttribute("title")).toBeTruthy();
     await page.close();
   });
 
