@@ -46,9 +46,9 @@ async function render() {
     main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/" }, "Back to the targets")));
     return;
   }
-  const params = route[0].exec(location.pathname).slice(1).map(decodeURIComponent);
-  crumbs.replaceChildren(...breadcrumbs(params));
   try {
+    const params = route[0].exec(location.pathname).slice(1).map(decodeURIComponent);
+    crumbs.replaceChildren(...breadcrumbs(params));
     await route[1]()(scope, main, params, new URLSearchParams(location.search));
   } catch (e) {
     if (e instanceof SignedOut || scope.disposed) return;
