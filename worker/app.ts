@@ -1,7 +1,8 @@
-/** The worker's Hono app: webhook, agent sockets, operator API, dashboard, health. */
+/** The worker's Hono app: webhook, agent sockets, operator API, dashboard (pages, sign-in, assets), health. */
 import { Hono } from "hono";
 import { agentSocketRoutes } from "./agent-socket.ts";
 import { apiRoutes } from "./api/route.ts";
+import { assetRoutes } from "./dashboard/assets.ts";
 import { dashboardRoutes } from "./dashboard/route.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { answerHeaders } from "./http/answer-headers.ts";
@@ -15,6 +16,8 @@ export function createApp(): Hono<AppEnv> {
   app.route("/webhook", webhookRoutes());
   app.route("/agent", agentSocketRoutes());
   app.route("/api", apiRoutes());
+  // Public: the dashboard's script and styles hold no data (it comes from /api with the session).
+  app.route("/assets", assetRoutes());
   app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {

@@ -1,4 +1,4 @@
-/** /api/targets/:target/… — the operator's JSON API (admin bearer token). */
+/** /api/targets/:target/… — the operator's JSON API (admin bearer token, or the dashboard's session cookie). */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
@@ -6,7 +6,7 @@ import { InvalidInput, Reader } from "../../shared/reader.ts";
 import type { DeployRequest } from "../target-object/manual-deploy.ts";
 import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
-import { bearerAuth } from "../http/bearer-auth.ts";
+import { adminAuth } from "../http/admin-auth.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
 
 const DEFAULT_LIMIT = 20;
@@ -75,7 +75,7 @@ async function jsonBody(c: Context<AppEnv>, shape: string): Promise<{ ok: true; 
 
 export function apiRoutes(): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
-  api.use("*", bearerAuth({ secretName: "ADMIN_TOKEN" }));
+  api.use("*", adminAuth({ secretName: "ADMIN_TOKEN" }));
   api.use("/targets/:target/*", validTarget());
 
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));

@@ -3,7 +3,7 @@ import { type PipelineDecl, readRollout } from "../../shared/protocol.ts";
 import { DEFAULT_ROLLOUT } from "../../shared/rollout.ts";
 import { Reader } from "../../shared/reader.ts";
 import { registeredNames } from "./agent-tokens.ts";
-import { type AgentView, isoOrNull } from "./types.ts";
+import { type AgentView, isoOrNull, type RunningJobRef } from "./types.ts";
 
 const DEFAULT_DECLARED_TIMEOUT_MS = 30 * 60_000;
 
@@ -45,7 +45,7 @@ export function listAgentRows(sql: SqlStorage): AgentRow[] {
   return sql.exec<AgentRow>("SELECT * FROM agents ORDER BY name").toArray();
 }
 
-export function toAgentView(row: AgentRow): AgentView {
+export function toAgentView(row: AgentRow, runningJob: RunningJobRef | null = null): AgentView {
   return {
     name: row.name,
     connected: row.connected === 1,
@@ -53,16 +53,35 @@ export function toAgentView(row: AgentRow): AgentView {
     pipelines: readStoredPipelines(row.pipelines),
     connectedAt: isoOrNull(row.connected_at),
     lastSeenAt: isoOrNull(row.last_seen_at),
+    disconnectedAt: row.connected === 1 ? null : isoOrNull(row.disconnected_at),
+    runningJob,
   };
+}
+
+/** Each agent's running job (the earliest started, should there ever be two), by agent name. */
+function runningJobsByAgent(sql: SqlStorage): Map<string, RunningJobRef> {
+  const rows = sql
+    .exec<{ agent: string; id: string; pipeline: string; deployment_id: string | null }>(
+      "SELECT agent, id, pipeline, deployment_id FROM jobs WHERE status = 'running' ORDER BY started_at, created_at",
+    )
+    .toArray();
+  const byAgent = new Map<string, RunningJobRef>();
+  for (const r of rows) {
+    if (!byAgent.has(r.agent)) byAgent.set(r.agent, { id: r.id, pipeline: r.pipeline, deployment: r.deployment_id });
+  }
+  return byAgent;
 }
 
 /** Agents that said hello, and those registered that have not yet (no version, no pipelines), by name. */
 export function listAgentViews(sql: SqlStorage): AgentView[] {
-  const seen = listAgentRows(sql).map(toAgentView);
+  const running = runningJobsByAgent(sql);
+  const seen = listAgentRows(sql).map((row) => toAgentView(row, running.get(row.name) ?? null));
   const known = new Set(seen.map((a) => a.name));
   const waiting = registeredNames(sql)
     .filter((name) => !known.has(name))
-    .map((name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }));
+    .map(
+      (name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null, disconnectedAt: null, runningJob: null }),
+    );
   return [...seen, ...waiting].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

@@ -11,7 +11,7 @@ async function refusedHello(pipelines: PipelineDecl[]) {
   const closed = await agent.closed();
   expect(agent.pending().filter((m) => m.type === "welcome")).toEqual([]);
   // Nothing of the refused hello is stored: the agent is only registered.
-  expect(await agentsOf(target)).toEqual([{ name: "web-1", connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null }]);
+  expect(await agentsOf(target)).toEqual([{ name: "web-1", connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null, disconnectedAt: null, runningJob: null }]);
   return { error, closed };
 }
 

@@ -95,6 +95,17 @@ export interface AgentView {
   pipelines: PipelineDecl[];
   connectedAt: string | null;
   lastSeenAt: string | null;
+  /** When its last connection ended (null while connected, or if it never connected). */
+  disconnectedAt: string | null;
+  /** The job it runs now (status running), if any. */
+  runningJob: RunningJobRef | null;
+}
+
+export interface RunningJobRef {
+  id: string;
+  pipeline: string;
+  /** Null only for jobs made outside a deployment (in tests). */
+  deployment: string | null;
 }
 
 export interface StepView {

@@ -1,0 +1,135 @@
+// `/targets/:target/deployments/:id`: the push, the rollout as hosts × steps, each host's live log,
+// cancel and re-deploy, and what was reported to GitHub and chats.
+import { apiGet, apiPost } from "./api.js";
+import { navigate } from "./app.js";
+import { branch, commitLink, compareLink, duration, FINAL_DEPLOYMENT, FINAL_JOB, h, path, status, when } from "./dom.js";
+import { logView } from "./log-view.js";
+import { table } from "./pages.js";
+
+const NOT_RUN = ["queued", "skipped", "superseded"];
+
+export async function deploymentPage(scope, main, [target, id]) {
+  const base = path("targets", target);
+  let d = await apiGet(`${base}/deployments/${encodeURIComponent(id)}`);
+  if (scope.disposed) return;
+  document.title = `${d.message || d.sha.slice(0, 7)} · ${target} · hookrelay`;
+
+  const head = h("div");
+  const rollout = h("section", { class: "card" });
+  const logs = h("section", { class: "logs" }, h("h2", {}, "Logs"));
+  const reports = h("section", { class: "card" });
+  const notice = h("p", { class: "notice", role: "status" });
+  const cancel = h("button", { type: "button", class: "danger" }, "Cancel deployment");
+  const redeploy = h("button", { type: "button" }, "Re-deploy this commit");
+  const views = new Map();
+  const waiting = h("p", { class: "muted" }, "No host has started yet.");
+  logs.append(waiting);
+
+  cancel.addEventListener("click", () =>
+    act(cancel, async () => {
+      const r = await apiPost(`${base}/deployments/${encodeURIComponent(id)}/cancel`);
+      notice.textContent = `Cancel requested (${r.status}).`;
+      await refresh();
+    }),
+  );
+  redeploy.addEventListener("click", () =>
+    act(redeploy, async () => {
+      const r = await apiPost(`${base}/deploy`, { pipeline: d.pipeline, ref: d.ref, sha: d.sha });
+      const next = r.deployments?.[0]?.id;
+      if (next) navigate(path("targets", target, "deployments", next));
+      else notice.textContent = "Re-deploy asked; no agent took it.";
+    }),
+  );
+  async function act(button, fn) {
+    button.disabled = true;
+    notice.textContent = "";
+    try {
+      await fn();
+    } catch (e) {
+      notice.textContent = e instanceof Error ? e.message : String(e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function draw() {
+    const final = FINAL_DEPLOYMENT.includes(d.status);
+    cancel.hidden = final;
+    const compare = compareLink(d.repo, d.before, d.sha);
+    head.replaceChildren(
+      h("div", { class: "page-head" }, h("h1", {}, status(d.status), " ", h("span", { class: "title" }, d.message || "(no commit message)")), h("div", { class: "actions" }, cancel, redeploy)),
+      notice,
+      h(
+        "dl",
+        { class: "facts" },
+        fact("Pipeline", d.pipeline),
+        fact("Branch", h("span", { class: "ref" }, branch(d.ref))),
+        fact("Commit", commitLink(d.repo, d.sha), compare ? [" · ", compare] : null),
+        fact("Repository", d.repo),
+        fact("Pushed by", d.pusher || "—"),
+        fact("Created", when(d.createdAt)),
+        fact(final ? "Took" : "Running for", duration(d.startedAt, d.finishedAt) || "—"),
+        fact("Deployment", h("code", {}, d.id)),
+      ),
+    );
+    rollout.replaceChildren(h("h2", {}, "Rollout"), hostsBySteps(target, d));
+    // A host's log section is made once, when it starts, and never moved: a <pre> taken out of the
+    // document and put back loses where the reader had scrolled to.
+    for (const job of d.jobs) {
+      if (views.has(job.id) || NOT_RUN.includes(job.status)) continue;
+      const section = h("section", { class: "card host-log", id: `log-${job.id}` }, h("h3", {}, job.agent, " ", h("a", { href: path("targets", target, "jobs", job.id), class: "muted" }, "job page")), logView(scope, target, job.id));
+      views.set(job.id, section);
+      waiting.remove();
+      logs.append(section);
+    }
+    reports.replaceChildren(h("h2", {}, "Reports"), ...reportList(d));
+  }
+
+  async function refresh() {
+    const next = await apiGet(`${base}/deployments/${encodeURIComponent(id)}`);
+    if (scope.disposed) return;
+    d = next;
+    draw();
+  }
+
+  draw();
+  main.replaceChildren(head, rollout, logs, reports);
+  // The rollout's statuses and durations (small JSON) while it runs; the logs stream by themselves.
+  scope.every(2_000, () => {
+    if (!FINAL_DEPLOYMENT.includes(d.status) || d.jobs.some((j) => !FINAL_JOB.includes(j.status))) refresh().catch(() => {});
+  });
+}
+
+function fact(label, ...value) {
+  return h("div", {}, h("dt", {}, label), h("dd", {}, value));
+}
+
+/** One row per host (rollout order), one column per step; each cell its status and duration. */
+function hostsBySteps(target, d) {
+  const steps = [];
+  for (const job of d.jobs) for (const s of job.steps) if (!steps.includes(s.name)) steps.push(s.name);
+  const cell = (s) => (s ? h("span", { class: "step" }, status(s.status), s.startedAt ? h("small", { class: "muted" }, ` ${duration(s.startedAt, s.finishedAt)}`) : null) : h("span", { class: "muted" }, "—"));
+  return table(
+    ["Host", "Batch", "Status", ...steps, "Took"],
+    d.jobs.map((job) => [
+      h("a", { href: `#log-${job.id}`, class: "host" }, job.agent),
+      String(job.batch),
+      status(job.status),
+      ...steps.map((name) => cell(job.steps.find((s) => s.name === name))),
+      duration(job.startedAt, job.finishedAt) || "—",
+    ]),
+  );
+}
+
+function reportList(d) {
+  const items = [h("p", { class: "muted" }, `GitHub: ${d.reporting?.github ?? "—"} · Notifications: ${d.reporting?.notifications ?? "—"}`)];
+  if (d.reports?.length) {
+    items.push(
+      table(
+        ["State", "What", "Attempts", "Last error", "Done"],
+        d.reports.map((r) => [status(r.state), r.what, String(r.attempts), r.lastError ?? "—", when(r.doneAt)]),
+      ),
+    );
+  }
+  return items;
+}

@@ -1,0 +1,111 @@
+// `/` (targets: agents and recent deployments) and `/targets/:target` (agents, deployments, jobs).
+import { apiGet } from "./api.js";
+import { branch, commitLink, duration, h, path, status, when } from "./dom.js";
+import { navigate } from "./app.js";
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** `/`: `default` and every target named in the URL (`?t=a&t=b`; a target page's crumbs link here with it). */
+export async function homePage(scope, main, _params, query) {
+  const targets = [...new Set(["default", ...query.getAll("t").filter((t) => NAME.test(t))])];
+  const input = h("input", { name: "target", placeholder: "target name", "aria-label": "target name", required: true, pattern: NAME.source, size: 16 });
+  const form = h("form", { class: "open-target" }, input, h("button", { type: "submit" }, "Open target"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    navigate(path("targets", input.value.trim()));
+  });
+  const sections = targets.map((t) => h("section", { class: "card" }, h("h2", {}, h("a", { href: path("targets", t) }, t)), h("p", { class: "muted" }, "Loading…")));
+  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Targets"), form), ...sections);
+  const draw = () =>
+    Promise.all(
+      targets.map(async (t, i) => {
+        const [{ agents }, { deployments }] = await Promise.all([apiGet(`${path("targets", t)}/agents`), apiGet(`${path("targets", t)}/deployments?limit=5`)]);
+        if (scope.disposed) return;
+        sections[i].replaceChildren(
+          h("h2", {}, h("a", { href: path("targets", t) }, t)),
+          agents.length ? agentList(t, agents) : h("p", { class: "muted" }, "No agents registered."),
+          deployments.length ? deploymentTable(t, deployments) : h("p", { class: "muted" }, "No deployments yet."),
+        );
+      }),
+    );
+  await draw();
+  scope.every(10_000, () => draw().catch(() => {}));
+}
+
+/** `/targets/:target`. */
+export async function targetPage(scope, main, [target]) {
+  document.title = `${target} · hookrelay`;
+  const agentsBox = h("section", { class: "card" }, h("h2", {}, "Agents"));
+  const deploymentsBox = h("section", { class: "card" }, h("h2", {}, "Deployments"));
+  const jobsBox = h("section", { class: "card" }, h("h2", {}, "Jobs"));
+  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, `Target ${target}`), h("a", { href: `/?t=${encodeURIComponent(target)}` }, "All targets")), agentsBox, deploymentsBox, jobsBox);
+  const base = path("targets", target);
+  const draw = async () => {
+    const [{ agents }, { deployments }, { jobs }] = await Promise.all([apiGet(`${base}/agents`), apiGet(`${base}/deployments?limit=20`), apiGet(`${base}/jobs?limit=20`)]);
+    if (scope.disposed) return;
+    agentsBox.replaceChildren(h("h2", {}, "Agents"), agents.length ? agentTable(target, agents) : h("p", { class: "muted" }, "No agents registered. Register one: POST /api/targets/<target>/agents."));
+    deploymentsBox.replaceChildren(h("h2", {}, "Deployments"), deployments.length ? deploymentTable(target, deployments) : h("p", { class: "muted" }, "No deployments yet."));
+    jobsBox.replaceChildren(h("h2", {}, "Jobs"), jobs.length ? jobTable(target, jobs) : h("p", { class: "muted" }, "No jobs yet."));
+  };
+  await draw();
+  scope.every(5_000, () => draw().catch(() => {}));
+}
+
+function connection(a) {
+  if (a.connected) return h("span", { class: "status s-succeeded" }, h("span", { class: "icon", "aria-hidden": "true" }, "●"), " connected ", when(a.connectedAt));
+  const since = a.disconnectedAt ?? a.lastSeenAt;
+  return h("span", { class: "status s-offline" }, h("span", { class: "icon", "aria-hidden": "true" }, "○"), since ? " offline since " : " never connected", since ? when(since) : null);
+}
+
+function runningJob(target, a) {
+  const job = a.runningJob;
+  if (!job) return h("span", { class: "muted" }, "idle");
+  return h("a", { href: job.deployment ? path("targets", target, "deployments", job.deployment) : path("targets", target, "jobs", job.id) }, `${job.pipeline} (running)`);
+}
+
+function agentList(target, agents) {
+  return h("ul", { class: "agents" }, agents.map((a) => h("li", {}, h("strong", {}, a.name), " ", connection(a), " · ", runningJob(target, a))));
+}
+
+function agentTable(target, agents) {
+  return table(
+    ["Agent", "Connection", "Version", "Pipelines", "Now"],
+    agents.map((a) => [h("strong", {}, a.name), connection(a), a.version || "—", (a.pipelines ?? []).map((p) => p.name).join(", ") || "—", runningJob(target, a)]),
+  );
+}
+
+export function deploymentTable(target, deployments) {
+  return table(
+    ["Status", "Commit", "Pipeline", "Branch", "Pusher", "Created", "Took"],
+    deployments.map((d) => [
+      status(d.status),
+      h("span", {}, h("a", { href: path("targets", target, "deployments", d.id) }, d.message || d.sha.slice(0, 7)), " ", h("span", { class: "muted" }, commitLink(d.repo, d.sha))),
+      d.pipeline,
+      h("span", { class: "ref" }, branch(d.ref)),
+      d.pusher,
+      when(d.createdAt),
+      duration(d.startedAt, d.finishedAt),
+    ]),
+  );
+}
+
+export function jobTable(target, jobs) {
+  return table(
+    ["Status", "Job", "Pipeline", "Agent", "Branch", "Created", "Took"],
+    jobs.map((j) => [status(j.status), h("a", { href: path("targets", target, "jobs", j.id) }, h("code", {}, j.id.slice(0, 8))), j.pipeline, j.agent, h("span", { class: "ref" }, branch(j.ref)), when(j.createdAt), duration(j.startedAt, j.finishedAt)]),
+  );
+}
+
+/** A table that becomes labelled rows on a narrow screen (app.css uses data-label). */
+export function table(headers, rows) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": headers[i] }, c))))),
+    ),
+  );
+}
