@@ -399,7 +399,7 @@ describe("deployments: offline hosts, eviction, redelivery, POST …/deploy", ()
     await run(hosts["web-1"]!, manual.jobs[0]!);
     await sentNothing(hosts["web-3"]!);
     const d = await deployment(target, manual.id);
-    expect(d).toMatchObject({ event: "deploy", pusher: "api", sha: "b".repeat(40), message: "Ship it", delivery: answer.delivery });
+    expect(d).toMatchObject({ event: "push", pusher: "api", sha: "b".repeat(40), message: "Ship it", delivery: answer.delivery });
     expect(d.jobs.map((j) => j.status)).toEqual(["succeeded", "queued", "queued"]);
   });
 

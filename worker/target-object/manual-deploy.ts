@@ -23,14 +23,14 @@ export type DeployRefusal = Extract<DeployResult, { ok: false }>;
 interface LastRun extends Record<string, SqlStorageValue> {
   ref: string;
   sha: string;
-  delivery: string;
+  event: string;
 }
 
 /** The newest job of the pipeline on any of `agents`: what a re-run without ref and sha deploys again. */
 function newestRun(sql: SqlStorage, pipeline: string, agents: string[]): LastRun | undefined {
   const marks = agents.map(() => "?").join(", ");
   return sql
-    .exec<LastRun>(`SELECT ref, sha, delivery FROM jobs WHERE pipeline = ? AND agent IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT 1`, pipeline, ...agents)
+    .exec<LastRun>(`SELECT ref, sha, event FROM jobs WHERE pipeline = ? AND agent IN (${marks}) ORDER BY created_at DESC, rowid DESC LIMIT 1`, pipeline, ...agents)
     .toArray()[0];
 }
 
@@ -58,7 +58,11 @@ export function planDeploy(sql: SqlStorage, req: DeployRequest): DeployPlan | De
     sql.exec<{ message: string }>("SELECT message FROM deployments WHERE pipeline = ? AND sha = ? AND message != '' ORDER BY created_at DESC LIMIT 1", req.pipeline, sha).toArray()[0]
       ?.message ?? "";
   const delivery = `manual-${crypto.randomUUID()}`;
-  const fields: DeliveryInput = { hookId: "manual", delivery, event: "deploy", repo: members[0]!.pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" };
+  // The event is the one the re-run deploys again (a push): the agent runs only events its own config
+  // lists, so a made-up "deploy" event would be refused there. The delivery (manual-…) and the pusher
+  // ("api") say it was a re-run.
+  const event = last?.event ?? members[0]!.pipeline.events[0] ?? "push";
+  const fields: DeliveryInput = { hookId: "manual", delivery, event, repo: members[0]!.pipeline.repo, ref, sha, before: last?.sha ?? ZERO_SHA, pusher: "api" };
   return { ok: true, members, fields, message };
 }
 
