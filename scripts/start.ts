@@ -223,7 +223,7 @@ async function main(): Promise<void> {
   console.log(`
 hookrelay is running locally.
   webhook URL:   ${base}/webhook            (GitHub "Payload URL"; secret in ${demo.envFile})
-  dashboard:     ${base}/                   (admin token: ${demo.secrets.ADMIN_TOKEN})
+  dashboard:     ${base}/                   (sign in at ${base}/login with the admin token: ${demo.secrets.ADMIN_TOKEN})
   agents:        ${demo.agents.map((a) => a.name).join(", ")} — two "servers", each with its own config and live checkout:
 ${demo.agents.map((a) => `                 ${a.config}\n                 ${a.live}`).join("\n")}
 
