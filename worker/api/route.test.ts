@@ -58,7 +58,7 @@ describe("/api deploy and errors", () => {
     expect(given.status).toBe(202);
     const { jobs } = (await given.json()) as { jobs: { id: string; agent: string }[] };
     expect(jobs).toEqual([{ id: expect.any(String), agent: "web-1", pipeline: "app", status: "queued" }]);
-    expect(await agent.next("job")).toMatchObject({ jobId: jobs[0]!.id, sha: "c".repeat(40), event: "deploy" });
+    expect(await agent.next("job")).toMatchObject({ jobId: jobs[0]!.id, sha: "c".repeat(40), event: "push", pusher: "api", delivery: expect.stringMatching(/^manual-/) });
     expect((await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "nope" }) })).status).toBe(404);
     expect((await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app", sha: "xyz" }) })).status).toBe(400);
     agent.close();
