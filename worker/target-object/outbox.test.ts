@@ -173,6 +173,19 @@ describe("the outbox: every deployment change becomes reports, sent in order, re
     expect((await inTarget(target, (sql) => reportViews(sql, dep.id))).map((v) => v.state)).toEqual(["sent", "sent"]);
   });
 
+  it("a row no code can read fails alone, saying so, and the outbox goes on", async () => {
+    const target = uniqueName();
+    await reporting(target);
+    const dep = (await push(target)).body.deployments![0]!;
+    await inTarget(target, (sql) => sql.exec("UPDATE reports SET body = '{\"kind\":\"github-deployment\"}' WHERE id = (SELECT min(id) FROM reports WHERE deployment_id = ?)", dep.id));
+    const gh = peer(() => ok);
+    await inTarget(target, (sql) => sendDueReports(sql, () => gh.sender, BACKOFF));
+    const views = await inTarget(target, (sql) => reportViews(sql, dep.id));
+    expect(views[0]).toMatchObject({ state: "failed", what: "unreadable github-deployment report" });
+    expect(views[0]!.lastError).toMatch(/^unreadable report: report \d+\.repo: expected a string/);
+    expect(views[1]!.state).toBe("failed"); // its status: no GitHub deployment was made
+  });
+
   it("reporting off: no rows at all", async () => {
     const target = uniqueName();
     await reporting(target, setup(target, { github: { state: "broken", why: "x" } }));

@@ -12,6 +12,7 @@
 import { Reader } from "../../shared/reader.ts";
 import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
+import { parseReportBody } from "./report-body.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
 
@@ -208,10 +209,6 @@ export function leaseReport(sql: SqlStorage, id: number, now: number): void {
   sql.exec("UPDATE reports SET next_at = ? WHERE id = ?", now + SEND_LEASE_MS, id);
 }
 
-export function parseReportBody(row: ReportRow): ReportBody {
-  return JSON.parse(row.body) as ReportBody;
-}
-
 /** The GitHub deployment id a deployment's creation got back, if it did. */
 export function githubDeploymentId(sql: SqlStorage, deploymentId: string): number | null {
   return sql.exec<{ github_id: number | null }>("SELECT github_id FROM deployments WHERE id = ?", deploymentId).toArray()[0]?.github_id ?? null;
@@ -271,6 +268,14 @@ function describeBody(body: ReportBody): string {
   }
 }
 
+function describedRow(row: ReportRow): string {
+  try {
+    return describeBody(parseReportBody(row));
+  } catch {
+    return `unreadable ${row.kind} report`;
+  }
+}
+
 export function reportViews(sql: SqlStorage, deploymentId: string): ReportView[] {
   return sql
     .exec<ReportRow>("SELECT * FROM reports WHERE deployment_id = ? ORDER BY id", deploymentId)
@@ -281,7 +286,7 @@ export function reportViews(sql: SqlStorage, deploymentId: string): ReportView[]
       return {
         id: row.id,
         channel: row.channel,
-        what: describeBody(parseReportBody(row)),
+        what: describedRow(row),
         state,
         attempts: row.attempts,
         nextAttemptAt: pending ? isoOrNull(row.next_at) : null,

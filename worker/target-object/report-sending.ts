@@ -7,7 +7,8 @@
 import { errorMessage } from "../../shared/errors.ts";
 import type { SendOutcome } from "../report/outcome.ts";
 import { formatDuration } from "./deadlines.ts";
-import { dueReports, githubDeploymentId, leaseReport, parseReportBody, type ReportBody, type ReportRow, recordOutcome } from "./outbox.ts";
+import { dueReports, githubDeploymentId, leaseReport, type ReportBody, type ReportRow, recordOutcome } from "./outbox.ts";
+import { parseReportBody } from "./report-body.ts";
 
 /** Sends one report on its channel. `githubId`: the GitHub deployment its statuses belong to. */
 export interface ChannelSender {
@@ -35,7 +36,15 @@ export async function sendDueReports(sql: SqlStorage, senderFor: SenderFor, back
 }
 
 async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, backoffMs: number, clock: () => number): Promise<void> {
-  const body = parseReportBody(row);
+  let body: ReportBody;
+  try {
+    body = parseReportBody(row);
+  } catch (e) {
+    // A row no code version can read must not wedge the outbox (the alarm would throw on it forever).
+    recordOutcome(sql, row, { kind: "fail", error: `unreadable report: ${errorMessage(e)}` }, clock(), backoffMs);
+    console.error(`[deployment ${row.deployment_id}] report ${row.id}: unreadable, failed: ${errorMessage(e)}`);
+    return;
+  }
   const sender = senderFor(row.channel);
   const githubId = githubDeploymentId(sql, row.deployment_id);
   let outcome: SendOutcome;
