@@ -30,8 +30,14 @@ export function secretPatterns(values: Iterable<string>): Buffer[] {
 export class Masker {
   readonly patterns: readonly Buffer[];
   readonly maxLength: number;
-  /** firstByte[b]: some pattern starts with byte b (cheap rejection while looking for a held-back prefix). */
-  private readonly firstByte = new Uint8Array(256);
+  /** The shortest pattern's length: the window the search slides (Wu–Manber on hashed byte triples). */
+  private readonly window: number;
+  /** shift[h]: how far the window may move when its last three bytes hash to h (0: a candidate). */
+  private readonly shift = new Uint8Array(1 << HASH_BITS);
+  /** candidates[h]: the patterns whose window ends in a triple hashing to h (when shift is 0), longest first. */
+  private readonly candidates = new Map<number, number[]>();
+  /** byFirst[b]: the patterns starting with byte b, for the held-back tail. */
+  private readonly byFirst: (number[] | undefined)[] = new Array(256);
 
   /** null when there is nothing to mask. */
   static forValues(values: Iterable<string>): Masker | null {
@@ -42,7 +48,21 @@ export class Masker {
   private constructor(patterns: Buffer[]) {
     this.patterns = patterns;
     this.maxLength = patterns.reduce((n, p) => Math.max(n, p.length), 0);
-    for (const p of patterns) this.firstByte[p[0]!] = 1;
+    // Every pattern is ≥ 4 bytes (secretPatterns); the window is capped so shifts fit a byte.
+    const w = Math.min(255, patterns.reduce((n, p) => Math.min(n, p.length), Infinity));
+    this.window = w;
+    this.shift.fill(w - 2);
+    for (const [i, p] of patterns.entries()) {
+      for (let j = 2; j < w; j++) {
+        const h = hash3(p[j - 2]!, p[j - 1]!, p[j]!);
+        this.shift[h] = Math.min(this.shift[h]!, w - 1 - j);
+      }
+      const last = hash3(p[w - 3]!, p[w - 2]!, p[w - 1]!);
+      const list = this.candidates.get(last);
+      if (list) list.push(i);
+      else this.candidates.set(last, [i]);
+      (this.byFirst[p[0]!] ??= []).push(i);
+    }
   }
 
   /** A stream's masking state: feed it the bytes in order, then `end()`. */
@@ -53,9 +73,7 @@ export class Masker {
   /** The whole input at once (e.g. a line the agent has in full). */
   maskAll(bytes: Uint8Array): Buffer {
     const s = this.stream();
-    const head = s.push(bytes);
-    const rest = s.end();
-    return rest.length === 0 ? head : Buffer.concat([head, rest]);
+    return Buffer.concat([...s.push(bytes), ...s.end()]);
   }
 
   maskText(text: string): string {
@@ -63,60 +81,87 @@ export class Masker {
   }
 
   /**
-   * Masks `buf` from the start; returns where the bytes still undecided begin (buf.length when none):
+   * Masks `buf` from `from`; returns where the bytes still undecided begin (buf.length when none):
    * unless `final`, a tail that is a proper prefix of some pattern longer than what remains is held.
+   * Leftmost first, the longest at one position, then on after it — as masking the whole stream would.
+   * With `stopAt`, it decides only the positions before it (the caller has made sure at least the
+   * longest pattern's length of bytes follows them) and returns where it stopped, ≥ stopAt.
    */
-  scan(buf: Buffer, final: boolean, out: Buffer[]): number {
-    const patterns = this.patterns;
-    // next[i]: where pattern i next occurs at or after the last search (-1: nowhere; -2: not searched).
-    const next = new Array<number>(patterns.length).fill(-2);
-    let pos = 0;
-    for (;;) {
-      let at = -1;
-      let which = -1;
-      for (let i = 0; i < patterns.length; i++) {
-        let n = next[i]!;
-        if (n === -2 || (n >= 0 && n < pos)) n = next[i] = buf.indexOf(patterns[i]!, pos);
-        // Patterns are longest first, so the first found at the leftmost position is the longest there.
-        if (n >= 0 && (at === -1 || n < at)) {
-          at = n;
-          which = i;
-        }
+  scan(buf: Buffer, from: number, final: boolean, out: Buffer[], stopAt = Infinity): number {
+    const w = this.window;
+    const shift = this.shift;
+    let pos = from; // bytes before pos are decided and in `out`
+    let end = from + w - 1; // the window's last byte
+    while (end < buf.length) {
+      if (end - w + 1 >= stopAt) break;
+      const h = hash3(buf[end - 2]!, buf[end - 1]!, buf[end]!);
+      const step = shift[h]!;
+      if (step > 0) {
+        end += step;
+        continue;
       }
-      if (!final) {
-        // A value that may still complete with the next read, starting before (or at) the match found.
-        const held = this.heldFrom(buf, pos, at === -1 ? buf.length : at + 1);
-        if (held !== -1) {
-          if (held > pos) out.push(buf.subarray(pos, held));
-          return held;
-        }
-      }
-      if (at === -1) {
-        if (buf.length > pos) out.push(buf.subarray(pos));
-        return buf.length;
-      }
-      if (at > pos) out.push(buf.subarray(pos, at));
-      out.push(MASK_BYTES);
-      pos = at + patterns[which]!.length;
+      const start = end - w + 1;
+      const found = this.at(buf, start, this.candidates.get(h)!, final);
+      if (found === HELD) return this.hold(buf, pos, start, out);
+      if (found >= 0) {
+        if (start > pos) out.push(buf.subarray(pos, start));
+        out.push(MASK_BYTES);
+        pos = start + this.patterns[found]!.length;
+        end = pos + w - 1;
+      } else end += 1;
     }
+    if (stopAt !== Infinity) return this.hold(buf, pos, Math.max(pos, stopAt), out);
+    // Past the last whole window no pattern fits: only the start of one, to hold for the next read.
+    if (!final) {
+      for (let j = Math.max(pos, buf.length - this.maxLength + 1); j < buf.length; j++) {
+        const list = this.byFirst[buf[j]!];
+        if (list && this.at(buf, j, list, false) === HELD) return this.hold(buf, pos, j, out);
+      }
+    }
+    if (buf.length > pos) out.push(buf.subarray(pos));
+    return buf.length;
   }
 
-  /** The first j in [from, to) whose bytes to the end are a proper prefix of some pattern, or -1. */
-  private heldFrom(buf: Buffer, from: number, to: number): number {
-    const start = Math.max(from, buf.length - this.maxLength + 1);
-    const end = Math.min(to, buf.length);
-    for (let j = start; j < end; j++) {
-      if (this.firstByte[buf[j]!] === 0) continue;
-      const rest = buf.length - j;
-      for (const p of this.patterns) {
-        if (p.length > rest && buf.compare(p, 0, rest, j, buf.length) === 0) return j;
-      }
+  private hold(buf: Buffer, pos: number, from: number, out: Buffer[]): number {
+    if (from > pos) out.push(buf.subarray(pos, from));
+    return from;
+  }
+
+  /**
+   * Which of `list` (longest first) occurs at `start`: its index; HELD when a longer one than any
+   * found runs into the end of `buf` matching so far (the next read decides; never when `final`:
+   * nothing more comes); NONE otherwise.
+   */
+  private at(buf: Buffer, start: number, list: readonly number[], final: boolean): number {
+    const rest = buf.length - start;
+    let held = false;
+    for (const i of list) {
+      const p = this.patterns[i]!;
+      if (final && p.length > rest) continue;
+      const n = Math.min(p.length, rest);
+      let k = 0;
+      while (k < n && buf[start + k] === p[k]) k++;
+      if (k < n) continue;
+      if (p.length > rest) held = true;
+      else return held ? HELD : i;
     }
-    return -1;
+    return held ? HELD : NONE;
   }
 }
 
-/** One stream's masking: `push` returns the bytes now decided (masked), `end` the rest. */
+const HELD = -2;
+const NONE = -1;
+const HASH_BITS = 16;
+
+/** Three bytes → HASH_BITS bits (a multiplicative hash: the table stays 64 KiB whatever the patterns). */
+function hash3(a: number, b: number, c: number): number {
+  return Math.imul((a << 16) | (b << 8) | c, 0x9e3779b1) >>> (32 - HASH_BITS);
+}
+
+/**
+ * One stream's masking: `push` returns the bytes now decided (masked), `end` the rest — as parts,
+ * mostly views of the bytes read: a read is never copied whole.
+ */
 export class MaskStream {
   private readonly masker: Masker;
   private carry: Buffer | null = null;
@@ -125,14 +170,23 @@ export class MaskStream {
     this.masker = masker;
   }
 
-  push(chunk: Uint8Array): Buffer {
+  push(chunk: Uint8Array): Buffer[] {
     const input = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const buf = this.carry ? Buffer.concat([this.carry, input]) : input;
     const out: Buffer[] = [];
-    const keep = this.masker.scan(buf, false, out);
+    const carry = this.carry;
+    const longest = this.masker.maxLength;
+    let buf = input;
+    let from = 0;
+    if (carry && input.length < 2 * longest) buf = Buffer.concat([carry, input]);
+    else if (carry) {
+      // Not a copy of the whole read: the held bytes and enough after them to decide every position in them.
+      const bridge = Buffer.concat([carry, input.subarray(0, longest)]);
+      from = this.masker.scan(bridge, 0, false, out, carry.length) - carry.length;
+    }
+    const keep = this.masker.scan(buf, from, false, out);
     // A copy: the held bytes are few, and must not pin the whole read buffer.
     this.carry = keep < buf.length ? Buffer.from(buf.subarray(keep)) : null;
-    return join(out);
+    return out;
   }
 
   /** Bytes held back so far (e.g. to know whether the stream ended mid-value). */
@@ -140,16 +194,11 @@ export class MaskStream {
     return this.carry?.length ?? 0;
   }
 
-  end(): Buffer {
-    if (!this.carry) return Buffer.alloc(0);
+  end(): Buffer[] {
+    if (!this.carry) return [];
     const out: Buffer[] = [];
-    this.masker.scan(this.carry, true, out);
+    this.masker.scan(this.carry, 0, true, out);
     this.carry = null;
-    return join(out);
+    return out;
   }
-}
-
-function join(parts: Buffer[]): Buffer {
-  if (parts.length === 1) return parts[0]!;
-  return parts.length === 0 ? Buffer.alloc(0) : Buffer.concat(parts);
 }

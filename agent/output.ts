@@ -72,7 +72,8 @@ export class StepOutput {
 
   /** Feed raw bytes read from the step; resolves when it is fine to read more. */
   async write(stream: OutputStream, chunk: Uint8Array): Promise<void> {
-    this.accept(stream, this.masks ? this.masks[stream].push(chunk) : chunk);
+    if (this.masks) for (const part of this.masks[stream].push(chunk)) this.accept(stream, part);
+    else this.accept(stream, chunk);
     if (this.pending.length >= this.flushBytes) this.flush();
     await this.chain;
     if (this.failure) throw this.failure;
@@ -107,7 +108,7 @@ export class StepOutput {
   /** End of the step: flush what is left, then the tail with its marker. */
   async finish(): Promise<void> {
     // Bytes held back as the possible start of a secret, and not one after all.
-    if (this.masks) for (const stream of ["stdout", "stderr"] as const) this.accept(stream, this.masks[stream].end());
+    if (this.masks) for (const stream of ["stdout", "stderr"] as const) for (const part of this.masks[stream].end()) this.accept(stream, part);
     for (const stream of ["stdout", "stderr"] as const) {
       const rest = this.decoders[stream].decode();
       if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, Buffer.from(rest)) : this.toHead(stream, rest);
