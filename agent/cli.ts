@@ -30,6 +30,10 @@ Options:
 
 Environment:
   HOOKRELAY_AGENT_TOKEN   the agent token (wins over token_file and token)
+
+Signals (run):
+  SIGTERM, SIGINT         stop: the running step gets SIGTERM, then SIGKILL after kill_grace
+  SIGHUP                  read the secrets: files again (systemctl reload), for the next job
 `;
 
 class UsageError extends Error {}
