@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkHost, secretLooking } from "./check.ts";
 import { parseConfig } from "./config.ts";
-import { loadSecrets, MAX_SECRET_BYTES } from "./secrets.ts";
+import { loadSecrets, MAX_SECRET_BYTES, secretCredentials } from "./secrets.ts";
 import { CONFIG_FILE, MINIMAL_CONFIG, parseValidConfig } from "../testing/agent-config.ts";
 import { testDir } from "../testing/test-agent.ts";
 
@@ -185,5 +185,15 @@ describe("check", () => {
     ] as const) {
       expect([name, looks(name, value)]).toEqual([name, null]);
     }
+  });
+});
+
+describe("secretCredentials", () => {
+  it("names each secret file's systemd credential: NAME, or PIPELINE.NAME for a pipeline's own", () => {
+    const c = parseValidConfig(`${MINIMAL_CONFIG}    secrets: { API_KEY: /s/api }\nsecrets: { DATABASE_URL: /s/db }\n`);
+    expect(secretCredentials(c)).toEqual([
+      { id: "DATABASE_URL", path: "/s/db", comment: "secret DATABASE_URL" },
+      { id: "app.API_KEY", path: "/s/api", comment: "secret API_KEY of pipeline app" },
+    ]);
   });
 });

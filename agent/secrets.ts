@@ -48,6 +48,11 @@ export function secretSources(config: AgentConfig): SecretSource[] {
   return [...top, ...own];
 }
 
+/** The unit's `LoadCredential=ID:PATH` for each secret file (the agent reads `$CREDENTIALS_DIRECTORY/ID` first). */
+export function secretCredentials(config: AgentConfig): { id: string; path: string; comment: string }[] {
+  return secretSources(config).map((s) => ({ id: s.credential, path: s.path, comment: `secret ${s.name}${s.pipeline === null ? "" : ` of pipeline ${s.pipeline}`}` }));
+}
+
 /** Reads every secret file; any problem refuses them all (a deploy must not run with half its secrets). */
 export function loadSecrets(config: AgentConfig, env: NodeJS.ProcessEnv): SecretsResult {
   const problems: string[] = [];
