@@ -10,6 +10,7 @@ import { execPipeline, planExec } from "./exec.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { SpoolError } from "./spool.ts";
 import { systemdUnit } from "./systemd.ts";
+import { loadSecrets } from "./secrets.ts";
 import { resolveToken } from "./token.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -29,6 +30,10 @@ Options:
 
 Environment:
   HOOKRELAY_AGENT_TOKEN   the agent token (wins over token_file and token)
+
+Signals (run):
+  SIGTERM, SIGINT         stop: the running step gets SIGTERM, then SIGKILL after kill_grace
+  SIGHUP                  read the secrets: files again (systemctl reload), for the next job
 `;
 
 class UsageError extends Error {}
@@ -116,7 +121,10 @@ async function dispatch(argv: string[], log: Logger): Promise<number> {
         const plan = planExec({ pipeline, sha: values.sha, ref: values.ref });
         if (!plan.ok) throw new UsageError(`exec: ${plan.problem}`);
         const quiet: Logger = { info: () => {}, warn: log.warn, error: log.error };
-        const status = await execPipeline(c, pipeline, plan, quiet);
+        const secrets = loadSecrets(c, process.env);
+        for (const w of secrets.warnings) log.warn(w);
+        if (!secrets.ok) throw new ConfigProblems(secrets.problems);
+        const status = await execPipeline(c, pipeline, plan, secrets.secrets, quiet);
         return status === "succeeded" ? 0 : 1;
       }
       case "systemd": {
@@ -152,9 +160,17 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
     log.error(token.problem);
     return 1;
   }
+  const secrets = loadSecrets(config, process.env);
+  for (const w of secrets.warnings) log.warn(w);
+  if (!secrets.ok) {
+    for (const p of secrets.problems) log.error(p);
+    log.error("not starting: fix the secret files above (no job runs with some of its secrets missing)");
+    return 1;
+  }
+  if (secrets.secrets.described.length > 0) log.info(`secrets: ${secrets.secrets.described.join("; ")}`);
   let agent: JobServer;
   try {
-    agent = await JobServer.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env) });
+    agent = await JobServer.start({ config, token: token.token, log, backoff: backoffFromEnv(process.env), secrets: secrets.secrets });
   } catch (e) {
     if (e instanceof SpoolError) {
       log.error(e.message);
@@ -179,6 +195,18 @@ async function run(config: AgentConfig, log: Logger): Promise<number> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // systemctl reload: the secret files read again (a rotated password); the config itself is read at start only.
+    process.on("SIGHUP", () => {
+      const again = loadSecrets(config, process.env);
+      for (const w of again.warnings) log.warn(w);
+      if (!again.ok) {
+        for (const p of again.problems) log.error(p);
+        log.error("reload: secrets NOT reloaded; jobs keep the values read before (fix the files and reload again)");
+        return;
+      }
+      agent.useSecrets(again.secrets);
+      log.info(`reload: secrets read again for the next job${again.secrets.described.length > 0 ? `: ${again.secrets.described.join("; ")}` : " (none configured)"}`);
+    });
   });
 }
 

@@ -43,7 +43,7 @@ describe("config", () => {
     expect(c.pipelines[0]).toEqual({
       name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
       timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
-      rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null,
+      rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null, secrets: {},
     });
   });
 
@@ -82,7 +82,7 @@ pipelines:
 `);
     expect(found).toEqual(
       expect.arrayContaining([
-        `${FILE}: colour: unknown key; allowed: server, target, name, token_file, token, state_dir, heartbeat, kill_grace, log_cap, pipelines`,
+        `${FILE}: colour: unknown key; allowed: server, target, name, token_file, token, state_dir, heartbeat, kill_grace, log_cap, secrets, pipelines`,
         `${FILE}: server: must start with ws:// or wss://`,
         `${FILE}: heartbeat: expected a duration like 500ms, 10s, 15m or 1h, got "soon"`,
         expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.stepz: unknown key \(did you mean steps\?\)/),

@@ -40,6 +40,8 @@ export interface PipelineConfig {
   /** GitHub's deployment environment (the worker's default: the target's name) and the URL GitHub links to. */
   environment: string | null;
   environmentUrl: string | null;
+  /** This pipeline's own `secrets:` (NAME → absolute file path), over the top-level ones. Values are read by secrets.ts. */
+  secrets: Record<string, string>;
 }
 
 export interface AgentConfig {
@@ -54,6 +56,8 @@ export interface AgentConfig {
   heartbeatMs: number;
   killGraceMs: number;
   logCapBytes: number;
+  /** `secrets:` for every pipeline: NAME → absolute path of the file holding the value. */
+  secrets: Record<string, string>;
   pipelines: PipelineConfig[];
 }
 
@@ -69,14 +73,16 @@ export const DEFAULTS = {
 } as const;
 
 const SUPPORTED_EVENTS = ["push"];
-const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "pipelines"];
-const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url"];
+const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "secrets", "pipelines"];
+const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url", "secrets"];
 const ROLLOUT_KEYS = ["batch", "halt_on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_ENV_NAME = 255;
 /** An `env:` value: any text a process environment can hold (tabs and newlines too, e.g. a certificate), bounded. */
 const ENV_VALUE_RULES = { maxBytes: 32 * 1024, multiline: true };
+/** Per `secrets:` mapping; each is a pattern every output byte is checked against. */
+const MAX_SECRETS = 100;
 
 export function loadConfig(path: string): ConfigResult {
   const file = resolve(path);
@@ -171,26 +177,30 @@ function readConfig(r: Reader, file: string, problems: string[]): AgentConfig | 
   const killGraceMs = opt("kill_grace", duration, DEFAULTS.killGraceMs);
   const logCapBytes = opt("log_cap", size, DEFAULTS.logCapBytes);
   if (logCapBytes !== undefined && logCapBytes < 1024) problems.push("log_cap: must be at least 1KiB");
+  const secrets = r.has("secrets") ? tryRead(problems, () => readSecrets(r.field("secrets"), base, problems)) : {};
 
   const pipelines: PipelineConfig[] = [];
   const list = tryRead(problems, () => r.field("pipelines").array({ max: MAX_PIPELINES_PER_AGENT }));
   if (list !== undefined && list.length === 0) problems.push("pipelines: at least one pipeline is required");
   for (const p of list ?? []) {
-    const pipeline = readPipeline(p, problems);
+    const pipeline = readPipeline(p, base, problems);
     if (pipeline) pipelines.push(pipeline);
   }
   const seen = new Set<string>();
   for (const [i, p] of pipelines.entries()) {
     if (seen.has(p.name)) problems.push(`pipelines[${i}].name: duplicate pipeline name ${JSON.stringify(p.name)}`);
     seen.add(p.name);
+    for (const key of Object.keys(p.env)) {
+      if (secrets && Object.hasOwn(secrets, key)) problems.push(`pipelines[${i}].env.${key}: also in secrets: a value is either a secret or not (remove it from env)`);
+    }
   }
   if (
     server === undefined || target === undefined || agentName === undefined || tokenFile === undefined || token === undefined ||
-    stateDir === undefined || heartbeatMs === undefined || killGraceMs === undefined || logCapBytes === undefined
+    stateDir === undefined || heartbeatMs === undefined || killGraceMs === undefined || logCapBytes === undefined || secrets === undefined
   ) {
     return undefined;
   }
-  return { file, server, target, name: agentName, tokenFile, token, stateDir, heartbeatMs, killGraceMs, logCapBytes, pipelines };
+  return { file, server, target, name: agentName, tokenFile, token, stateDir, heartbeatMs, killGraceMs, logCapBytes, secrets, pipelines };
 }
 
 function defaultName(): string {
@@ -198,7 +208,7 @@ function defaultName(): string {
   return NAME_PATTERN.test(h) ? h : "agent";
 }
 
-function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined {
+function readPipeline(r: Reader, base: string, problems: string[]): PipelineConfig | undefined {
   if (!r.isObject()) {
     problems.push(`${r.path}: expected a mapping with name, repo, branches, workdir and steps`);
     return undefined;
@@ -266,6 +276,10 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
   const environmentUrl = r.has("environment_url")
     ? get(() => r.field("environment_url").string({ pattern: ENVIRONMENT_URL_PATTERN, patternHint: ENVIRONMENT_URL_HINT }))
     : null;
+  const secrets = r.has("secrets") ? get(() => readSecrets(r.field("secrets"), base, problems)) : {};
+  for (const key of Object.keys(env ?? {})) {
+    if (secrets && Object.hasOwn(secrets, key)) problems.push(`${r.path}.env.${key}: also in secrets: a value is either a secret or not (remove it from env)`);
+  }
   const onFailure = r.has("on_failure") ? get(() => r.field("on_failure").array({ max: 200 }))?.map((s) => readStep(s, problems)) : [];
   const allSteps = [...(steps ?? []), ...(onFailure ?? [])];
   if (allSteps.length > MAX_DECLARED_STEPS_PER_PIPELINE) {
@@ -282,8 +296,31 @@ function readPipeline(r: Reader, problems: string[]): PipelineConfig | undefined
   return {
     name: pname!, repo: repo!, events: events!, branches: branches!, workdir: workdir!, env: env!, timeoutMs: timeoutMs!,
     steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[], rollout: rollout!,
-    environment: environment ?? null, environmentUrl: environmentUrl ?? null,
+    environment: environment ?? null, environmentUrl: environmentUrl ?? null, secrets: secrets!,
   };
+}
+
+/**
+ * `secrets: { NAME: /path/to/file }`: names as in env (not HOOKRELAY_*), paths relative to the config's
+ * directory. The files are read (and their modes checked) by secrets.ts, at start and on reload.
+ */
+function readSecrets(r: Reader, base: string, problems: string[]): Record<string, string> {
+  if (!r.isObject()) r.fail("expected a mapping of environment variable names to files, e.g. { DATABASE_URL: /etc/hookrelay/secrets/database_url }");
+  const out: Record<string, string> = {};
+  const keys = r.keys();
+  if (keys.length > MAX_SECRETS) r.fail(`${keys.length} secrets: at most ${MAX_SECRETS}`);
+  for (const key of keys) {
+    const v = r.field(key);
+    if (!ENV_NAME.test(key) || key.length > MAX_ENV_NAME) problems.push(`${v.path}: not a valid environment variable name`);
+    else if (key.startsWith("HOOKRELAY_")) problems.push(`${v.path}: HOOKRELAY_* names are set by the agent`);
+    else {
+      const path = tryRead(problems, () => v.string({ max: 4096 }));
+      if (path === undefined) continue;
+      if (path.trim() === "") problems.push(`${v.path}: expected the path of a file holding the value (the value itself never goes in the config)`);
+      else out[key] = resolve(base, path);
+    }
+  }
+  return out;
 }
 
 /** `rollout: { batch: 1 | "N%", halt_on_failure: true }`, both optional. */

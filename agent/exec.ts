@@ -7,6 +7,7 @@ import { BRANCH_REF_PATTERN } from "../shared/patterns.ts";
 import type { AgentConfig, PipelineConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { startJob } from "./runner.ts";
+import type { LoadedSecrets } from "./secrets.ts";
 
 export interface ExecArgs {
   pipeline: PipelineConfig;
@@ -33,7 +34,8 @@ export function planExec(args: ExecArgs): ExecPlan {
   return { ok: true, sha, before: head ?? "0".repeat(40), ref };
 }
 
-export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig, plan: { sha: string; before: string; ref: string }, log: Logger): Promise<JobEndStatus> {
+/** Output goes to the terminal masked exactly as it would be sent to the worker. */
+export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig, plan: { sha: string; before: string; ref: string }, secrets: LoadedSecrets, log: Logger): Promise<JobEndStatus> {
   const jobId = `local-${Date.now()}`;
   const out = process.stdout;
   const err = process.stderr;
@@ -58,7 +60,7 @@ export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig
       pipeline: pipeline.name,
       fields: { delivery: "local", event: "push", repo: pipeline.repo, ref: plan.ref, sha: plan.sha, before: plan.before, pusher: userInfo().username },
     },
-    { pipelines: config.pipelines, killGraceMs: config.killGraceMs, logCapBytes: config.logCapBytes, baseEnv: process.env, emit, log },
+    { pipelines: config.pipelines, killGraceMs: config.killGraceMs, logCapBytes: config.logCapBytes, baseEnv: process.env, secrets, emit, log },
   );
   const onSignal = (signal: NodeJS.Signals) => job.stop("canceled", `canceled by ${signal}`);
   process.on("SIGINT", onSignal);

@@ -13,6 +13,23 @@ export function splitEscaped(data: string, maxBytes: number): string[] {
   let start = 0;
   let bytes = 0;
   for (let i = 0; i < data.length; ) {
+    // A run of characters that take one byte each (printable ASCII but " and \\), found natively:
+    // most output is such runs, and they need no look at each character.
+    PLAIN_END.lastIndex = i;
+    const end = PLAIN_END.exec(data)?.index ?? data.length;
+    if (end > i) {
+      const room = maxBytes - bytes;
+      if (end - i > room) {
+        if (room > 0) i += room;
+        pieces.push(data.slice(start, i));
+        start = i;
+        bytes = 0;
+        continue;
+      }
+      bytes += end - i;
+      i = end;
+      if (i >= data.length) break;
+    }
     const c = data.charCodeAt(i);
     let b: number;
     let units = 1;
@@ -37,6 +54,9 @@ export function splitEscaped(data: string, maxBytes: number): string[] {
   if (start < data.length || pieces.length === 0) pieces.push(data.slice(start));
   return pieces;
 }
+
+/** The first character that does not take exactly one byte in JSON: not printable ASCII, or " or \\. */
+const PLAIN_END = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
 
 /** Output data split so every `event` frame carrying a piece stays ≤ MAX_FRAME_BYTES. */
 export function splitOutput(jobId: string, step: string | null, stream: OutputStream, data: string): string[] {

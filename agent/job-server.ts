@@ -12,6 +12,7 @@ import { Connection, type Link } from "./connection.ts";
 import type { Logger } from "./log.ts";
 import { peerText } from "./peer-text.ts";
 import { type RunningJob, type Stop, startJob } from "./runner.ts";
+import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { Outbox } from "./outbox.ts";
 import { Spool } from "./spool.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -24,6 +25,8 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   backoff?: BackoffOptions;
   healthyMs?: number;
+  /** Read from the config's secret files (secrets.ts); replaced on reload by `useSecrets`. */
+  secrets?: LoadedSecrets;
 }
 
 export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
@@ -62,11 +65,14 @@ export class JobServer {
   private stopped: Promise<void> | null = null;
   /** Stop was asked again: no grace for the step's processes, no waiting for acks. */
   private hurried = false;
+  /** A job takes the secrets as they are when it starts. */
+  private secrets: LoadedSecrets;
 
   private constructor(options: AgentOptions, spool: Spool) {
     this.config = options.config;
     this.log = options.log;
     this.env = options.env ?? process.env;
+    this.secrets = options.secrets ?? NO_SECRETS;
     this.spool = spool;
     this.outbox = new Outbox(spool, this.log);
     this.connection = new Connection({
@@ -82,6 +88,11 @@ export class JobServer {
       onFrame: (text, link) => this.onFrame(text, link),
       onClose: (link) => this.outbox.disconnected(link),
     });
+  }
+
+  /** Secrets read again (on SIGHUP): the next job gets them; a running one keeps those it started with. */
+  useSecrets(secrets: LoadedSecrets): void {
+    this.secrets = secrets;
   }
 
   /** Opens (and locks) the spool, reports jobs a previous run left unfinished, and connects. */
@@ -250,6 +261,7 @@ export class JobServer {
         killGraceMs: this.config.killGraceMs,
         logCapBytes: this.config.logCapBytes,
         baseEnv: this.env,
+        secrets: this.secrets,
         log: this.log,
         emit: (body) => this.outbox.emit(jobId, body),
       },

@@ -4,8 +4,11 @@
  * the job's log cap: past the head (the cap minus the tail's room) the middle is dropped, and at the
  * step's end the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying
  * how many bytes were left out. Memory stays bounded by the batch plus that tail.
+ * Secret values are masked first, on the raw bytes of each stream (mask.ts), so neither the head,
+ * the tail, a batch nor the spool ever holds one.
  */
 import type { OutputStream } from "../shared/protocol.ts";
+import type { Masker, MaskStream } from "./mask.ts";
 import { formatSize } from "./units.ts";
 
 export type EmitOutput = (stream: OutputStream, data: string) => Promise<void>;
@@ -37,6 +40,8 @@ export interface StepOutputOptions {
   emit: EmitOutput;
   flushBytes?: number;
   flushMs?: number;
+  /** Secret values to mask as `***` (null: none). */
+  masker?: Masker | null;
 }
 
 export class StepOutput {
@@ -55,16 +60,28 @@ export class StepOutput {
   private tailBytes = 0;
   private overflowBytes = 0;
   private lastEndedWithNewline = true;
+  private readonly masks: { stdout: MaskStream; stderr: MaskStream } | null;
 
   constructor(options: StepOutputOptions) {
     this.budget = options.budget;
     this.emit = options.emit;
     this.flushBytes = options.flushBytes ?? 32 * 1024;
     this.flushMs = options.flushMs ?? 50;
+    this.masks = options.masker ? { stdout: options.masker.stream(), stderr: options.masker.stream() } : null;
   }
 
   /** Feed raw bytes read from the step; resolves when it is fine to read more. */
   async write(stream: OutputStream, chunk: Uint8Array): Promise<void> {
+    if (this.masks) for (const part of this.masks[stream].push(chunk)) this.accept(stream, part);
+    else this.accept(stream, chunk);
+    if (this.pending.length >= this.flushBytes) this.flush();
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Masked bytes into the head, or past the cap into the tail. */
+  private accept(stream: OutputStream, chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
     const room = this.budget.headMax - this.budget.used;
     if (room >= chunk.length) {
       this.budget.used += chunk.length;
@@ -79,9 +96,6 @@ export class StepOutput {
       }
       if (cut < chunk.length) this.toTail(stream, chunk.subarray(cut));
     }
-    if (this.pending.length >= this.flushBytes) this.flush();
-    await this.chain;
-    if (this.failure) throw this.failure;
   }
 
   /** A line from the agent itself about this step (e.g. a timeout); not counted against the cap. */
@@ -93,6 +107,8 @@ export class StepOutput {
 
   /** End of the step: flush what is left, then the tail with its marker. */
   async finish(): Promise<void> {
+    // Bytes held back as the possible start of a secret, and not one after all.
+    if (this.masks) for (const stream of ["stdout", "stderr"] as const) for (const part of this.masks[stream].end()) this.accept(stream, part);
     for (const stream of ["stdout", "stderr"] as const) {
       const rest = this.decoders[stream].decode();
       if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, Buffer.from(rest)) : this.toHead(stream, rest);

@@ -17,6 +17,7 @@ const pipeline: PipelineConfig = {
   rollout: { batch: 1, haltOnFailure: true },
   environment: null,
   environmentUrl: null,
+  secrets: {},
 };
 
 const job = (fields: Partial<JobRequest["fields"]> = {}): JobRequest => ({

@@ -14,6 +14,7 @@ import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { peerText } from "./peer-text.ts";
 import { spawnStep, type StepProcess } from "./process-group.ts";
+import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { formatDuration } from "./units.ts";
 
 export interface JobRequest {
@@ -28,6 +29,8 @@ export interface RunnerOptions {
   logCapBytes: number;
   /** The agent's environment; HOOKRELAY_AGENT_TOKEN is removed before steps see it. */
   baseEnv: NodeJS.ProcessEnv;
+  /** The secret values as read when the job started (a reload during the job changes nothing in it): env NAME for steps, masked in output. */
+  secrets?: LoadedSecrets;
   /** Hands on one event (to the outbox, or the terminal); awaited: that is the back-pressure. Output comes in batches of any size. */
   emit(body: JobEventBody): Promise<void>;
   log: Logger;
@@ -162,16 +165,16 @@ function configProblems(f: JobFields, pipeline: PipelineConfig): string[] {
 export type StepEnv = { ok: true; env: NodeJS.ProcessEnv } | { ok: false; problem: string };
 
 /**
- * The steps' environment: the agent's (minus its credentials), the pipeline's `env`, the push's
- * HOOKRELAY_* values. Never one spawn refuses: the config and checkJob keep NULs out, and should one
+ * The steps' environment: the agent's (minus its credentials), the pipeline's `env`, its secrets, the
+ * push's HOOKRELAY_* values. Never one spawn refuses: the config and checkJob keep NULs out, and should one
  * come through anyway (a config object not read from a file), it is a problem here, not a throw.
  */
-export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: NodeJS.ProcessEnv): StepEnv {
+export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: NodeJS.ProcessEnv, secrets: Readonly<Record<string, string>> = {}): StepEnv {
   const env: NodeJS.ProcessEnv = { ...baseEnv };
   // The agent's credentials are not the steps' business: its token, and where systemd put it.
   delete env.HOOKRELAY_AGENT_TOKEN;
   delete env.CREDENTIALS_DIRECTORY;
-  Object.assign(env, pipeline.env);
+  Object.assign(env, pipeline.env, secrets);
   const f = job.fields;
   Object.assign(env, {
     HOOKRELAY_JOB_ID: job.jobId,
@@ -206,7 +209,8 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
   }
   const pipeline = o.pipelines.find((p) => p.name === job.pipeline);
   const problems = checkJob(job, pipeline, o.pipelines);
-  const prepared = pipeline && problems.length === 0 ? stepEnv(job, pipeline, o.baseEnv) : undefined;
+  const secrets = o.secrets ?? NO_SECRETS;
+  const prepared = pipeline && problems.length === 0 ? stepEnv(job, pipeline, o.baseEnv, secrets.env.get(pipeline.name)) : undefined;
   if (prepared && !prepared.ok) problems.push(prepared.problem);
   if (!pipeline || !prepared?.ok) {
     for (const p of problems) {
@@ -278,6 +282,7 @@ async function runStep(
   const output = new StepOutput({
     budget,
     emit: (stream, data) => o.emit({ kind: "output", step: step.name, stream, data }),
+    masker: o.secrets?.masker ?? null,
   });
   let onOutputFailure: ((e: unknown) => void) | undefined;
   const proc = spawnStep({

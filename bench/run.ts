@@ -18,6 +18,7 @@ import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
+import { maskingRow } from "./masking.ts";
 import { rolloutRow } from "./rollout.ts";
 import { percentile, nowNs, type Row, printTable } from "./stats.ts";
 
@@ -174,6 +175,9 @@ try {
 
   // 4b. A 3-host rollout (three more agents, their own target): overhead per batch boundary. See bench/rollout.ts.
   rows.push(await rolloutRow(worker.url, { bundle: true }));
+
+  // 4c. What masking secrets costs the 50 MB step (two more agents, their own target). See bench/masking.ts.
+  rows.push(await maskingRow(worker.url, { bundle: true }));
 
   // 5. The agent at rest again, after everything above went through it.
   await idle("after the runs above", agent.process.pid);
