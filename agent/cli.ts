@@ -1,6 +1,7 @@
 /** hookrelay-agent: the command line. Usage errors exit 2, config/host problems exit 1. */
 import { errorDetail, errorMessage } from "../shared/errors.ts";
 import { realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { JobServer } from "./job-server.ts";
 import { backoffFromEnv } from "./backoff.ts";
@@ -9,9 +10,11 @@ import { type AgentConfig, loadConfig } from "./config.ts";
 import { execPipeline, planExec } from "./exec.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { SpoolError } from "./spool.ts";
+import { IS_SEA } from "./sea.ts";
 import { systemdUnit } from "./systemd.ts";
 import { loadSecrets } from "./secrets.ts";
-import { resolveToken } from "./token.ts";
+import { resolveToken, TOKEN_ENV } from "./token.ts";
+import { carryOut, type InstallOptions, installPlan, uninstallPlan } from "./install.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 const USAGE = `Usage: hookrelay-agent <command> --config FILE [options]
@@ -23,6 +26,10 @@ Commands:
                                           run a pipeline here, without the worker
   systemd  --config FILE [--user NAME] [--node PATH]
                                           print a systemd unit for this agent
+  install  --config FILE [--user NAME] [--node PATH] [--dry-run] [--force] [--root DIR]
+                                          as root: user, state dir, token file, unit, enable --now
+  uninstall --config FILE [--dry-run] [--force] [--root DIR]
+                                          as root: stop and remove the unit (keeps user, spool, token)
 
 Options:
   --version   print the version
@@ -62,6 +69,9 @@ async function dispatch(argv: string[], log: Logger): Promise<number> {
       ref: { type: "string" },
       user: { type: "string" },
       node: { type: "string" },
+      root: { type: "string" },
+      "dry-run": { type: "boolean" },
+      force: { type: "boolean" },
       version: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -75,12 +85,13 @@ async function dispatch(argv: string[], log: Logger): Promise<number> {
     return 0;
   }
   const [command, ...extra] = positionals;
-  if (command === undefined) throw new UsageError("missing command (run, check, exec or systemd)");
-  if (!["run", "check", "exec", "systemd"].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (expected run, check, exec or systemd)`);
+  const COMMANDS = ["run", "check", "exec", "systemd", "install", "uninstall"];
+  if (command === undefined) throw new UsageError(`missing command (${COMMANDS.join(", ")})`);
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (expected ${COMMANDS.join(", ")})`);
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   if (values.config === undefined) throw new UsageError(`${command}: --config FILE is required`);
   const only = (allowed: string[]) => {
-    for (const key of ["pipeline", "sha", "ref", "user", "node"] as const) {
+    for (const key of ["pipeline", "sha", "ref", "user", "node", "root", "dry-run", "force"] as const) {
       if (values[key] !== undefined && !allowed.includes(key)) throw new UsageError(`${command}: --${key} is not an option of this command`);
     }
   };
@@ -130,8 +141,26 @@ async function dispatch(argv: string[], log: Logger): Promise<number> {
       case "systemd": {
         only(["user", "node"]);
         const c = config();
-        process.stdout.write(systemdUnit(c, { user: values.user ?? "hookrelay", node: values.node ?? process.execPath, script: realpathSync(process.argv[1] ?? "hookrelay-agent") }));
+        process.stdout.write(systemdUnit(c, { user: values.user ?? "hookrelay", ...agentCommand(values.node) }));
         return 0;
+      }
+      case "install":
+      case "uninstall": {
+        only(["user", "node", "root", "dry-run", "force"]);
+        const c = config();
+        const root = resolve(values.root ?? "/");
+        const dryRun = values["dry-run"] === true;
+        if (root === "/" && !dryRun && process.getuid?.() !== 0) throw new UsageError(`${command}: run it as root (sudo), or with --dry-run to see the plan`);
+        const o: InstallOptions = {
+          config: c,
+          unit: { user: values.user ?? "hookrelay", ...agentCommand(values.node) },
+          root,
+          dryRun,
+          force: values.force === true,
+          token: process.env[TOKEN_ENV]?.trim() || undefined,
+          out: (line) => process.stdout.write(`${line}\n`),
+        };
+        return carryOut(command === "install" ? installPlan(o) : uninstallPlan(o), o, command);
       }
       default:
         throw new UsageError(`unknown command ${command}`);
@@ -143,6 +172,12 @@ async function dispatch(argv: string[], log: Logger): Promise<number> {
     }
     throw e;
   }
+}
+
+/** How a unit starts this very agent: the single executable itself, or node and this script. */
+function agentCommand(node: string | undefined): { exec: string[]; sea: boolean } {
+  if (IS_SEA) return { exec: [process.execPath], sea: true };
+  return { exec: [node ?? process.execPath, realpathSync(process.argv[1] ?? "hookrelay-agent")], sea: false };
 }
 
 class ConfigProblems extends Error {

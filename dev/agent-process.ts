@@ -20,6 +20,8 @@ export interface AgentOptions {
   env?: Record<string, string>;
   /** Run the built bundle (dist/hookrelay-agent.mjs, `npm run build`) instead of the source. */
   bundle?: boolean;
+  /** Run this command instead (e.g. [a Node 18 binary, the bundle], or [the single executable]). */
+  command?: string[];
 }
 
 export interface AgentProcess {
@@ -50,14 +52,15 @@ export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
   const { configPath, stateDir } = writeAgentConfig(o);
   const name = o.name ?? "web-1";
   const token = o.token ?? (await agentToken(o.server, o.target ?? "default", name));
-  return startAgentWithConfig(configPath, stateDir, { label: `agent ${name}`, bundle: o.bundle, env: { HOOKRELAY_AGENT_TOKEN: token, ...o.env } });
+  return startAgentWithConfig(configPath, stateDir, { label: `agent ${name}`, bundle: o.bundle, command: o.command, env: { HOOKRELAY_AGENT_TOKEN: token, ...o.env } });
 }
 
 /** Run the agent on a config file written elsewhere (e.g. agent/examples/flask.yml with test paths). */
-export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string>; bundle?: boolean } = {}): AgentProcess {
+export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string>; bundle?: boolean; command?: string[] } = {}): AgentProcess {
   const entry = join(REPO_ROOT, opts.bundle ? "dist/hookrelay-agent.mjs" : "agent/cli.ts");
+  const [command, ...args] = opts.command ?? [process.execPath, entry];
   const launch = () =>
-    startProcess(process.execPath, [entry, "run", "--config", configPath], {
+    startProcess(command!, [...args, "run", "--config", configPath], {
       cwd: REPO_ROOT,
       env: { ...withoutAgentToken(process.env), ...opts.env },
       label: opts.label ?? "agent",
