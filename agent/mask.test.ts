@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom as rng } from "../testing/redeliver.ts";
 import { Masker, secretPatterns } from "./mask.ts";
 
 /** The obvious masking of a whole input, written independently of Masker.scan: at each byte, the longest value starting there. */
@@ -26,17 +27,6 @@ function masked(masker: Masker, chunks: Uint8Array[]): Buffer {
   return Buffer.concat([...parts, ...s.end()]);
 }
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("Masker", () => {
   const m = Masker.forValues(["hunter22", "s3cr3t-token"])!;

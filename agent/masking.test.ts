@@ -4,6 +4,7 @@
  * and the StepOutput (head, tail, batching) fed random chunks against masking the whole stream.
  */
 import { describe, expect, it } from "vitest";
+import { seededRandom as rng } from "../testing/redeliver.ts";
 import type { JobEventBody, OutputStream } from "../shared/protocol.ts";
 import type { PipelineConfig } from "./config.ts";
 import { Masker } from "./mask.ts";
@@ -101,17 +102,6 @@ describe("a step's output, masked before it leaves the agent (real child process
   });
 });
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("StepOutput fuzz: masking in random chunks across both streams equals masking each stream whole", () => {
   it("holds for 300 seeded cases, with batching", async () => {

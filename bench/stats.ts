@@ -4,6 +4,8 @@ export interface Row {
   value: string;
   target: string;
   ok: boolean | undefined;
+  /** Side by side, where there is something to compare with: e.g. "1.9× webhook", "1.04× bash". */
+  ratio?: string;
 }
 
 export function percentile(values: number[], p: number): number {
@@ -17,8 +19,13 @@ export function nowNs(): bigint {
 }
 
 export function printTable(rows: Row[]): void {
-  const w = [Math.max(6, ...rows.map((r) => r.metric.length)), Math.max(5, ...rows.map((r) => r.value.length)), Math.max(6, ...rows.map((r) => r.target.length))];
-  const line = (a: string, b: string, c: string, d: string) => `${a.padEnd(w[0]!)}  ${b.padEnd(w[1]!)}  ${c.padEnd(w[2]!)}  ${d}`;
-  console.log(`\n${line("metric", "value", "target", "")}\n${"-".repeat(w[0]! + w[1]! + w[2]! + 10)}`);
-  for (const r of rows) console.log(line(r.metric, r.value, r.target, r.ok === undefined ? "" : r.ok ? "ok" : "MISS"));
+  const w = [
+    Math.max(6, ...rows.map((r) => r.metric.length)),
+    Math.max(5, ...rows.map((r) => r.value.length)),
+    Math.max(5, ...rows.map((r) => (r.ratio ?? "").length)),
+    Math.max(6, ...rows.map((r) => r.target.length)),
+  ];
+  const line = (a: string, b: string, r: string, c: string, d: string) => `${a.padEnd(w[0]!)}  ${b.padEnd(w[1]!)}  ${r.padEnd(w[2]!)}  ${c.padEnd(w[3]!)}  ${d}`;
+  console.log(`\n${line("metric", "value", "ratio", "target", "")}\n${"-".repeat(w[0]! + w[1]! + w[2]! + w[3]! + 12)}`);
+  for (const r of rows) console.log(line(r.metric, r.value, r.ratio ?? "", r.target, r.ok === undefined ? "" : r.ok ? "ok" : "MISS"));
 }

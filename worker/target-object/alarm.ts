@@ -4,8 +4,9 @@
  * job (a worker restart drops sockets without a close event), a job whose rollout turn came while its
  * agent was offline, a running job past its timeout, a cancel the agent has not confirmed,
  * retention of finished jobs, deployments and delivery records, pruning agents unseen that long, and
- * the next report due in the outbox (outbox.ts; report-sending.ts sends them). deadlines.ts
- * applies them.
+ * the next report due in the outbox (outbox.ts; report-sending.ts sends them), and a released job an
+ * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
+ * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS). deadlines.ts applies them.
  */
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
 import { nextReportDue } from "./outbox.ts";
@@ -15,6 +16,8 @@ const DEFAULT_STALE_SECONDS = 300;
 const DEFAULT_RETENTION_DAYS = 30;
 const DEFAULT_JOB_GRACE_SECONDS = 120;
 const DEFAULT_CANCEL_GRACE_SECONDS = 60;
+/** How long a released job may sit unsent for an idle connected agent before the alarm sends it. */
+export const UNSENT_GRACE_MS = 2000;
 
 export interface AlarmSettings {
   staleMs: number;
@@ -46,6 +49,15 @@ export function alarmSettings(env: AlarmVars): AlarmSettings {
   };
 }
 
+/** SQL condition on agent `a`: connected, and neither running a job nor holding one sent but not yet accepted. */
+const IDLE_CONNECTED = `a.connected = 1 AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.agent = a.name
+  AND (b.status = 'running' OR (b.status = 'queued' AND b.dispatched_at IS NOT NULL)))`;
+
+/** Whether any of these agents is connected and idle: a job released for it goes out at once. */
+export function anyIdleConnected(sql: SqlStorage, agents: readonly string[]): boolean {
+  return agents.some((name) => sql.exec(`SELECT 1 FROM agents a WHERE a.name = ? AND ${IDLE_CONNECTED}`, name).toArray().length > 0);
+}
+
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
     .exec<{
@@ -58,6 +70,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
       deliveries: number | null;
       deployments: number | null;
       unseen: number | null;
+      unsent: number | null;
     }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
@@ -72,7 +85,9 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
          (SELECT min(created_at) FROM deliveries) AS deliveries,
          (SELECT min(finished_at) FROM deployments WHERE finished_at IS NOT NULL) AS deployments,
-         (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen`,
+         (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen,
+         (SELECT min(j.released_at) FROM jobs j JOIN agents a ON a.name = j.agent
+            WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NULL AND ${IDLE_CONNECTED}) AS unsent`,
     )
     .one();
   const deadlines = [
@@ -88,6 +103,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     row.deliveries === null ? null : row.deliveries + s.retentionMs,
     row.deployments === null ? null : row.deployments + s.retentionMs,
     row.unseen === null ? null : row.unseen + s.retentionMs,
+    row.unsent === null ? null : row.unsent + UNSENT_GRACE_MS,
   ].filter((d): d is number => d !== null);
   return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }

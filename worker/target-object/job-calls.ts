@@ -24,20 +24,28 @@ export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer:
     return { answer, created: false };
   }
   if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
-  // Sends are non-blocking: the answer does not wait for any agent. Only the first batch of each
-  // deployment is released; a console line costs ~1.5 ms under wrangler dev, so few of them.
+  return { answer, created: true };
+}
+
+/**
+ * The jobs of a delivery go out after its answer (the shell calls this once the answer has left):
+ * GitHub's answer never waits for a send, an agent's `accepted`, or a console line. Only the first
+ * batch of each deployment is released. Should the DO go away in between, the jobs are still queued
+ * and released: the alarm the shell armed for them, or the agent's next hello, sends them.
+ */
+export function dispatchDelivery(c: TargetContext, deliveryId: string, answer: DeliveryAnswer): void {
+  const sql = c.ctx.storage.sql;
   const sent = new Set<string>();
   for (const agent of new Set(answer.body.jobs.map((j) => j.agent))) {
     const id = dispatch(c.ctx, sql, agent, { resend: false, now: c.now });
     if (id !== null) sent.add(id);
   }
-  // One line per deployment: each host's job, and whether it went out or waits for its batch.
+  // One line per deployment: each host's job, and whether it went out or waits (for its batch, or its agent).
   const agentOf = new Map(answer.body.jobs.map((j) => [j.id, j.agent]));
   for (const dep of answer.body.deployments ?? []) {
     const hosts = dep.jobs.map((id) => `${agentOf.get(id)} job ${id}${sent.has(id) ? " sent" : " queued"}`);
-    console.log(`[delivery ${d.delivery}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
+    console.log(`[delivery ${deliveryId}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
   }
-  return { answer, created: true };
 }
 
 /** POST …/deploy — queue the pipeline again (newest ref/sha unless given). */

@@ -17,13 +17,13 @@ import { logText } from "../log-text.ts";
 import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./agent-calls.ts";
 import { openAgentSocket } from "./agent-upgrade.ts";
 import { listAgentViews } from "./agents.ts";
-import { alarmSettings, scheduleAlarm } from "./alarm.ts";
+import { alarmSettings, anyIdleConnected, scheduleAlarm, UNSENT_GRACE_MS } from "./alarm.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
 import { cancelDeployment } from "./deployment-calls.ts";
 import { deploymentView, listDeployments } from "./deployments.ts";
 import { dispatchReleased } from "./dispatch.ts";
-import { cancelJob, deploy, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
+import { cancelJob, deploy, dispatchDelivery, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
 import { jobView, listJobs } from "./jobs.ts";
 import type { LogCursor, LogPage } from "./log.ts";
 import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
@@ -128,20 +128,39 @@ export class Target extends DurableObject<Env> {
     await scheduleAlarm(this.ctx.storage, settings);
   }
 
-  /** RPC: a verified push. Stores the jobs and the answer together, answers at once, then dispatches. */
+  /**
+   * RPC: a verified push. Stores the jobs and the answer together and answers; the jobs go out on a
+   * timer after the answer has left (dispatchDelivery), so GitHub's answer never waits for a send,
+   * an agent's `accepted`, or the events that follow it. The alarm is the net under that timer.
+   */
   async receiveDelivery(d: WebhookDelivery): Promise<DeliveryAnswer> {
     const c = this.context();
     const { answer, created } = receiveDelivery(c, d);
     if (!created) return answer;
-    // The hot path skips the SQL: a single host's new job is queued (no deadline yet), and a superseded
-    // one (and the deployment it ends) only starts a retention deadline (now + retention), which matters
-    // only when no alarm comes before it. A rollout over several hosts may wait for an offline one (the
-    // stale deadline: deployments.ts), so it re-derives the alarm.
-    // Reports queued with the deployments are due now: the alarm sends them after this answer.
+    // The hot path skips the SQL: a single host's new job is queued (its only deadline: the unsent
+    // grace below), and a superseded one (and the deployment it ends) only starts a retention deadline.
+    // A rollout over several hosts may wait for an offline one (the stale deadline: deployments.ts),
+    // and reports queued with the deployments are due now: those re-derive the alarm.
     const reporting = this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on";
     const severalHosts = answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false;
-    const alarm = severalHosts || reporting ? null : await this.ctx.storage.getAlarm();
-    if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
+    if (severalHosts || reporting) await this.reschedule();
+    else if (anyIdleConnected(this.ctx.storage.sql, [...new Set(answer.body.jobs.map((j) => j.agent))])) {
+      // The net under the timer below: the alarm's own "unsent" deadline (alarm.ts), set without deriving all.
+      const alarm = await this.ctx.storage.getAlarm();
+      if (alarm === null || alarm > c.now + UNSENT_GRACE_MS) await this.ctx.storage.setAlarm(c.now + UNSENT_GRACE_MS);
+    } else {
+      const alarm = await this.ctx.storage.getAlarm();
+      if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
+    }
+    if (answer.body.jobs.length > 0) {
+      setTimeout(() => {
+        try {
+          dispatchDelivery({ ...c, now: Date.now() }, d.delivery, answer);
+        } catch (e) {
+          console.error(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
+        }
+      }, 5);
+    }
     return answer;
   }
 
