@@ -75,10 +75,14 @@ describe("log budget", () => {
     // The two oldest: job, steps and status kept; the log says why it is gone.
     for (const id of ids.slice(0, 2)) {
       expect(await fullLog(target, id)).toBe(`--- [hookrelay] ${LOG_DROPPED_NOTE}\n`);
-      expect(await jobOf(target, id)).toMatchObject({ status: "succeeded", steps: [{ name: "fetch", status: "succeeded", exitCode: 0 }, { status: "skipped" }, { status: "skipped" }, { status: "skipped" }] });
+      expect(await jobOf(target, id)).toMatchObject({ status: "succeeded", logBytes: 0, logRows: 0, steps: [{ name: "fetch", status: "succeeded", exitCode: 0 }, { status: "skipped" }, { status: "skipped" }, { status: "skipped" }] });
     }
     // The rest intact, byte for byte.
-    for (const [i, id] of ids.entries()) if (i >= 2) expect(await stepLog(target, id)).toBe(frames(i).join(""));
+    for (const [i, id] of ids.entries()) {
+      if (i < 2) continue;
+      expect(await stepLog(target, id)).toBe(frames(i).join(""));
+      expect(await jobOf(target, id)).toMatchObject({ logBytes: perJob, logRows: 8 });
+    }
     agent.close();
   });
 
