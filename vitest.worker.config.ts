@@ -10,6 +10,9 @@ export default defineConfig({
         bindings: {
           GITHUB_WEBHOOK_SECRET: "It's a Secret to Everybody",
           ADMIN_TOKEN: "test-admin-token",
+          // 1 MiB per target, so that worker/target-object/log-budget.test.ts passes it with real events.
+          // Each test has its own target; none other stores near that much.
+          LOG_BUDGET_MB: "1",
         },
       },
     }),

@@ -18,6 +18,7 @@ import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
+import { logBudgetRow } from "./log-budget.ts";
 import { maskingRow } from "./masking.ts";
 import { rolloutRow } from "./rollout.ts";
 import { percentile, nowNs, type Row, printTable } from "./stats.ts";
@@ -232,6 +233,9 @@ try {
 
   // 4c. What masking secrets costs the 50 MB step (two more agents, their own target). See bench/masking.ts.
   rows.push(await maskingRow(worker.url, { bundle: true }));
+
+  // 4d. What the storage budget for logs costs: two workers of its own (a 16 MiB budget, the default). See bench/log-budget.ts.
+  rows.push(await logBudgetRow({ bundle: true }));
 
   // 5. The agent at rest again, after everything above went through it.
   await idle("after the runs above", agent.process.pid);

@@ -229,6 +229,11 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     const other = await newPage();
     await other.goto(`${worker.url}/targets/${TARGET}`);
     await other.locator(`main a[href="/targets/${TARGET}/deployments/${slow.id}"]`, { hasText: "slow (running)" }).waitFor({ timeout: 10_000 });
+    // …and its stored logs against the budget (wrangler.toml: 1024 MiB), linking the oldest job that has its log: the first push's.
+    const storage = other.locator("main section.storage p.log-storage");
+    await storage.waitFor({ timeout: 10_000 });
+    expect(await storage.textContent()).toMatch(/^\d+\.\d\d MiB in [\d,]+ rows of a 1024 MiB budget \(0 %\)\. Oldest job with its log: /);
+    expect(site.jobs).toContain((await storage.locator("a").getAttribute("href"))?.split("/").pop());
     await other.close();
     await page.getByRole("button", { name: "Cancel deployment" }).click();
     const ended = await waitForDeployment(worker.url, TARGET, slow.id, ["canceled"], 30_000);

@@ -25,6 +25,16 @@ describe("/api", () => {
     expect((await api(`/api/targets/-bad-/jobs`)).status).toBe(404);
   });
 
+  it("answers a target's stored logs against its budget, behind the admin token", async () => {
+    const target = uniqueName();
+    expect((await app.request(`/api/targets/${target}/storage`, {}, env)).status).toBe(401);
+    expect((await api(`/api/targets/-bad-/storage`)).status).toBe(404);
+    const res = await api(`/api/targets/${target}/storage`);
+    expect(res.status).toBe(200);
+    // The worker tests' LOG_BUDGET_MB is "1" (vitest.worker.config.ts); a fresh target stores nothing.
+    expect(await res.json()).toEqual({ target, logBytes: 0, logRows: 0, logBudgetBytes: 1024 * 1024, rowOverheadBytes: 128, oldestLoggedJob: null });
+  });
+
   it("lists jobs newest first and honours limit", async () => {
     const target = uniqueName();
     // No agent has declared anything yet: these are ignored, so declare via a hello first.

@@ -103,6 +103,9 @@ export function apiRoutes(): Hono<AppEnv> {
     return c.json({ name: result.name, revoked: true, canceled: result.canceled, interrupted: result.interrupted });
   });
 
+  // Stored log bytes and rows against the target's budget (README "Storage budget").
+  api.get("/targets/:target/storage", async (c) => c.json(await stub(c).getLogStorage()));
+
   api.get("/targets/:target/jobs", async (c) => {
     const limit = parseLimit(c.req.query("limit"));
     if (limit === null) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);

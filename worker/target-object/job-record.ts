@@ -33,6 +33,9 @@ export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
   batch: number;
   /** When its batch was released (it may be sent from then on); null while an earlier batch runs. */
   released_at: number | null;
+  /** Its stored log rows and what they cost (log-budget.ts), kept by the v7 triggers; 0 once dropped. */
+  log_bytes: number;
+  log_rows: number;
 }
 
 /** A status read back from our own SQL; still checked against its list, so a bad row is loud rather than mistyped. */

@@ -147,7 +147,7 @@ export function jobView(sql: SqlStorage, target: string, id: string): JobView | 
       startedAt: isoOrNull(s.started_at),
       finishedAt: isoOrNull(s.finished_at),
     }));
-  return { ...toListItem(row), target, steps };
+  return { ...toListItem(row), target, steps, logBytes: row.log_bytes, logRows: row.log_rows };
 }
 
 export function deleteJob(sql: SqlStorage, id: string): void {

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { uniqueName } from "../test-support.ts";
+import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./log-budget.ts";
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from "./schema.ts";
 
 describe("Target DO schema", () => {
@@ -20,7 +21,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (1)");
@@ -55,7 +56,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       sql.exec(MIGRATIONS[0]!);
       sql.exec(MIGRATIONS[1]!);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
@@ -94,7 +95,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
       for (const m of MIGRATIONS.slice(0, 4)) sql.exec(m);
       sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
       sql.exec("INSERT INTO schema_version (version) VALUES (4)");
@@ -130,5 +131,53 @@ describe("Target DO schema", () => {
         rollout: { batch: 2, hosts: 2, batchHosts: 2, batches: 1, haltOnFailure: false, note: "made before deployments existed: all hosts at once" },
       },
     ]);
+  });
+
+  it("migrates a v6 database to v7: stored log rows are counted once, per job and for the target, and triggers keep counting", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+      for (const m of MIGRATIONS.slice(0, 6)) sql.exec(m);
+      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_version (version) VALUES (6)");
+      for (const id of ["a", "b"]) {
+        sql.exec(
+          `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at)
+           VALUES (?, 'web-1', 'app', 'd', '1', 'push', 'o/r', 'refs/heads/master', ?, ?, 'me', 'succeeded', 1)`,
+          id, "b".repeat(40), "a".repeat(40),
+        );
+      }
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step) VALUES ('a', 1, 1, 'step-start', 'fetch')");
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES ('a', 2, 1, 'output', 'fetch', 'stdout', 'héllo\n')");
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES ('b', 1, 1, 'output', 'fetch', 'stdout', 'x')");
+      migrate(state.storage);
+      const read = () => ({
+        usage: logUsage(sql),
+        counted: measureLogUsage(sql),
+        jobs: sql.exec("SELECT id, log_bytes, log_rows FROM jobs ORDER BY id").toArray(),
+      });
+      const migrated = read();
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES ('b', 2, 1, 'output', 'fetch', 'stdout', 'ü')");
+      sql.exec("DELETE FROM job_events WHERE job_id = 'a'");
+      return { migrated, after: read() };
+    });
+    const o = LOG_ROW_OVERHEAD_BYTES;
+    expect(result.migrated).toEqual({
+      usage: { bytes: 7 + 1 + 3 * o, rows: 3 },
+      counted: { bytes: 7 + 1 + 3 * o, rows: 3 },
+      jobs: [
+        { id: "a", log_bytes: 7 + 2 * o, log_rows: 2 },
+        { id: "b", log_bytes: 1 + o, log_rows: 1 },
+      ],
+    });
+    expect(result.after).toEqual({
+      usage: { bytes: 1 + 2 + 2 * o, rows: 2 },
+      counted: { bytes: 1 + 2 + 2 * o, rows: 2 },
+      jobs: [
+        { id: "a", log_bytes: 0, log_rows: 0 },
+        { id: "b", log_bytes: 3 + 2 * o, log_rows: 2 },
+      ],
+    });
   });
 });

@@ -192,6 +192,34 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN environment_url TEXT;
   ALTER TABLE deployments ADD COLUMN github_id INTEGER;
   `,
+  // v7: a storage budget for logs (log-budget.ts). What each job_events row costs to store — its data's
+  // UTF-8 bytes + 128 for the row (key, columns, index entry): LOG_ROW_OVERHEAD_BYTES — is kept as a
+  // running total, per job (`log_bytes`, `log_rows`) and for the target (`log_usage`, one row), by
+  // triggers, so every insert and delete counts in its own transaction, whichever code path does it.
+  // Rows stored before this are counted once here. `jobs_logged` finds the oldest jobs with a log.
+  `
+  ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN log_rows INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET
+    log_rows = (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id),
+    log_bytes = (SELECT COALESCE(sum(length(CAST(e.data AS BLOB))), 0) + 128 * count(*) FROM job_events e WHERE e.job_id = jobs.id);
+  CREATE INDEX jobs_logged ON jobs (created_at) WHERE log_rows > 0;
+  CREATE TABLE log_usage (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    bytes INTEGER NOT NULL,
+    rows INTEGER NOT NULL
+  );
+  INSERT INTO log_usage (id, bytes, rows)
+    SELECT 1, COALESCE(sum(length(CAST(data AS BLOB))), 0) + 128 * count(*), count(*) FROM job_events;
+  CREATE TRIGGER job_events_count_insert AFTER INSERT ON job_events BEGIN
+    UPDATE log_usage SET bytes = bytes + COALESCE(length(CAST(NEW.data AS BLOB)), 0) + 128, rows = rows + 1 WHERE id = 1;
+    UPDATE jobs SET log_bytes = log_bytes + COALESCE(length(CAST(NEW.data AS BLOB)), 0) + 128, log_rows = log_rows + 1 WHERE id = NEW.job_id;
+  END;
+  CREATE TRIGGER job_events_count_delete AFTER DELETE ON job_events BEGIN
+    UPDATE log_usage SET bytes = bytes - COALESCE(length(CAST(OLD.data AS BLOB)), 0) - 128, rows = rows - 1 WHERE id = 1;
+    UPDATE jobs SET log_bytes = log_bytes - COALESCE(length(CAST(OLD.data AS BLOB)), 0) - 128, log_rows = log_rows - 1 WHERE id = OLD.job_id;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

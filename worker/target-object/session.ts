@@ -14,6 +14,7 @@ import type { JobRow } from "./job-record.ts";
 import { finishJob } from "./deployments.ts";
 import { getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
 import { declarationOverLimit } from "./limits.ts";
+import { keepWithinBudget } from "./log-budget.ts";
 import { addNote } from "./notes.ts";
 import type { TargetContext } from "./target-context.ts";
 
@@ -159,7 +160,9 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const outcome = s.ctx.storage.transactionSync(() => {
     if (job.status === "queued") markRunning(sql, job.id, s.now); // events imply it was accepted
     const fresh = getJob(sql, job.id) ?? job;
-    return storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now);
+    const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now);
+    if (stored.kind === "stored") keepWithinBudget(sql, s.logBudgetBytes, s.now); // the oldest finished jobs' logs go first
+    return stored;
   });
   switch (outcome.kind) {
     case "stored":

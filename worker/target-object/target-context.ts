@@ -3,4 +3,6 @@ export interface TargetContext {
   ctx: DurableObjectState;
   target: string;
   now: number;
+  /** LOG_BUDGET_MB in bytes (log-budget.ts). */
+  logBudgetBytes: number;
 }

@@ -26,6 +26,7 @@ import { dispatchReleased } from "./dispatch.ts";
 import { cancelJob, deploy, dispatchDelivery, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
 import { jobView, listJobs } from "./jobs.ts";
 import type { LogCursor, LogPage } from "./log.ts";
+import { logBudgetBytes, logStorageView, type LogStorageView } from "./log-budget.ts";
 import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
 import { recordReportSetup } from "./outbox.ts";
 import { sendDueReports } from "./report-sending.ts";
@@ -67,7 +68,7 @@ export class Target extends DurableObject<Env> {
   }
 
   private context(): TargetContext {
-    return { ctx: this.ctx, target: this.target, now: Date.now() };
+    return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env) };
   }
 
   private reschedule(): Promise<void> {
@@ -229,6 +230,11 @@ export class Target extends DurableObject<Env> {
   /** RPC: the job's log (null if no such job); `step` → that step's raw output only. */
   async getJobLog(id: string, step: string | null): Promise<ReadableStream<Uint8Array> | null> {
     return jobLog(this.ctx.storage.sql, id, step);
+  }
+
+  /** RPC: GET …/storage — stored log bytes and rows against the budget (log-budget.ts). */
+  async getLogStorage(): Promise<LogStorageView> {
+    return logStorageView(this.ctx.storage.sql, this.target, logBudgetBytes(this.env));
   }
 
   /** RPC for `?follow=1`: the next page of the log after `after`, and whether the job has ended. */

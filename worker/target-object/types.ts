@@ -135,6 +135,9 @@ export interface JobListItem extends ListedJobFields {
 export interface JobView extends JobListItem {
   target: string;
   steps: StepView[];
+  /** Its stored log: rows, and bytes counted as GET …/storage counts them (0 when it has none, or it was dropped for the budget). */
+  logBytes: number;
+  logRows: number;
 }
 
 export type CancelResult =

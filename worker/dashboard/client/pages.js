@@ -1,4 +1,4 @@
-// `/` (targets: agents and recent deployments) and `/targets/:target` (agents, deployments, jobs).
+// `/` (targets: agents and recent deployments) and `/targets/:target` (agents, deployments, jobs, stored logs).
 import { apiGet } from "./api.js";
 import { branch, commitLink, duration, h, path, status, when } from "./dom.js";
 import { navigate } from "./app.js";
@@ -38,17 +38,42 @@ export async function targetPage(scope, main, [target]) {
   const agentsBox = h("section", { class: "card" }, h("h2", {}, "Agents"));
   const deploymentsBox = h("section", { class: "card" }, h("h2", {}, "Deployments"));
   const jobsBox = h("section", { class: "card" }, h("h2", {}, "Jobs"));
-  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, `Target ${target}`), h("a", { href: `/?t=${encodeURIComponent(target)}` }, "All targets")), agentsBox, deploymentsBox, jobsBox);
+  const storageBox = h("section", { class: "card storage" }, h("h2", {}, "Stored logs"));
+  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, `Target ${target}`), h("a", { href: `/?t=${encodeURIComponent(target)}` }, "All targets")), agentsBox, deploymentsBox, jobsBox, storageBox);
   const base = path("targets", target);
   const draw = async () => {
-    const [{ agents }, { deployments }, { jobs }] = await Promise.all([apiGet(`${base}/agents`), apiGet(`${base}/deployments?limit=20`), apiGet(`${base}/jobs?limit=20`)]);
+    const [{ agents }, { deployments }, { jobs }, storage] = await Promise.all([
+      apiGet(`${base}/agents`),
+      apiGet(`${base}/deployments?limit=20`),
+      apiGet(`${base}/jobs?limit=20`),
+      apiGet(`${base}/storage`),
+    ]);
     if (scope.disposed) return;
+    storageBox.replaceChildren(h("h2", {}, "Stored logs"), storageSummary(target, storage));
     agentsBox.replaceChildren(h("h2", {}, "Agents"), agents.length ? agentTable(target, agents) : h("p", { class: "muted" }, "No agents registered. Register one: POST /api/targets/<target>/agents."));
     deploymentsBox.replaceChildren(h("h2", {}, "Deployments"), deployments.length ? deploymentTable(target, deployments) : h("p", { class: "muted" }, "No deployments yet."));
     jobsBox.replaceChildren(h("h2", {}, "Jobs"), jobs.length ? jobTable(target, jobs) : h("p", { class: "muted" }, "No jobs yet."));
   };
   await draw();
   scope.every(5_000, () => draw().catch(() => {}));
+}
+
+function mib(bytes) {
+  return `${(bytes / 1048576).toFixed(bytes < 10 * 1048576 ? 2 : 0)} MiB`;
+}
+
+/** GET …/storage: bytes and rows against the budget, and the oldest job that still has its log (older ones' were dropped or had none). */
+function storageSummary(target, s) {
+  const pct = s.logBudgetBytes > 0 ? Math.round((100 * s.logBytes) / s.logBudgetBytes) : 0;
+  return h(
+    "p",
+    { class: "log-storage" },
+    `${mib(s.logBytes)} in ${s.logRows.toLocaleString("en")} rows of a ${mib(s.logBudgetBytes)} budget (${pct} %). `,
+    s.oldestLoggedJob
+      ? h("span", {}, "Oldest job with its log: ", h("a", { href: path("targets", target, "jobs", s.oldestLoggedJob.id) }, h("code", {}, s.oldestLoggedJob.id.slice(0, 8))), " ", when(s.oldestLoggedJob.createdAt), ".")
+      : h("span", { class: "muted" }, "No job has a stored log."),
+    h("span", { class: "muted" }, ` Past the budget the oldest finished jobs' logs are dropped first.`),
+  );
 }
 
 function connection(a) {
