@@ -36,8 +36,12 @@ export class Masker {
   private readonly shift = new Uint8Array(1 << HASH_BITS);
   /** candidates[h]: the patterns whose window ends in a triple hashing to h (when shift is 0), longest first. */
   private readonly candidates = new Map<number, number[]>();
-  /** byFirst[b]: the patterns starting with byte b, for the held-back tail. */
-  private readonly byFirst: (number[] | undefined)[] = new Array(256);
+  /**
+   * prefixEnds[b]: (pattern, k) for each prefix shorter than the window whose last byte is b — a read that
+   * ends in byte b can only be holding back the start of one of these (pattern i, k bytes of it).
+   * Longest prefix first, so the first that matches is the earliest position to hold from.
+   */
+  private readonly prefixEnds: (number[] | undefined)[] = new Array(256);
 
   /** null when there is nothing to mask. */
   static forValues(values: Iterable<string>): Masker | null {
@@ -61,7 +65,16 @@ export class Masker {
       const list = this.candidates.get(last);
       if (list) list.push(i);
       else this.candidates.set(last, [i]);
-      (this.byFirst[p[0]!] ??= []).push(i);
+      // Shorter than the window only: a held start of w bytes or more fills a window, and the search holds it.
+      for (let k = 1; k < w; k++) (this.prefixEnds[p[k - 1]!] ??= []).push(i, k);
+    }
+    // Pairs sorted by prefix length, longest first.
+    for (const [b, flat] of this.prefixEnds.entries()) {
+      if (!flat) continue;
+      const pairs: [number, number][] = [];
+      for (let x = 0; x < flat.length; x += 2) pairs.push([flat[x]!, flat[x + 1]!]);
+      pairs.sort((u, v) => v[1] - u[1]);
+      this.prefixEnds[b] = pairs.flat();
     }
   }
 
@@ -112,10 +125,19 @@ export class Masker {
     }
     if (stopAt !== Infinity) return this.hold(buf, pos, Math.max(pos, stopAt), out);
     // Past the last whole window no pattern fits: only the start of one, to hold for the next read.
-    if (!final) {
-      for (let j = Math.max(pos, buf.length - this.maxLength + 1); j < buf.length; j++) {
-        const list = this.byFirst[buf[j]!];
-        if (list && this.at(buf, j, list, false) === HELD) return this.hold(buf, pos, j, out);
+    // Only prefixes ending in the read's last byte can be that start: a few candidates, not every position.
+    if (!final && buf.length > pos) {
+      const ends = this.prefixEnds[buf[buf.length - 1]!];
+      if (ends) {
+        for (let x = 0; x < ends.length; x += 2) {
+          const p = this.patterns[ends[x]!]!;
+          const k = ends[x + 1]!;
+          const j = buf.length - k;
+          if (j < pos) continue;
+          let m = 0;
+          while (m < k && buf[j + m] === p[m]) m++;
+          if (m === k) return this.hold(buf, pos, j, out);
+        }
       }
     }
     if (buf.length > pos) out.push(buf.subarray(pos));
