@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
+import { flushLines } from "./console-lines.ts";
 import { connectAgent, hello, registerAgent, uniqueName } from "./test-support.ts";
 
 describe("GET /agent", () => {
@@ -26,6 +27,7 @@ describe("GET /agent", () => {
         const res = await app.request(`/agent?target=${uniqueName()}&agent=web-1`, { headers: { Upgrade: "websocket", Authorization: "Bearer the-old-shared-token" } }, withShared);
         expect(res.status).toBe(401);
       }
+      flushLines();
       const notes = warn.mock.calls.filter((args) => String(args[0]).includes("AGENT_TOKEN"));
       expect(notes).toHaveLength(1);
       expect(String(notes[0]![0])).toContain("ignored");

@@ -7,6 +7,7 @@ import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { bearerToken } from "./http/bearer-auth.ts";
 import { AGENT_TOKEN_REFUSED } from "./target-object/agent-tokens.ts";
+import { logWarn } from "./console-lines.ts";
 
 let sharedTokenNoted = false;
 
@@ -14,7 +15,7 @@ let sharedTokenNoted = false;
 function noteSharedToken(env: object): void {
   if (sharedTokenNoted || !("AGENT_TOKEN" in env)) return;
   sharedTokenNoted = true;
-  console.warn(
+  logWarn(
     "AGENT_TOKEN is set on the worker but ignored: agents need their own tokens (POST /api/targets/:target/agents {\"name\"}); remove it with `wrangler secret delete AGENT_TOKEN`",
   );
 }

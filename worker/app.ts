@@ -7,6 +7,7 @@ import { dashboardRoutes } from "./dashboard/route.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { answerHeaders } from "./http/answer-headers.ts";
 import { webhookRoutes } from "./webhook/route.ts";
+import { logError } from "./console-lines.ts";
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -21,7 +22,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
-    console.error(`${c.req.method} ${new URL(c.req.url).pathname} failed:`, err);
+    logError(`${c.req.method} ${new URL(c.req.url).pathname} failed:`, err);
     return c.text("internal error", 500);
   });
   return app;

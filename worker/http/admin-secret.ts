@@ -2,6 +2,7 @@
  * The admin token binding, read the same way by every door that needs it (bearer, session, sign-in).
  * A missing or blank secret fails closed: the caller answers 500 naming it, never an open door.
  */
+import { logError } from "../console-lines.ts";
 export type SecretName = "ADMIN_TOKEN";
 
 /** The secret, trimmed, or null when it is not set. */
@@ -16,5 +17,5 @@ export function missingSecretMessage(name: SecretName): string {
 }
 
 export function logMissingSecret(name: SecretName): void {
-  console.error(`${name} is not set: refusing every request that needs it`);
+  logError(`${name} is not set: refusing every request that needs it`);
 }

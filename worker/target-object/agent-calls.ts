@@ -5,6 +5,7 @@
 import { insertToken, MAX_AGENTS_PER_TARGET, newToken, removeAgent, type Removed, replaceToken } from "./agent-tokens.ts";
 import { CLOSE_REVOKED, CLOSE_ROTATED, closeAndForget, liveSocket, sendFrame } from "./connections.ts";
 import type { TargetContext } from "./target-context.ts";
+import { logInfo } from "../console-lines.ts";
 
 export type RegisterResult = { ok: true; name: string; token: string } | { ok: false; status: 409; error: string };
 export type RotateResult = { name: string; token: string } | null;
@@ -21,7 +22,7 @@ export async function registerAgent(ctx: DurableObjectState, target: string, nam
         : `target ${target} has ${MAX_AGENTS_PER_TARGET} agents, the limit: revoke one first (DELETE …/agents/:name)`;
     return { ok: false, status: 409, error };
   }
-  console.log(`[agent ${name}] registered in target ${target}`);
+  logInfo(`[agent ${name}] registered in target ${target}`);
   return { ok: true, name, token };
 }
 
@@ -31,7 +32,7 @@ export async function rotateAgentToken(ctx: DurableObjectState, target: string, 
   const now = Date.now();
   if (!replaceToken(ctx.storage.sql, name, hashHex, now)) return null;
   closeAndForget(ctx, name, CLOSE_ROTATED, "token rotated", now);
-  console.log(`[agent ${name}] token rotated in target ${target}`);
+  logInfo(`[agent ${name}] token rotated in target ${target}`);
   return { name, token };
 }
 
@@ -43,6 +44,6 @@ export function revokeAgent(c: TargetContext, name: string): RevokeResult {
   if (!removed) return { ok: false };
   if (ws) for (const id of removed.interrupted) sendFrame(ws, { type: "cancel", jobId: id });
   closeAndForget(c.ctx, name, CLOSE_REVOKED, "agent revoked", c.now);
-  console.log(`[agent ${name}] revoked in target ${c.target}: ${removed.canceled.length} queued job(s) canceled, ${removed.interrupted.length} running job(s) interrupted`);
+  logInfo(`[agent ${name}] revoked in target ${c.target}: ${removed.canceled.length} queued job(s) canceled, ${removed.interrupted.length} running job(s) interrupted`);
   return { ok: true, name, ...removed };
 }

@@ -4,6 +4,7 @@ import { bearerToken } from "../http/bearer-auth.ts";
 import { AGENT_TOKEN_REFUSED, sha256, tokenMatches } from "./agent-tokens.ts";
 import { recordNewConnection } from "./agents.ts";
 import { type Attachment, CLOSE_REPLACED } from "./connections.ts";
+import { logInfo, logWarn } from "../console-lines.ts";
 
 /** The upgrade's answer; `opened` when a socket was accepted (a deadline may have moved). */
 export async function openAgentSocket(ctx: DurableObjectState, target: string, request: Request): Promise<{ response: Response; opened: boolean }> {
@@ -16,7 +17,7 @@ export async function openAgentSocket(ctx: DurableObjectState, target: string, r
   const hash = await sha256(given ?? "");
   // Read after the await: a rotation or revocation that landed meanwhile counts.
   if (given === null || !tokenMatches(ctx.storage.sql, agent, hash)) {
-    console.warn(`[agent ${agent}] refused in target ${target}: ${AGENT_TOKEN_REFUSED}`);
+    logWarn(`[agent ${agent}] refused in target ${target}: ${AGENT_TOKEN_REFUSED}`);
     const headers = { "WWW-Authenticate": 'Bearer realm="hookrelay"' };
     return { response: Response.json({ error: AGENT_TOKEN_REFUSED }, { status: 401, headers }), opened: false };
   }
@@ -36,6 +37,6 @@ export async function openAgentSocket(ctx: DurableObjectState, target: string, r
   // The live socket it replaces counts as gone from now: its running job's stale deadline starts,
   // whether or not this one ever says hello.
   recordNewConnection(ctx.storage.sql, agent, attachment.connId, now);
-  console.log(`[agent ${agent}] connected to target ${target}`);
+  logInfo(`[agent ${agent}] connected to target ${target}`);
   return { response: new Response(null, { status: 101, webSocket: client }), opened: true };
 }

@@ -3,6 +3,7 @@ import { type WorkerMessage } from "../../shared/protocol.ts";
 import { NAME_PATTERN } from "../../shared/patterns.ts";
 import { Reader } from "../../shared/reader.ts";
 import { connectedAgentNames, getAgent, markGone, recordDisconnect, touchAgent } from "./agents.ts";
+import { logInfo } from "../console-lines.ts";
 
 export interface Attachment {
   agent: string;
@@ -96,7 +97,7 @@ export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, n
     }
     markGone(sql, name, now);
     gone.push(name);
-    console.log(`[agent ${name}] disconnected (its socket is gone: the worker restarted)`);
+    logInfo(`[agent ${name}] disconnected (its socket is gone: the worker restarted)`);
   }
   return gone;
 }
@@ -105,7 +106,7 @@ export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, n
 export function socketGone(sql: SqlStorage, ws: WebSocket, why: string, now: number): boolean {
   const att = readAttachment(ws);
   if (!att || !recordDisconnect(sql, att.agent, att.connId, now)) return false;
-  console.log(`[agent ${att.agent}] disconnected (${why})`);
+  logInfo(`[agent ${att.agent}] disconnected (${why})`);
   return true;
 }
 

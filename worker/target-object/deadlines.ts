@@ -12,6 +12,7 @@ import { deleteExpiredDeliveries } from "./deliveries.ts";
 import { deleteExpiredDeployments, finishJob } from "./deployments.ts";
 import { deleteJob, expiredJobIds, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unconfirmedCancels } from "./jobs.ts";
 import { addNote } from "./notes.ts";
+import { logInfo } from "../console-lines.ts";
 
 /** "30 days", "2 min", "90 s": durations in notes. */
 export function formatDuration(ms: number): string {
@@ -68,7 +69,7 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
   });
   for (const name of pruned) {
     closeAgentSockets(ctx, name, CLOSE_REVOKED, "agent pruned");
-    console.log(`[agent ${name}] not seen for ${formatDuration(s.retentionMs)}: removed (token and pipelines)`);
+    logInfo(`[agent ${name}] not seen for ${formatDuration(s.retentionMs)}: removed (token and pipelines)`);
   }
 
   for (const job of ended) {

@@ -5,6 +5,7 @@ import { deploymentStatusOf, finishJob, getDeployment, isFinalDeployment } from 
 import { markCancelRequested, requestCancel } from "./jobs.ts";
 import type { TargetContext } from "./target-context.ts";
 import type { DeploymentCancelResult } from "./types.ts";
+import { logInfo } from "../console-lines.ts";
 
 /**
  * Cancels a deployment mid-rollout: its jobs not started end `canceled` here (not `skipped`: nobody's
@@ -31,9 +32,9 @@ export function cancelDeployment(c: TargetContext, id: string): DeploymentCancel
   for (const j of running) {
     const ws = liveSocket(c.ctx, sql, j.agent);
     const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: j.id });
-    console.log(`[deployment ${id}] [job ${j.id}] cancel requested${sent ? "" : ` (agent ${j.agent} offline: sent when it reconnects)`}`);
+    logInfo(`[deployment ${id}] [job ${j.id}] cancel requested${sent ? "" : ` (agent ${j.agent} offline: sent when it reconnects)`}`);
   }
-  console.log(`[deployment ${id}] canceled: ${queued.length} job(s) not started canceled, ${running.length} running asked to stop`);
+  logInfo(`[deployment ${id}] canceled: ${queued.length} job(s) not started canceled, ${running.length} running asked to stop`);
   // As for a job's cancel (job-calls.ts): a job canceled on its way is answered with `cancel` when accepted; send each agent its next.
   for (const agent of new Set(queued.map((j) => j.agent))) dispatchNext(c.ctx, sql, agent, { resend: true, now: c.now });
   const now = getDeployment(sql, id);

@@ -18,6 +18,7 @@ import { queueReports, readReportSetup, reportViews } from "./outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
+import { logError, logInfo } from "../console-lines.ts";
 
 
 /** Job statuses that fail a deployment (and halt its rollout when it halts on failure). */
@@ -84,7 +85,7 @@ export function createDeployment(sql: SqlStorage, d: NewDeployment): { deploymen
   for (const { agent } of d.members) {
     for (const old of unsentQueuedJobIds(sql, agent, pipeline)) {
       finishJob(sql, old, "superseded", d.now);
-      console.log(`[job ${old}] superseded by a newer ${d.fields.event} (delivery ${d.fields.delivery})`);
+      logInfo(`[job ${old}] superseded by a newer ${d.fields.event} (delivery ${d.fields.delivery})`);
     }
   }
   const { plan, order, batchOf } = planRollout(d.members.map((m) => ({ agent: m.agent, rollout: m.pipeline.rollout })));
@@ -186,7 +187,7 @@ export function settleDeployment(sql: SqlStorage, id: string, now: number): void
     if (later.length === 0) return;
     sql.exec("UPDATE jobs SET released_at = ? WHERE deployment_id = ? AND batch = ? AND released_at IS NULL", now, id, Math.min(...later));
   }
-  console.error(`[deployment ${id}] settle did not converge`);
+  logError(`[deployment ${id}] settle did not converge`);
 }
 
 /** The rollout plan we stored as JSON; still read back through a Reader, never cast. */

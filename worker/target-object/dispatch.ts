@@ -2,6 +2,7 @@
 import { liveSocket, sendFrame } from "./connections.ts";
 import { toJobFrame } from "./job-record.ts";
 import { agentBusy, markDispatched, oldestQueuedJob } from "./jobs.ts";
+import { logInfo } from "../console-lines.ts";
 
 /**
  * Gives an idle, connected agent its oldest queued job; returns its id when one was sent, and says
@@ -16,7 +17,7 @@ export function dispatch(ctx: DurableObjectState, sql: SqlStorage, agent: string
   if (pending) {
     if (opts.resend) {
       sendFrame(ws, toJobFrame(pending));
-      console.log(`[job ${pending.id}] re-sent to ${agent} (not accepted yet)`);
+      logInfo(`[job ${pending.id}] re-sent to ${agent} (not accepted yet)`);
     }
     return null;
   }
@@ -43,5 +44,5 @@ export function dispatchReleased(ctx: DurableObjectState, sql: SqlStorage, now: 
 /** dispatch, and a log line for the job sent. (A webhook delivery says it in its own line per job instead.) */
 export function dispatchNext(ctx: DurableObjectState, sql: SqlStorage, agent: string, opts: { resend: boolean; now: number }): void {
   const id = dispatch(ctx, sql, agent, opts);
-  if (id !== null) console.log(`[job ${id}] sent to ${agent}`);
+  if (id !== null) logInfo(`[job ${id}] sent to ${agent}`);
 }

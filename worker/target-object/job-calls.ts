@@ -14,16 +14,17 @@ import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
 import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
 import type { TargetContext } from "./target-context.ts";
 import type { CancelResult, DeliveryAnswer, WebhookDelivery } from "./types.ts";
+import { logInfo } from "../console-lines.ts";
 
 /** A verified push: the jobs and the answer stored together, then the jobs sent. `created`: not a redelivery. */
 export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer: DeliveryAnswer; created: boolean } {
   const sql = c.ctx.storage.sql;
   const { answer, duplicate } = c.ctx.storage.transactionSync(() => acceptDelivery(sql, d, c.now));
   if (duplicate) {
-    console.log(`[delivery ${d.delivery}] seen before: same answer, no new job`);
+    logInfo(`[delivery ${d.delivery}] seen before: same answer, no new job`);
     return { answer, created: false };
   }
-  if (answer.body.ignored) console.log(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
+  if (answer.body.ignored) logInfo(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
   return { answer, created: true };
 }
 
@@ -44,7 +45,7 @@ export function dispatchDelivery(c: TargetContext, deliveryId: string, answer: D
   const agentOf = new Map(answer.body.jobs.map((j) => [j.id, j.agent]));
   for (const dep of answer.body.deployments ?? []) {
     const hosts = dep.jobs.map((id) => `${agentOf.get(id)} job ${id}${sent.has(id) ? " sent" : " queued"}`);
-    console.log(`[delivery ${deliveryId}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
+    logInfo(`[delivery ${deliveryId}] [deployment ${dep.id}] ${dep.pipeline}: ${hosts.join(", ")}`);
   }
 }
 
@@ -57,7 +58,7 @@ export function deploy(c: TargetContext, req: DeployRequest): DeployResult {
     return plan.ok ? writeDeploy(sql, plan, c.now) : plan;
   });
   if (!result.ok) return result;
-  for (const job of result.jobs) console.log(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
+  for (const job of result.jobs) logInfo(`[delivery ${result.delivery}] [job ${job.id}] deploy requested for ${job.agent}/${job.pipeline}`);
   // Only the first batch is released; dispatch sends nothing else.
   for (const agent of new Set(result.jobs.map((j) => j.agent))) dispatchNext(c.ctx, sql, agent, { resend: false, now: c.now });
   return result;
@@ -77,7 +78,7 @@ export function cancelJob(c: TargetContext, id: string): CancelResult {
       markCancelRequested(sql, id);
       finishJob(sql, id, "canceled", c.now);
     });
-    console.log(`[job ${id}] canceled while queued`);
+    logInfo(`[job ${id}] canceled while queued`);
     // The agent's next job goes out now. If the canceled one was already on its way, the agent's
     // `accepted` gets a `cancel`, and a job it could not take meanwhile is re-sent after that job-end.
     dispatchNext(c.ctx, sql, job.agent, { resend: true, now: c.now });
@@ -88,7 +89,7 @@ export function cancelJob(c: TargetContext, id: string): CancelResult {
   requestCancel(sql, id, c.now);
   const ws = liveSocket(c.ctx, sql, job.agent);
   const sent = ws !== null && sendFrame(ws, { type: "cancel", jobId: id });
-  console.log(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
+  logInfo(`[job ${id}] cancel requested${sent ? "" : ` (agent ${job.agent} offline: sent when it reconnects)`}`);
   return { outcome: "cancel-requested", id, status };
 }
 

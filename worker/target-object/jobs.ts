@@ -9,6 +9,7 @@ import { insertJobRow, type JobPlacement, type JobRow, stepStatusOf, toListItem 
 import { queueReports } from "./outbox.ts";
 import { insertDeclaredSteps, replaceDeclaredSteps } from "./steps.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
+import { logInfo } from "../console-lines.ts";
 
 interface StepRow extends Record<string, SqlStorageValue> {
   name: string;
@@ -287,7 +288,7 @@ export function refreshQueuedJobs(sql: SqlStorage, agent: string, pipelines: Pip
       .toArray();
     for (const { id } of jobs) {
       sql.exec("UPDATE jobs SET timeout_ms = ?, has_on_failure = ? WHERE id = ?", p.timeoutMs, p.onFailure.length > 0 ? 1 : 0, id);
-      if (replaceDeclaredSteps(sql, id, p)) console.log(`[job ${id}] steps refreshed from ${agent}'s new declaration of ${p.name}`);
+      if (replaceDeclaredSteps(sql, id, p)) logInfo(`[job ${id}] steps refreshed from ${agent}'s new declaration of ${p.name}`);
     }
   }
 }

@@ -3,6 +3,7 @@
  * after the agent event that was the job's last acked one when they were written (`after_seq`), but
  * never take a seq: the agent's seq space stays its own. Ids grow, and so does `after_seq` per job.
  */
+import { logInfo } from "../console-lines.ts";
 
 export interface NoteRow extends Record<string, SqlStorageValue> {
   id: number;
@@ -13,7 +14,7 @@ export interface NoteRow extends Record<string, SqlStorageValue> {
 /** Adds a note after the job's last acked event, and says it in the worker's log too. */
 export function addNote(sql: SqlStorage, jobId: string, text: string, now: number): void {
   sql.exec("INSERT INTO job_notes (job_id, after_seq, at, text) VALUES (?, (SELECT acked_seq FROM jobs WHERE id = ?), ?, ?)", jobId, jobId, now, text);
-  console.log(`[job ${jobId}] ${text}`);
+  logInfo(`[job ${jobId}] ${text}`);
 }
 
 /** The job's notes after note id `afterId`, oldest first. */

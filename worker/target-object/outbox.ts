@@ -15,6 +15,7 @@ import type { SendOutcome } from "../report/outcome.ts";
 import { parseReportBody } from "./report-body.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
+import { logInfo } from "../console-lines.ts";
 
 export type ChannelState = "on" | "off" | "broken";
 
@@ -44,7 +45,7 @@ export function recordReportSetup(sql: SqlStorage, setup: ReportSetup): void {
   storeReportSetup(sql, setup);
   const said = (c: { state: ChannelState; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? ` (${c.why})` : ""}`);
   const chats = setup.notify.targets.map((t) => t.label).join(", ");
-  console.log(`[target ${setup.target}] reporting: GitHub ${said(setup.github)}; notifications ${said(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
+  logInfo(`[target ${setup.target}] reporting: GitHub ${said(setup.github)}; notifications ${said(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
 }
 
 export function storeReportSetup(sql: SqlStorage, setup: ReportSetup): void {

@@ -9,6 +9,7 @@ import type { SendOutcome } from "../report/outcome.ts";
 import { formatDuration } from "./deadlines.ts";
 import { dueReports, githubDeploymentId, leaseReport, type ReportBody, type ReportRow, recordOutcome } from "./outbox.ts";
 import { parseReportBody } from "./report-body.ts";
+import { logError, logInfo, logWarn } from "../console-lines.ts";
 
 /** Sends one report on its channel. `githubId`: the GitHub deployment its statuses belong to. */
 export interface ChannelSender {
@@ -42,7 +43,7 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
   } catch (e) {
     // A row no code version can read must not wedge the outbox (the alarm would throw on it forever).
     recordOutcome(sql, row, { kind: "fail", error: `unreadable report: ${errorMessage(e)}` }, clock(), backoffMs);
-    console.error(`[deployment ${row.deployment_id}] report ${row.id}: unreadable, failed: ${errorMessage(e)}`);
+    logError(`[deployment ${row.deployment_id}] report ${row.id}: unreadable, failed: ${errorMessage(e)}`);
     return;
   }
   const sender = senderFor(row.channel);
@@ -64,14 +65,14 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
   const what = `[deployment ${row.deployment_id}] report ${row.id} (${row.channel} ${body.kind}${body.kind === "github-status" ? ` ${body.state}` : ""})`;
   switch (result.state) {
     case "sent":
-      console.log(`${what}: sent`);
+      logInfo(`${what}: sent`);
       break;
     case "retrying":
-      console.warn(`${what}: attempt ${row.attempts + 1} failed, retrying in ${formatDuration(Math.ceil(Math.max(0, (result.nextAt ?? now) - now) / 1000) * 1000)}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      logWarn(`${what}: attempt ${row.attempts + 1} failed, retrying in ${formatDuration(Math.ceil(Math.max(0, (result.nextAt ?? now) - now) / 1000) * 1000)}: ${outcome.kind === "sent" ? "" : outcome.error}`);
       break;
     case "given_up":
     case "failed":
-      console.warn(`${what}: ${result.state === "given_up" ? "given up" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      logWarn(`${what}: ${result.state === "given_up" ? "given up" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
       break;
   }
 }

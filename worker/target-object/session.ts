@@ -17,6 +17,7 @@ import { declarationOverLimit } from "./limits.ts";
 import { keepWithinBudget } from "./log-budget.ts";
 import { addNote } from "./notes.ts";
 import type { TargetContext } from "./target-context.ts";
+import { logInfo, logWarn } from "../console-lines.ts";
 
 /** What handling a frame changed that the shell acts on: `rearm`, the alarm must be re-derived. */
 export interface FrameOutcome {
@@ -39,7 +40,7 @@ export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, fr
   }
   const parsed = parseAgentMessage(frame);
   if (!parsed.ok) {
-    console.warn(`[agent ${att.agent}] bad frame: ${logText(parsed.error)}`);
+    logWarn(`[agent ${att.agent}] bad frame: ${logText(parsed.error)}`);
     sendError(ws, "bad-frame", parsed.error);
     return UNCHANGED;
   }
@@ -61,7 +62,7 @@ export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, fr
     case "event":
       return event(s, ws, att, msg);
     case "error":
-      console.warn(`[agent ${att.agent}] reported error ${logText(msg.code)}: ${logText(msg.message)}`);
+      logWarn(`[agent ${att.agent}] reported error ${logText(msg.code)}: ${logText(msg.message)}`);
       return REARM;
     default:
       return assertNever(msg, "agent message");
@@ -89,7 +90,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   }
   const over = declarationOverLimit(msg.pipelines);
   if (over !== null) {
-    console.warn(`[agent ${att.agent}] hello refused: ${over}`);
+    logWarn(`[agent ${att.agent}] hello refused: ${over}`);
     sendError(ws, "limit-exceeded", over);
     ws.close(CLOSE_LIMIT, "limit exceeded");
     return;
@@ -102,7 +103,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
       const job = getJob(sql, jobId);
       if (!job || job.agent !== att.agent) {
         // Unknown here (e.g. past retention): let the agent drop its spool rather than re-send forever.
-        console.warn(`[job ${jobId}] agent ${att.agent} reports it unfinished, but this target has no such job`);
+        logWarn(`[job ${jobId}] agent ${att.agent} reports it unfinished, but this target has no such job`);
         toSend.push({ type: "resume", jobId, ackedSeq: lastSeq });
         continue;
       }
@@ -111,7 +112,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
         // Marked interrupted when its agent stayed away too long, but the agent still has it: it is
         // running (so the agent is busy), and its own job-end will say how it ended.
         reviveJob(sql, job.id, job.finished_at);
-        console.log(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
+        logInfo(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
       }
       toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
       // Cancel asked for, or the DO ended the job itself (canceled on its way, timed out): the agent must stop it.
@@ -134,7 +135,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     }
   });
   for (const m of toSend) sendFrame(ws, m);
-  console.log(`[agent ${att.agent}] hello: version ${logText(msg.version)}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
+  logInfo(`[agent ${att.agent}] hello: version ${logText(msg.version)}, ${msg.pipelines.length} pipeline(s), ${unfinished.size} unfinished job(s)`);
   dispatchNext(s.ctx, sql, att.agent, { resend: true, now: s.now });
 }
 
@@ -144,7 +145,7 @@ function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: strin
   if (!job) return;
   if (job.status === "queued") {
     markRunning(sql, job.id, s.now);
-    console.log(`[job ${job.id}] accepted by ${att.agent}`);
+    logInfo(`[job ${job.id}] accepted by ${att.agent}`);
     if (job.cancel_requested === 1) sendFrame(ws, { type: "cancel", jobId });
     return;
   }
@@ -170,18 +171,18 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
       sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
       break;
     case "refused":
-      console.warn(`[job ${job.id}] refused: ${outcome.message}`);
+      logWarn(`[job ${job.id}] refused: ${outcome.message}`);
       sendError(ws, outcome.code, outcome.message);
       sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked }); // why: events.ts, EventOutcome "refused"
       break;
     case "gap":
-      console.warn(`[job ${job.id}] event seq ${msg.seq} after ${outcome.acked}: gap, not stored`);
+      logWarn(`[job ${job.id}] event seq ${msg.seq} after ${outcome.acked}: gap, not stored`);
       break;
     default:
       assertNever(outcome, "event outcome");
   }
   if (outcome.kind === "stored" && msg.body.kind === "job-end") {
-    console.log(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
+    logInfo(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
     dispatchNext(s.ctx, sql, att.agent, { resend: true, now: s.now });
   }

@@ -45,6 +45,7 @@ import type {
   JobView,
   WebhookDelivery,
 } from "./types.ts";
+import { logError } from "../console-lines.ts";
 
 export class Target extends DurableObject<Env> {
   /** Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL that queues reports. */
@@ -97,7 +98,7 @@ export class Target extends DurableObject<Env> {
       }
       if (handleFrame(this.context(), ws, att, message).rearm) await this.afterJobChange();
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketMessage failed: ${errorDetail(e)}`);
+      logError(`[target ${this.target}] webSocketMessage failed: ${errorDetail(e)}`);
     }
   }
 
@@ -106,7 +107,7 @@ export class Target extends DurableObject<Env> {
       completeClose(ws, code, reason);
       if (socketGone(this.ctx.storage.sql, ws, `closed ${code}${reason ? ` ${logText(reason)}` : ""}`, Date.now())) await this.reschedule();
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketClose failed: ${errorDetail(e)}`);
+      logError(`[target ${this.target}] webSocketClose failed: ${errorDetail(e)}`);
     }
   }
 
@@ -114,7 +115,7 @@ export class Target extends DurableObject<Env> {
     try {
       if (socketGone(this.ctx.storage.sql, ws, `error ${String(error)}`, Date.now())) await this.reschedule();
     } catch (e) {
-      console.error(`[target ${this.target}] webSocketError failed: ${errorDetail(e)}`);
+      logError(`[target ${this.target}] webSocketError failed: ${errorDetail(e)}`);
     }
   }
 
@@ -158,7 +159,7 @@ export class Target extends DurableObject<Env> {
         try {
           dispatchDelivery({ ...c, now: Date.now() }, d.delivery, answer);
         } catch (e) {
-          console.error(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
+          logError(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
         }
       }, 5);
     }

@@ -12,6 +12,7 @@ import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } f
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
 import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
+import { logError, logInfo, logWarn } from "../console-lines.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -27,7 +28,7 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
 
   const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
   if (!configured.ok) {
-    console.error(configured.problem);
+    logError(configured.problem);
     return c.json({ error: configured.problem }, 500);
   }
   const secrets = configured.secrets;
@@ -38,7 +39,7 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   // request costs no memory. The reason goes to the log only.
   const deliveryHeader = c.req.header("X-GitHub-Delivery") ?? null;
   const refuse = (reason: string) => {
-    console.warn(`[delivery ${deliveryHeader ?? "?"}] refused: ${reason}`);
+    logWarn(`[delivery ${deliveryHeader ?? "?"}] refused: ${reason}`);
     return c.json({ error: "invalid signature" }, 401);
   };
   const claimed = readSignatureHeaders(
@@ -66,14 +67,14 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   if (!HOOK_ID_PATTERN.test(hookId)) return c.json({ error: "X-GitHub-Hook-ID must be at most 100 letters, digits or . _ -" }, 400);
 
   if (event === "ping") {
-    console.log(`[delivery ${delivery}] ping for target ${target}`);
+    logInfo(`[delivery ${delivery}] ping for target ${target}`);
     return c.json({ pong: true, hook: pingHookId(parsed.value, hookId || null) }, 200);
   }
   if (event !== "push") return c.json(ignored(delivery, `${event} events are not deployed (only push)`), 200);
 
   const push = readPush(parsed.value);
   if (!push.ok) {
-    console.warn(`[delivery ${delivery}] ${push.error}`);
+    logWarn(`[delivery ${delivery}] ${push.error}`);
     return c.json({ error: push.error }, 400);
   }
   const { deleted, pushedAt, ...fields } = push.push;
