@@ -13,10 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { waitForAgent, waitForDeployment } from "../dev/api.ts";
+import { eventually } from "../dev/eventually.ts";
 import { createRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
-import { percentile, printTable, type Row } from "./stats.ts";
+import { percentile, printTable, type Row, settle } from "./stats.ts";
 
 const TARGET = "rollout-bench";
 const REPO = "bench/fleet";
@@ -63,6 +64,9 @@ async function oneRollout(url: string, sha: string, file: string): Promise<Rollo
   if (res.status !== 202 || res.body.deployments.length !== 1 || deployment.jobs.length !== HOSTS.length) {
     return { deployment: "none", answerMs, status: `push answered ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`, boundaries: [], parts: [], problem: "no 3-job deployment" };
   }
+  // The stamps first (the file, every 2 ms), then the API: asking the worker every 100 ms while the
+  // batches move would compete with them on this 2-core machine. A host that never ends falls through.
+  await eventually("every host's last step", () => (stampsOf(file, delivery).filter((s) => s.what === "end").length === HOSTS.length ? true : undefined), 60_000, 2).catch(() => undefined);
   let dep: any;
   try {
     dep = await waitForDeployment(url, TARGET, deployment.id, undefined, 60_000);
@@ -128,6 +132,7 @@ export async function rolloutRow(url: string, opts: { bundle?: boolean; log?: (r
     const sha = repo.head(repo.work);
     const runs: RolloutRun[] = [];
     for (let i = 0; i < WARM_UP + MEASURED; i++) {
+      await settle();
       const run = await oneRollout(url, sha, file);
       opts.log?.(run);
       runs.push(run);

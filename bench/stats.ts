@@ -13,6 +13,17 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/**
+ * The pause before each measured request. The worker writes its log lines LINE_DELAY_MS after the
+ * answer (worker/console-lines.ts) and an idle agent's job runs meanwhile: measured back to back, one
+ * request's afterwork would land in the next one's time. Real pushes are seconds apart.
+ */
+export const SETTLE_MS = 150;
+
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
 /** Wall-clock time in ns, comparable with `date +%s%N` in a child process. */
 export function nowNs(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));

@@ -11,7 +11,7 @@ import { waitUntil } from "cloudflare:workers";
 type Level = "log" | "warn";
 
 /** Late enough that the answer is out (worker → wrangler's proxy → client); soon enough for a person. */
-export const LINE_DELAY_MS = 15;
+export const LINE_DELAY_MS = 50;
 
 const queued: Array<{ level: Level; line: string }> = [];
 let scheduled = false;
