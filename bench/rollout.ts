@@ -30,6 +30,8 @@ export interface RolloutRun {
   status: string;
   /** How long the webhook took to answer the push that made the deployment (ms). */
   answerMs: number;
+  /** GET /healthz just before that push (ms): the answer's yardstick, measured alongside. */
+  healthMs: number;
   /** ms from host i's last step ended to host i+1's first step started; empty when the steps' stamps are incomplete. */
   boundaries: number[];
   /**
@@ -57,12 +59,15 @@ function stampsOf(file: string, delivery: string): { host: string; what: string;
 
 async function oneRollout(url: string, sha: string, file: string): Promise<RolloutRun> {
   const delivery = randomUUID();
+  const asked = performance.now();
+  await fetch(`${url}/healthz`).then((r) => r.text());
+  const healthMs = performance.now() - asked;
   const sent = performance.now();
   const res = await sendWebhook(url, { target: TARGET, delivery, secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: "refs/heads/fleet", after: sha }) });
   const answerMs = performance.now() - sent;
   const deployment = res.body?.deployments?.[0];
   if (res.status !== 202 || res.body.deployments.length !== 1 || deployment.jobs.length !== HOSTS.length) {
-    return { deployment: "none", answerMs, status: `push answered ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`, boundaries: [], parts: [], problem: "no 3-job deployment" };
+    return { deployment: "none", answerMs, healthMs, status: `push answered ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`, boundaries: [], parts: [], problem: "no 3-job deployment" };
   }
   // The stamps first (the file, every 2 ms), then the API: asking the worker every 100 ms while the
   // batches move would compete with them on this 2-core machine. A host that never ends falls through.
@@ -71,12 +76,12 @@ async function oneRollout(url: string, sha: string, file: string): Promise<Rollo
   try {
     dep = await waitForDeployment(url, TARGET, deployment.id, undefined, 60_000);
   } catch (e) {
-    return { deployment: deployment.id, answerMs, status: "not finished", boundaries: [], parts: [], problem: e instanceof Error ? e.message : String(e) };
+    return { deployment: deployment.id, answerMs, healthMs, status: "not finished", boundaries: [], parts: [], problem: e instanceof Error ? e.message : String(e) };
   }
   const stamps = stampsOf(file, delivery);
   const at = (host: string, what: string) => stamps.filter((s) => s.host === host && s.what === what);
   const complete = HOSTS.every((h) => at(h, "start").length === 1 && at(h, "end").length === 1);
-  if (!complete) return { deployment: dep.id, answerMs, status: dep.status, boundaries: [], parts: [], problem: `stamps: ${stamps.map((s) => `${s.host} ${s.what}`).join(", ") || "none"}` };
+  if (!complete) return { deployment: dep.id, answerMs, healthMs, status: dep.status, boundaries: [], parts: [], problem: `stamps: ${stamps.map((s) => `${s.host} ${s.what}`).join(", ") || "none"}` };
   const boundaries = HOSTS.slice(1).map((host, i) => Number(at(host, "start")[0]!.ns - at(HOSTS[i]!, "end")[0]!.ns) / 1e6);
   const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
   const jobOf = (host: string) => dep.jobs.find((j: any) => j.agent === host);
@@ -88,7 +93,7 @@ async function oneRollout(url: string, sha: string, file: string): Promise<Rollo
   });
   // A boundary below zero means two hosts ran at once: not a one-host-at-a-time rollout.
   const problem = boundaries.some((b) => b < 0) ? "hosts overlapped" : undefined;
-  return { deployment: dep.id, answerMs, status: dep.status, boundaries, parts, problem };
+  return { deployment: dep.id, answerMs, healthMs, status: dep.status, boundaries, parts, problem };
 }
 
 /**
@@ -97,7 +102,7 @@ async function oneRollout(url: string, sha: string, file: string): Promise<Rollo
  * run once, in name order, one after the other, and the p50 is within 50 ms.
  */
 /** The boundary row, and the webhook's answer time for the pushes that made the deployments (p50, ms). */
-export async function rolloutRow(url: string, opts: { bundle?: boolean; log?: (run: RolloutRun) => void } = {}): Promise<{ row: Row; answerP50: number; ok: boolean }> {
+export async function rolloutRow(url: string, opts: { bundle?: boolean; log?: (run: RolloutRun) => void } = {}): Promise<{ row: Row; answerP50: number; healthP50: number; ok: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-bench-rollout-"));
   const file = join(dir, "stamps");
   const repo = createRepo({ VERSION: "1\n" }, { dir });
@@ -149,7 +154,8 @@ export async function rolloutRow(url: string, opts: { bundle?: boolean; log?: (r
       target: "≤ 50 ms",
       ok: bad.length === 0 && measured.length > 0 && p50 <= 50,
     };
-    return { row, answerP50: percentile(runs.slice(WARM_UP).map((r) => r.answerMs), 50), ok: bad.length === 0 };
+    const measuredRuns = runs.slice(WARM_UP);
+    return { row, answerP50: percentile(measuredRuns.map((r) => r.answerMs), 50), healthP50: percentile(measuredRuns.map((r) => r.healthMs), 50), ok: bad.length === 0 };
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
   }

@@ -194,15 +194,22 @@ try {
     spawnSync("bash", ["-eo", "pipefail", "-c", BIG_CMD], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 2 * BIG_BYTES });
     direct.push(performance.now() - t);
   }
-  const bigRes = await push("big");
-  const bigJob = await waitForJob(worker.url, "default", bigRes.body.jobs[0].id, undefined, 300_000);
-  const step = bigJob.steps[0];
-  const stepMs = Date.parse(step.finishedAt) - Date.parse(step.startedAt);
+  // Three runs as bash had, p50 against p50: one run against three is the machine's noise.
+  const stepTimes: number[] = [];
+  let bigJob: any;
+  for (let i = 0; i < 3; i++) {
+    const bigRes = await push("big");
+    bigJob = await waitForJob(worker.url, "default", bigRes.body.jobs[0].id, undefined, 300_000);
+    if (bigJob.status !== "succeeded") break;
+    const step = bigJob.steps[0];
+    stepTimes.push(Date.parse(step.finishedAt) - Date.parse(step.startedAt));
+  }
+  const stepMs = percentile(stepTimes, 50);
   const directMs = percentile(direct, 50);
   rows.push({ metric: "50 MB step: bash alone (stdout to a pipe)", value: `${directMs.toFixed(0)} ms`, target: "", ok: undefined });
   rows.push({
     metric: "50 MB step: under hookrelay",
-    value: bigJob.status === "succeeded" ? `${stepMs} ms` : `FAILED: job ${bigJob.status}`,
+    value: bigJob.status === "succeeded" ? `${stepMs.toFixed(0)} ms (p50 of 3)` : `FAILED: job ${bigJob.status}`,
     target: "≤ 1.1× bash",
     ok: bigJob.status === "succeeded" && stepMs / directMs <= 1.1,
     ratio: `${(stepMs / directMs).toFixed(2)}× bash`,
@@ -251,7 +258,7 @@ try {
 
   // 4b. A 3-host rollout (three more agents, their own target): overhead per batch boundary. See bench/rollout.ts.
   const rollout = await rolloutRow(worker.url, { bundle: true });
-  rows.push(rollout.row, answerRow("3-host rollout push (first host's job sent)", [rollout.answerP50], health));
+  rows.push(rollout.row, answerRow("3-host rollout push (first host's job sent)", [rollout.answerP50], rollout.healthP50));
 
   // 4c. What masking secrets costs the 50 MB step (two more agents, their own target). See bench/masking.ts.
   rows.push(await maskingRow(worker.url, { bundle: true }));
