@@ -3,9 +3,7 @@
  * character split across reads stays whole), batched (flush at 32 KiB or after 50 ms), and held to
  * the job's log cap: past the head (the cap minus the tail's room) the middle is dropped, and at the
  * step's end the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying
- * how many bytes were left out. Reading goes on while up to 256 KiB of batches are on their way to the
- * spool (waiting for each write let the pipe fill and stalled the step: measured below), so memory
- * stays bounded by the batch, those bytes, and that tail.
+ * how many bytes were left out. Memory stays bounded by the batch plus that tail.
  * Secret values are masked first, on the raw bytes of each stream (mask.ts), so neither the head,
  * the tail, a batch nor the spool ever holds one.
  */
@@ -44,8 +42,6 @@ export interface StepOutputOptions {
   flushMs?: number;
   /** Secret values to mask as `***` (null: none). */
   masker?: Masker | null;
-  /** Bytes of batches handed to `emit` and not written yet before `write` waits (default 256 KiB). */
-  maxInFlight?: number;
 }
 
 export class StepOutput {
@@ -53,9 +49,6 @@ export class StepOutput {
   private readonly emit: EmitOutput;
   private readonly flushBytes: number;
   private readonly flushMs: number;
-  private readonly maxInFlight: number;
-  /** UTF-16 units of batches handed to emit and not written yet (≈ bytes: most output is ASCII). */
-  private inFlight = 0;
   private readonly decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
   private pendingStream: OutputStream = "stdout";
   private pending = "";
@@ -74,7 +67,6 @@ export class StepOutput {
     this.emit = options.emit;
     this.flushBytes = options.flushBytes ?? 32 * 1024;
     this.flushMs = options.flushMs ?? 50;
-    this.maxInFlight = options.maxInFlight ?? 256 * 1024;
     this.masks = options.masker ? { stdout: options.masker.stream(), stderr: options.masker.stream() } : null;
   }
 
@@ -83,7 +75,7 @@ export class StepOutput {
     if (this.masks) for (const part of this.masks[stream].push(chunk)) this.accept(stream, part);
     else this.accept(stream, chunk);
     if (this.pending.length >= this.flushBytes) this.flush();
-    if (this.inFlight > this.maxInFlight) await this.chain;
+    await this.chain;
     if (this.failure) throw this.failure;
   }
 
@@ -194,14 +186,10 @@ export class StepOutput {
 
   private enqueue(stream: OutputStream, data: string): void {
     this.lastEndedWithNewline = data.endsWith("\n");
-    this.inFlight += data.length;
-    this.chain = this.chain
-      .then(() => (this.failure ? undefined : this.emit(stream, data)))
-      .catch((e: unknown) => {
-        this.failure ??= e;
-      })
-      .then(() => {
-        this.inFlight -= data.length;
-      });
+    this.chain = this.chain.then(
+      () => (this.failure ? undefined : this.emit(stream, data)),
+    ).catch((e: unknown) => {
+      this.failure ??= e;
+    });
   }
 }
