@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { OutputStream } from "../shared/protocol.ts";
 import { LogBudget, StepOutput } from "./output.ts";
+import { seededRandom } from "../testing/redeliver.ts";
 
 function collector() {
   const got: { stream: OutputStream; data: string }[] = [];
@@ -65,5 +66,40 @@ describe("step output", () => {
     await b.finish();
     expect(text(first.got)).toBe("a".repeat(1500));
     expect(text(second.got)).toBe(`${"b".repeat(36)}\n[hookrelay] … ${3000 - 36 - 512} bytes of output omitted (log cap 2KiB); the last 512 bytes follow …\n${"b".repeat(512)}`);
+  });
+  it("keeps head and tail exact when every read lands in one buffer that the next read overwrites", async () => {
+    const random = seededRandom(7);
+    // Reads split anywhere, even inside a character; the same reads for both runs.
+    const reads: { stream: OutputStream; bytes: Buffer }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const stream: OutputStream = random() < 0.3 ? "stderr" : "stdout";
+      const bytes = Buffer.from(`${stream} ${i} ${"é✓abc".repeat(Math.floor(random() * 60))}\n`);
+      for (let at = 0; at < bytes.length; ) {
+        const n = Math.min(bytes.length - at, 1 + Math.floor(random() * 300));
+        reads.push({ stream, bytes: bytes.subarray(at, at + n) });
+        at += n;
+      }
+    }
+    const run = async (shared: boolean) => {
+      const c = collector();
+      const out = new StepOutput({ budget: new LogBudget(16 * 1024), emit: c.emit, flushBytes: 512 });
+      const buffer = Buffer.alloc(64 * 1024);
+      for (const r of reads) {
+        if (shared) {
+          r.bytes.copy(buffer);
+          const done = out.write(r.stream, buffer.subarray(0, r.bytes.length));
+          buffer.fill(0x58, 0, r.bytes.length); // the next read lands here
+          await done;
+        } else await out.write(r.stream, Buffer.from(r.bytes));
+      }
+      await out.finish();
+      return c.got;
+    };
+    const fresh = await run(false);
+    const reused = await run(true);
+    expect(text(fresh)).toContain("bytes of output omitted");
+    expect(text(fresh)).not.toContain("X");
+    for (const stream of ["stdout", "stderr"] as const) expect(text(reused.filter((g) => g.stream === stream))).toBe(text(fresh.filter((g) => g.stream === stream)));
+    expect(text(reused)).toBe(text(fresh));
   });
 });

@@ -3,7 +3,7 @@
  * character split across reads stays whole), batched (flush at 32 KiB or after 50 ms), and held to
  * the job's log cap: past the head (the cap minus the tail's room) the middle is dropped, and at the
  * step's end the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying
- * how many bytes were left out. Memory stays bounded by the batch plus that tail.
+ * how many bytes were left out. Memory stays bounded by the batch plus that tail (one buffer).
  * Secret values are masked first, on the raw bytes of each stream (mask.ts), so neither the head,
  * the tail, a batch nor the spool ever holds one.
  */
@@ -35,6 +35,76 @@ interface Piece {
   bytes: Uint8Array;
 }
 
+/**
+ * The last `max` bytes past the head, copied into one buffer allocated at the first byte past the
+ * head: the reads they come from are overwritten by the next read (process-group.ts), and a copy
+ * per read would be the allocation churn that buffer avoids. Runs of one stream keep their order.
+ */
+class TailRing {
+  private buf: Buffer | null = null;
+  /** Where the next byte goes. */
+  private end = 0;
+  /** Bytes held (≤ max). */
+  size = 0;
+  private runs: { stream: OutputStream; bytes: number }[] = [];
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  push(stream: OutputStream, data: Uint8Array): void {
+    const max = this.max;
+    const buf = (this.buf ??= Buffer.allocUnsafe(max));
+    let src = data;
+    if (src.length >= max) {
+      src = src.subarray(src.length - max);
+      this.runs = [];
+      this.size = 0;
+    }
+    const first = Math.min(src.length, max - this.end);
+    buf.set(src.subarray(0, first), this.end);
+    if (first < src.length) buf.set(src.subarray(first), 0);
+    this.end = (this.end + src.length) % max;
+    const last = this.runs.at(-1);
+    if (last && last.stream === stream) last.bytes += src.length;
+    else this.runs.push({ stream, bytes: src.length });
+    this.size += src.length;
+    // The oldest bytes were overwritten: drop them from the oldest runs.
+    let excess = this.size - max;
+    while (excess > 0) {
+      const run = this.runs[0]!;
+      const k = Math.min(run.bytes, excess);
+      run.bytes -= k;
+      excess -= k;
+      this.size -= k;
+      if (run.bytes === 0) this.runs.shift();
+    }
+  }
+
+  /** The bytes held, oldest first, one fresh piece per run; empties the ring. */
+  take(): Piece[] {
+    const out: Piece[] = [];
+    const buf = this.buf;
+    if (buf) {
+      let pos = (this.end - this.size + this.max) % this.max;
+      for (const run of this.runs) {
+        const bytes = Buffer.allocUnsafe(run.bytes);
+        const first = Math.min(run.bytes, this.max - pos);
+        buf.copy(bytes, 0, pos, pos + first);
+        if (first < run.bytes) buf.copy(bytes, first, 0, run.bytes - first);
+        pos = (pos + run.bytes) % this.max;
+        out.push({ stream: run.stream, bytes });
+      }
+    }
+    this.buf = null;
+    this.end = 0;
+    this.size = 0;
+    this.runs = [];
+    return out;
+  }
+}
+
 export interface StepOutputOptions {
   budget: LogBudget;
   emit: EmitOutput;
@@ -56,8 +126,7 @@ export class StepOutput {
   /** Emits run one after another in this chain; awaiting it is the back-pressure. */
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
-  private tail: Piece[] = [];
-  private tailBytes = 0;
+  private readonly tail: TailRing;
   private overflowBytes = 0;
   private lastEndedWithNewline = true;
   private readonly masks: { stdout: MaskStream; stderr: MaskStream } | null;
@@ -67,6 +136,7 @@ export class StepOutput {
     this.emit = options.emit;
     this.flushBytes = options.flushBytes ?? 32 * 1024;
     this.flushMs = options.flushMs ?? 50;
+    this.tail = new TailRing(this.budget.tailMax);
     this.masks = options.masker ? { stdout: options.masker.stream(), stderr: options.masker.stream() } : null;
   }
 
@@ -114,23 +184,25 @@ export class StepOutput {
       if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, Buffer.from(rest)) : this.toHead(stream, rest);
     }
     this.flush();
-    if (this.tail.length > 0) {
-      // Trim the oldest piece so exactly the last tailMax bytes remain, starting on a character boundary.
-      const first = this.tail[0]!;
-      let cut = Math.max(0, this.tailBytes - this.budget.tailMax);
+    if (this.tail.size > 0) {
+      // The ring holds the last tailMax bytes at most: start them on a character boundary.
+      let tailBytes = this.tail.size;
+      const pieces = this.tail.take();
+      const first = pieces[0]!;
+      let cut = 0;
       while (cut < first.bytes.length && (first.bytes[cut]! & 0xc0) === 0x80) cut++;
       first.bytes = first.bytes.subarray(cut);
-      this.tailBytes -= cut;
-      const omitted = this.overflowBytes - this.tailBytes;
+      tailBytes -= cut;
+      const omitted = this.overflowBytes - tailBytes;
       if (omitted > 0) {
         this.enqueue(
           "stderr",
-          `${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${this.tailBytes} bytes follow …\n`,
+          `${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${tailBytes} bytes follow …\n`,
         );
       }
       const decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
       let run: { stream: OutputStream; text: string } | undefined;
-      for (const p of this.tail) {
+      for (const p of pieces) {
         const text = decoders[p.stream].decode(p.bytes, { stream: true });
         if (run && run.stream === p.stream) run.text += text;
         else {
@@ -142,8 +214,6 @@ export class StepOutput {
         run.text += decoders[run.stream].decode();
         this.enqueue(run.stream, run.text);
       }
-      this.tail = [];
-      this.tailBytes = 0;
     }
     await this.chain;
     if (this.failure) throw this.failure;
@@ -165,12 +235,7 @@ export class StepOutput {
   private toTail(stream: OutputStream, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.overflowBytes += bytes.length;
-    this.tail.push({ stream, bytes });
-    this.tailBytes += bytes.length;
-    // Drop whole pieces the last tailMax bytes no longer need; finish() trims the first one exactly.
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.bytes.length >= this.budget.tailMax) {
-      this.tailBytes -= this.tail.shift()!.bytes.length;
-    }
+    this.tail.push(stream, bytes);
   }
 
   private flush(): void {

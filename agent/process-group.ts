@@ -3,10 +3,17 @@
  * can reach every process it started (SIGTERM to the group, SIGKILL after the grace), not just bash.
  * Output is read with back-pressure: the next chunk is read only after `onData` settled, so a step
  * printing gigabytes never fills our memory — the pipe fills and the step waits.
+ *
+ * Each pipe's reads land in one buffer for the step's whole life (net.Socket's `onread`), not in a new
+ * one per read as Node's streams do: a step printing 50 MB made ~2,700 reads, and the C allocator kept
+ * what they had used (glibc's main heap 2 → 14–16 MB, still there long after; measured in a bare Node
+ * process and in the agent). So `onData` gets a view that the next read overwrites: it must take what
+ * it keeps (a copy, a decoded string) before its first await.
  */
 import { errorCode, errorMessage } from "../shared/errors.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { OutputStream } from "../shared/protocol.ts";
 
@@ -18,6 +25,7 @@ export interface StepProcessOptions {
   run: string;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** `chunk` is overwritten by the next read: keep a copy of what outlives the call's synchronous part. */
   onData(stream: OutputStream, chunk: Buffer): Promise<void>;
   /** After bash exits, keep reading until the pipes go quiet this long (a background grandchild may hold them open). */
   drainIdleMs?: number;
@@ -34,6 +42,9 @@ export interface StepProcess {
   /** SIGKILL to the whole group now (a `killGroup` under way then ends as soon as the group is gone). */
   killNow(): void;
 }
+
+/** Per pipe, for the step's whole life (64 KiB: what Node reads a pipe in). */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 export function spawnStep(options: StepProcessOptions): StepProcess {
   let child: ChildProcess & { stdout: Readable; stderr: Readable };
@@ -61,17 +72,55 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
   });
 
   let lastActivity = Date.now();
-  const pump = async (stream: OutputStream, readable: Readable): Promise<void> => {
-    try {
-      for await (const chunk of readable) {
-        lastActivity = Date.now();
-        await options.onData(stream, chunk as Buffer);
-        lastActivity = Date.now();
+  const readers: Socket[] = [];
+  const pump = (stream: OutputStream, pipe: Readable): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const handle = (pipe as unknown as { _handle?: unknown })._handle;
+      if (!handle) {
+        // A Node whose child pipes have no handle to wrap: read them as streams (a buffer per read).
+        void (async () => {
+          try {
+            for await (const chunk of pipe) {
+              lastActivity = Date.now();
+              await options.onData(stream, chunk as Buffer);
+              lastActivity = Date.now();
+            }
+          } catch {
+            // destroyed by the drain deadline below, or a read error: output ends here either way
+          }
+          resolve();
+        })();
+        return;
       }
-    } catch {
-      // destroyed by the drain deadline below, or a read error: output ends here either way
-    }
-  };
+      const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      // `handle` is the pipe the child's stdio Socket wraps (not read by it: nobody listens to it).
+      const reader: Socket = new Socket({
+        handle,
+        readable: true,
+        writable: false,
+        onread: {
+          buffer,
+          callback: (nread: number, buf: Uint8Array) => {
+            lastActivity = Date.now();
+            // No next read (into the same buffer) until onData has settled.
+            reader.pause();
+            options.onData(stream, Buffer.from(buf.buffer, buf.byteOffset, nread)).then(
+              () => {
+                lastActivity = Date.now();
+                if (!reader.destroyed) reader.resume();
+              },
+              () => reader.destroy(),
+            );
+            return true; // paused above already
+          },
+        },
+      } as ConstructorParameters<typeof Socket>[0]);
+      readers.push(reader);
+      // Ends with the pipe, or a read error, or the drain deadline below destroying it: output ends here either way.
+      reader.once("end", () => resolve());
+      reader.once("close", () => resolve());
+      reader.once("error", () => resolve());
+    });
   const pumps = Promise.all([pump("stdout", child.stdout), pump("stderr", child.stderr)]);
 
   const finished = exited.then(async (exit) => {
@@ -85,6 +134,7 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
       await Promise.race([pumps, sleep(Math.min(idle, 50))]);
     }
     if (!done) {
+      for (const reader of readers) reader.destroy();
       child.stdout.destroy();
       child.stderr.destroy();
       await pumps;
