@@ -92,6 +92,26 @@ try {
     };
   };
 
+  /**
+   * `n` pushes to `branch`, each after a pause and right after a GET /healthz: the answers' p50 against
+   * healthz's. A push answered other than `expected` says fails the run (a refused push is not fast).
+   */
+  const answerLoop = async (path: string, n: number, branch: string, expected: (r: Awaited<ReturnType<typeof push>>) => boolean): Promise<Row> => {
+    const answers: number[] = [];
+    const health: number[] = [];
+    for (let i = 0; i < n; i++) {
+      await settle();
+      let t = performance.now();
+      await fetch(`${worker.url}/healthz`).then((r) => r.text());
+      health.push(performance.now() - t);
+      t = performance.now();
+      const r = await push(branch);
+      answers.push(performance.now() - t);
+      if (!expected(r)) throw new Error(`push to ${branch} (${path}) answered ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+    }
+    return answerRow(path, answers, percentile(health, 50));
+  };
+
   // 1. The common case: an idle, connected agent that gets the job at once. Each push waits for the
   // previous job to end; the answer, and POST → the first step's process started (it writes the time).
   const idleAnswers: number[] = [];
@@ -130,19 +150,7 @@ try {
   const slow = await push("slow");
   const slowJob = slow.body.jobs[0].id as string;
   await waitForJob(worker.url, "default", slowJob, ["running"]);
-  const busy: number[] = [];
-  const busyHealth: number[] = [];
-  for (let i = 0; i < 100; i++) {
-    await settle();
-    let t = performance.now();
-    await fetch(`${worker.url}/healthz`).then((r) => r.text());
-    busyHealth.push(performance.now() - t);
-    t = performance.now();
-    const r = await push("slow");
-    busy.push(performance.now() - t);
-    if (r.status !== 202) throw new Error(`push answered ${r.status}`);
-  }
-  rows.push(answerRow("agent busy (job queued)", busy, percentile(busyHealth, 50)));
+  rows.push(await answerLoop("agent busy (job queued)", 100, "slow", (r) => r.status === 202));
   await api(worker.url, `/api/targets/default/jobs/${slowJob}/cancel`, { method: "POST" });
   await waitForJob(worker.url, "default", slowJob);
   // the last queued "slow" job now runs; cancel it too
@@ -157,35 +165,11 @@ try {
   await waitForAgent(worker.url, "default", "bench-away");
   await away.stop();
   await eventually("bench-away offline", async () => ((await api(worker.url, "/api/targets/default/agents")).body.agents.find((a: any) => a.name === "bench-away")?.connected === false ? true : undefined), 10_000);
-  const offline: number[] = [];
-  const offlineHealth: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    await settle();
-    let t = performance.now();
-    await fetch(`${worker.url}/healthz`).then((r) => r.text());
-    offlineHealth.push(performance.now() - t);
-    t = performance.now();
-    const r = await push("away");
-    offline.push(performance.now() - t);
-    if (r.status !== 202 || r.body.jobs.length !== 1) throw new Error(`offline push answered ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
-  }
-  rows.push(answerRow("agent offline (job waits)", offline, percentile(offlineHealth, 50)));
+  rows.push(await answerLoop("agent offline (job waits)", 50, "away", (r) => r.status === 202 && r.body.jobs.length === 1));
 
   // The least a push through the DO does: no pipeline matches, one delivery record stored. What is
   // left above healthz here is the DO round trip and one write, whatever the job machinery does.
-  const none: number[] = [];
-  const noneHealth: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    await settle();
-    let t = performance.now();
-    await fetch(`${worker.url}/healthz`).then((r) => r.text());
-    noneHealth.push(performance.now() - t);
-    t = performance.now();
-    const r = await push("nothing-deploys-this");
-    none.push(performance.now() - t);
-    if (r.status !== 200 || r.body.jobs.length !== 0) throw new Error(`unmatched push answered ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
-  }
-  rows.push(answerRow("no pipeline matches (one record, no job)", none, percentile(noneHealth, 50)));
+  rows.push(await answerLoop("no pipeline matches (one record, no job)", 50, "nothing-deploys-this", (r) => r.status === 200 && r.body.jobs.length === 0));
 
   // 3. A step printing 50 MB: time against plain bash, stored log byte-exact.
   // Bash alone and the step under hookrelay in turn, three of each, p50 against p50: measured apart,
