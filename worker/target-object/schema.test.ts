@@ -5,6 +5,14 @@ import { uniqueName } from "../test-support.ts";
 import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./log-budget.ts";
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from "./schema.ts";
 
+/** The DO's database as a version-`version` worker left it: every table gone, the first migrations applied. */
+function rewindTo(sql: SqlStorage, version: number): void {
+  for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
+  for (const m of MIGRATIONS.slice(0, version)) sql.exec(m);
+  sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+  sql.exec("INSERT INTO schema_version (version) VALUES (?)", version);
+}
+
 describe("Target DO schema", () => {
   it("creates the schema once and records its version; migrating again changes nothing", async () => {
     const stub = env.TARGET.getByName(uniqueName());
@@ -21,10 +29,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const rows = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
-      sql.exec(MIGRATIONS[0]!);
-      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-      sql.exec("INSERT INTO schema_version (version) VALUES (1)");
+      rewindTo(sql, 1);
       const job = (id: string, status: string, cancel: number) =>
         sql.exec(
           `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, started_at, cancel_requested)
@@ -56,11 +61,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
-      sql.exec(MIGRATIONS[0]!);
-      sql.exec(MIGRATIONS[1]!);
-      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-      sql.exec("INSERT INTO schema_version (version) VALUES (2)");
+      rewindTo(sql, 2);
       const record = (delivery: string) => sql.exec("INSERT INTO deliveries (hook_id, delivery, status, answer, created_at) VALUES ('1', ?, 200, '{}', 1)", delivery);
       record("old-1");
       record("old-2");
@@ -95,10 +96,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
-      for (const m of MIGRATIONS.slice(0, 4)) sql.exec(m);
-      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-      sql.exec("INSERT INTO schema_version (version) VALUES (4)");
+      rewindTo(sql, 4);
       const job = (id: string, agent: string, delivery: string, status: string, started: number | null, finished: number | null) =>
         sql.exec(
           `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, started_at, finished_at)
@@ -137,10 +135,7 @@ describe("Target DO schema", () => {
     const stub = env.TARGET.getByName(uniqueName());
     const result = await runInDurableObject(stub, (_, state) => {
       const sql = state.storage.sql;
-      for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
-      for (const m of MIGRATIONS.slice(0, 6)) sql.exec(m);
-      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-      sql.exec("INSERT INTO schema_version (version) VALUES (6)");
+      rewindTo(sql, 6);
       for (const id of ["a", "b"]) {
         sql.exec(
           `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at)
