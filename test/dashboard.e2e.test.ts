@@ -194,6 +194,9 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     expect(await page.locator("h1 .status").textContent()).toContain("running");
     await log.filter({ hasText: "line-two" }).waitFor({ timeout: 15_000 });
     await page.locator("h1 .status", { hasText: "succeeded" }).waitFor({ timeout: 10_000 });
+    // The status is polled and the log followed (every 500 ms) separately: the stream's `end` event,
+    // which empties the note under the log, comes after the log's last piece.
+    await eventually("the log stream's end", async () => (await page.locator(`#log-${jobId} .log-note`).textContent()) === "", 10_000, 50);
     // What arrived piece by piece is the whole log, as the API's plain GET has it.
     expect(await log.textContent()).toBe(await jobLog(worker.url, TARGET, jobId));
     expect(await log.textContent()).toContain("line-one\nline-two\n");
