@@ -15,8 +15,8 @@ import { formatDuration } from "./units.ts";
 export interface Link {
   readonly isOpen: boolean;
   readonly bufferedAmount: number;
-  /** Resolves once the frame is written to the socket (true) or the socket is gone (false). */
-  send(text: string): Promise<boolean>;
+  /** Resolves once the frame is written to the socket (true) or the socket is gone (false). Bytes go as a binary frame. */
+  send(frame: string | Uint8Array): Promise<boolean>;
 }
 
 export interface ConnectionOptions {
@@ -102,10 +102,10 @@ export class Connection {
       get bufferedAmount() {
         return ws.bufferedAmount;
       },
-      send: (text) =>
+      send: (frame) =>
         new Promise<boolean>((resolve) => {
           if (ws.readyState !== WebSocket.OPEN) return resolve(false);
-          ws.send(text, (err) => resolve(!err));
+          ws.send(frame, { binary: typeof frame !== "string" }, (err) => resolve(!err));
         }),
     };
 

@@ -39,7 +39,7 @@ export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig
   const jobId = `local-${Date.now()}`;
   const out = process.stdout;
   const err = process.stderr;
-  const write = (stream: NodeJS.WriteStream, text: string) => new Promise<void>((r) => (stream.write(text) ? r() : stream.once("drain", () => r())));
+  const write = (stream: NodeJS.WriteStream, text: string | Uint8Array) => new Promise<void>((r) => (stream.write(text) ? r() : stream.once("drain", () => r())));
   const emit = async (body: JobEventBody): Promise<void> => {
     switch (body.kind) {
       case "step-start":

@@ -1,43 +1,52 @@
 import { describe, expect, it } from "vitest";
-import { MAX_FRAME_BYTES, parseAgentMessage } from "../shared/protocol.ts";
-import { utf8Length } from "../shared/utf8.ts";
-import { splitEscaped, splitOutput } from "./frames.ts";
+import { encodeOutputFrame, MAX_FRAME_BYTES, parseAgentBinaryFrame } from "../shared/protocol.ts";
+import { seededRandom } from "../testing/redeliver.ts";
+import { incompleteTail, MAX_OUTPUT_PIECE_BYTES, splitOutput } from "./frames.ts";
 
-describe("frames", () => {
-  it("splits output so every event frame stays within MAX_FRAME_BYTES, however it escapes", () => {
-    const nasty = "\u0001".repeat(40_000) + "😀".repeat(20_000) + '"\\'.repeat(20_000);
-    const pieces = splitOutput("job-1", "step", "stdout", nasty);
-    expect(pieces.join("")).toBe(nasty);
-    for (const data of pieces) {
-      const frame = JSON.stringify({ type: "event", jobId: "job-1", seq: 123456789, at: Date.now(), body: { kind: "output", step: "step", stream: "stdout", data } });
-      expect(utf8Length(frame)).toBeLessThanOrEqual(MAX_FRAME_BYTES);
-      expect(parseAgentMessage(frame).ok).toBe(true);
-    }
-  });
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 
-  it("fills pieces nearly to the budget and loses nothing, for random mixes of text", () => {
-    const alphabet = ["a", "Z", " ", "\n", "\t", '"', "\\", "\u0001", "é", "中", "😀", "\ud800", "\udfff"];
-    let seed = 42;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    for (let round = 0; round < 50; round++) {
-      const text = Array.from({ length: 2000 + rand(3000) }, () => alphabet[rand(alphabet.length)]).join("");
-      const max = 50 + rand(500);
-      const pieces = splitEscaped(text, max);
-      expect(pieces.join("")).toBe(text);
-      for (const [i, piece] of pieces.entries()) {
-        expect(Buffer.byteLength(JSON.stringify(piece)) - 2).toBeLessThanOrEqual(max);
-        const next = pieces[i + 1];
-        if (next !== undefined) {
-          // Nearly full: adding the next character would have gone over (or split a surrogate pair).
-          const grown = piece + next.slice(0, /[\ud800-\udbff]/.test(next[0]!) ? 2 : 1);
-          expect(Buffer.byteLength(JSON.stringify(grown)) - 2 > max || /[\ud800-\udbff]$/.test(piece + next[0]!)).toBe(true);
-        }
+describe("output frames", () => {
+  it("cuts output into pieces whose binary frames stay within MAX_FRAME_BYTES, with the longest job id and step name", () => {
+    const data = Buffer.from("😀".repeat(40_000) + "x".repeat(70_000));
+    const pieces = splitOutput(data);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(Buffer.concat(pieces).equals(data)).toBe(true);
+    const jobId = "j".repeat(64);
+    const step = "s".repeat(64);
+    for (const piece of pieces) {
+      expect(piece.length).toBeLessThanOrEqual(MAX_OUTPUT_PIECE_BYTES);
+      const frame = encodeOutputFrame({ jobId, seq: Number.MAX_SAFE_INTEGER, at: Date.UTC(2099, 0, 1), step, stream: "stderr" }, piece);
+      expect(frame.length).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+      const parsed = parseAgentBinaryFrame(frame);
+      expect(parsed.ok).toBe(true);
+      if (parsed.ok && parsed.message.type === "event" && parsed.message.body.kind === "output") {
+        expect(Buffer.from(parsed.message.body.data as Uint8Array).equals(Buffer.from(piece))).toBe(true);
       }
     }
   });
 
-  it("never cuts a surrogate pair", () => {
-    const pieces = splitEscaped("a😀😀😀", 5);
-    expect(pieces).toEqual(["a😀", "😀", "😀"]);
+  it("cuts only where decoding the pieces one by one gives the text of the whole, for random bytes (seeded)", () => {
+    const random = seededRandom(5);
+    const atoms = ["a", "é", "✓", "😀"].map((t) => Buffer.from(t));
+    atoms.push(Buffer.from([0x80]), Buffer.from([0xf0, 0x9f]), Buffer.from([0xe2]), Buffer.from([0xfe]));
+    for (let round = 0; round < 300; round++) {
+      const data = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 400) }, () => atoms[Math.floor(random() * atoms.length)]!));
+      const max = 4 + Math.floor(random() * 40);
+      const pieces = splitOutput(data, max);
+      expect(Buffer.concat(pieces).equals(data)).toBe(true);
+      for (const p of pieces) expect(p.length).toBeLessThanOrEqual(max);
+      for (const p of pieces.slice(0, -1)) expect(p.length).toBeGreaterThan(max - 4); // at most 3 bytes short of full
+      expect(pieces.map(decode).join("")).toBe(decode(data));
+    }
+  });
+
+  it("holds back exactly the start of an unfinished character", () => {
+    expect(incompleteTail(Buffer.from("abc"))).toBe(0);
+    expect(incompleteTail(Buffer.from("é"))).toBe(0);
+    expect(incompleteTail(Buffer.from("😀"))).toBe(0);
+    expect(incompleteTail(Buffer.from("😀").subarray(0, 3))).toBe(3);
+    expect(incompleteTail(Buffer.from("a✓").subarray(0, 3))).toBe(2);
+    expect(incompleteTail(Buffer.from([0x61, 0xc3]))).toBe(1);
+    expect(incompleteTail(Buffer.from([0x80, 0x80, 0x80]))).toBe(0); // no character: nothing to wait for
   });
 });

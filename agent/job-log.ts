@@ -1,16 +1,67 @@
 /**
- * A job's event log on disk: `jobs/<id>/events-N.log` segments holding its frames from seq N on, one
- * a line, and `jobs/<id>/acked`, the highest seq the worker acked. Loading one cuts off a line a crash
- * left torn.
+ * A job's event log on disk: `jobs/<id>/events-N.frames` segments holding its frames from seq N on,
+ * each a record (its length as 4 bytes big-endian, then the frame: JSON text, or a binary output
+ * frame — told apart by the first byte), and `jobs/<id>/acked`, the highest seq the worker acked.
+ * Loading one cuts off a record a crash left torn. Segments an agent before protocol 3 wrote,
+ * `events-N.log` (text frames, one a line), are still read, so an upgrade loses no unsent event.
  */
 import { createReadStream } from "node:fs";
 import { open, readdir, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { parseAgentMessage } from "../shared/protocol.ts";
+import { type AgentMessage, MAX_INCOMING_FRAME_BYTES, OUTPUT_FRAME_TAG, parseAgentBinaryFrame, parseAgentMessage } from "../shared/protocol.ts";
 
 export interface Segment {
   firstSeq: number;
   path: string;
+}
+
+/** A segment written before protocol 3: text frames, one a line. */
+export const isLineSegment = (path: string) => path.endsWith(".log");
+
+/** A spooled frame as read back: what it says (a job's event), and the frame to send as it was. */
+export interface ReadFrame {
+  event: Extract<AgentMessage, { type: "event" }>;
+  frame: string | Uint8Array;
+}
+
+/** A record's frame, if it is an event frame. */
+export function readFrame(frame: string | Uint8Array): ReadFrame | null {
+  const parsed =
+    typeof frame === "string" ? parseAgentMessage(frame) : frame[0] === OUTPUT_FRAME_TAG ? parseAgentBinaryFrame(frame) : parseAgentMessage(Buffer.from(frame).toString("utf8"));
+  if (!parsed.ok || parsed.message.type !== "event") return null;
+  return { event: parsed.message, frame: typeof frame === "string" || frame[0] === OUTPUT_FRAME_TAG ? frame : Buffer.from(frame).toString("utf8") };
+}
+
+/** A segment's frames in order with where each ends in the file; `completeOnly` stops at a torn one. */
+export async function* readSegment(path: string, completeOnly = false): AsyncGenerator<{ frame: string | Uint8Array; end: number }> {
+  if (isLineSegment(path)) {
+    let end = 0;
+    for await (const line of readLines(path, completeOnly)) {
+      end += Buffer.byteLength(line) + 1;
+      yield { frame: line, end };
+    }
+    return;
+  }
+  yield* readRecords(path);
+}
+
+/** Length-prefixed records; a last one cut short (or a length no frame has) ends the reading. */
+async function* readRecords(path: string): AsyncGenerator<{ frame: Uint8Array; end: number }> {
+  let buf: Buffer = Buffer.alloc(0);
+  let offset = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
+    buf = buf.length === 0 ? (chunk as Buffer) : Buffer.concat([buf, chunk as Buffer]);
+    let pos = 0;
+    while (buf.length - pos >= 4) {
+      const length = buf.readUInt32BE(pos);
+      if (length === 0 || length > MAX_INCOMING_FRAME_BYTES) return;
+      if (buf.length - pos - 4 < length) break;
+      offset += 4 + length;
+      yield { frame: buf.subarray(pos + 4, pos + 4 + length), end: offset };
+      pos += 4 + length;
+    }
+    buf = buf.subarray(pos);
+  }
 }
 
 export interface JobState {
@@ -29,7 +80,7 @@ export interface JobState {
 /** Reads a job's directory back as a previous run left it. */
 export async function loadJob(dir: string, jobId: string): Promise<JobState> {
   const files = (await readdir(dir)).flatMap((f) => {
-    const m = /^events-(\d+)\.log$/.exec(f);
+    const m = /^events-(\d+)\.(?:frames|log)$/.exec(f);
     return m ? [{ firstSeq: Number(m[1]), path: join(dir, f) }] : [];
   });
   files.sort((a, b) => a.firstSeq - b.firstSeq);
@@ -42,18 +93,16 @@ export async function loadJob(dir: string, jobId: string): Promise<JobState> {
   const job: JobState = { jobId, dir, lastSeq: ackedSeq, ackedSeq, endSeq: null, segments: files, handle: null, handleBytes: 0, chain: Promise.resolve() };
   const last = files.at(-1);
   if (last) {
-    // Find the last complete line; cut a torn one (a crash mid-append) off.
+    // Find the last complete frame; cut a torn one (a crash mid-append) off.
     const fh = await open(last.path, "r+");
     try {
       let good = 0;
-      let pos = 0;
-      for await (const line of readLines(last.path, true)) {
-        pos += Buffer.byteLength(line) + 1;
-        const parsed = parseAgentMessage(line);
-        if (!parsed.ok || parsed.message.type !== "event") break;
-        good = pos;
-        job.lastSeq = parsed.message.seq;
-        if (parsed.message.body.kind === "job-end") job.endSeq = parsed.message.seq;
+      for await (const { frame, end } of readSegment(last.path, true)) {
+        const read = readFrame(frame);
+        if (!read) break;
+        good = end;
+        job.lastSeq = read.event.seq;
+        if (read.event.body.kind === "job-end") job.endSeq = read.event.seq;
       }
       const { size } = await fh.stat();
       if (good < size) await fh.truncate(good);

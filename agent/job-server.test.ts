@@ -280,7 +280,7 @@ describe("every accepted job ends", () => {
     await hello();
     // Every segment after the first is a directory: once the first is full (4 MiB), no event of this job can be written.
     const jobDir = join(a.config.stateDir, "jobs", "full1");
-    for (let seq = 2; seq <= 1000; seq++) mkdirSync(join(jobDir, `events-${seq}.log`), { recursive: true });
+    for (let seq = 2; seq <= 1000; seq++) mkdirSync(join(jobDir, `events-${seq}.frames`), { recursive: true });
     fake.latest()!.send(jobMessage("full1"));
     await eventually("the failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] the agent failed while running this job: ")), 30_000);
     await eventually("the job-end failure to be logged", () => a.lines.some((l) => l.startsWith("error: [job full1] could not spool the job's end")));
@@ -289,7 +289,7 @@ describe("every accepted job ends", () => {
     fake.latest()!.send(jobMessage("full2"));
     expect(await jobEnd("full2")).toEqual({ kind: "job-end", status: "succeeded" });
     // The worker still thinks full1 runs and cancels it; by now the disk takes writes again: the job ends.
-    for (let seq = 2; seq <= 1000; seq++) rmdirSync(join(jobDir, `events-${seq}.log`));
+    for (let seq = 2; seq <= 1000; seq++) rmdirSync(join(jobDir, `events-${seq}.frames`));
     fake.latest()!.send({ type: "cancel", jobId: "full1" });
     expect(await jobEnd("full1")).toEqual({ kind: "job-end", status: "canceled" });
     expect(fake.output("full1", null)).toMatch(/\[hookrelay\] job canceled by the worker/);

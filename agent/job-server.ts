@@ -187,7 +187,9 @@ export class JobServer {
       case "cancel":
         return this.onCancel(m.jobId, link);
       case "error":
-        this.log.warn(`the worker reported an error: ${peerText(m.code)}: ${peerText(m.message)}`);
+        // A refused protocol is not a passing error: nothing will run until one side is upgraded.
+        if (m.code === "unsupported-protocol") this.log.error(`the worker refused this agent: ${peerText(m.message)}`);
+        else this.log.warn(`the worker reported an error: ${peerText(m.code)}: ${peerText(m.message)}`);
         return;
       default:
         return assertNever(m, "worker message");

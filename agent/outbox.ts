@@ -65,12 +65,13 @@ export class Outbox {
   }
 
   /**
-   * One event of a job, as its frames: output data is cut here into pieces whose frames stay
-   * ≤ MAX_FRAME_BYTES (the runner's batches go up to the 1 MiB tail). Each is spooled, then sent.
+   * One event of a job, as its frames: output is cut here into pieces of whole characters whose
+   * frames stay ≤ MAX_FRAME_BYTES (the runner's batches go up to the 1 MiB tail). Each is spooled, then sent.
    */
   async emit(jobId: string, body: JobEventBody): Promise<void> {
     if (body.kind !== "output") return this.emitFrame(jobId, body);
-    for (const data of splitOutput(jobId, body.step, body.stream, body.data)) await this.emitFrame(jobId, { ...body, data });
+    const bytes = typeof body.data === "string" ? Buffer.from(body.data) : body.data;
+    for (const data of splitOutput(bytes)) await this.emitFrame(jobId, { ...body, data });
   }
 
   /**

@@ -3,9 +3,18 @@ import type { OutputStream } from "../shared/protocol.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { seededRandom } from "../testing/redeliver.ts";
 
+/** Each event's bytes decoded on their own, as the worker's log reads them: a character split between two events shows as U+FFFD. */
 function collector() {
   const got: { stream: OutputStream; data: string }[] = [];
-  return { got, emit: async (stream: OutputStream, data: string) => void got.push({ stream, data }) };
+  const bytes: { stream: OutputStream; data: Uint8Array }[] = [];
+  return {
+    got,
+    bytes,
+    emit: async (stream: OutputStream, data: Uint8Array) => {
+      bytes.push({ stream, data });
+      got.push({ stream, data: new TextDecoder().decode(data) });
+    },
+  };
 }
 const text = (got: { data: string }[]) => got.map((g) => g.data).join("");
 
@@ -101,5 +110,35 @@ describe("step output", () => {
     expect(text(fresh)).not.toContain("X");
     for (const stream of ["stdout", "stderr"] as const) expect(text(reused.filter((g) => g.stream === stream))).toBe(text(fresh.filter((g) => g.stream === stream)));
     expect(text(reused)).toBe(text(fresh));
+  });
+
+  it("emits each stream's bytes exactly, every event whole characters, for random bytes read at random cuts (seeded)", async () => {
+    const random = seededRandom(11);
+    // Valid characters of every length, and bytes that are no character: lone leads, stray continuations.
+    const atoms = ["a", "\n", "é", "✓", "😀", "中"].map((t) => Buffer.from(t));
+    atoms.push(Buffer.from([0xc3]), Buffer.from([0x80]), Buffer.from([0xf0, 0x9f]), Buffer.from([0xe2, 0x9c]), Buffer.from([0xff]));
+    for (let round = 0; round < 60; round++) {
+      const input = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+      const c = collector();
+      const out = new StepOutput({ budget: new LogBudget(64 * 1024 * 1024), emit: c.emit, flushBytes: 4 + Math.floor(random() * 200) });
+      for (let i = 0; i < 300; i++) {
+        const stream: OutputStream = random() < 0.3 ? "stderr" : "stdout";
+        const bytes = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 40) }, () => atoms[Math.floor(random() * atoms.length)]!));
+        input[stream].push(bytes);
+        for (let at = 0; at < bytes.length; ) {
+          const n = Math.min(bytes.length - at, 1 + Math.floor(random() * 7));
+          await out.write(stream, bytes.subarray(at, at + n));
+          at += n;
+        }
+      }
+      await out.finish();
+      for (const stream of ["stdout", "stderr"] as const) {
+        const whole = Buffer.concat(input[stream]);
+        const events = c.bytes.filter((e) => e.stream === stream);
+        expect(Buffer.concat(events.map((e) => e.data)).equals(whole)).toBe(true);
+        // Decoded one by one (as the worker does) = the stream decoded whole: no event ends inside a character.
+        expect(events.map((e) => new TextDecoder().decode(e.data)).join("")).toBe(new TextDecoder().decode(whole));
+      }
+    }
   });
 });

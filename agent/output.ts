@@ -1,17 +1,22 @@
 /**
- * A step's output on its way to events: decoded as UTF-8 per stream (a streaming TextDecoder, so a
- * character split across reads stays whole), batched (flush at 32 KiB or after 50 ms), and held to
- * the job's log cap: past the head (the cap minus the tail's room) the middle is dropped, and at the
- * step's end the last part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying
- * how many bytes were left out. Memory stays bounded by the batch plus that tail (one buffer).
+ * A step's output on its way to events, as bytes (protocol 3 carries them raw): batched per stream
+ * (flush at 32 KiB or after 50 ms), each event ending on a character boundary (an incomplete UTF-8
+ * sequence at a batch's end waits for the rest of it: frames.ts), and held to the job's log cap:
+ * past the head (the cap minus the tail's room) the middle is dropped, and at the step's end the last
+ * part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying how many bytes were
+ * left out. Memory stays bounded by the batch plus that tail (one buffer).
  * Secret values are masked first, on the raw bytes of each stream (mask.ts), so neither the head,
  * the tail, a batch nor the spool ever holds one.
  */
 import type { OutputStream } from "../shared/protocol.ts";
 import type { Masker, MaskStream } from "./mask.ts";
+import { incompleteTail } from "./frames.ts";
 import { formatSize } from "./units.ts";
 
-export type EmitOutput = (stream: OutputStream, data: string) => Promise<void>;
+/** Hands a batch on; `data` is the emitter's to keep (never written to again). */
+export type EmitOutput = (stream: OutputStream, data: Uint8Array) => Promise<void>;
+
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * The job-wide byte budget, shared by its steps: a head of `cap - tailMax` bytes, so that a step
@@ -119,9 +124,12 @@ export class StepOutput {
   private readonly emit: EmitOutput;
   private readonly flushBytes: number;
   private readonly flushMs: number;
-  private readonly decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
   private pendingStream: OutputStream = "stdout";
-  private pending = "";
+  /** The batch being filled (flushBytes long, fresh for each batch: the emitted bytes are the emitter's) and how much of it is. */
+  private batch: Buffer | null = null;
+  private batchLength = 0;
+  /** Per stream, the start of a character whose rest has not been read yet (≤ 3 bytes): the next batch of that stream begins with it. */
+  private readonly carry: Record<OutputStream, Uint8Array> = { stdout: NO_BYTES, stderr: NO_BYTES };
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Emits run one after another in this chain; awaiting it is the back-pressure. */
   private chain: Promise<void> = Promise.resolve();
@@ -144,7 +152,6 @@ export class StepOutput {
   async write(stream: OutputStream, chunk: Uint8Array): Promise<void> {
     if (this.masks) for (const part of this.masks[stream].push(chunk)) this.accept(stream, part);
     else this.accept(stream, chunk);
-    if (this.pending.length >= this.flushBytes) this.flush();
     await this.chain;
     if (this.failure) throw this.failure;
   }
@@ -155,14 +162,14 @@ export class StepOutput {
     const room = this.budget.headMax - this.budget.used;
     if (room >= chunk.length) {
       this.budget.used += chunk.length;
-      this.toHead(stream, this.decoders[stream].decode(chunk, { stream: true }));
+      this.toHead(stream, chunk);
     } else {
       // Cut at a character boundary at or after the cap (≤ 3 bytes over), so neither part splits one.
       let cut = Math.max(0, room);
       while (cut < chunk.length && cut - Math.max(0, room) < 3 && (chunk[cut]! & 0xc0) === 0x80) cut++;
       if (cut > 0) {
         this.budget.used += cut;
-        this.toHead(stream, this.decoders[stream].decode(chunk.subarray(0, cut), { stream: true }));
+        this.toHead(stream, chunk.subarray(0, cut));
       }
       if (cut < chunk.length) this.toTail(stream, chunk.subarray(cut));
     }
@@ -171,7 +178,7 @@ export class StepOutput {
   /** A line from the agent itself about this step (e.g. a timeout); not counted against the cap. */
   async note(line: string): Promise<void> {
     this.flush();
-    this.enqueue("stderr", `${this.lastEndedWithNewline ? "" : "\n"}${line}\n`);
+    this.enqueue("stderr", Buffer.from(`${this.lastEndedWithNewline ? "" : "\n"}${line}\n`));
     await this.chain;
   }
 
@@ -179,11 +186,13 @@ export class StepOutput {
   async finish(): Promise<void> {
     // Bytes held back as the possible start of a secret, and not one after all.
     if (this.masks) for (const stream of ["stdout", "stderr"] as const) for (const part of this.masks[stream].end()) this.accept(stream, part);
-    for (const stream of ["stdout", "stderr"] as const) {
-      const rest = this.decoders[stream].decode();
-      if (rest) this.overflowBytes > 0 || this.budget.used >= this.budget.headMax ? this.toTail(stream, Buffer.from(rest)) : this.toHead(stream, rest);
-    }
     this.flush();
+    // A character the step never finished: its bytes as they are (read as U+FFFD), still in the head.
+    for (const stream of ["stdout", "stderr"] as const) {
+      const rest = this.carry[stream];
+      this.carry[stream] = NO_BYTES;
+      if (rest.length > 0) this.enqueue(stream, rest);
+    }
     if (this.tail.size > 0) {
       // The ring holds the last tailMax bytes at most: start them on a character boundary.
       let tailBytes = this.tail.size;
@@ -197,34 +206,45 @@ export class StepOutput {
       if (omitted > 0) {
         this.enqueue(
           "stderr",
-          `${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${tailBytes} bytes follow …\n`,
+          Buffer.from(`${this.lastEndedWithNewline ? "" : "\n"}[hookrelay] … ${omitted} bytes of output omitted (log cap ${formatSize(this.budget.cap)}); the last ${tailBytes} bytes follow …\n`),
         );
       }
-      const decoders = { stdout: new TextDecoder("utf-8"), stderr: new TextDecoder("utf-8") };
-      let run: { stream: OutputStream; text: string } | undefined;
+      // Each run whole characters too: a character split between two runs of a stream (the other
+      // stream's run between them) goes with the later one.
+      const held: Record<OutputStream, Uint8Array> = { stdout: NO_BYTES, stderr: NO_BYTES };
       for (const p of pieces) {
-        const text = decoders[p.stream].decode(p.bytes, { stream: true });
-        if (run && run.stream === p.stream) run.text += text;
-        else {
-          if (run) this.enqueue(run.stream, run.text);
-          run = { stream: p.stream, text };
-        }
+        const bytes = held[p.stream].length > 0 ? Buffer.concat([held[p.stream], p.bytes]) : p.bytes;
+        const k = incompleteTail(bytes);
+        held[p.stream] = bytes.subarray(bytes.length - k);
+        this.enqueue(p.stream, bytes.subarray(0, bytes.length - k));
       }
-      if (run) {
-        run.text += decoders[run.stream].decode();
-        this.enqueue(run.stream, run.text);
-      }
+      for (const stream of ["stdout", "stderr"] as const) this.enqueue(stream, held[stream]);
     }
     await this.chain;
     if (this.failure) throw this.failure;
   }
 
-  private toHead(stream: OutputStream, text: string): void {
-    if (!text) return;
+  /** Head bytes into the batch (copied: `bytes` may be the reader's buffer, overwritten by the next read). */
+  private toHead(stream: OutputStream, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
     if (stream !== this.pendingStream) this.flush();
     this.pendingStream = stream;
-    this.pending += text;
-    if (this.timer === undefined) {
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.batch === null) {
+        this.batch = Buffer.allocUnsafe(this.flushBytes + 3);
+        const carried = this.carry[stream];
+        this.batch.set(carried, 0);
+        this.batchLength = carried.length;
+        this.carry[stream] = NO_BYTES;
+      }
+      const n = Math.min(bytes.length - from, this.flushBytes + 3 - this.batchLength);
+      this.batch.set(bytes.subarray(from, from + n), this.batchLength);
+      this.batchLength += n;
+      from += n;
+      if (this.batchLength >= this.flushBytes) this.flush();
+    }
+    if (this.timer === undefined && this.batch !== null) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.flush();
@@ -238,19 +258,24 @@ export class StepOutput {
     this.tail.push(stream, bytes);
   }
 
+  /** The batch out, but for the start of a character it ends with (the next batch of the stream begins with that). */
   private flush(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.pending) return;
-    const data = this.pending;
-    this.pending = "";
-    this.enqueue(this.pendingStream, data);
+    const batch = this.batch;
+    if (batch === null) return;
+    this.batch = null;
+    const filled = batch.subarray(0, this.batchLength);
+    const k = incompleteTail(filled);
+    if (k > 0) this.carry[this.pendingStream] = Buffer.from(filled.subarray(filled.length - k));
+    this.enqueue(this.pendingStream, filled.subarray(0, filled.length - k));
   }
 
-  private enqueue(stream: OutputStream, data: string): void {
-    this.lastEndedWithNewline = data.endsWith("\n");
+  private enqueue(stream: OutputStream, data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.lastEndedWithNewline = data[data.length - 1] === 0x0a;
     this.chain = this.chain.then(
       () => (this.failure ? undefined : this.emit(stream, data)),
     ).catch((e: unknown) => {

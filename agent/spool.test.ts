@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type JobEventBody, MAX_UNFINISHED } from "../shared/protocol.ts";
 import { memoryLogger } from "./log.ts";
+import { readFrame } from "./job-log.ts";
 import { Spool } from "./spool.ts";
 import { eventually } from "../dev/eventually.ts";
 import { type LockRacer, startLockRacer } from "../testing/lock-racer.ts";
@@ -11,6 +12,11 @@ import { writeUnfinishedJobs } from "../testing/spool-files.ts";
 import { testDir } from "../testing/test-agent.ts";
 
 const line = (data: string): JobEventBody => ({ kind: "output", step: "s", stream: "stdout", data });
+
+/** Half a record, as a crash mid-append leaves it: a length, and fewer bytes than it says. */
+const tornRecord = () => Buffer.concat([Buffer.from([0, 0, 0, 200]), Buffer.from('{"type":"event","jobId":"j","se')]);
+const bodyOf = (frame: string | Uint8Array) => readFrame(frame)!.event.body;
+const textOf = (body: JobEventBody) => (body.kind === "output" ? Buffer.from(body.data).toString("utf8") : null);
 
 async function collect(spool: Spool, jobId: string, from: number, to = Infinity): Promise<number[]> {
   const seqs: number[] = [];
@@ -88,25 +94,56 @@ describe("spool", () => {
     await a.accept("j");
     await a.append("j", { kind: "step-start", step: "s" });
     await a.append("j", line("partial output\n"));
-    // Simulate a crash: no close (no unlock either), and half a line at the end of the log.
-    appendFileSync(join(dir, "jobs", "j", "events-1.log"), '{"type":"event","jobId":"j","se');
+    // Simulate a crash: no close (no unlock either), and half a record at the end of the log.
+    appendFileSync(join(dir, "jobs", "j", "events-1.frames"), tornRecord());
     await a.close();
     writeFileSync(join(dir, "agent.lock"), "999999999\n"); // what a dead agent leaves
 
     const b = await Spool.open(dir, memoryLogger());
     expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
     expect(await b.recoverInterrupted()).toEqual(["j"]);
-    const frames: string[] = [];
+    const frames: (string | Uint8Array)[] = [];
     for await (const f of b.read("j", 1, Infinity)) frames.push(f.frame);
-    expect(frames.map((f) => JSON.parse(f).body.kind)).toEqual(["step-start", "output", "output", "job-end"]);
-    expect(JSON.parse(frames[2]!).body).toMatchObject({ step: null, data: expect.stringMatching(/agent stopped while this job was running/) });
-    expect(JSON.parse(frames[3]!).body).toEqual({ kind: "job-end", status: "interrupted" });
+    expect(frames.map((f) => bodyOf(f).kind)).toEqual(["step-start", "output", "output", "job-end"]);
+    // Output as binary frames, the rest as JSON text.
+    expect(frames.map((f) => typeof f)).toEqual(["string", "object", "object", "string"]);
+    expect(textOf(bodyOf(frames[1]!))).toBe("partial output\n");
+    expect(bodyOf(frames[2]!)).toMatchObject({ step: null });
+    expect(textOf(bodyOf(frames[2]!))).toMatch(/agent stopped while this job was running/);
+    expect(bodyOf(frames[3]!)).toEqual({ kind: "job-end", status: "interrupted" });
     await b.close();
 
     const c = await Spool.open(dir, memoryLogger());
     expect(await c.recoverInterrupted()).toEqual([]);
     expect(c.unfinished()).toEqual([{ jobId: "j", lastSeq: 4 }]);
     await c.close();
+  });
+
+  it("reads and re-sends what an agent before protocol 3 spooled (a JSON frame a line), then spools on in records", async () => {
+    const dir = testDir();
+    const frame = (seq: number, body: JobEventBody) => JSON.stringify({ type: "event", jobId: "j", seq, at: 1, body });
+    mkdirSync(join(dir, "jobs", "j"), { recursive: true });
+    writeFileSync(join(dir, "accepted"), "j\n");
+    // The old agent was stopped mid-line (its last line torn), its worker having acked nothing.
+    writeFileSync(
+      join(dir, "jobs", "j", "events-1.log"),
+      `${frame(1, { kind: "step-start", step: "s" })}\n${frame(2, line("old output ✓\n"))}\n{"type":"event","jobId":"j","seq":3,"at"`,
+    );
+    const spool = await Spool.open(dir, memoryLogger());
+    expect(spool.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
+    expect((await spool.append("j", { kind: "output", step: "s", stream: "stdout", data: Buffer.from("new output ✓\n") })).seq).toBe(3);
+    await spool.append("j", { kind: "job-end", status: "succeeded" });
+    expect(readdirSync(join(dir, "jobs", "j")).filter((f) => f.startsWith("events-")).sort()).toEqual(["events-1.log", "events-3.frames"]);
+    const frames: (string | Uint8Array)[] = [];
+    for await (const f of spool.read("j", 1, Infinity)) frames.push(f.frame);
+    expect(frames.map((f) => typeof f)).toEqual(["string", "string", "object", "string"]);
+    expect(frames.map((f) => textOf(bodyOf(f)))).toEqual([null, "old output ✓\n", "new output ✓\n", null]);
+    await spool.close();
+    // And once more after a restart: both segments load, the newest decides the last seq.
+    const again = await Spool.open(dir, memoryLogger());
+    expect(again.unfinished()).toEqual([{ jobId: "j", lastSeq: 4 }]);
+    expect(again.hasEnded("j")).toBe(true);
+    await again.close();
   });
 
   it("keeps counting after a crash while writing the first line of a new segment", async () => {
@@ -119,10 +156,10 @@ describe("spool", () => {
     const segs = () => readdirSync(join(dir, "jobs", "j")).filter((f) => f.startsWith("events-")).length;
     const before = segs();
     while (segs() === before) last = (await a.append("j", line(`event ${last + 1}\n`))).seq;
-    const newest = `events-${last}.log`;
+    const newest = `events-${last}.frames`;
     await a.ack("j", 2);
     await a.close();
-    writeFileSync(join(dir, "jobs", "j", newest), '{"type":"event","jobId":"j","se');
+    writeFileSync(join(dir, "jobs", "j", newest), tornRecord());
     writeFileSync(join(dir, "agent.lock"), "999999999\n");
 
     const b = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });

@@ -4,7 +4,7 @@
  *
  *   agent.lock             flock(2)ed while an agent has the state_dir open (holds its pid, for people)
  *   accepted               accepted job ids, one a line (fsync'd before `accepted` is sent; last 1000 kept)
- *   jobs/<id>/events-N.log the job's event frames from seq N on, one a line, appended before sending
+ *   jobs/<id>/events-N.frames the job's event frames from seq N on, length-prefixed records (job-log.ts), appended before sending
  *   jobs/<id>/acked        the highest seq the worker acked
  *
  * Segments whose events are all acked are deleted; once `job-end` is acked the job's directory goes.
@@ -15,9 +15,9 @@
 import { errorCode, errorMessage } from "../shared/errors.ts";
 import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody, parseAgentMessage } from "../shared/protocol.ts";
+import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody } from "../shared/protocol.ts";
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
-import { type JobState, loadJob, readLines } from "./job-log.ts";
+import { type JobState, loadJob, readFrame, readSegment } from "./job-log.ts";
 import type { Logger } from "./log.ts";
 import { endInterrupted, recoverInterrupted } from "./recovery.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
@@ -29,7 +29,19 @@ export { SpoolError };
 
 export interface SpooledFrame {
   seq: number;
-  frame: string;
+  /** JSON text, or a binary output frame (protocol 3): sent as such. */
+  frame: string | Uint8Array;
+}
+
+/** The frame of an event: output as a binary frame of its bytes, anything else as JSON text. */
+function eventFrame(jobId: string, seq: number, at: number, body: JobEventBody): { frame: string | Uint8Array; bytes: Uint8Array } {
+  if (body.kind === "output") {
+    const data = typeof body.data === "string" ? Buffer.from(body.data) : body.data;
+    const frame = encodeOutputFrame({ jobId, seq, at, step: body.step, stream: body.stream }, data);
+    return { frame, bytes: frame };
+  }
+  const frame = JSON.stringify({ type: "event", jobId, seq, at, body } satisfies AgentMessage);
+  return { frame, bytes: Buffer.from(frame) };
 }
 
 export class Spool {
@@ -98,22 +110,22 @@ export class Spool {
     const job = this.job(jobId);
     const next = job.chain.then(async () => {
       const seq = job.lastSeq + 1;
-      const frame = JSON.stringify({ type: "event", jobId, seq, at: Date.now(), body } satisfies AgentMessage);
-      const frameBytes = Buffer.byteLength(frame);
-      if (frameBytes > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
+      const { frame, bytes } = eventFrame(jobId, seq, Date.now(), body);
+      if (bytes.length > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
       if (!job.handle || job.handleBytes >= this.segmentBytes) {
         const full = job.handle;
         job.handle = null; // should the next segment fail to open, the next append tries again
         await full?.close();
-        const path = join(job.dir, `events-${seq}.log`);
+        const path = join(job.dir, `events-${seq}.frames`);
         job.handle = await open(path, "a", 0o600);
         job.handleBytes = 0;
         // The newest segment may be this very file, left empty by a crash mid-line: list it once.
         if (job.segments.at(-1)?.path !== path) job.segments.push({ firstSeq: seq, path });
       }
-      const line = `${frame}\n`;
-      await job.handle.write(line);
-      job.handleBytes += frameBytes + 1;
+      const length = Buffer.allocUnsafe(4);
+      length.writeUInt32BE(bytes.length);
+      await job.handle.writev([length, bytes]);
+      job.handleBytes += 4 + bytes.length;
       job.lastSeq = seq;
       if (body.kind === "job-end") {
         job.endSeq = seq;
@@ -178,15 +190,16 @@ export class Spool {
       if (nextFirst <= fromSeq) continue;
       if (seg.firstSeq > toSeq) return;
       try {
-        for await (const line of readLines(seg.path)) {
-          const parsed = parseAgentMessage(line);
-          if (!parsed.ok || parsed.message.type !== "event" || parsed.message.jobId !== jobId) {
-            this.log.warn(`[job ${jobId}] spool: skipping a corrupt line in ${seg.path}`);
+        for await (const { frame } of readSegment(seg.path)) {
+          const read = readFrame(frame);
+          if (!read || read.event.jobId !== jobId) {
+            this.log.warn(`[job ${jobId}] spool: skipping a corrupt frame in ${seg.path}`);
             continue;
           }
-          const seq = parsed.message.seq;
+          const seq = read.event.seq;
           if (seq > toSeq) return;
-          if (seq >= fromSeq) yield { seq, frame: line };
+          // A view into the reader's 64 KiB chunk: copied, so a frame waiting in the socket keeps only itself.
+          if (seq >= fromSeq) yield { seq, frame: typeof read.frame === "string" ? read.frame : Buffer.from(read.frame) };
         }
       } catch (e) {
         // A segment deleted meanwhile was acked: nothing in it is needed any more.

@@ -1,8 +1,10 @@
 /**
- * The hookrelay wire protocol: JSON text frames between the worker's Target Durable Object
- * and an agent. Both sides validate every frame they receive with `parseAgentMessage` /
- * `parseWorkerMessage` and answer a bad one with an `error` frame; they never act on it.
- * Heartbeats are the bare text frames "ping" / "pong" (answered by the DO's auto-response).
+ * The hookrelay wire protocol between the worker's Target Durable Object and an agent: JSON text
+ * frames, except a step's output, which an agent sends as binary frames carrying the raw bytes
+ * (`encodeOutputFrame` / `parseAgentBinaryFrame`). Both sides validate every frame they receive with
+ * `parseAgentMessage` / `parseAgentBinaryFrame` / `parseWorkerMessage` and answer a bad one with an
+ * `error` frame; they never act on it. Heartbeats are the bare text frames "ping" / "pong"
+ * (answered by the DO's auto-response).
  */
 import { assertNever } from "./assert-never.ts";
 import { errorMessage } from "./errors.ts";
@@ -15,13 +17,25 @@ import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "./rollout.ts";
 export type { JobFields } from "./job-fields.ts";
 
 /**
- * 2: pipelines declare `timeoutMs` (the DO's job deadline). An agent speaking 1 is refused with a clear error.
- * (A pipeline's optional `rollout` was added within 2: a declaration without it gets DEFAULT_ROLLOUT,
- * which is what such an agent's hosts did before — one at a time is no change for a single server.)
+ * 3: output events travel as binary frames of raw bytes (OUTPUT_FRAME_TAG), stored as such: no
+ * decoding, JSON escaping or splitting by escaped size on the agent. An agent speaking 2 or 1 is
+ * refused with a clear error (its hello is answered `unsupported-protocol`, saying to upgrade it).
+ * 2: pipelines declare `timeoutMs` (the DO's job deadline). (A pipeline's optional `rollout` was
+ * added within 2: a declaration without it gets DEFAULT_ROLLOUT, which is what such an agent's hosts
+ * did before — one at a time is no change for a single server.)
  */
-export const PROTOCOL_VERSION = 2;
-/** Outgoing frames stay at or under this size (UTF-8 bytes). */
+export const PROTOCOL_VERSION = 3;
+/** Outgoing frames stay at or under this size (UTF-8 bytes of a text frame; all bytes of a binary one). */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * A binary frame from an agent: this tag byte, the header's length (2 bytes, big-endian), the header
+ * (UTF-8 JSON: the `event` without its body's `data`, whose kind must be `output`), then the data —
+ * the step's output bytes as read, masked and capped by the agent. A text frame never starts with
+ * this byte (JSON starts with "{"), so a spooled frame says by its first byte which kind it is.
+ */
+export const OUTPUT_FRAME_TAG = 0x01;
+/** A binary frame's header is at most this long (a job id, a step name, a stream: well under). */
+export const MAX_OUTPUT_HEADER_BYTES = 1024;
 /** Frames received above this size are refused (the ws client's maxPayload is about this). */
 export const MAX_INCOMING_FRAME_BYTES = 1024 * 1024;
 /** hello.unfinished lists at most this many jobs; the agent's spool never keeps more (it drops the oldest, saying so). */
@@ -68,8 +82,12 @@ export interface PipelineDecl {
 
 export type JobEventBody =
   | { kind: "step-start"; step: string }
-  /** `step` is null for the agent's own lines about the job (e.g. why it was interrupted). */
-  | { kind: "output"; step: string | null; stream: OutputStream; data: string }
+  /**
+   * `step` is null for the agent's own lines about the job (e.g. why it was interrupted). `data` is
+   * text in a JSON frame, raw bytes in a binary one (UTF-8 as the step printed it; the agent cuts
+   * events at character boundaries, and the log decodes each event's bytes on its own).
+   */
+  | { kind: "output"; step: string | null; stream: OutputStream; data: string | Uint8Array }
   | { kind: "step-end"; step: string; status: StepEndStatus; exitCode: number | null }
   | { kind: "job-end"; status: JobEndStatus };
 
@@ -162,15 +180,15 @@ export function readRollout(r: Reader): Rollout {
   return { batch, haltOnFailure: r.field("haltOnFailure").boolean() };
 }
 
+const outputStep = (r: Reader): string | null => (r.field("step").value === null ? null : name(r.field("step")));
+
 function readEventBody(r: Reader): JobEventBody {
   const kind = r.field("kind").oneOf(["step-start", "output", "step-end", "job-end"] as const);
   switch (kind) {
     case "step-start":
       return { kind, step: name(r.field("step")) };
-    case "output": {
-      const step = r.field("step").value === null ? null : name(r.field("step"));
-      return { kind, step, stream: r.field("stream").oneOf(OUTPUT_STREAMS), data: r.field("data").string({ maxBytes: MAX_FRAME_BYTES }) };
-    }
+    case "output":
+      return { kind, step: outputStep(r), stream: r.field("stream").oneOf(OUTPUT_STREAMS), data: r.field("data").string({ maxBytes: MAX_FRAME_BYTES }) };
     case "step-end":
       return {
         kind,
@@ -221,6 +239,73 @@ export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
         return assertNever(type, "message type");
     }
   });
+}
+
+/** The header of a binary output frame: the event minus its data. */
+export interface OutputFrameHeader {
+  jobId: string;
+  seq: number;
+  at: number;
+  step: string | null;
+  stream: OutputStream;
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** An output event as a binary frame (OUTPUT_FRAME_TAG). The data is copied in once; the caller keeps the frame within MAX_FRAME_BYTES. */
+export function encodeOutputFrame(h: OutputFrameHeader, data: Uint8Array): Uint8Array {
+  const header = utf8Encoder.encode(
+    JSON.stringify({ type: "event", jobId: h.jobId, seq: h.seq, at: h.at, body: { kind: "output", step: h.step, stream: h.stream } }),
+  );
+  if (header.length > MAX_OUTPUT_HEADER_BYTES) throw new Error(`output frame header of ${header.length} bytes, more than ${MAX_OUTPUT_HEADER_BYTES}`);
+  const frame = new Uint8Array(3 + header.length + data.length);
+  frame[0] = OUTPUT_FRAME_TAG;
+  frame[1] = header.length >> 8;
+  frame[2] = header.length & 0xff;
+  frame.set(header, 3);
+  frame.set(data, 3 + header.length);
+  return frame;
+}
+
+/** The bytes a binary frame adds to its data, at most (what a piece of output may take is MAX_FRAME_BYTES minus this). */
+export const OUTPUT_FRAME_OVERHEAD_BYTES = 3 + MAX_OUTPUT_HEADER_BYTES;
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * A binary frame from an agent: an output event whose `data` is a view into `frame` (copy it to keep
+ * it past the frame). Bounded and validated like a text frame; anything else is refused, saying why.
+ */
+export function parseAgentBinaryFrame(frame: Uint8Array): ParseResult<AgentMessage> {
+  if (frame.length > MAX_INCOMING_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_INCOMING_FRAME_BYTES} bytes` };
+  if (frame.length < 3 || frame[0] !== OUTPUT_FRAME_TAG) {
+    return { ok: false, error: `binary frame does not start with the output tag ${OUTPUT_FRAME_TAG} and a header length` };
+  }
+  const headerLength = (frame[1]! << 8) | frame[2]!;
+  if (headerLength > MAX_OUTPUT_HEADER_BYTES || 3 + headerLength > frame.length) {
+    return { ok: false, error: `binary frame's header length ${headerLength} is over ${MAX_OUTPUT_HEADER_BYTES} or past the frame's ${frame.length} bytes` };
+  }
+  const data = frame.subarray(3 + headerLength);
+  if (data.length > MAX_FRAME_BYTES) return { ok: false, error: `binary frame's data is longer than ${MAX_FRAME_BYTES} bytes` };
+  let headerText: string;
+  try {
+    headerText = utf8Decoder.decode(frame.subarray(3, 3 + headerLength));
+  } catch {
+    return { ok: false, error: "binary frame's header is not UTF-8" };
+  }
+  const parsed = parseFrame(headerText, (r): AgentMessage => {
+    r.field("type").oneOf(["event"] as const);
+    const body = r.field("body");
+    body.field("kind").oneOf(["output"] as const);
+    return {
+      type: "event",
+      jobId: jobId(r.field("jobId")),
+      seq: seq(r.field("seq")),
+      at: r.field("at").int({ min: 0, max: MAX_EVENT_TIME }),
+      body: { kind: "output", step: outputStep(body), stream: body.field("stream").oneOf(OUTPUT_STREAMS), data },
+    };
+  });
+  return parsed.ok ? parsed : { ok: false, error: `binary frame's header: ${parsed.error}` };
 }
 
 export function parseWorkerMessage(text: string): ParseResult<WorkerMessage> {

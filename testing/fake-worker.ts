@@ -2,11 +2,12 @@
  * For tests: a real WebSocket server on a free port playing the worker's (Target DO's) side of the
  * protocol — welcome, resume from what it stored, store-in-order + ack, pong — with switches to
  * misbehave (reject the token, stop answering, hold acks). Frames the agent sends are validated
- * with the shared parser, like the real DO does.
+ * with the shared parsers, like the real DO does; a binary output frame's bytes are kept decoded,
+ * event by event, as the DO's log reads them.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { WebSocket, WebSocketServer } from "ws";
-import { type AgentMessage, type JobEventBody, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../shared/protocol.ts";
+import { type AgentMessage, type JobEventBody, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../shared/protocol.ts";
 
 export interface StoredEvent {
   seq: number;
@@ -19,6 +20,7 @@ export interface FakeAgentSocket {
   url: string;
   /** Every valid frame received on this socket, in order. */
   messages: AgentMessage[];
+  /** Every frame as received: text as it was, a binary frame's bytes as UTF-8 (to search for what must not be there). */
   raw: string[];
   send(message: WorkerMessage | string): void;
 }
@@ -98,17 +100,18 @@ export async function startFakeWorker(): Promise<FakeWorker> {
       send: (m) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
     };
     fake.sockets.push(socket);
-    ws.on("message", (data) => {
+    ws.on("message", (data, isBinary) => {
       if (!fake.responsive) return;
       const text = (data as Buffer).toString("utf8");
-      if (text === "ping") return ws.send("pong");
+      if (!isBinary && text === "ping") return ws.send("pong");
       socket.raw.push(text);
-      const parsed = parseAgentMessage(text);
+      const parsed = isBinary ? parseAgentBinaryFrame(data as Buffer) : parseAgentMessage(text);
       if (!parsed.ok) {
         fake.invalid.push(parsed.error);
         return;
       }
       const m = parsed.message;
+      if (m.type === "event" && m.body.kind === "output" && typeof m.body.data !== "string") m.body.data = new TextDecoder().decode(m.body.data);
       socket.messages.push(m);
       switch (m.type) {
         case "hello":

@@ -30,6 +30,12 @@ export type EventOutcome =
    */
   | { kind: "refused"; acked: number; code: "after-job-end" | "unknown-step"; message: string };
 
+/** Text as it came; bytes (a binary frame's, protocol 3) as a BLOB of their own, copied out of the frame. */
+function storedData(data: string | Uint8Array): string | ArrayBuffer {
+  if (typeof data === "string") return data;
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data.buffer : data.slice().buffer;
+}
+
 function refusal(sql: SqlStorage, job: JobRow, seq: number, body: JobEventBody): { code: "after-job-end" | "unknown-step"; message: string } | null {
   if (jobEndStored(job)) {
     return { code: "after-job-end", message: `job ${job.id}: event seq ${seq} (${body.kind}) comes after its job-end (seq ${job.end_seq}): not stored` };
@@ -67,7 +73,7 @@ export function storeEvent(
       stepStarted(sql, job.id, body.step, at);
       break;
     case "output": {
-      const bytes = utf8Length(body.data);
+      const bytes = typeof body.data === "string" ? utf8Length(body.data) : body.data.byteLength;
       const fits = job.output_dropped === 0 && job.output_bytes + bytes <= capBytes; // head only: once dropping, keep dropping
       sql.exec(
         "INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -77,7 +83,7 @@ export function storeEvent(
         body.kind,
         body.step,
         body.stream,
-        fits ? body.data : "",
+        fits ? storedData(body.data) : "",
       );
       countOutput(sql, job.id, bytes, fits ? "stored" : "dropped");
       break;

@@ -12,7 +12,8 @@ interface EventRow extends Record<string, SqlStorageValue> {
   seq: number;
   kind: string;
   step: string | null;
-  data: string | null;
+  /** Text from a JSON frame, or (protocol 3) the raw bytes of a binary one. */
+  data: string | ArrayBuffer | null;
   status: string | null;
   exit_code: number | null;
 }
@@ -33,6 +34,16 @@ export interface LogPage {
   atLineStart: boolean;
   /** Whether more rows may follow right away. */
   more: boolean;
+}
+
+const decoder = new TextDecoder("utf-8");
+
+/**
+ * An output event's bytes as text. The agent ends each event on a character boundary, so decoding
+ * events one by one gives what decoding the stream would; bytes that are not UTF-8 read as U+FFFD.
+ */
+function outputText(bytes: ArrayBuffer): string {
+  return decoder.decode(bytes);
 }
 
 /** The human header for a step or job boundary, or null for an output row. */
@@ -76,8 +87,9 @@ export function readLogPage(sql: SqlStorage, jobId: string, step: string | null,
     const header = step ? null : headerLine(row);
     if (header !== null) line(header);
     else if (row.data) {
-      text += row.data;
-      atLineStart = row.data.endsWith("\n");
+      const data = typeof row.data === "string" ? row.data : outputText(row.data);
+      text += data;
+      atLineStart = data.endsWith("\n");
     }
   }
   // Every event a note followed is stored before the note is written, so once no more events are

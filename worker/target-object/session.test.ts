@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { MAX_UNFINISHED } from "../../shared/protocol.ts";
+import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, OUTPUT_FRAME_TAG, PROTOCOL_VERSION } from "../../shared/protocol.ts";
 import {
   api,
   apiJson,
@@ -228,5 +228,78 @@ describe("Target DO: peer text in the worker's log", () => {
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe("Target DO: protocol 3's binary output frames", () => {
+  const logOf = async (target: string, id: string) => (await api(`/api/targets/${target}/jobs/${id}/log`)).text();
+  const bytes = (...parts: (string | number[])[]) => new Uint8Array(parts.flatMap((p) => (typeof p === "string" ? [...new TextEncoder().encode(p)] : p)));
+  const output = (jobId: string, seq: number, data: Uint8Array, step: string | null = "fetch") =>
+    encodeOutputFrame({ jobId, seq, at: Date.now(), step, stream: "stdout" }, data);
+
+  it("stores an output frame's bytes as they came (a BLOB), counts them as bytes, and the log reads them as text", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    expect((await agent.next("ack")).seq).toBe(1);
+    // Whole characters per frame (as the agent cuts them), one not UTF-8 at all.
+    const frames = [bytes("héllo "), bytes("✓ 😀\n"), bytes("bad ", [0xff, 0xfe], "\n")];
+    for (const [i, data] of frames.entries()) {
+      agent.ws.send(output(id, i + 2, data));
+      expect((await agent.next("ack")).seq).toBe(i + 2);
+    }
+    agent.send(event(id, 5, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    expect((await agent.next("ack")).seq).toBe(5);
+    expect(await logOf(target, id)).toBe("--- fetch\nhéllo ✓ 😀\nbad \ufffd\ufffd\n--- fetch succeeded (exit 0)\n");
+    expect(await (await api(`/api/targets/${target}/jobs/${id}/log?step=fetch`)).text()).toBe("héllo ✓ 😀\nbad \ufffd\ufffd\n");
+    await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
+      const rows = state.storage.sql.exec<{ t: string; n: number }>("SELECT typeof(data) AS t, length(data) AS n FROM job_events WHERE job_id = ? AND kind = 'output' ORDER BY seq", id).toArray();
+      expect(rows).toEqual(frames.map((f) => ({ t: "blob", n: f.length })));
+      const job = state.storage.sql.exec<{ output_bytes: number }>("SELECT output_bytes FROM jobs WHERE id = ?", id).one();
+      expect(job.output_bytes).toBe(frames.reduce((n, f) => n + f.length, 0));
+    });
+    agent.close();
+  });
+
+  it("refuses a malformed binary frame saying why, stores nothing, and keeps the connection", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    const good = output(id, 1, bytes("fine\n"), null);
+    const headerOf = (h: object) => new TextEncoder().encode(JSON.stringify(h));
+    const framed = (header: Uint8Array, data = bytes("x")) => new Uint8Array([OUTPUT_FRAME_TAG, header.length >> 8, header.length & 0xff, ...header, ...data]);
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array([0x7b, 0x7d]), /output tag/],
+      [new Uint8Array([OUTPUT_FRAME_TAG, 0xff, 0xff, 1, 2, 3]), /header length/],
+      [framed(new TextEncoder().encode("not json")), /header: frame is not JSON/],
+      [framed(headerOf({ type: "event", jobId: id, seq: 1, at: 1, body: { kind: "step-start", step: "fetch", stream: "stdout" } })), /kind/],
+      [framed(headerOf({ type: "event", jobId: "no such/id", seq: 1, at: 1, body: { kind: "output", step: null, stream: "stdout" } })), /jobId/],
+      [framed(headerOf({ type: "event", jobId: id, seq: 1, at: 1, body: { kind: "output", step: null, stream: "stdin" } })), /stream/],
+      [framed(headerOf({ type: "event", jobId: id, seq: 1, at: 1, body: { kind: "output", step: null, stream: "stdout" } }), new Uint8Array(MAX_FRAME_BYTES + 1)), /longer than/],
+    ];
+    for (const [frame, why] of cases) {
+      agent.ws.send(frame);
+      const error = await agent.next("error");
+      expect(error.code).toBe("bad-frame");
+      expect(error.message).toMatch(why);
+    }
+    expect(await logOf(target, id)).toBe("");
+    agent.ws.send(good);
+    expect((await agent.next("ack")).seq).toBe(1);
+    expect(await logOf(target, id)).toBe("fine\n");
+    agent.close();
+  });
+
+  it("refuses an agent of an older protocol with a message saying to upgrade it, and closes", async () => {
+    const target = uniqueName();
+    const agent = await connectAgent(target, "web-1");
+    agent.send({ ...hello("web-1"), protocol: PROTOCOL_VERSION - 1 } as ReturnType<typeof hello>);
+    const error = await agent.next("error");
+    expect(error.code).toBe("unsupported-protocol");
+    expect(error.message).toBe(`this worker speaks protocol ${PROTOCOL_VERSION} and agent web-1 speaks ${PROTOCOL_VERSION - 1} (version test-1): upgrade the agent to the release that matches this worker`);
+    expect((await agent.closed()).code).toBe(4002);
+    const { agents } = (await apiJson(`/api/targets/${target}/agents`)) as { agents: { name: string; connected: boolean }[] };
+    expect(agents.find((a) => a.name === "web-1")?.connected).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
  * handleFrame returns whether a deadline may have moved (`rearm`), and the DO shell (target.ts) re-derives it.
  */
 import { assertNever } from "../../shared/assert-never.ts";
-import { type AgentMessage, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
+import { type AgentMessage, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
 import { logText } from "../log-text.ts";
 import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
 import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connections.ts";
@@ -34,11 +34,8 @@ const UNCHANGED: FrameOutcome = { rearm: false };
  * alarm re-derived by the caller.
  */
 export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): FrameOutcome {
-  if (typeof frame !== "string") {
-    sendError(ws, "bad-frame", "binary frames are not part of the protocol; send JSON text frames");
-    return UNCHANGED;
-  }
-  const parsed = parseAgentMessage(frame);
+  // Binary frames are output events (protocol 3); everything else is JSON text.
+  const parsed = typeof frame === "string" ? parseAgentMessage(frame) : parseAgentBinaryFrame(new Uint8Array(frame));
   if (!parsed.ok) {
     logWarn(`[agent ${att.agent}] bad frame: ${logText(parsed.error)}`);
     sendError(ws, "bad-frame", parsed.error);
@@ -84,7 +81,10 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     return;
   }
   if (msg.protocol !== PROTOCOL_VERSION) {
-    sendError(ws, "unsupported-protocol", `this worker speaks protocol ${PROTOCOL_VERSION}, not ${msg.protocol}`);
+    const fix = msg.protocol < PROTOCOL_VERSION ? "upgrade the agent to the release that matches this worker" : "deploy the worker that matches this agent";
+    const why = `this worker speaks protocol ${PROTOCOL_VERSION} and agent ${att.agent} speaks ${msg.protocol} (version ${msg.version}): ${fix}`;
+    logWarn(`[agent ${att.agent}] hello refused: ${logText(why)}`);
+    sendError(ws, "unsupported-protocol", why);
     ws.close(4002, "unsupported protocol");
     return;
   }
