@@ -3,7 +3,7 @@ import { encodeOutputFrame, MAX_FRAME_BYTES, parseAgentBinaryFrame } from "../sh
 import { seededRandom } from "../testing/redeliver.ts";
 import { incompleteTail, MAX_OUTPUT_PIECE_BYTES, splitOutput } from "./frames.ts";
 
-const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+const decode = (b: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(b);
 
 describe("output frames", () => {
   it("cuts output into pieces whose binary frames stay within MAX_FRAME_BYTES, with the longest job id and step name", () => {
@@ -27,7 +27,7 @@ describe("output frames", () => {
 
   it("cuts only where decoding the pieces one by one gives the text of the whole, for random bytes (seeded)", () => {
     const random = seededRandom(5);
-    const atoms = ["a", "é", "✓", "😀"].map((t) => Buffer.from(t));
+    const atoms = ["a", "é", "✓", "😀", "\ufeff"].map((t) => Buffer.from(t));
     atoms.push(Buffer.from([0x80]), Buffer.from([0xf0, 0x9f]), Buffer.from([0xe2]), Buffer.from([0xfe]));
     for (let round = 0; round < 300; round++) {
       const data = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 400) }, () => atoms[Math.floor(random() * atoms.length)]!));

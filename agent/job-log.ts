@@ -6,7 +6,7 @@
  * `events-N.log` (text frames, one a line), are still read, so an upgrade loses no unsent event.
  */
 import { createReadStream } from "node:fs";
-import { open, readdir, readFile, type FileHandle } from "node:fs/promises";
+import { open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { type AgentMessage, MAX_INCOMING_FRAME_BYTES, OUTPUT_FRAME_TAG, parseAgentBinaryFrame, parseAgentMessage } from "../shared/protocol.ts";
 
@@ -32,8 +32,11 @@ export function readFrame(frame: string | Uint8Array): ReadFrame | null {
   return { event: parsed.message, frame: typeof frame === "string" || frame[0] === OUTPUT_FRAME_TAG ? frame : Buffer.from(frame).toString("utf8") };
 }
 
-/** A segment's frames in order with where each ends in the file; `completeOnly` stops at a torn one. */
-export async function* readSegment(path: string, completeOnly = false): AsyncGenerator<{ frame: string | Uint8Array; end: number }> {
+/**
+ * A segment's frames in order with where each ends in the file; `completeOnly` stops at a torn one.
+ * A record whose length no frame has ends the reading there: `onCorrupt` hears where.
+ */
+export async function* readSegment(path: string, completeOnly = false, onCorrupt?: (at: number) => void): AsyncGenerator<{ frame: string | Uint8Array; end: number }> {
   if (isLineSegment(path)) {
     let end = 0;
     for await (const line of readLines(path, completeOnly)) {
@@ -42,11 +45,11 @@ export async function* readSegment(path: string, completeOnly = false): AsyncGen
     }
     return;
   }
-  yield* readRecords(path);
+  yield* readRecords(path, onCorrupt);
 }
 
-/** Length-prefixed records; a last one cut short (or a length no frame has) ends the reading. */
-async function* readRecords(path: string): AsyncGenerator<{ frame: Uint8Array; end: number }> {
+/** Length-prefixed records; a last one cut short (being written, or torn by a crash) or a length no frame has ends the reading. */
+async function* readRecords(path: string, onCorrupt?: (at: number) => void): AsyncGenerator<{ frame: Uint8Array; end: number }> {
   let buf: Buffer = Buffer.alloc(0);
   let offset = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
@@ -54,7 +57,10 @@ async function* readRecords(path: string): AsyncGenerator<{ frame: Uint8Array; e
     let pos = 0;
     while (buf.length - pos >= 4) {
       const length = buf.readUInt32BE(pos);
-      if (length === 0 || length > MAX_INCOMING_FRAME_BYTES) return;
+      if (length === 0 || length > MAX_INCOMING_FRAME_BYTES) {
+        onCorrupt?.(offset);
+        return;
+      }
       if (buf.length - pos - 4 < length) break;
       offset += 4 + length;
       yield { frame: buf.subarray(pos + 4, pos + 4 + length), end: offset };
@@ -83,7 +89,8 @@ export async function loadJob(dir: string, jobId: string): Promise<JobState> {
     const m = /^events-(\d+)\.(?:frames|log)$/.exec(f);
     return m ? [{ firstSeq: Number(m[1]), path: join(dir, f) }] : [];
   });
-  files.sort((a, b) => a.firstSeq - b.firstSeq);
+  // An older agent's segment before a newer one of the same first seq (it can only be one left empty by a crash).
+  files.sort((a, b) => a.firstSeq - b.firstSeq || Number(isLineSegment(b.path)) - Number(isLineSegment(a.path)));
   let ackedSeq = 0;
   try {
     ackedSeq = Number.parseInt(await readFile(join(dir, "acked"), "utf8"), 10) || 0;
@@ -110,9 +117,14 @@ export async function loadJob(dir: string, jobId: string): Promise<JobState> {
     } finally {
       await fh.close();
     }
-    // No complete line in the newest segment (a crash while writing its first line): the events before
-    // it are all in earlier segments, so the last written seq is the one before its first, whatever was acked.
-    if (job.handleBytes === 0 && job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
+    // No complete frame in the newest segment (a crash while writing its first): the events before it
+    // are all in earlier segments, so the last written seq is the one before its first, whatever was
+    // acked. The empty file goes: the next append starts that seq's segment afresh.
+    if (job.handleBytes === 0) {
+      if (job.lastSeq < last.firstSeq - 1) job.lastSeq = last.firstSeq - 1;
+      await rm(last.path, { force: true });
+      files.pop();
+    }
   }
   return job;
 }

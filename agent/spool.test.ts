@@ -146,6 +146,44 @@ describe("spool", () => {
     await again.close();
   });
 
+  it("drops the empty segment an older agent's crash left, and numbers on from the seqs before it, once", async () => {
+    const dir = testDir();
+    const frame = (seq: number, body: JobEventBody) => JSON.stringify({ type: "event", jobId: "j", seq, at: 1, body });
+    mkdirSync(join(dir, "jobs", "j"), { recursive: true });
+    writeFileSync(join(dir, "accepted"), "j\n");
+    writeFileSync(join(dir, "jobs", "j", "events-1.log"), `${frame(1, { kind: "step-start", step: "s" })}\n${frame(2, line("old\n"))}\n`);
+    writeFileSync(join(dir, "jobs", "j", "events-3.log"), "");
+    const a = await Spool.open(dir, memoryLogger());
+    expect(a.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
+    expect(existsSync(join(dir, "jobs", "j", "events-3.log"))).toBe(false);
+    expect((await a.append("j", line("new\n"))).seq).toBe(3);
+    expect((await a.append("j", { kind: "job-end", status: "succeeded" })).seq).toBe(4);
+    await a.close();
+    // Whatever order the directory lists them in, the seqs stay 1…4, each once.
+    writeFileSync(join(dir, "jobs", "j", "events-3.log"), "");
+    for (let round = 0; round < 2; round++) {
+      const b = await Spool.open(dir, memoryLogger());
+      expect(b.unfinished()).toEqual([{ jobId: "j", lastSeq: 4 }]);
+      expect(b.hasEnded("j")).toBe(true);
+      expect(await b.recoverInterrupted()).toEqual([]);
+      expect(await collect(b, "j", 1)).toEqual([1, 2, 3, 4]);
+      await b.close();
+    }
+  });
+
+  it("says so when a record's length is corrupt, and re-sends what comes before it", async () => {
+    const dir = testDir();
+    const log = memoryLogger();
+    const a = await Spool.open(dir, log);
+    await a.accept("j");
+    for (let i = 1; i <= 3; i++) await a.append("j", line(`event ${i}\n`));
+    appendFileSync(join(dir, "jobs", "j", "events-1.frames"), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8]));
+    expect(await collect(a, "j", 1)).toEqual([1, 2, 3]);
+    expect(log.lines.filter((l) => l.includes("corrupt record"))).toHaveLength(1);
+    expect(log.lines.find((l) => l.includes("corrupt record"))).toMatch(/^warning: \[job j\] spool: a corrupt record at byte \d+ of \S+events-1\.frames: the rest of that segment is skipped$/);
+    await a.close();
+  });
+
   it("keeps counting after a crash while writing the first line of a new segment", async () => {
     const dir = testDir();
     const a = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });

@@ -190,7 +190,8 @@ export class Spool {
       if (nextFirst <= fromSeq) continue;
       if (seg.firstSeq > toSeq) return;
       try {
-        for await (const { frame } of readSegment(seg.path)) {
+        const corrupt = (at: number) => this.log.warn(`[job ${jobId}] spool: a corrupt record at byte ${at} of ${seg.path}: the rest of that segment is skipped`);
+        for await (const { frame } of readSegment(seg.path, false, corrupt)) {
           const read = readFrame(frame);
           if (!read || read.event.jobId !== jobId) {
             this.log.warn(`[job ${jobId}] spool: skipping a corrupt frame in ${seg.path}`);

@@ -111,7 +111,7 @@ export async function startFakeWorker(): Promise<FakeWorker> {
         return;
       }
       const m = parsed.message;
-      if (m.type === "event" && m.body.kind === "output" && typeof m.body.data !== "string") m.body.data = new TextDecoder().decode(m.body.data);
+      if (m.type === "event" && m.body.kind === "output" && typeof m.body.data !== "string") m.body.data = new TextDecoder("utf-8", { ignoreBOM: true }).decode(m.body.data);
       socket.messages.push(m);
       switch (m.type) {
         case "hello":

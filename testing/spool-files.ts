@@ -12,9 +12,12 @@ export function writeUnfinishedJobs(stateDir: string, count: number, options: { 
   const ids = Array.from({ length: count }, (_, i) => `${options.prefix ?? "old"}${String(i).padStart(5, "0")}`);
   for (const [i, id] of ids.entries()) {
     const body: JobEventBody = i < (options.unended ?? 0) ? { kind: "step-start", step: "s" } : { kind: "job-end", status: "succeeded" };
-    const frame = JSON.stringify({ type: "event", jobId: id, seq: 1, at: Date.now(), body } satisfies AgentMessage);
+    const frame = Buffer.from(JSON.stringify({ type: "event", jobId: id, seq: 1, at: Date.now(), body } satisfies AgentMessage));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(frame.length);
     mkdirSync(join(stateDir, "jobs", id));
-    writeFileSync(join(stateDir, "jobs", id, "events-1.log"), `${frame}\n`);
+    // One record (agent/job-log.ts): the frame's length, then the frame.
+    writeFileSync(join(stateDir, "jobs", id, "events-1.frames"), Buffer.concat([length, frame]));
   }
   writeFileSync(join(stateDir, "accepted"), ids.map((id) => `${id}\n`).join(""));
   return ids;

@@ -1,7 +1,8 @@
 /**
  * A job's log, read from `job_events` page by page (a log can be up to the output cap, far more
  * than one RPC message should carry): the whole job with a header line per step start/end and the
- * worker's notes in their place, or one step's raw output, byte-exact.
+ * worker's notes in their place, or one step's raw output (as text: its bytes are UTF-8 as the step
+printed them; bytes that are not read as U+FFFD).
  */
 import { OUTPUT_CAP_BYTES } from "./events.ts";
 import { noteLine, readNotes } from "./notes.ts";
@@ -36,7 +37,8 @@ export interface LogPage {
   more: boolean;
 }
 
-const decoder = new TextDecoder("utf-8");
+/** A byte-order mark is text like any other here: a decoder meets one at the start of every event, not of the stream. */
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
  * An output event's bytes as text. The agent ends each event on a character boundary, so decoding
@@ -86,8 +88,8 @@ export function readLogPage(sql: SqlStorage, jobId: string, step: string | null,
     cursor.seq = row.seq;
     const header = step ? null : headerLine(row);
     if (header !== null) line(header);
-    else if (row.data) {
-      const data = typeof row.data === "string" ? row.data : outputText(row.data);
+    else if (typeof row.data === "string" ? row.data !== "" : row.data !== null && row.data.byteLength > 0) {
+      const data = typeof row.data === "string" ? row.data : outputText(row.data!);
       text += data;
       atLineStart = data.endsWith("\n");
     }

@@ -244,18 +244,21 @@ describe("Target DO: protocol 3's binary output frames", () => {
     agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
     expect((await agent.next("ack")).seq).toBe(1);
     // Whole characters per frame (as the agent cuts them), one not UTF-8 at all.
-    const frames = [bytes("héllo "), bytes("✓ 😀\n"), bytes("bad ", [0xff, 0xfe], "\n")];
+    const frames = [bytes("héllo "), bytes("✓ 😀\n"), bytes("bad ", [0xff, 0xfe], "\n"), bytes("\ufeffa BOM, kept\n")];
     for (const [i, data] of frames.entries()) {
       agent.ws.send(output(id, i + 2, data));
       expect((await agent.next("ack")).seq).toBe(i + 2);
     }
-    agent.send(event(id, 5, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
-    expect((await agent.next("ack")).seq).toBe(5);
-    expect(await logOf(target, id)).toBe("--- fetch\nhéllo ✓ 😀\nbad \ufffd\ufffd\n--- fetch succeeded (exit 0)\n");
-    expect(await (await api(`/api/targets/${target}/jobs/${id}/log?step=fetch`)).text()).toBe("héllo ✓ 😀\nbad \ufffd\ufffd\n");
+    // An empty one (no agent of ours sends it) adds nothing, not even a line break before the next header.
+    agent.ws.send(output(id, 6, new Uint8Array(0)));
+    expect((await agent.next("ack")).seq).toBe(6);
+    agent.send(event(id, 7, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    expect((await agent.next("ack")).seq).toBe(7);
+    expect(await logOf(target, id)).toBe("--- fetch\nhéllo ✓ 😀\nbad \ufffd\ufffd\n\ufeffa BOM, kept\n--- fetch succeeded (exit 0)\n");
+    expect(await (await api(`/api/targets/${target}/jobs/${id}/log?step=fetch`)).text()).toBe("héllo ✓ 😀\nbad \ufffd\ufffd\n\ufeffa BOM, kept\n");
     await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
       const rows = state.storage.sql.exec<{ t: string; n: number }>("SELECT typeof(data) AS t, length(data) AS n FROM job_events WHERE job_id = ? AND kind = 'output' ORDER BY seq", id).toArray();
-      expect(rows).toEqual(frames.map((f) => ({ t: "blob", n: f.length })));
+      expect(rows).toEqual([...frames, new Uint8Array(0)].map((f) => ({ t: "blob", n: f.length })));
       const job = state.storage.sql.exec<{ output_bytes: number }>("SELECT output_bytes FROM jobs WHERE id = ?", id).one();
       expect(job.output_bytes).toBe(frames.reduce((n, f) => n + f.length, 0));
     });
