@@ -18,6 +18,18 @@ const tornRecord = () => Buffer.concat([Buffer.from([0, 0, 0, 200]), Buffer.from
 const bodyOf = (frame: string | Uint8Array) => readFrame(frame)!.event.body;
 const textOf = (body: JobEventBody) => (body.kind === "output" ? Buffer.from(body.data).toString("utf8") : null);
 
+/** A frame of job "j" as an agent before protocol 3 spooled it: JSON, one a line. */
+const oldFrame = (seq: number, body: JobEventBody) => JSON.stringify({ type: "event", jobId: "j", seq, at: 1, body });
+
+/** A state_dir such an agent left: job "j" accepted, `events-1.log` holding `lines`. */
+function olderAgentStateDir(lines: string): string {
+  const dir = testDir();
+  mkdirSync(join(dir, "jobs", "j"), { recursive: true });
+  writeFileSync(join(dir, "accepted"), "j\n");
+  writeFileSync(join(dir, "jobs", "j", "events-1.log"), lines);
+  return dir;
+}
+
 async function collect(spool: Spool, jobId: string, from: number, to = Infinity): Promise<number[]> {
   const seqs: number[] = [];
   for await (const f of spool.read(jobId, from, to)) seqs.push(f.seq);
@@ -120,15 +132,8 @@ describe("spool", () => {
   });
 
   it("reads and re-sends what an agent before protocol 3 spooled (a JSON frame a line), then spools on in records", async () => {
-    const dir = testDir();
-    const frame = (seq: number, body: JobEventBody) => JSON.stringify({ type: "event", jobId: "j", seq, at: 1, body });
-    mkdirSync(join(dir, "jobs", "j"), { recursive: true });
-    writeFileSync(join(dir, "accepted"), "j\n");
     // The old agent was stopped mid-line (its last line torn), its worker having acked nothing.
-    writeFileSync(
-      join(dir, "jobs", "j", "events-1.log"),
-      `${frame(1, { kind: "step-start", step: "s" })}\n${frame(2, line("old output ✓\n"))}\n{"type":"event","jobId":"j","seq":3,"at"`,
-    );
+    const dir = olderAgentStateDir(`${oldFrame(1, { kind: "step-start", step: "s" })}\n${oldFrame(2, line("old output ✓\n"))}\n{"type":"event","jobId":"j","seq":3,"at"`);
     const spool = await Spool.open(dir, memoryLogger());
     expect(spool.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
     expect((await spool.append("j", { kind: "output", step: "s", stream: "stdout", data: Buffer.from("new output ✓\n") })).seq).toBe(3);
@@ -147,11 +152,7 @@ describe("spool", () => {
   });
 
   it("drops the empty segment an older agent's crash left, and numbers on from the seqs before it, once", async () => {
-    const dir = testDir();
-    const frame = (seq: number, body: JobEventBody) => JSON.stringify({ type: "event", jobId: "j", seq, at: 1, body });
-    mkdirSync(join(dir, "jobs", "j"), { recursive: true });
-    writeFileSync(join(dir, "accepted"), "j\n");
-    writeFileSync(join(dir, "jobs", "j", "events-1.log"), `${frame(1, { kind: "step-start", step: "s" })}\n${frame(2, line("old\n"))}\n`);
+    const dir = olderAgentStateDir(`${oldFrame(1, { kind: "step-start", step: "s" })}\n${oldFrame(2, line("old\n"))}\n`);
     writeFileSync(join(dir, "jobs", "j", "events-3.log"), "");
     const a = await Spool.open(dir, memoryLogger());
     expect(a.unfinished()).toEqual([{ jobId: "j", lastSeq: 2 }]);
