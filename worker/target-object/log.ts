@@ -1,8 +1,8 @@
 /**
  * A job's log, read from `job_events` page by page (a log can be up to the output cap, far more
  * than one RPC message should carry): the whole job with a header line per step start/end and the
- * worker's notes in their place, or one step's raw output (as text: its bytes are UTF-8 as the step
-printed them; bytes that are not read as U+FFFD).
+ * worker's notes in their place (text: each output event's bytes decoded as UTF-8, bytes that are not
+read as U+FFFD), or one step's raw output: the bytes as the agent sent them, byte-exact.
  */
 import { OUTPUT_CAP_BYTES } from "./events.ts";
 import { noteLine, readNotes } from "./notes.ts";
@@ -104,17 +104,45 @@ export function omittedMarker(droppedBytes: number, atLineStart: boolean): strin
   return `${atLineStart ? "" : "\n"}--- [hookrelay] ${droppedBytes} bytes of output omitted (past the worker's ${OUTPUT_CAP_BYTES}-byte log cap)\n`;
 }
 
+/** One step's output as stored: an event's bytes as they came (protocol 3), an older agent's text as UTF-8. */
+function stepOutputStream(sql: SqlStorage, jobId: string, step: string): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let after = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const rows = sql
+        .exec<{ seq: number; data: string | ArrayBuffer | null }>(
+          "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? AND kind = 'output' AND step = ? ORDER BY seq LIMIT ?",
+          jobId,
+          after,
+          step,
+          PAGE_ROWS,
+        )
+        .toArray();
+      for (const row of rows) {
+        after = row.seq;
+        if (typeof row.data === "string") {
+          if (row.data !== "") controller.enqueue(encoder.encode(row.data));
+        } else if (row.data !== null && row.data.byteLength > 0) controller.enqueue(new Uint8Array(row.data));
+      }
+      if (rows.length < PAGE_ROWS) controller.close();
+    },
+  });
+}
+
+/** The whole log as text, or with `step` that step's raw output (no headers, notes or marker). */
 export function logStream(sql: SqlStorage, jobId: string, step: string | null, droppedBytes: number): ReadableStream<Uint8Array> {
+  if (step !== null) return stepOutputStream(sql, jobId, step);
   const encoder = new TextEncoder();
   let cursor = LOG_START;
   let atLineStart = true;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      const page = readLogPage(sql, jobId, step, cursor, atLineStart);
+      const page = readLogPage(sql, jobId, null, cursor, atLineStart);
       cursor = page.cursor;
       atLineStart = page.atLineStart;
       let text = page.text;
-      if (!page.more && !step && droppedBytes > 0) text += omittedMarker(droppedBytes, atLineStart);
+      if (!page.more && droppedBytes > 0) text += omittedMarker(droppedBytes, atLineStart);
       if (text) controller.enqueue(encoder.encode(text));
       if (!page.more) controller.close();
     },
