@@ -26,10 +26,11 @@ export interface ReadFrame {
 
 /** A record's frame, if it is an event frame. */
 export function readFrame(frame: string | Uint8Array): ReadFrame | null {
-  const parsed =
-    typeof frame === "string" ? parseAgentMessage(frame) : frame[0] === OUTPUT_FRAME_TAG ? parseAgentBinaryFrame(frame) : parseAgentMessage(Buffer.from(frame).toString("utf8"));
+  // A text frame is sent as text: a record holding one is decoded once, here.
+  const text = typeof frame === "string" ? frame : frame[0] === OUTPUT_FRAME_TAG ? null : Buffer.from(frame).toString("utf8");
+  const parsed = text === null ? parseAgentBinaryFrame(frame as Uint8Array) : parseAgentMessage(text);
   if (!parsed.ok || parsed.message.type !== "event") return null;
-  return { event: parsed.message, frame: typeof frame === "string" || frame[0] === OUTPUT_FRAME_TAG ? frame : Buffer.from(frame).toString("utf8") };
+  return { event: parsed.message, frame: text ?? frame };
 }
 
 /**
