@@ -16,7 +16,7 @@ import { pushPayload, sendWebhook, signSha256 } from "../dev/github.ts";
 import { eventually } from "../dev/eventually.ts";
 import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
-import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
+import { startWorker, TEST_SECRETS, wranglerDevEnv } from "../dev/worker-process.ts";
 import { globRow } from "./glob.ts";
 import { logBudgetRow } from "./log-budget.ts";
 import { maskingRow } from "./masking.ts";
@@ -67,6 +67,9 @@ function idle(label: string, pid: number): Promise<void> {
 
 try {
   rows.push(globRow()); // branch filters on hostile input: shared/glob.ts alone, see bench/glob.ts
+  // wrangler's local trace store writes to disk on every request: off unless asked for (dev/worker-process.ts).
+  const traced = wranglerDevEnv().X_LOCAL_OBSERVABILITY !== "false";
+  rows.push({ metric: "wrangler dev's local trace store", value: traced ? "on (X_LOCAL_OBSERVABILITY): every answer below pays its write" : "off, as on a deployed worker", target: "", ok: undefined });
 
   // 0. The agent at rest, connected.
   await idle("at start", agent.process.pid);

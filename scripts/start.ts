@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { freePort } from "../dev/free-port.ts";
+import { wranglerDevEnv } from "../dev/worker-process.ts";
 import { DEMO_AGENTS, DEMO_PIPELINE, type DemoAgent, LEGACY_DEMO_AGENT, prepareDemo, REPO_ROOT, type Demo } from "./demo.ts";
 import { demoPush } from "./demo-push.ts";
 
@@ -207,7 +208,7 @@ async function smokePush(demo: Demo): Promise<boolean> {
 async function main(): Promise<void> {
   const port = await choosePort();
   const demo = prepareDemo(port);
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${BIN}:${process.env.PATH ?? ""}` };
+  const env = wranglerDevEnv();
 
   let onReady: (v: true) => void = () => {};
   const ready = waitFor<true>("the worker to start", 90_000, (d) => (onReady = d));
