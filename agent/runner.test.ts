@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { PipelineConfig } from "./config.ts";
-import { checkJob, type JobRequest } from "./runner.ts";
+import { checkJob, type JobRequest, stepEnv } from "./runner.ts";
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "./sea.ts";
 import { SHA_A, SHA_B } from "../testing/fake-worker.ts";
 import { testDir } from "../testing/test-agent.ts";
 
@@ -63,5 +64,24 @@ describe("checkJob", () => {
     expect(checkJob(job({ ref: "refs/heads/a\u2028b\u2029c" }), pipeline, [pipeline])).toEqual([
       `branch "a\\u2028b\\u2029c" does not match this pipeline's branches (configured: main)`,
     ]);
+  });
+});
+
+describe("stepEnv", () => {
+  it("keeps the agent's own settings and credentials from the steps, and an operator's own values in", () => {
+    const unit = { PATH: "/usr/bin", HOOKRELAY_AGENT_TOKEN: "hr_secret", CREDENTIALS_DIRECTORY: "/run/credentials/x", NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV };
+    const r = stepEnv(job(), pipeline, unit);
+    if (!r.ok) throw new Error(r.problem);
+    for (const name of ["HOOKRELAY_AGENT_TOKEN", "CREDENTIALS_DIRECTORY", "NODE_OPTIONS", "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"]) expect(r.env).not.toHaveProperty(name);
+    expect(r.env.PATH).toBe("/usr/bin");
+    expect(Object.keys(AGENT_MALLOC_ENV).sort()).toEqual(["MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"]);
+
+    const own = stepEnv(job(), pipeline, { NODE_OPTIONS: "--max-old-space-size=512", MALLOC_ARENA_MAX: "4", MALLOC_TRIM_THRESHOLD_: "131072" });
+    if (!own.ok) throw new Error(own.problem);
+    expect(own.env).toMatchObject({ NODE_OPTIONS: "--max-old-space-size=512", MALLOC_ARENA_MAX: "4" });
+    expect(own.env).not.toHaveProperty("MALLOC_TRIM_THRESHOLD_");
+    // A pipeline's env: sets what its steps see, whatever the agent runs with.
+    const set = stepEnv(job(), { ...pipeline, env: { MALLOC_ARENA_MAX: "2" } }, { ...AGENT_MALLOC_ENV });
+    expect(set.ok && set.env.MALLOC_ARENA_MAX).toBe("2");
   });
 });

@@ -14,7 +14,7 @@ import type { Logger } from "./log.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { peerText } from "./peer-text.ts";
 import { spawnStep, type StepProcess } from "./process-group.ts";
-import { AGENT_V8_FLAGS } from "./sea.ts";
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "./sea.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { formatDuration } from "./units.ts";
 
@@ -177,6 +177,8 @@ export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: Node
   delete env.CREDENTIALS_DIRECTORY;
   // The agent's own V8 setting (the single executable's unit sets it) is not for the steps' node.
   if (env.NODE_OPTIONS === AGENT_V8_FLAGS) delete env.NODE_OPTIONS;
+  // Nor its allocator settings (the unit's Environment=); an operator's own values stay.
+  for (const [name, value] of Object.entries(AGENT_MALLOC_ENV)) if (env[name] === value) delete env[name];
   Object.assign(env, pipeline.env, secrets);
   const f = job.fields;
   Object.assign(env, {

@@ -66,6 +66,8 @@ describe("the generated systemd unit", () => {
 
   it("keeps what a Flask deploy needs and says why for each directive left out", () => {
     const text = systemdUnit(config("/home/app/site"), nodeForm);
+    // The allocator settings (sea.ts), for the node form too; stepEnv keeps them from the steps.
+    expect(text).toContain("\nEnvironment=MALLOC_ARENA_MAX=2\nEnvironment=MALLOC_TRIM_THRESHOLD_=131072\n");
     for (const line of ["RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "ReadWritePaths=/home/app/site", "ProtectProc=invisible", "ExecReload=/bin/kill -HUP $MAINPID"]) {
       expect(text).toContain(`\n${line}\n`);
     }
@@ -78,6 +80,7 @@ describe("the generated systemd unit", () => {
   it("runs the single executable itself, with V8's flag in NODE_OPTIONS (steps do not inherit it)", () => {
     const text = systemdUnit(config("/srv/app"), { user: "hookrelay", exec: ["/usr/local/bin/hookrelay-agent"], sea: true });
     expect(text).toContain("\nEnvironment=NODE_OPTIONS=--max-semi-space-size=1\n");
+    expect(text).toContain("\nEnvironment=MALLOC_ARENA_MAX=2\nEnvironment=MALLOC_TRIM_THRESHOLD_=131072\n");
     expect(text).toMatch(/\nExecStart=\/usr\/local\/bin\/hookrelay-agent run --config \S+\n/);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { resolve } from "node:path";
 import type { AgentConfig } from "./config.ts";
-import { AGENT_V8_FLAGS } from "./sea.ts";
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "./sea.ts";
 import { secretCredentials } from "./secrets.ts";
 import { CREDENTIAL_NAME } from "./token.ts";
 import { formatDuration } from "./units.ts";
@@ -57,6 +57,8 @@ export function systemdUnit(config: AgentConfig, o: UnitOptions): string {
     `Group=${o.user}`,
     "# A small young generation keeps the agent's memory low after a step floods output, at no speed cost.",
     ...(o.sea ? [`Environment=NODE_OPTIONS=${AGENT_V8_FLAGS}`] : []),
+    "# And glibc hands freed memory back at once instead of keeping it at the top of its heaps (steps do not inherit these).",
+    ...Object.entries(AGENT_MALLOC_ENV).map(([k, v]) => `Environment=${k}=${v}`),
     `ExecStart=${exec.map(quote).join(" ")} run --config ${quote(resolve(config.file))}`,
     "# systemctl reload: the secret files are read again, for the next job.",
     "ExecReload=/bin/kill -HUP $MAINPID",

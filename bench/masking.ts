@@ -6,6 +6,7 @@
  * end in `***` (and the plain run's in an empty line): a run that did not mask is not counted.
  * `npm run bench` prints its row (`maskingRow`); `node bench/masking.ts` runs it alone.
  */
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/sea.ts";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -44,10 +45,10 @@ export async function maskingRow(url: string, opts: { bundle?: boolean } = {}): 
   const pipeline = (name: string) => ({ name, repo: REPO, branches: [name], workdir: repo.live, timeout: "5m", steps: [{ name: "print", run: STEP }] });
   const agents: AgentProcess[] = [];
   try {
-    agents.push(await startAgent({ server: url, target: TARGET, name: "plain", bundle: opts.bundle, env: { NODE_OPTIONS: "--max-semi-space-size=1" }, pipelines: [pipeline("plain")] }));
+    agents.push(await startAgent({ server: url, target: TARGET, name: "plain", bundle: opts.bundle, env: { NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV }, pipelines: [pipeline("plain")] }));
     agents.push(
       await startAgent({
-        server: url, target: TARGET, name: "masked", bundle: opts.bundle, env: { NODE_OPTIONS: "--max-semi-space-size=1" },
+        server: url, target: TARGET, name: "masked", bundle: opts.bundle, env: { NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV },
         extra: { secrets: { DB_URL: secret("db", "postgres://app:Xk29sLq0vB7@db.internal:5432/app"), API_TOKEN: secret("api", `tok_${randomBytes(18).toString("hex")}`), TLS_KEY: secret("pem", `${pem}\n`) } },
         pipelines: [pipeline("masked")],
       }),

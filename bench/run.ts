@@ -4,6 +4,7 @@
  * (`apt-get install webhook`). Prints a table; exits 0 whatever the numbers (they are measurements,
  * not tests — this machine is shared and noisy).
  */
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/sea.ts";
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,7 +41,7 @@ const agent = await startAgent({
   server: worker.url,
   name: "bench",
   bundle: true,
-  env: { NODE_OPTIONS: "--max-semi-space-size=1" }, // as the generated systemd unit runs it
+  env: { NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV }, // as the generated systemd unit runs it
   pipelines: [
     { name: "fast", repo: REPO, branches: ["fast"], workdir: repo.live, env: { STAMP: stamp }, steps: [{ name: "stamp", run: 'date +%s%N > "$STAMP"' }] },
     { name: "slow", repo: REPO, branches: ["slow"], workdir: repo.live, steps: [{ name: "sleep", run: "sleep 60" }] },
