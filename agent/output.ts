@@ -34,7 +34,7 @@ export class LogBudget {
   }
 }
 
-/** Past the head, output is kept as raw bytes (no decoding) and only the last tailMax are decoded at the end. */
+/** Past the head, output is kept as raw bytes in the tail ring; at the end only its last tailMax bytes are sent, cut to whole characters (the worker decodes, the agent never does). */
 interface Piece {
   stream: OutputStream;
   bytes: Uint8Array;

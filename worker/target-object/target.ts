@@ -5,8 +5,10 @@
  * A thin shell: each runtime entry point hands off to a plain function (agent-upgrade.ts, session.ts,
  * deadlines.ts, job-calls.ts, agent-calls.ts). Deadlines live in SQL and the one alarm is derived from
  * them (alarm.ts). So that no path can leave a deadline unarmed, this shell re-derives the alarm after
- * every entry point that changes state — socket open and close, each frame but a running job's output
+ * the entry points that change state — socket open and close, each frame but a running job's output
  * (session.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
+ * One exception, on the webhook's hot path: `receiveDelivery` re-derives it only when the delivery
+ * made a deadline other than its own dispatch net, which it sets directly (see there).
  * Likewise, after those that may end a job (and so release a rollout's next batch: deployments.ts) it
  * sends every idle agent its released job (dispatchReleased).
  */
