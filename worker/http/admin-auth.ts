@@ -9,7 +9,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { logMissingSecret, missingSecretMessage, type SecretName, secretValue } from "./admin-secret.ts";
 import type { AppEnv } from "./app-env.ts";
-import { bearerToken } from "./bearer-auth.ts";
+import { bearerToken } from "./bearer-token.ts";
 import { tokensEqual } from "./constant-time.ts";
 import { sessionCookieValue, verifySession } from "./session.ts";
 
