@@ -7,6 +7,9 @@ import type { DeployRequest } from "../target-object/manual-deploy.ts";
 import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { adminAuth } from "../http/admin-auth.ts";
+import { readSecrets } from "../webhook/signature.ts";
+import { targetSecret } from "../webhook/target-secret.ts";
+import { logError } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
 
 const DEFAULT_LIMIT = 20;
@@ -77,6 +80,18 @@ export function apiRoutes(): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   api.use("*", adminAuth({ secretName: "ADMIN_TOKEN" }));
   api.use("/targets/:target/*", validTarget());
+
+  // The secret to put in this target's GitHub hook: derived from the first configured secret (the
+  // current one; the others verify until they are removed). README "Several targets".
+  api.get("/targets/:target/webhook-secret", async (c) => {
+    const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+    if (!configured.ok) {
+      logError(configured.problem);
+      return c.json({ error: configured.problem }, 500);
+    }
+    const target = c.req.param("target");
+    return c.json({ target, secret: await targetSecret(configured.secrets[0]!, target) });
+  });
 
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
 

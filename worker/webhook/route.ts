@@ -1,7 +1,8 @@
 /**
- * POST /webhook/:target (and /webhook = target "default"), in DESIGN's order: secret configured,
- * declared length, signature header well-formed (before any read), capped body, signature on the raw
- * bytes, content type, parse, headers, ping, push → the target's DO.
+ * POST /webhook/:target (and /webhook = target "default"), in this order: secret configured (each
+ * target verifies with its own, target-secret.ts), declared length, signature header well-formed
+ * (before any read), capped body, signature on the raw bytes, content type, parse, headers, ping,
+ * push → the target's DO.
  */
 import { type Context, Hono } from "hono";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
@@ -12,6 +13,7 @@ import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } f
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
 import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
+import { DEFAULT_TARGET, secretsForTarget } from "./target-secret.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -31,7 +33,8 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     logError(configured.problem);
     return c.json({ error: configured.problem }, 500);
   }
-  const secrets = configured.secrets;
+  // This target's own secrets: a signature made for another target does not open this one.
+  const secrets = await secretsForTarget(configured.secrets, target);
 
   if (declaredTooLarge(c.req.raw, MAX_WEBHOOK_BYTES)) return c.json({ error: tooLargeReason(MAX_WEBHOOK_BYTES) }, 413);
 
@@ -91,7 +94,7 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
 
 export function webhookRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post("/", (c) => handleWebhook(c, "default"));
+  app.post("/", (c) => handleWebhook(c, DEFAULT_TARGET));
   app.post("/:target", (c) => handleWebhook(c, c.req.param("target")));
   return app;
 }
