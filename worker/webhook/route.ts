@@ -9,10 +9,11 @@ import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTE
 import type { AppEnv } from "../http/app-env.ts";
 import { alarmSettings } from "../target-object/alarm.ts";
 import type { DeliveryBody } from "../target-object/types.ts";
-import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
+import { type BodyResult, declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
+import { BUDGET_RETRY_AFTER_SECONDS, unverifiedBodies } from "./body-budget.ts";
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
-import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
+import { checkSignature, readSecrets, readSignatureHeaders, type SignatureResult } from "./signature.ts";
 import { DEFAULT_TARGET, secretsForTarget } from "./target-secret.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 
@@ -51,10 +52,23 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   );
   if (!claimed.ok) return refuse(claimed.reason);
 
-  const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
-  if (!body.ok) return c.json({ error: body.reason }, 413);
-  const signature = await checkSignature(claimed.claim, body.bytes, secrets);
-  if (!signature.ok) return refuse(signature.reason);
+  // The body counts against the isolate's budget until its signature is judged, on every path: a
+  // signed body is the secret holder's, and what follows it is bounded by the cap alone.
+  const reservation = unverifiedBodies.reserve();
+  let body: BodyResult;
+  let signature: SignatureResult | null = null;
+  try {
+    body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES, reservation);
+    if (body.ok) signature = await checkSignature(claimed.claim, body.bytes, secrets);
+  } finally {
+    reservation.release();
+  }
+  if (!body.ok) {
+    logWarn(`[delivery ${deliveryHeader ?? "?"}] target ${target}: ${body.status} ${body.reason}`);
+    if (body.status === 503) c.header("Retry-After", String(BUDGET_RETRY_AFTER_SECONDS));
+    return c.json({ error: body.reason }, body.status);
+  }
+  if (!signature?.ok) return refuse(signature?.reason ?? "unchecked");
 
   const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
   if (!parsed.ok) return c.json({ error: parsed.error }, parsed.status);
