@@ -10,7 +10,7 @@ import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target-obj
 export { eventually };
 
 export const SECRET = "It's a Secret to Everybody";
-export const ADMIN = { Authorization: "Bearer test-admin-token" };
+export const ADMIN = { Authorization: "Bearer test-admin-token-0123456789abcdef" };
 export const SHA_A = "a".repeat(40);
 export const SHA_B = "b".repeat(40);
 

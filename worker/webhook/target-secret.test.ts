@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { api, helloAgent, hmacHex, jobsOf, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../test-support.ts";
+import { ADMIN, api, helloAgent, hmacHex, jobsOf, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../test-support.ts";
 
 // The signature covers the body, not the URL: with one secret for every target, a delivery captured
 // on one target would deploy its sha on any other. Each target has its own secret, derived.
@@ -59,12 +59,12 @@ describe("GET /api/targets/:target/webhook-secret", () => {
     expect(res.headers.get("Cache-Control")).toBe("no-store");
     expect(await res.json()).toEqual({ target, secret: await hmacHex("SHA-256", SECRET, `hookrelay-target:${target}`) });
 
-    const rotated = await app.request(path, { headers: { Authorization: "Bearer test-admin-token" } }, { ...env, GITHUB_WEBHOOK_SECRET: `new-secret-0123456789\n${SECRET}` });
+    const rotated = await app.request(path, { headers: ADMIN }, { ...env, GITHUB_WEBHOOK_SECRET: `new-secret-0123456789\n${SECRET}` });
     expect(await rotated.json()).toEqual({ target, secret: await hmacHex("SHA-256", "new-secret-0123456789", `hookrelay-target:${target}`) });
   });
 
   it("answers 500 naming GITHUB_WEBHOOK_SECRET when it is not set (fail closed), 404 for a bad target name", async () => {
-    const res = await app.request(`/api/targets/t/webhook-secret`, { headers: { Authorization: "Bearer test-admin-token" } }, { ...env, GITHUB_WEBHOOK_SECRET: "" });
+    const res = await app.request(`/api/targets/t/webhook-secret`, { headers: ADMIN }, { ...env, GITHUB_WEBHOOK_SECRET: "" });
     expect(res.status).toBe(500);
     expect(await res.text()).toContain("GITHUB_WEBHOOK_SECRET");
     expect((await api(`/api/targets/-bad-/webhook-secret`)).status).toBe(404);
