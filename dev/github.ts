@@ -5,6 +5,15 @@ export function signSha256(secret: string, body: string | Uint8Array): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
+/**
+ * The secret a target's GitHub hook is given: the configured secret for `default` (`/webhook`), else
+ * hex(HMAC-SHA256(configured, "hookrelay-target:" + target)) — a signature opens one target only.
+ */
+export function targetSecret(configured: string, target: string | undefined): string {
+  if (target === undefined || target === "default") return configured;
+  return createHmac("sha256", configured).update(`hookrelay-target:${target}`).digest("hex");
+}
+
 export interface PushFields {
   repo: string;
   ref: string;
@@ -41,6 +50,7 @@ export interface Delivery {
   event?: string;
   delivery?: string;
   hookId?: string;
+  /** The configured GITHUB_WEBHOOK_SECRET: the delivery is signed with the target's secret derived from it. */
   secret: string;
   payload?: unknown;
   /** The exact body text to sign and send instead of JSON.stringify(payload) (a body written by hand, byte for byte). */
@@ -61,7 +71,7 @@ export async function sendWebhook(url: string, d: Delivery): Promise<{ status: n
       "x-github-event": d.event ?? "push",
       "x-github-delivery": delivery,
       "x-github-hook-id": d.hookId ?? "1",
-      "x-hub-signature-256": signSha256(d.secret, body),
+      "x-hub-signature-256": signSha256(targetSecret(d.secret, d.target), body),
       "user-agent": "GitHub-Hookshot/test",
     },
     body,

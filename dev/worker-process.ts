@@ -12,7 +12,7 @@ export const BIN = join(REPO_ROOT, "node_modules/.bin");
 
 export const TEST_SECRETS = {
   GITHUB_WEBHOOK_SECRET: "e2e-webhook-secret",
-  ADMIN_TOKEN: "e2e-admin-token",
+  ADMIN_TOKEN: "e2e-admin-token-0123456789abcdef",
 } as const;
 
 export interface WorkerOptions {

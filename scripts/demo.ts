@@ -61,7 +61,8 @@ export function prepareDemo(port: number): Demo {
   // Only these two: a demo from before per-agent tokens also kept an AGENT_TOKEN, which the worker ignores.
   const secrets = {
     GITHUB_WEBHOOK_SECRET: previous?.secrets?.GITHUB_WEBHOOK_SECRET ?? randomBytes(20).toString("hex"),
-    ADMIN_TOKEN: previous?.secrets?.ADMIN_TOKEN ?? randomBytes(20).toString("hex"),
+    // The worker refuses an admin token under 32 characters: one kept from an older demo is replaced then.
+    ADMIN_TOKEN: (previous?.secrets?.ADMIN_TOKEN?.length ?? 0) >= 32 ? previous!.secrets!.ADMIN_TOKEN : randomBytes(32).toString("hex"),
   };
   const envFile = join(dir, "secrets.env");
   writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });

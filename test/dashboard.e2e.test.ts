@@ -344,4 +344,36 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     expect((await fetch(`${worker.url}/assets/nope.js`)).status).toBe(404);
     expect((await fetch(`${worker.url}/assets/..%2Fwrangler.toml`)).status).toBe(404);
   });
+
+  /** A fresh browser signed in through the form; its session cookie as a `Cookie` header value. */
+  async function signedInBrowser(): Promise<{ context: BrowserContext; page: Page; cookie: string }> {
+    const context = await browser.newContext();
+    const page = await newPage(context);
+    await page.goto(`${worker.url}/login?next=${encodeURIComponent(`/targets/${TARGET}`)}`);
+    await page.fill("input[name=token]", TEST_SECRETS.ADMIN_TOKEN);
+    await Promise.all([page.waitForURL(`${worker.url}/targets/${TARGET}`), page.click("button[type=submit]")]);
+    const session = (await context.cookies()).find((c) => c.name === "hookrelay_session");
+    if (!session) throw new Error("no session cookie after signing in");
+    return { context, page, cookie: `hookrelay_session=${session.value}` };
+  }
+  const apiWithCookie = async (cookie: string) => (await fetch(`${worker.url}/api/targets/${TARGET}/agents`, { headers: { cookie } })).status;
+
+  it("ends the session on the server when signing out: a copy of the cookie no longer opens /api", async () => {
+    const { context, page, cookie } = await signedInBrowser();
+    expect(await apiWithCookie(cookie)).toBe(200);
+    await Promise.all([page.waitForURL(`${worker.url}/login`), page.getByRole("button", { name: "Sign out", exact: true }).click()]);
+    expect(await apiWithCookie(cookie)).toBe(401);
+    await context.close();
+  });
+
+  // Last: it ends every session, the shared signed-in browser's too.
+  it("signs out everywhere from the header: another browser's session ends too", async () => {
+    const a = await signedInBrowser();
+    const b = await signedInBrowser();
+    await Promise.all([a.page.waitForURL(`${worker.url}/login`), a.page.getByRole("button", { name: "Sign out everywhere" }).click()]);
+    expect(await apiWithCookie(b.cookie)).toBe(401);
+    await b.page.goto(`${worker.url}/targets/${TARGET}`);
+    expect(new URL(b.page.url()).pathname).toBe("/login");
+    await Promise.all([a.context.close(), b.context.close()]);
+  });
 });

@@ -10,7 +10,7 @@ import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target-obj
 export { eventually };
 
 export const SECRET = "It's a Secret to Everybody";
-export const ADMIN = { Authorization: "Bearer test-admin-token" };
+export const ADMIN = { Authorization: "Bearer test-admin-token-0123456789abcdef" };
 export const SHA_A = "a".repeat(40);
 export const SHA_B = "b".repeat(40);
 
@@ -47,11 +47,23 @@ export function pushPayload(overrides: Record<string, unknown> = {}): Record<str
   };
 }
 
+/**
+ * The webhook secret of `target` as the README tells an operator to put in GitHub's hook: `default`
+ * (null: /webhook) takes the configured secret itself, any other target
+ * hex(HMAC-SHA256(configured, "hookrelay-target:" + target)). Computed here, not by the worker's code.
+ */
+export async function targetSecret(configured: string, target: string | null): Promise<string> {
+  return target === null || target === "default" ? configured : hmacHex("SHA-256", configured, `hookrelay-target:${target}`);
+}
+
 export interface WebhookOptions {
   event?: string;
   delivery?: string;
   hookId?: string;
+  /** A configured secret (default SECRET): the delivery is signed with the target's secret derived from it. */
   secret?: string;
+  /** The exact HMAC key to sign with, no derivation (a delivery signed for another target). */
+  signWith?: string;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -63,7 +75,7 @@ export async function postWebhook(target: string | null, body: string, o: Webhoo
     "X-GitHub-Event": o.event ?? "push",
     "X-GitHub-Delivery": o.delivery ?? crypto.randomUUID(),
     "X-GitHub-Hook-ID": o.hookId ?? "1234",
-    "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", o.secret ?? SECRET, body)}`,
+    "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", o.signWith ?? (await targetSecret(o.secret ?? SECRET, target)), body)}`,
     ...o.headers,
   };
   return app.request(target === null ? "/webhook" : `/webhook/${target}`, { method: "POST", headers, body }, testEnv);

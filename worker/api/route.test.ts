@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+import { ADMIN, api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
 
 describe("/api", () => {
   it("answers 401 without the admin token or with a wrong one", async () => {
@@ -75,7 +75,7 @@ describe("/api deploy and errors", () => {
   });
 
   it("answers a plain 500 without details when a route throws", async () => {
-    const res = await app.request(`/api/targets/t/agents`, { headers: { Authorization: "Bearer test-admin-token" } }, { ...env, TARGET: undefined as unknown as Env["TARGET"] });
+    const res = await app.request(`/api/targets/t/agents`, { headers: ADMIN }, { ...env, TARGET: undefined as unknown as Env["TARGET"] });
     expect(res.status).toBe(500);
     const text = await res.text();
     expect(text).toBe("internal error");

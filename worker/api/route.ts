@@ -1,4 +1,7 @@
-/** /api/targets/:target/… — the operator's JSON API (admin bearer token, or the dashboard's session cookie). */
+/**
+ * /api/targets/:target/… — the operator's JSON API (admin bearer token, or the dashboard's session
+ * cookie) — and /api/sessions/sign-out-everywhere.
+ */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
@@ -7,6 +10,11 @@ import type { DeployRequest } from "../target-object/manual-deploy.ts";
 import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { adminAuth } from "../http/admin-auth.ts";
+import { readAdminToken } from "../http/admin-secret.ts";
+import { endEverySession } from "../http/session-store.ts";
+import { readSecrets } from "../webhook/signature.ts";
+import { targetSecret } from "../webhook/target-secret.ts";
+import { logError, logInfo } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
 
 const DEFAULT_LIMIT = 20;
@@ -75,8 +83,29 @@ async function jsonBody(c: Context<AppEnv>, shape: string): Promise<{ ok: true; 
 
 export function apiRoutes(): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
-  api.use("*", adminAuth({ secretName: "ADMIN_TOKEN" }));
+  api.use("*", adminAuth());
   api.use("/targets/:target/*", validTarget());
+
+  // Ends every dashboard session (a lost laptop, a shared screen); the bearer token is not a session.
+  api.post("/sessions/sign-out-everywhere", async (c) => {
+    const admin = readAdminToken(c.env);
+    if (!admin.ok) return c.json({ error: admin.problem }, 500); // adminAuth answered this already
+    await endEverySession(c.env, admin.token);
+    logInfo("every dashboard session ended (POST /api/sessions/sign-out-everywhere)");
+    return c.json({ signedOut: "everywhere" });
+  });
+
+  // The secret to put in this target's GitHub hook: derived from the first configured secret (the
+  // current one; the others verify until they are removed). README "Several targets".
+  api.get("/targets/:target/webhook-secret", async (c) => {
+    const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+    if (!configured.ok) {
+      logError(configured.problem);
+      return c.json({ error: configured.problem }, 500);
+    }
+    const target = c.req.param("target");
+    return c.json({ target, secret: await targetSecret(configured.secrets[0]!, target) });
+  });
 
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
 

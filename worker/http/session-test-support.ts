@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { app } from "../app.ts";
 import { SESSION_COOKIE, signSession } from "./session.ts";
 
-export const ADMIN_TOKEN = "test-admin-token";
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const ORIGIN = "https://hookrelay.example";
 
 export function request(url: string, init: RequestInit = {}, testEnv: Env = env): Promise<Response> {
@@ -15,16 +15,16 @@ export function loginForm(fields: Record<string, string>): RequestInit {
 }
 
 /** Signs in with the admin token through POST /login; the `Cookie` header value it earned. */
-export async function signIn(origin = ORIGIN): Promise<string> {
-  const res = await request(`${origin}/login`, loginForm({ token: ADMIN_TOKEN, next: "/" }));
+export async function signIn(origin = ORIGIN, testEnv: Env = env): Promise<string> {
+  const res = await request(`${origin}/login`, loginForm({ token: testEnv.ADMIN_TOKEN, next: "/" }), testEnv);
   const setCookie = res.headers.get("Set-Cookie");
   if (res.status !== 303 || setCookie === null) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
   return setCookie.split(";")[0]!;
 }
 
-/** A cookie built with the module's own signer: `nowMs` in the past makes an expired one. */
+/** A cookie built with the module's own signer (generation 0): `nowMs` in the past makes an expired one. */
 export async function cookieSignedWith(adminToken: string, nowMs: number = Date.now()): Promise<string> {
-  return `${SESSION_COOKIE}=${await signSession(adminToken, nowMs)}`;
+  return `${SESSION_COOKIE}=${await signSession(adminToken, { gen: 0 }, nowMs)}`;
 }
 
 /** The signed-in cookie with its payload changed by one character. */

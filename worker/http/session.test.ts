@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SESSION_TTL_SECONDS, sessionClearCookie, sessionCookieValue, sessionSetCookie, signSession, verifySession } from "./session.ts";
 
-const TOKEN = "test-admin-token";
+const TOKEN = "test-admin-token-0123456789abcdef";
 const HOUR = 3600_000;
 
 /** The value with one character of its `part` (1 payload, 2 MAC) changed. */
@@ -15,34 +15,42 @@ function tamper(value: string, part: 1 | 2): string {
 describe("session cookie values", () => {
   it("verifies a value it signed, until it expires 12 hours later", async () => {
     const now = Date.now();
-    const value = await signSession(TOKEN, now);
-    expect(value).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
-    expect(JSON.parse(atob(value.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/")))).toEqual({
+    const value = await signSession(TOKEN, { gen: 3 }, now);
+    expect(value).toMatch(/^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const claims = {
+      sid: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      gen: 3,
       iat: Math.floor(now / 1000),
       exp: Math.floor(now / 1000) + SESSION_TTL_SECONDS,
-    });
-    expect(await verifySession(TOKEN, value, now)).toBe(true);
-    expect(await verifySession(TOKEN, value, now + 12 * HOUR - 1000)).toBe(true);
-    expect(await verifySession(TOKEN, value, now + 12 * HOUR)).toBe(false);
+    };
+    expect(JSON.parse(atob(value.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/")))).toEqual(claims);
+    expect(await verifySession(TOKEN, value, now)).toEqual(claims);
+    expect(await verifySession(TOKEN, value, now + 12 * HOUR - 1000)).toEqual(claims);
+    expect(await verifySession(TOKEN, value, now + 12 * HOUR)).toBeNull();
+  });
+
+  it("gives each session its own id", async () => {
+    const [a, b] = await Promise.all([signSession(TOKEN, { gen: 0 }), signSession(TOKEN, { gen: 0 })]);
+    expect((await verifySession(TOKEN, a))?.sid).not.toBe((await verifySession(TOKEN, b))?.sid);
   });
 
   it("refuses a value signed 13 hours ago (expired)", async () => {
-    const expired = await signSession(TOKEN, Date.now() - 13 * HOUR);
-    expect(await verifySession(TOKEN, expired)).toBe(false);
+    const expired = await signSession(TOKEN, { gen: 0 }, Date.now() - 13 * HOUR);
+    expect(await verifySession(TOKEN, expired)).toBeNull();
   });
 
   it("refuses a tampered payload or MAC", async () => {
-    const value = await signSession(TOKEN);
-    expect(await verifySession(TOKEN, tamper(value, 1))).toBe(false);
-    expect(await verifySession(TOKEN, tamper(value, 2))).toBe(false);
+    const value = await signSession(TOKEN, { gen: 0 });
+    expect(await verifySession(TOKEN, tamper(value, 1))).toBeNull();
+    expect(await verifySession(TOKEN, tamper(value, 2))).toBeNull();
     // A payload with a later expiry, carrying the genuine MAC of the old one.
     const [, , mac] = value.split(".");
-    const longer = btoa(JSON.stringify({ iat: Math.floor(Date.now() / 1000), exp: 9_999_999_999 })).replace(/=+$/, "");
-    expect(await verifySession(TOKEN, `v1.${longer}.${mac}`)).toBe(false);
+    const longer = btoa(JSON.stringify({ sid: "A".repeat(22), gen: 0, iat: Math.floor(Date.now() / 1000), exp: 9_999_999_999 })).replace(/=+$/, "");
+    expect(await verifySession(TOKEN, `v2.${longer}.${mac}`)).toBeNull();
   });
 
   it("refuses a value signed with another admin token (rotating the token ends every session)", async () => {
-    expect(await verifySession(TOKEN, await signSession(`${TOKEN}-old`))).toBe(false);
+    expect(await verifySession(TOKEN, await signSession(`${TOKEN}-old`, { gen: 0 }))).toBeNull();
   });
 
   it.each([
@@ -50,14 +58,15 @@ describe("session cookie values", () => {
     "v1",
     "v1..",
     "v1.a.b.c",
+    "v1.eyJpYXQiOjB9.AAAA",
     "v2.eyJpYXQiOjB9.AAAA",
     "v1.!!!.@@@",
     "v1.%E0%A4%A.AAAA",
     "v1.e30.AAAA",
     "v1.😀.😀",
-    `v1.${"A".repeat(5000)}.AAAA`,
+    `v2.${"A".repeat(5000)}.AAAA`,
   ])("refuses the malformed value %j without throwing", async (value) => {
-    await expect(verifySession(TOKEN, value)).resolves.toBe(false);
+    await expect(verifySession(TOKEN, value)).resolves.toBeNull();
   });
 });
 

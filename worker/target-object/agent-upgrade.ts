@@ -1,6 +1,6 @@
 /** The agent WebSocket upgrade (GET /agent, forwarded by the worker): only the token registered for this agent name opens it. */
 import { NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
-import { bearerToken } from "../http/bearer-auth.ts";
+import { bearerToken } from "../http/bearer-token.ts";
 import { AGENT_TOKEN_REFUSED, sha256, tokenMatches } from "./agent-tokens.ts";
 import { recordNewConnection } from "./agents.ts";
 import { type Attachment, CLOSE_REPLACED } from "./connections.ts";

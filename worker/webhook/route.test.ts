@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { helloAgent, hmacHex, postWebhook, pushPayload, SECRET, uniqueName } from "../test-support.ts";
+import { helloAgent, hmacHex, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../test-support.ts";
 
 const push = () => JSON.stringify(pushPayload());
 
@@ -139,11 +139,12 @@ describe("POST /webhook", () => {
 
   it("refuses sha1 (X-Hub-Signature) unless ALLOW_SHA1 is true", async () => {
     const body = push();
-    const sha1 = `sha1=${await hmacHex("SHA-1", SECRET, body)}`;
+    const target = uniqueName();
+    const sha1 = `sha1=${await hmacHex("SHA-1", await targetSecret(SECRET, target), body)}`;
     const headers = { "X-Hub-Signature-256": undefined as unknown as string, "X-Hub-Signature": sha1 };
     const sendSha1Only = (e: Env) =>
       app.request(
-        `/webhook/${uniqueName()}`,
+        `/webhook/${target}`,
         {
           method: "POST",
           headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature": headers["X-Hub-Signature"] },
@@ -180,13 +181,14 @@ describe("POST /webhook", () => {
 
   it.each(["X-GitHub-Event", "X-GitHub-Delivery"])("answers 400 naming the missing %s header", async (header) => {
     const body = push();
+    const target = uniqueName();
     const res = await app.request(
-      `/webhook/${uniqueName()}`,
+      `/webhook/${target}`,
       {
         method: "POST",
         headers: {
           "Content-Type": "application/json",
-          "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", SECRET, body)}`,
+          "X-Hub-Signature-256": `sha256=${await hmacHex("SHA-256", await targetSecret(SECRET, target), body)}`,
           ...(header === "X-GitHub-Event" ? { "X-GitHub-Delivery": "d-1" } : { "X-GitHub-Event": "push" }),
         },
         body,

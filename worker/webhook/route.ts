@@ -1,17 +1,20 @@
 /**
- * POST /webhook/:target (and /webhook = target "default"), in DESIGN's order: secret configured,
- * declared length, signature header well-formed (before any read), capped body, signature on the raw
- * bytes, content type, parse, headers, ping, push → the target's DO.
+ * POST /webhook/:target (and /webhook = target "default"), in this order: secret configured (each
+ * target verifies with its own, target-secret.ts), declared length, signature header well-formed
+ * (before any read), capped body, signature on the raw bytes, content type, parse, headers, ping,
+ * push → the target's DO.
  */
 import { type Context, Hono } from "hono";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { alarmSettings } from "../target-object/alarm.ts";
 import type { DeliveryBody } from "../target-object/types.ts";
-import { declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
+import { type BodyResult, declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
+import { BUDGET_RETRY_AFTER_SECONDS, unverifiedBodies } from "./body-budget.ts";
 import { staleReason } from "./freshness.ts";
 import { parseBody, pingHookId, readPush } from "./payload.ts";
-import { checkSignature, readSecrets, readSignatureHeaders } from "./signature.ts";
+import { checkSignature, readSecrets, readSignatureHeaders, type SignatureResult } from "./signature.ts";
+import { DEFAULT_TARGET, secretsForTarget } from "./target-secret.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -31,7 +34,8 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     logError(configured.problem);
     return c.json({ error: configured.problem }, 500);
   }
-  const secrets = configured.secrets;
+  // This target's own secrets: a signature made for another target does not open this one.
+  const secrets = await secretsForTarget(configured.secrets, target);
 
   if (declaredTooLarge(c.req.raw, MAX_WEBHOOK_BYTES)) return c.json({ error: tooLargeReason(MAX_WEBHOOK_BYTES) }, 413);
 
@@ -48,10 +52,23 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
   );
   if (!claimed.ok) return refuse(claimed.reason);
 
-  const body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES);
-  if (!body.ok) return c.json({ error: body.reason }, 413);
-  const signature = await checkSignature(claimed.claim, body.bytes, secrets);
-  if (!signature.ok) return refuse(signature.reason);
+  // The body counts against the isolate's budget until its signature is judged, on every path: a
+  // signed body is the secret holder's, and what follows it is bounded by the cap alone.
+  const reservation = unverifiedBodies.reserve();
+  let body: BodyResult;
+  let signature: SignatureResult | null = null;
+  try {
+    body = await readCappedBody(c.req.raw, MAX_WEBHOOK_BYTES, reservation);
+    if (body.ok) signature = await checkSignature(claimed.claim, body.bytes, secrets);
+  } finally {
+    reservation.release();
+  }
+  if (!body.ok) {
+    logWarn(`[delivery ${deliveryHeader ?? "?"}] target ${target}: ${body.status} ${body.reason}`);
+    if (body.status === 503) c.header("Retry-After", String(BUDGET_RETRY_AFTER_SECONDS));
+    return c.json({ error: body.reason }, body.status);
+  }
+  if (!signature?.ok) return refuse(signature?.reason ?? "unchecked");
 
   const parsed = parseBody(c.req.header("Content-Type") ?? null, body.bytes);
   if (!parsed.ok) return c.json({ error: parsed.error }, parsed.status);
@@ -91,7 +108,7 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
 
 export function webhookRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post("/", (c) => handleWebhook(c, "default"));
+  app.post("/", (c) => handleWebhook(c, DEFAULT_TARGET));
   app.post("/:target", (c) => handleWebhook(c, c.req.param("target")));
   return app;
 }

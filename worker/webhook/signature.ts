@@ -59,7 +59,7 @@ function hmacKey(hash: "SHA-256" | "SHA-1", secret: string): Promise<CryptoKey> 
   const id = `${hash}\n${secret}`;
   let key = keys.get(id);
   if (!key) {
-    if (keys.size > 16) keys.clear(); // secrets rotate rarely; never grow without bound
+    if (keys.size > 256) keys.clear(); // one per target and configured secret; never grow without bound
     key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash }, false, ["verify"]);
     keys.set(id, key);
   }
