@@ -3,7 +3,7 @@
  * asserted on; the commands that would touch this machine (useradd, chown, systemctl) are printed,
  * never run. The real CLI as a child process.
  */
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseValidConfig } from "../testing/agent-config.ts";
@@ -53,7 +53,7 @@ describe("hookrelay-agent install --root", () => {
     expect(unit).toContain("\nReadWritePaths=/home/app/site\n");
     expect(r.stdout.split("\n").filter((l) => l.startsWith("not run"))).toEqual([
       `not run (--root ${s.root}): useradd --system --home-dir /var/lib/hookrelay --shell /usr/sbin/nologin hookrelay  # the agent's own user, hookrelay`,
-      `not run (--root ${s.root}): chown hookrelay:hookrelay /var/lib/hookrelay  # the state dir belongs to hookrelay`,
+      `not run (--root ${s.root}): chown -h hookrelay:hookrelay /var/lib/hookrelay  # the state dir belongs to hookrelay`,
       `not run (--root ${s.root}): systemctl daemon-reload  # systemd reads the unit`,
       `not run (--root ${s.root}): systemctl enable --now hookrelay-agent.service  # start it now and at every boot`,
     ]);
@@ -68,6 +68,40 @@ describe("hookrelay-agent install --root", () => {
     expect(again.stdout).toContain("note: /etc/systemd/system/hookrelay-agent.service is already this unit");
     expect(again.stdout).not.toContain("write: ");
     expect(again.stdout).toContain("note: /etc/hookrelay/token exists (mode 0600)");
+  });
+
+  // install runs as root: a symlink where it chmods, chowns or writes would hand the link's target —
+  // any file or directory on the machine — to the agent's user (or overwrite it).
+  it.each([
+    ["state_dir", "var/lib/hookrelay"],
+    ["token_file", "etc/hookrelay/token"],
+    ["the unit", "etc/systemd/system/hookrelay-agent.service"],
+  ])("refuses a symlink at %s, and changes nothing through it", async (what, rel) => {
+    const s = setup();
+    const victim = join(s.dir, "victim");
+    mkdirSync(victim, { mode: 0o755 });
+    chmodSync(victim, 0o755);
+    const victimFile = join(victim, "file");
+    writeFileSync(victimFile, "root's own\n", { mode: 0o644 });
+    const link = join(s.root, rel);
+    mkdirSync(join(link, ".."), { recursive: true });
+    symlinkSync(what === "state_dir" ? victim : victimFile, link);
+    const r = await s.install();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${link} is a symlink (to ${what === "state_dir" ? victim : victimFile})`);
+    expect(r.stdout).toContain("install: nothing was changed");
+    expect(r.stdout).not.toContain("chown -h");
+    expect(mode(victim)).toBe("755");
+    expect(mode(victimFile)).toBe("644");
+    expect(readFileSync(victimFile, "utf8")).toBe("root's own\n");
+    expect(existsSync(s.unitFile) && what !== "the unit").toBe(false);
+  });
+
+  it("chowns the state dir without following a symlink (chown -h), should one appear after the check", async () => {
+    const s = setup();
+    const r = await s.install();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`chown -h hookrelay:hookrelay /var/lib/hookrelay`);
   });
 
   it("refuses to overwrite a unit changed by hand without --force, and says what differs", async () => {

@@ -6,9 +6,15 @@
  * state dir (its spool may hold events the worker has not stored yet) and the token, saying how to
  * remove them. `--dry-run` prints the plan only. `--root DIR` writes the files under DIR and only
  * prints the commands that would touch the machine (user, ownership, systemd): for tests and images.
+ *
+ * It runs as root, so it never follows a symlink where it creates or changes something: a link at
+ * the state dir, the token file or the unit would hand its target (any file or directory on the
+ * machine) to the agent's user, or overwrite it. Such a path is refused before anything is done; the
+ * changes themselves go through `O_NOFOLLOW` and `chown -h`, so a link put there after the check is
+ * not followed either.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { errorMessage } from "../shared/errors.ts";
 import type { AgentConfig } from "./config.ts";
@@ -78,6 +84,10 @@ export function installPlan(o: InstallOptions): Plan {
     problems.push(`${target} exists and differs from the unit this config makes (${describeDiff(existing, unit)}): run with --force to replace it (compare: hookrelay-agent systemd --config ${c.file})`);
   }
   const tokenPath = c.tokenFile === null ? null : at(c.tokenFile);
+  for (const [key, path] of [["state_dir", at(c.stateDir)], ["token_file", tokenPath], ["the unit", target]] as const) {
+    const link = path === null ? null : symlinkTarget(path);
+    if (link !== null) problems.push(`${key}: ${path} is a symlink (to ${link}): install runs as root and refuses to chown, chmod or write through one; remove the link or name the real path`);
+  }
   const tokenExists = tokenPath !== null && existsSync(tokenPath);
   if (tokenPath !== null && !tokenExists && !o.token) {
     problems.push(`${c.tokenFile}: no token there yet: write this agent's token to it (install -m 0600 /dev/null ${c.tokenFile}, then printf '%s' '<token>' > ${c.tokenFile}), or run with ${TOKEN_ENV}=… in the environment`);
@@ -89,7 +99,7 @@ export function installPlan(o: InstallOptions): Plan {
   if ((o.userExists ?? defaultUserExists)(user)) notes.push(`user ${user} exists`);
   else actions.push({ kind: "command", argv: ["useradd", "--system", "--home-dir", c.stateDir, "--shell", "/usr/sbin/nologin", user], why: `the agent's own user, ${user}` });
   actions.push({ kind: "mkdir", path: at(c.stateDir), mode: 0o700, why: "the state dir: the spool (accepted jobs, unacked events)" });
-  actions.push({ kind: "command", argv: ["chown", `${user}:${user}`, c.stateDir], why: `the state dir belongs to ${user}` });
+  actions.push({ kind: "command", argv: ["chown", "-h", `${user}:${user}`, c.stateDir], why: `the state dir belongs to ${user}` });
   if (tokenPath !== null && !tokenExists) {
     actions.push({ kind: "mkdir", path: dirname(tokenPath), mode: 0o755, why: "the token's directory" });
     actions.push({ kind: "write", path: tokenPath, content: o.token!, mode: 0o600, why: `the token from ${TOKEN_ENV}, root's alone (the unit loads it as a credential)` });
@@ -136,6 +146,36 @@ export function uninstallPlan(o: InstallOptions): Plan {
   return { ok: true, actions, notes };
 }
 
+/** Where the symlink at `path` points, or null when `path` is not one (or is not there). */
+function symlinkTarget(path: string): string | null {
+  try {
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** chmod through a descriptor opened without following a symlink (ELOOP if `path` became one). */
+function chmodNoFollow(path: string, mode: number, flags: number): void {
+  const fd = openSync(path, flags | constants.O_NOFOLLOW);
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `content` to `path` with `mode`, never through a symlink. */
+function writeNoFollow(path: string, content: string, mode: number): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
+  try {
+    fchmodSync(fd, mode);
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function describeDiff(a: string, b: string): string {
   const left = a.split("\n");
   const right = b.split("\n");
@@ -171,15 +211,14 @@ export function carryOut(plan: Plan, o: InstallOptions, verb: "install" | "unins
             // Parents as any directory is made (0755); only the directory itself gets its mode.
             mkdirSync(dirname(a.path), { recursive: true, mode: 0o755 });
             mkdirSync(a.path, { recursive: true, mode: a.mode });
-            chmodSync(a.path, a.mode);
+            chmodNoFollow(a.path, a.mode, constants.O_RDONLY | constants.O_DIRECTORY);
           }
           o.out(`${prefix}create: ${a.path} (mode ${a.mode.toString(8).padStart(4, "0")})  # ${a.why}`);
           break;
         case "write":
           if (!o.dryRun) {
             mkdirSync(dirname(a.path), { recursive: true, mode: 0o755 });
-            writeFileSync(a.path, a.content, { mode: a.mode });
-            chmodSync(a.path, a.mode);
+            writeNoFollow(a.path, a.content, a.mode);
           }
           o.out(`${prefix}write: ${a.path} (mode ${a.mode.toString(8).padStart(4, "0")})  # ${a.why}`);
           break;
