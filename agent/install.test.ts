@@ -3,12 +3,13 @@
  * asserted on; the commands that would touch this machine (useradd, chown, systemctl) are printed,
  * never run. The real CLI as a child process.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseValidConfig } from "../testing/agent-config.ts";
 import { runCli } from "../testing/agent-cli.ts";
 import { testDir } from "../testing/test-agent.ts";
+import { chownDirNoFollow, parsePasswdIds } from "./install.ts";
 import { systemdUnit } from "./systemd.ts";
 
 function setup(extra = "") {
@@ -53,7 +54,7 @@ describe("hookrelay-agent install --root", () => {
     expect(unit).toContain("\nReadWritePaths=/home/app/site\n");
     expect(r.stdout.split("\n").filter((l) => l.startsWith("not run"))).toEqual([
       `not run (--root ${s.root}): useradd --system --home-dir /var/lib/hookrelay --shell /usr/sbin/nologin hookrelay  # the agent's own user, hookrelay`,
-      `not run (--root ${s.root}): chown -h hookrelay:hookrelay /var/lib/hookrelay  # the state dir belongs to hookrelay`,
+      `not run (--root ${s.root}): chown hookrelay:hookrelay /var/lib/hookrelay (checked and changed through one descriptor, no symlink followed)  # the state dir belongs to hookrelay`,
       `not run (--root ${s.root}): systemctl daemon-reload  # systemd reads the unit`,
       `not run (--root ${s.root}): systemctl enable --now hookrelay-agent.service  # start it now and at every boot`,
     ]);
@@ -90,18 +91,59 @@ describe("hookrelay-agent install --root", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`${link} is a symlink (to ${what === "state_dir" ? victim : victimFile})`);
     expect(r.stdout).toContain("install: nothing was changed");
-    expect(r.stdout).not.toContain("chown -h");
+    expect(r.stdout).not.toContain("chown hookrelay");
     expect(mode(victim)).toBe("755");
     expect(mode(victimFile)).toBe("644");
     expect(readFileSync(victimFile, "utf8")).toBe("root's own\n");
     expect(existsSync(s.unitFile) && what !== "the unit").toBe(false);
   });
 
-  it("chowns the state dir without following a symlink (chown -h), should one appear after the check", async () => {
+  it("refuses a symlink at the token file's directory when it would write the token there, and writes nothing through it", async () => {
     const s = setup();
+    const victim = join(s.dir, "victim");
+    mkdirSync(victim, { mode: 0o700 });
+    chmodSync(victim, 0o700);
+    const link = join(s.root, "etc/hookrelay");
+    mkdirSync(join(s.root, "etc"), { recursive: true });
+    symlinkSync(victim, link);
+    const r = await s.install();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`install: token_file's directory: ${link} is a symlink (to ${victim})`);
+    expect(r.stdout).toContain("install: nothing was changed");
+    expect(mode(victim)).toBe("700");
+    expect(existsSync(join(victim, "token"))).toBe(false);
+    expect(existsSync(join(s.root, "var/lib/hookrelay"))).toBe(false);
+  });
+
+  it("leaves the mode of a token directory that is already there alone", async () => {
+    const s = setup();
+    mkdirSync(join(s.root, "etc/hookrelay"), { recursive: true });
+    chmodSync(join(s.root, "etc/hookrelay"), 0o700);
     const r = await s.install();
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`chown -h hookrelay:hookrelay /var/lib/hookrelay`);
+    expect(mode(join(s.root, "etc/hookrelay"))).toBe("700");
+    expect(mode(join(s.root, "etc/hookrelay/token"))).toBe("600");
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("refuses a state dir that belongs to someone other than root or the agent's user (as root)", async () => {
+    const s = setup();
+    const dir = join(s.root, "var/lib/hookrelay");
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    chmodSync(dir, 0o755);
+    chownSync(dir, 4242, 4242);
+    const r = await s.install();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`install: state_dir: ${dir} belongs to uid 4242, not to root or hookrelay: refusing to hand someone else's directory to hookrelay`);
+    expect(r.stdout).toContain("install: nothing was changed");
+    expect(mode(dir)).toBe("755");
+    expect(statSync(dir).uid).toBe(4242);
+  });
+
+  it("--dry-run says how the state dir is chowned: checked and changed through one descriptor", async () => {
+    const s = setup();
+    const r = await s.install("--dry-run");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("would run: chown hookrelay:hookrelay /var/lib/hookrelay (checked and changed through one descriptor, no symlink followed)  # the state dir belongs to hookrelay");
   });
 
   it("refuses to overwrite a unit changed by hand without --force, and says what differs", async () => {
@@ -188,5 +230,44 @@ describe("the unit install writes", () => {
     expect(readFileSync(s.unitFile, "utf8")).toBe(printed.stdout);
     // And what systemdUnit makes for it (the CLI's node and script).
     expect(printed.stdout).toBe(systemdUnit({ ...s.parsed, file: s.config }, { user: "hookrelay", exec: [process.execPath, join(import.meta.dirname, "cli.ts")] }));
+  });
+});
+
+describe("chownDirNoFollow (what install runs on the machine for the state dir)", () => {
+  const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+  it("refuses a symlink put where the state dir was checked, and leaves its target as it was", () => {
+    const dir = testDir("hookrelay-chown-");
+    const victim = join(dir, "victim");
+    mkdirSync(victim, { mode: 0o755 });
+    chmodSync(victim, 0o755);
+    const before = statSync(victim);
+    const link = join(dir, "state");
+    symlinkSync(victim, link);
+    expect(() => chownDirNoFollow(link, "hookrelay", me, [me.uid])).toThrow(`${link} is a symlink (to ${victim}): refusing to chown/chmod through it`);
+    const after = statSync(victim);
+    expect([after.uid, after.gid, after.mode]).toEqual([before.uid, before.gid, before.mode]);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+
+  it("refuses a directory owned by someone it does not expect, and a file", () => {
+    const dir = testDir("hookrelay-chown-");
+    const state = join(dir, "state");
+    mkdirSync(state);
+    expect(() => chownDirNoFollow(state, "hookrelay", me, [me.uid + 1])).toThrow(`${state} belongs to uid ${me.uid}, not to root or hookrelay`);
+    writeFileSync(join(dir, "file"), "x");
+    expect(() => chownDirNoFollow(join(dir, "file"), "hookrelay", me, [me.uid])).toThrow(`${join(dir, "file")} is not a directory`);
+  });
+
+  it("chowns a directory it expects", () => {
+    const state = join(testDir("hookrelay-chown-"), "state");
+    mkdirSync(state);
+    chownDirNoFollow(state, "hookrelay", me, [me.uid]);
+    expect(statSync(state).uid).toBe(me.uid);
+  });
+
+  it("reads uid and gid from a passwd line", () => {
+    expect(parsePasswdIds("hookrelay:x:998:997::/var/lib/hookrelay:/usr/sbin/nologin\n")).toEqual({ uid: 998, gid: 997 });
+    expect(parsePasswdIds("")).toBeNull();
   });
 });

@@ -8,15 +8,18 @@
  * prints the commands that would touch the machine (user, ownership, systemd): for tests and images.
  *
  * It runs as root, so it never follows a symlink where it creates or changes something: a link at
- * the state dir, the token file or the unit would hand its target (any file or directory on the
- * machine) to the agent's user, or overwrite it. Such a path is refused before anything is done; the
- * changes themselves go through `O_NOFOLLOW` and `chown -h`, so a link put there after the check is
- * not followed either.
+ * the state dir, the token file (or the directory install makes for it) or the unit would hand its
+ * target (any file or directory on the machine) to the agent's user, or overwrite it. Such a path is
+ * refused before anything is done, and so is a state dir that belongs to someone other than root or
+ * the agent's user. The directories install makes are made one at a time and checked after; the
+ * changes go through descriptors opened with `O_NOFOLLOW` (the state dir's owner is checked and
+ * changed on the same descriptor), so a link put there after the check is not followed either.
+ * Directories that already exist above those paths are the machine's layout and are used as they are.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, type Stats, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { errorMessage } from "../shared/errors.ts";
+import { errorCode, errorMessage } from "../shared/errors.ts";
 import type { AgentConfig } from "./config.ts";
 import { systemdUnit, UNIT_NAME, type UnitOptions } from "./systemd.ts";
 import { TOKEN_ENV } from "./token.ts";
@@ -32,13 +35,19 @@ export interface InstallOptions {
   token?: string;
   /** Runs a command on the machine (never called under --root or --dry-run). */
   run?: (argv: string[]) => void;
-  /** Whether the user exists (getent passwd). */
-  userExists?: (user: string) => boolean;
+  /** The user's uid and gid, or null when it does not exist (getent passwd). */
+  userIds?: (user: string) => UserIds | null;
   out: (line: string) => void;
+}
+
+export interface UserIds {
+  uid: number;
+  gid: number;
 }
 
 export type Action =
   | { kind: "command"; argv: string[]; why: string }
+  | { kind: "chown"; path: string; shown: string; user: string; why: string }
   | { kind: "mkdir"; path: string; mode: number; why: string }
   | { kind: "write"; path: string; content: string; mode: number; why: string }
   | { kind: "remove"; path: string; why: string };
@@ -55,13 +64,24 @@ function defaultRun(argv: string[]): void {
   execFileSync(argv[0]!, argv.slice(1), { stdio: "inherit" });
 }
 
-function defaultUserExists(user: string): boolean {
+function defaultUserIds(user: string): UserIds | null {
   try {
-    execFileSync("getent", ["passwd", user], { stdio: "ignore" });
-    return true;
+    return parsePasswdIds(execFileSync("getent", ["passwd", user], { encoding: "utf8" }));
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** uid and gid from a passwd line (name:x:uid:gid:…), or null when it is not one. */
+export function parsePasswdIds(line: string): UserIds | null {
+  const [, , uid, gid] = line.trim().split(":");
+  return uid !== undefined && gid !== undefined && /^\d+$/.test(uid) && /^\d+$/.test(gid) ? { uid: Number(uid), gid: Number(gid) } : null;
+}
+
+/** Who may own the state dir before install hands it to the agent's user: whoever runs install (root), or that user. */
+function expectedOwners(ids: UserIds | null): number[] {
+  const me = process.getuid?.() ?? 0;
+  return ids === null || ids.uid === me ? [me] : [me, ids.uid];
 }
 
 export function installPlan(o: InstallOptions): Plan {
@@ -84,11 +104,17 @@ export function installPlan(o: InstallOptions): Plan {
     problems.push(`${target} exists and differs from the unit this config makes (${describeDiff(existing, unit)}): run with --force to replace it (compare: hookrelay-agent systemd --config ${c.file})`);
   }
   const tokenPath = c.tokenFile === null ? null : at(c.tokenFile);
-  for (const [key, path] of [["state_dir", at(c.stateDir)], ["token_file", tokenPath], ["the unit", target]] as const) {
+  const tokenExists = tokenPath !== null && existsSync(tokenPath);
+  // The token's directory only when install would write into it.
+  const tokenDir = tokenPath !== null && !tokenExists ? dirname(tokenPath) : null;
+  const stateDir = at(c.stateDir);
+  for (const [key, path] of [["state_dir", stateDir], ["token_file", tokenPath], ["token_file's directory", tokenDir], ["the unit", target]] as const) {
     const link = path === null ? null : symlinkTarget(path);
     if (link !== null) problems.push(`${key}: ${path} is a symlink (to ${link}): install runs as root and refuses to chown, chmod or write through one; remove the link or name the real path`);
   }
-  const tokenExists = tokenPath !== null && existsSync(tokenPath);
+  const ids = (o.userIds ?? defaultUserIds)(user);
+  const stateProblem = symlinkTarget(stateDir) === null ? stateDirProblem(stateDir, user, expectedOwners(ids)) : null;
+  if (stateProblem !== null) problems.push(`state_dir: ${stateProblem}`);
   if (tokenPath !== null && !tokenExists && !o.token) {
     problems.push(`${c.tokenFile}: no token there yet: write this agent's token to it (install -m 0600 /dev/null ${c.tokenFile}, then printf '%s' '<token>' > ${c.tokenFile}), or run with ${TOKEN_ENV}=… in the environment`);
   }
@@ -96,12 +122,13 @@ export function installPlan(o: InstallOptions): Plan {
 
   const actions: Action[] = [];
   const notes: string[] = [];
-  if ((o.userExists ?? defaultUserExists)(user)) notes.push(`user ${user} exists`);
+  if (ids !== null) notes.push(`user ${user} exists`);
   else actions.push({ kind: "command", argv: ["useradd", "--system", "--home-dir", c.stateDir, "--shell", "/usr/sbin/nologin", user], why: `the agent's own user, ${user}` });
-  actions.push({ kind: "mkdir", path: at(c.stateDir), mode: 0o700, why: "the state dir: the spool (accepted jobs, unacked events)" });
-  actions.push({ kind: "command", argv: ["chown", "-h", `${user}:${user}`, c.stateDir], why: `the state dir belongs to ${user}` });
+  actions.push({ kind: "mkdir", path: stateDir, mode: 0o700, why: "the state dir: the spool (accepted jobs, unacked events)" });
+  actions.push({ kind: "chown", path: stateDir, shown: c.stateDir, user, why: `the state dir belongs to ${user}` });
   if (tokenPath !== null && !tokenExists) {
-    actions.push({ kind: "mkdir", path: dirname(tokenPath), mode: 0o755, why: "the token's directory" });
+    // An existing directory keeps its mode: install only makes a missing one.
+    if (!existsSync(dirname(tokenPath))) actions.push({ kind: "mkdir", path: dirname(tokenPath), mode: 0o755, why: "the token's directory" });
     actions.push({ kind: "write", path: tokenPath, content: o.token!, mode: 0o600, why: `the token from ${TOKEN_ENV}, root's alone (the unit loads it as a credential)` });
   } else if (tokenPath !== null) {
     const mode = statSync(tokenPath).mode & 0o777;
@@ -155,11 +182,85 @@ function symlinkTarget(path: string): string | null {
   }
 }
 
-/** chmod through a descriptor opened without following a symlink (ELOOP if `path` became one). */
-function chmodNoFollow(path: string, mode: number, flags: number): void {
-  const fd = openSync(path, flags | constants.O_NOFOLLOW);
+/** Why the state dir, when it exists, is not one install may hand to `user`; null when it may. */
+function stateDirProblem(path: string, user: string, owners: number[]): string | null {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return null; // not there yet: install makes it
+  }
+  return ownerProblem(path, st, user, owners);
+}
+
+function ownerProblem(path: string, st: Stats, user: string, owners: number[]): string | null {
+  if (st.isSymbolicLink()) return `${path} is a symlink: refusing to chown/chmod through it`;
+  if (!st.isDirectory()) return `${path} exists and is not a directory`;
+  if (!owners.includes(st.uid)) return `${path} belongs to uid ${st.uid}, not to root or ${user}: refusing to hand someone else's directory to ${user}; name a directory of its own`;
+  return null;
+}
+
+/** Opens a directory without following a symlink at `path`; says so when it is one. */
+function openDirNoFollow(path: string): number {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    // Linux answers a link with ENOTDIR when O_DIRECTORY is given, ELOOP otherwise.
+    const link = errorCode(e) === "ELOOP" || errorCode(e) === "ENOTDIR" ? symlinkTarget(path) : null;
+    if (link !== null) throw new Error(`${path} is a symlink (to ${link}): refusing to chown/chmod through it`);
+    if (errorCode(e) === "ENOTDIR") throw new Error(`${path} is not a directory`);
+    throw e;
+  }
+}
+
+/**
+ * Makes each missing directory of `path` one at a time (the last with `mode`, those above 0755) and
+ * checks each after: a link put in its place meanwhile is refused, not followed. Existing ones are used as they are.
+ */
+function makeDirs(path: string, mode: number): void {
+  const missing: string[] = [];
+  for (let p = path; !existsOrLink(p); p = dirname(p)) missing.unshift(p);
+  for (const p of missing) {
+    try {
+      mkdirSync(p, { mode: p === path ? mode : 0o755 });
+    } catch (e) {
+      if (errorCode(e) !== "EEXIST") throw e;
+    }
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) throw new Error(`${p} is a symlink (to ${symlinkTarget(p) ?? "?"}): it appeared while install made the directory; refusing to use it`);
+    if (!st.isDirectory()) throw new Error(`${p} is not a directory`);
+  }
+}
+
+function existsOrLink(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** chmod a directory through a descriptor opened without following a symlink. */
+function chmodDirNoFollow(path: string, mode: number): void {
+  const fd = openDirNoFollow(path);
   try {
     fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Hands the directory at `path` to `ids`, checking on the same descriptor (no symlink followed) that it
+ * is a directory owned by one of `owners` — nothing can be swapped in between the check and the chown.
+ */
+export function chownDirNoFollow(path: string, user: string, ids: UserIds, owners: number[]): void {
+  const fd = openDirNoFollow(path);
+  try {
+    const problem = ownerProblem(path, fstatSync(fd), user, owners);
+    if (problem !== null) throw new Error(problem);
+    fchownSync(fd, ids.uid, ids.gid);
   } finally {
     closeSync(fd);
   }
@@ -206,18 +307,28 @@ export function carryOut(plan: Plan, o: InstallOptions, verb: "install" | "unins
             run(a.argv);
           }
           break;
+        case "chown": {
+          const shown = `chown ${a.user}:${a.user} ${a.shown} (checked and changed through one descriptor, no symlink followed)`;
+          if (o.dryRun || !onMachine) {
+            o.out(`${o.dryRun ? "would run" : `not run (--root ${o.root})`}: ${shown}  # ${a.why}`);
+          } else {
+            const ids = (o.userIds ?? defaultUserIds)(a.user);
+            if (ids === null) throw new Error(`user ${a.user} does not exist (getent passwd ${a.user})`);
+            o.out(`run: ${shown}  # ${a.why}`);
+            chownDirNoFollow(a.path, a.user, ids, expectedOwners(ids));
+          }
+          break;
+        }
         case "mkdir":
           if (!o.dryRun) {
-            // Parents as any directory is made (0755); only the directory itself gets its mode.
-            mkdirSync(dirname(a.path), { recursive: true, mode: 0o755 });
-            mkdirSync(a.path, { recursive: true, mode: a.mode });
-            chmodNoFollow(a.path, a.mode, constants.O_RDONLY | constants.O_DIRECTORY);
+            makeDirs(a.path, a.mode);
+            chmodDirNoFollow(a.path, a.mode);
           }
           o.out(`${prefix}create: ${a.path} (mode ${a.mode.toString(8).padStart(4, "0")})  # ${a.why}`);
           break;
         case "write":
           if (!o.dryRun) {
-            mkdirSync(dirname(a.path), { recursive: true, mode: 0o755 });
+            makeDirs(dirname(a.path), 0o755);
             writeNoFollow(a.path, a.content, a.mode);
           }
           o.out(`${prefix}write: ${a.path} (mode ${a.mode.toString(8).padStart(4, "0")})  # ${a.why}`);

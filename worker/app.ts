@@ -6,6 +6,7 @@ import { assetRoutes } from "./dashboard/assets.ts";
 import { dashboardRoutes } from "./dashboard/route.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { answerHeaders } from "./http/answer-headers.ts";
+import { targetUnavailableMessage } from "./target-object/target-unavailable.ts";
 import { webhookRoutes } from "./webhook/route.ts";
 import { logError } from "./console-lines.ts";
 
@@ -22,6 +23,9 @@ export function createApp(): Hono<AppEnv> {
   app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
+    // A target whose database schema its DO cannot use (target-unavailable.ts): say so, as the DO does.
+    const unavailable = targetUnavailableMessage(err);
+    if (unavailable !== null) return c.json({ error: unavailable }, 503);
     logError(`${c.req.method} ${new URL(c.req.url).pathname} failed:`, err);
     return c.text("internal error", 500);
   });

@@ -1,28 +1,114 @@
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { uniqueName } from "../test-support.ts";
+import { agentUpgrade, api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
 import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./log-budget.ts";
-import { MIGRATIONS, migrate, SCHEMA_VERSION } from "./schema.ts";
+import { MIGRATIONS, migrate } from "./schema.ts";
 
-/** The DO's database as a version-`version` worker left it: every table gone, the first migrations applied. */
-function rewindTo(sql: SqlStorage, version: number): void {
-  for (const t of ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version"]) sql.exec(`DROP TABLE ${t}`);
-  for (const m of MIGRATIONS.slice(0, version)) sql.exec(m);
+const TABLES = ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version", "schema_migrations"];
+const ALL = MIGRATIONS.map((m) => m.name);
+const sqlOf = (name: string) => MIGRATIONS.find((m) => m.name === name)!.sql;
+
+/** Every table gone, then `names`' SQL run in that order, and the old `schema_version` integer set to `version`. */
+function rebuild(sql: SqlStorage, names: string[], version: number): void {
+  for (const t of TABLES) sql.exec(`DROP TABLE IF EXISTS ${t}`);
+  for (const n of names) sql.exec(sqlOf(n));
   sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
   sql.exec("INSERT INTO schema_version (version) VALUES (?)", version);
 }
 
+/** The DO's database as a version-`version` worker left it: every table gone, the first migrations applied. */
+function rewindTo(sql: SqlStorage, version: number): void {
+  rebuild(sql, ALL.slice(0, version), version);
+}
+
+/** The names `schema_migrations` records, in the order they were recorded. */
+function recorded(sql: SqlStorage): string[] {
+  return sql.exec<{ name: string }>("SELECT name FROM schema_migrations ORDER BY rowid").toArray().map((r) => r.name);
+}
+
+function tableExists(sql: SqlStorage, name: string): boolean {
+  return sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().n === 1;
+}
+
 describe("Target DO schema", () => {
-  it("creates the schema once and records its version; migrating again changes nothing", async () => {
+  it("a fresh database gets every migration once, in order, by name; migrating again is a no-op", async () => {
     const stub = env.TARGET.getByName(uniqueName());
-    const versions = await runInDurableObject(stub, (_, state) => {
-      const read = () => state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray();
-      const before = read();
-      migrate(state.storage);
-      return [before, read()];
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      const before = recorded(sql);
+      const again = migrate(state.storage);
+      return { before, again, after: recorded(sql), oldTable: tableExists(sql, "schema_version") };
     });
-    expect(versions).toEqual([[{ version: SCHEMA_VERSION }], [{ version: SCHEMA_VERSION }]]);
+    expect(result).toEqual({ before: ALL, again: { ok: true, applied: [] }, after: ALL, oldTable: false });
+  });
+
+  it("names are unique and say what they do", () => {
+    expect(new Set(ALL).size).toBe(ALL.length);
+    for (const n of ALL) expect(n).toMatch(/^\d{3}-[a-z0-9]+(-[a-z0-9]+)*$/);
+  });
+
+  it("converts the old schema_version integer once: version N is the first N names, the rest are applied, the old table dropped", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      rewindTo(sql, 4);
+      const first = migrate(state.storage);
+      return { first, names: recorded(sql), oldTable: tableExists(sql, "schema_version"), again: migrate(state.storage) };
+    });
+    expect(result).toEqual({
+      first: { ok: true, applied: ALL.slice(4) },
+      names: ALL,
+      oldTable: false,
+      again: { ok: true, applied: [] },
+    });
+  });
+
+  it("a database that lacks a migration in the middle (its branch had another order) gets just that one", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE agent_tokens");
+      sql.exec("DELETE FROM schema_migrations WHERE name = '004-agent-tokens'");
+      return { migrated: migrate(state.storage), names: [...recorded(sql)].sort(), tokens: tableExists(sql, "agent_tokens") };
+    });
+    expect(result).toEqual({ migrated: { ok: true, applied: ["004-agent-tokens"] }, names: ALL, tokens: true });
+  });
+
+  it("a recorded name this code does not know: nothing changes and the problem names it", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DELETE FROM schema_migrations WHERE name = '007-log-budget'");
+      sql.exec("INSERT INTO schema_migrations (name, applied_at) VALUES ('099-from-elsewhere', 1)");
+      return { migrated: migrate(state.storage), names: recorded(sql) };
+    });
+    expect(result.migrated).toEqual({ ok: false, problem: expect.stringContaining("has migrations this code does not know: 099-from-elsewhere") });
+    expect(result.names).toEqual([...ALL.filter((n) => n !== "007-log-budget"), "099-from-elsewhere"]);
+  });
+
+  it("a migration that fails rolls everything back, the conversion too, and the problem says which and why", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      // Made where deployments came before tokens: schema_version 4 then meant 001-003 + deployments.
+      rebuild(sql, ["001-initial", "002-job-deadlines", "003-delivery-body-hash", "005-deployments"], 4);
+      return {
+        migrated: migrate(state.storage),
+        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        names: tableExists(sql, "schema_migrations") ? recorded(sql) : "no table",
+        tokens: tableExists(sql, "agent_tokens"),
+      };
+    });
+    expect(result).toEqual({
+      migrated: {
+        ok: false,
+        problem: expect.stringMatching(/^migration 005-deployments failed: .*deployments already exists.*; its schema_version 4 was taken as 001-initial, 002-job-deadlines, 003-delivery-body-hash, 004-agent-tokens$/),
+      },
+      version: 4,
+      names: "no table",
+      tokens: false,
+    });
   });
 
   it("migrates a v1 database to v2: jobs get their deadline fields, and a stored job-end its seq", async () => {
@@ -42,13 +128,13 @@ describe("Target DO schema", () => {
       sql.exec("INSERT INTO job_events (job_id, seq, at, kind, status) VALUES ('done', 1, 3, 'job-end', 'succeeded')");
       migrate(state.storage);
       return {
-        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        migrations: recorded(sql),
         jobs: sql.exec("SELECT id, timeout_ms, has_on_failure, end_seq, cancel_requested_at IS NOT NULL AS cancel_timed FROM jobs ORDER BY id").toArray(),
         notes: sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_notes").one().n,
       };
     });
     expect(rows).toEqual({
-      version: SCHEMA_VERSION,
+      migrations: ALL,
       jobs: [
         { id: "busy", timeout_ms: 1_800_000, has_on_failure: 0, end_seq: null, cancel_timed: 1 },
         { id: "done", timeout_ms: 1_800_000, has_on_failure: 1, end_seq: 1, cancel_timed: 0 },
@@ -76,13 +162,13 @@ describe("Target DO schema", () => {
         duplicate = e instanceof Error && /UNIQUE/.test(e.message) ? "refused (unique)" : String(e);
       }
       return {
-        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        migrations: recorded(sql),
         hashes: sql.exec("SELECT delivery, body_hash FROM deliveries ORDER BY delivery").toArray(),
         duplicate,
       };
     });
     expect(result).toEqual({
-      version: SCHEMA_VERSION,
+      migrations: ALL,
       hashes: [
         { delivery: "new-1", body_hash: "h".repeat(64) },
         { delivery: "old-1", body_hash: null },
@@ -174,5 +260,60 @@ describe("Target DO schema", () => {
         { id: "b", log_bytes: 3 + 2 * o, log_rows: 2 },
       ],
     });
+  });
+});
+
+/** The database is set up, then the object evicted: the next call starts a fresh instance on it. */
+async function targetWith(setup: (sql: SqlStorage) => void): Promise<{ target: string; stub: DurableObjectStub<import("./target.ts").Target> }> {
+  const target = uniqueName();
+  const stub = env.TARGET.getByName(target);
+  await runInDurableObject(stub, async (_, state) => {
+    setup(state.storage.sql);
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  await evictDurableObject(stub);
+  return { target, stub };
+}
+
+describe("Target DO whose database schema it cannot use", () => {
+  async function expectUnavailable(target: string, what: RegExp): Promise<void> {
+    const answers = [
+      await api(`/api/targets/${target}/jobs`),
+      await api(`/api/targets/${target}/agents`, { method: "POST", body: JSON.stringify({ name: "web-1" }), headers: { "Content-Type": "application/json" } }),
+      await postWebhook(target, JSON.stringify(pushPayload())),
+      await agentUpgrade(target, "web-1", "some-token-0123456789"),
+      await api(`/api/targets/${target}/jobs`), // again: the same answer, no crash loop
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: string };
+      expect(body.error.startsWith(`target ${target}: database schema `)).toBe(true);
+      expect(body.error).toMatch(what);
+    }
+  }
+
+  it("made where the migrations ran in another order: every entry point answers 503 naming the target and the migration, and the alarm does nothing", async () => {
+    const { target, stub } = await targetWith((sql) => rebuild(sql, ["001-initial", "002-job-deadlines", "003-delivery-body-hash", "005-deployments"], 4));
+    await expectUnavailable(target, /migration 005-deployments failed: .*; its schema_version 4 was taken as .*004-agent-tokens/);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // Still as it was: nothing was converted or applied.
+    const left = await runInDurableObject(stub, (_, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      tokens: tableExists(state.storage.sql, "agent_tokens"),
+    }));
+    expect(left).toEqual({ version: 4, tokens: false });
+  });
+
+  it("with a migration this code does not know (newer or diverged code made it): 503 naming the target and the name", async () => {
+    const { target } = await targetWith((sql) => {
+      sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_migrations (name, applied_at) VALUES ('099-from-elsewhere', 1)");
+    });
+    await expectUnavailable(target, /has migrations this code does not know: 099-from-elsewhere/);
+  });
+
+  it("with an old schema_version newer than this code: 503 naming the target and the version", async () => {
+    const { target } = await targetWith((sql) => rebuild(sql, ALL, ALL.length + 1));
+    await expectUnavailable(target, new RegExp(`version ${ALL.length + 1} \\(schema_version\\) is newer than this code`));
   });
 });

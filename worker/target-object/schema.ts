@@ -1,10 +1,27 @@
 /**
- * The Target DO's SQLite schema. Versioned: `meta.schema_version` says which migrations ran;
- * each runs once, in a transaction, when a newer code version first wakes the object.
+ * The Target DO's SQLite schema, as named migrations. `schema_migrations` records the name of each
+ * one applied; when the object starts, each one it lacks is applied once, in this order, all in one
+ * transaction. Names, not positions: a database made where the order differed (a branch, a merge that
+ * renumbered) still gets exactly what it lacks. A database that recorded a name this code does not
+ * know (newer or diverged code made it), or on which a migration fails, is left as it is and the
+ * problem returned: the object then answers every call with it (target.ts) rather than crash-looping.
+ *
+ * Databases from before names carry `schema_version` (one integer N: the first N migrations ran); it
+ * is converted once to the first N names — what they ran on main — and dropped.
  */
-export const MIGRATIONS: readonly string[] = [
-  // v1
-  `
+import { errorMessage } from "../../shared/errors.ts";
+
+export interface Migration {
+  /** What it does, numbered for order; recorded in `schema_migrations` once applied. */
+  name: string;
+  sql: string;
+}
+
+// Append new migrations at the end with a new name; never rename or reorder.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: "001-initial",
+    sql: `
   CREATE TABLE agents (
     name TEXT PRIMARY KEY,
     version TEXT NOT NULL,
@@ -74,12 +91,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_created ON deliveries (created_at);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
-  // v2: every accepted job ends. The job's own deadline (its pipeline's declared timeout, twice when it
+  },
+  // Every accepted job ends. The job's own deadline (its pipeline's declared timeout, twice when it
   // has on_failure steps; jobs from before this get the agent's default, 30 min), when a cancel was
   // asked for (a cancel the agent never confirms ends after a grace; one pending at upgrade counts
   // from now), the seq of the agent's job-end (no event is stored after it), and the worker's own
   // lines in a job's log — kept apart so the agent's seq space stays its own.
-  `
+  {
+    name: "002-job-deadlines",
+    sql: `
   ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER NOT NULL DEFAULT 1800000;
   ALTER TABLE jobs ADD COLUMN has_on_failure INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;
@@ -97,28 +117,37 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX job_notes_job ON job_notes (job_id, id);
   `,
-  // v3: the signature covers only the body, so the body's SHA-256 (hex) is a dedupe key too: a captured
+  },
+  // The signature covers only the body, so the body's SHA-256 (hex) is a dedupe key too: a captured
   // body replayed under a fresh delivery GUID gets the first answer. Records from before have none (NULL,
   // which a unique index lets repeat); retention deletes the hash with its record.
-  `
+  {
+    name: "003-delivery-body-hash",
+    sql: `
   ALTER TABLE deliveries ADD COLUMN body_hash TEXT;
   CREATE UNIQUE INDEX deliveries_body_hash ON deliveries (body_hash);
   `,
-  // v4: per-agent tokens: only each token's SHA-256 (hex), never the token. `issued_at` (registration or
+  },
+  // Per-agent tokens: only each token's SHA-256 (hex), never the token. `issued_at` (registration or
   // the last rotation) counts as "seen" for pruning an agent that never connects.
-  `
+  {
+    name: "004-agent-tokens",
+    sql: `
   CREATE TABLE agent_tokens (
     name TEXT PRIMARY KEY,
     token_sha256 TEXT NOT NULL,
     issued_at INTEGER NOT NULL
   );
   `,
-  // v5: deployments. A push (or POST …/deploy) makes one deployment per matched pipeline, with one job
+  },
+  // Deployments. A push (or POST …/deploy) makes one deployment per matched pipeline, with one job
   // per agent declaring it; `rollout` is the plan as JSON (rollout-plan.ts), `batch_hosts` and
   // `halt_on_failure` what it decided. A job's `batch` (0-based, in agent-name order) is sent only once
   // its batch is released (`released_at`). Jobs from before this become one deployment per (delivery,
   // pipeline), all hosts in one batch and released, as they ran; its status follows their statuses.
-  `
+  {
+    name: "005-deployments",
+    sql: `
   CREATE TABLE deployments (
     id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
@@ -167,12 +196,15 @@ export const MIGRATIONS: readonly string[] = [
     CASE WHEN sum(status IN ('queued', 'running')) > 0 THEN NULL ELSE max(finished_at) END
   FROM jobs GROUP BY deployment_id;
   `,
-  // v6: telling GitHub and people. `reports` is the durable outbox: one row per message to one channel
+  },
+  // Telling GitHub and people. `reports` is the durable outbox: one row per message to one channel
   // ('github', or 'notify:<n>' for the n-th NOTIFY_URLS entry), its body a JSON snapshot taken when the
   // deployment changed, sent in id order per (deployment, channel) by the alarm, retried with backoff,
   // given up after 24 h. A deployment keeps the GitHub deployment id its creation got back, and the
   // environment its pipeline declared. `meta` holds the reporting setup the worker's secrets make.
-  `
+  {
+    name: "006-reports",
+    sql: `
   CREATE TABLE reports (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     deployment_id TEXT NOT NULL,
@@ -192,12 +224,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN environment_url TEXT;
   ALTER TABLE deployments ADD COLUMN github_id INTEGER;
   `,
-  // v7: a storage budget for logs (log-budget.ts). What each job_events row costs to store — its data's
+  },
+  // A storage budget for logs (log-budget.ts). What each job_events row costs to store — its data's
   // UTF-8 bytes + 128 for the row (key, columns, index entry): LOG_ROW_OVERHEAD_BYTES — is kept as a
   // running total, per job (`log_bytes`, `log_rows`) and for the target (`log_usage`, one row), by
   // triggers, so every insert and delete counts in its own transaction, whichever code path does it.
   // Rows stored before this are counted once here. `jobs_logged` finds the oldest jobs with a log.
-  `
+  {
+    name: "007-log-budget",
+    sql: `
   ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE jobs ADD COLUMN log_rows INTEGER NOT NULL DEFAULT 0;
   UPDATE jobs SET
@@ -220,23 +255,62 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE jobs SET log_bytes = log_bytes - COALESCE(length(CAST(OLD.data AS BLOB)), 0) - 128, log_rows = log_rows - 1 WHERE id = OLD.job_id;
   END;
   `,
+  },
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
+export type MigrateResult = { ok: true; applied: string[] } | { ok: false; problem: string };
 
-function currentVersion(sql: SqlStorage): number {
-  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  return row?.version ?? 0;
+/** Rolls the whole transaction back; its message becomes the result's problem. */
+class SchemaProblem extends Error {}
+
+function names(list: readonly string[]): string {
+  return list.length === 0 ? "none" : list.join(", ");
 }
 
-/** Brings the schema up to SCHEMA_VERSION; cheap (one query) when it already is. */
-export function migrate(storage: DurableObjectStorage): void {
+/** The old integer, converted to the names it stood for; a version this code never had is a problem. */
+function convertSchemaVersion(sql: SqlStorage, now: number): string | null {
+  const old = sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").one().n;
+  if (old === 0) return null;
+  const version = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+  if (!Number.isInteger(version) || version < 0 || version > MIGRATIONS.length) {
+    const what = Number.isInteger(version) && version > 0 ? "is newer than this code" : "is not a version";
+    throw new SchemaProblem(`version ${version} (schema_version) ${what}, which knows ${MIGRATIONS.length} migrations (${names(MIGRATIONS.map((m) => m.name))})`);
+  }
+  for (const m of MIGRATIONS.slice(0, version)) sql.exec("INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)", m.name, now);
+  sql.exec("DROP TABLE schema_version");
+  return `its schema_version ${version} was taken as ${names(MIGRATIONS.slice(0, version).map((m) => m.name))}`;
+}
+
+/**
+ * Applies each migration the database lacks; cheap (three queries) when it lacks none. An unknown
+ * recorded name or a failing migration changes nothing and is returned as a problem, never thrown.
+ */
+export function migrate(storage: DurableObjectStorage, now = Date.now()): MigrateResult {
   const sql = storage.sql;
-  storage.transactionSync(() => {
-    sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    const from = currentVersion(sql);
-    for (let v = from; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]!);
-    if (from === 0) sql.exec("INSERT INTO schema_version (version) VALUES (?)", SCHEMA_VERSION);
-    else if (from < SCHEMA_VERSION) sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION);
-  });
+  // Read after a rollback: what the conversion took the old integer for, and which step failed.
+  const at: { converted: string | null; step: string } = { converted: null, step: "recording migrations" };
+  try {
+    return storage.transactionSync(() => {
+      sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
+      at.converted = convertSchemaVersion(sql, now);
+      const recorded = new Set(sql.exec<{ name: string }>("SELECT name FROM schema_migrations").toArray().map((r) => r.name));
+      const known = new Set(MIGRATIONS.map((m) => m.name));
+      const unknown = [...recorded].filter((n) => !known.has(n)).sort();
+      if (unknown.length > 0) {
+        throw new SchemaProblem(`has migrations this code does not know: ${names(unknown)} (made by newer or diverged code; this code knows ${names([...known])})`);
+      }
+      const applied: string[] = [];
+      for (const m of MIGRATIONS) {
+        if (recorded.has(m.name)) continue;
+        at.step = `migration ${m.name}`;
+        sql.exec(m.sql);
+        sql.exec("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", m.name, now);
+        applied.push(m.name);
+      }
+      return { ok: true, applied };
+    });
+  } catch (e) {
+    const why = e instanceof SchemaProblem ? e.message : `${at.step} failed: ${errorMessage(e)}`;
+    return { ok: false, problem: at.converted === null ? why : `${why}; ${at.converted}` };
+  }
 }

@@ -36,6 +36,7 @@ import { reportWiring, type ReportWiring } from "./report-wiring.ts";
 import { migrate } from "./schema.ts";
 import { handleFrame } from "./session.ts";
 import type { TargetContext } from "./target-context.ts";
+import { schemaProblemMessage, TargetUnavailable } from "./target-unavailable.ts";
 import type {
   AgentView,
   CancelResult,
@@ -47,7 +48,7 @@ import type {
   JobView,
   WebhookDelivery,
 } from "./types.ts";
-import { logError } from "../console-lines.ts";
+import { logError, logInfo } from "../console-lines.ts";
 
 /**
  * How long after the answer's rows are confirmed on disk (`storage.sync()`) the jobs go out: the
@@ -64,6 +65,8 @@ export const DISPATCH_DELAY_MS = 4;
 export class Target extends DurableObject<Env> {
   /** Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL that queues reports. */
   private readonly reports: ReportWiring;
+  /** Set when the schema cannot be used (schema.ts): every entry point answers it, nothing touches the tables. */
+  private schemaProblem: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,7 +74,14 @@ export class Target extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
     this.reports = reportWiring(env, ctx.id.name ?? "default");
     ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage);
+      // Never thrown from here: that would reset the object on every request (a crash loop).
+      const schema = migrate(ctx.storage);
+      if (!schema.ok) {
+        this.schemaProblem = schemaProblemMessage(this.target, schema.problem);
+        logError(`[target ${this.target}] ${this.schemaProblem}: every call answers 503 until the code or the database is fixed`);
+        return;
+      }
+      if (schema.applied.length > 0) logInfo(`[target ${this.target}] schema: applied ${schema.applied.join(", ")}`);
       recordReportSetup(ctx.storage.sql, this.reports.setup);
       // Waking after a restart: sockets that died with the old instance are gone without a close event.
       if (reconcileConnections(ctx, ctx.storage.sql, Date.now()).length > 0) await this.reschedule();
@@ -86,6 +96,11 @@ export class Target extends DurableObject<Env> {
     return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env) };
   }
 
+  /** For RPCs: throws the schema problem (the worker answers 503 with its message). */
+  private usable(): void {
+    if (this.schemaProblem !== null) throw new TargetUnavailable(this.schemaProblem);
+  }
+
   private reschedule(): Promise<void> {
     return scheduleAlarm(this.ctx.storage, alarmSettings(this.env));
   }
@@ -98,6 +113,7 @@ export class Target extends DurableObject<Env> {
 
   /** The agent WebSocket upgrade (agent-upgrade.ts). */
   override async fetch(request: Request): Promise<Response> {
+    if (this.schemaProblem !== null) return Response.json({ error: this.schemaProblem }, { status: 503 });
     const { response, opened } = await openAgentSocket(this.ctx, this.target, request);
     if (opened) await this.reschedule();
     return response;
@@ -105,6 +121,10 @@ export class Target extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     try {
+      if (this.schemaProblem !== null) {
+        ws.close(1011, "target unavailable: database schema");
+        return;
+      }
       const att = readAttachment(ws);
       if (!att) {
         ws.close(1011, "connection identity lost");
@@ -119,6 +139,7 @@ export class Target extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     try {
       completeClose(ws, code, reason);
+      if (this.schemaProblem !== null) return;
       if (socketGone(this.ctx.storage.sql, ws, `closed ${code}${reason ? ` ${logText(reason)}` : ""}`, Date.now())) await this.reschedule();
     } catch (e) {
       logError(`[target ${this.target}] webSocketClose failed: ${errorDetail(e)}`);
@@ -127,6 +148,7 @@ export class Target extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     try {
+      if (this.schemaProblem !== null) return;
       if (socketGone(this.ctx.storage.sql, ws, `error ${String(error)}`, Date.now())) await this.reschedule();
     } catch (e) {
       logError(`[target ${this.target}] webSocketError failed: ${errorDetail(e)}`);
@@ -134,6 +156,10 @@ export class Target extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    if (this.schemaProblem !== null) {
+      logError(`[target ${this.target}] alarm skipped: ${this.schemaProblem}`);
+      return;
+    }
     const settings = alarmSettings(this.env);
     const now = Date.now();
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
@@ -150,6 +176,7 @@ export class Target extends DurableObject<Env> {
    * an agent's `accepted`, or the events that follow it. The alarm is the net under that timer.
    */
   async receiveDelivery(d: WebhookDelivery): Promise<DeliveryAnswer> {
+    this.usable();
     const c = this.context();
     const { answer, created } = receiveDelivery(c, d);
     if (!created) return answer;
@@ -187,6 +214,7 @@ export class Target extends DurableObject<Env> {
 
   /** RPC: POST …/deploy (job-calls.ts). */
   async deploy(req: DeployRequest): Promise<DeployResult> {
+    this.usable();
     const result = deploy(this.context(), req);
     if (result.ok) await this.afterJobChange();
     return result;
@@ -194,6 +222,7 @@ export class Target extends DurableObject<Env> {
 
   /** RPC: POST …/jobs/:id/cancel (job-calls.ts). */
   async cancelJob(id: string): Promise<CancelResult> {
+    this.usable();
     const result = cancelJob(this.context(), id);
     if (result.outcome === "canceled" || result.outcome === "cancel-requested") await this.afterJobChange();
     return result;
@@ -201,21 +230,25 @@ export class Target extends DurableObject<Env> {
 
   /** RPC: POST …/deployments/:id/cancel (deployment-calls.ts). */
   async cancelDeployment(id: string): Promise<DeploymentCancelResult> {
+    this.usable();
     const result = cancelDeployment(this.context(), id);
     if (result.outcome === "cancel-requested") await this.afterJobChange();
     return result;
   }
 
   async listDeployments(limit: number): Promise<DeploymentListItem[]> {
+    this.usable();
     return listDeployments(this.ctx.storage.sql, this.target, limit);
   }
 
   async getDeployment(id: string): Promise<DeploymentView | null> {
+    this.usable();
     return deploymentView(this.ctx.storage.sql, this.target, id);
   }
 
   /** RPC: POST …/agents (agent-calls.ts). */
   async registerAgent(name: string): Promise<RegisterResult> {
+    this.usable();
     const result = await registerAgent(this.ctx, this.target, name);
     if (result.ok) await this.reschedule();
     return result;
@@ -223,6 +256,7 @@ export class Target extends DurableObject<Env> {
 
   /** RPC: POST …/agents/:name/token (agent-calls.ts). */
   async rotateAgentToken(name: string): Promise<RotateResult> {
+    this.usable();
     const result = await rotateAgentToken(this.ctx, this.target, name);
     if (result !== null) await this.reschedule();
     return result;
@@ -230,35 +264,42 @@ export class Target extends DurableObject<Env> {
 
   /** RPC: DELETE …/agents/:name (agent-calls.ts). */
   async revokeAgent(name: string): Promise<RevokeResult> {
+    this.usable();
     const result = revokeAgent(this.context(), name);
     if (result.ok) await this.afterJobChange();
     return result;
   }
 
   async listAgents(): Promise<AgentView[]> {
+    this.usable();
     return listAgentViews(this.ctx.storage.sql);
   }
 
   async listJobs(limit: number): Promise<JobListItem[]> {
+    this.usable();
     return listJobs(this.ctx.storage.sql, limit);
   }
 
   async getJob(id: string): Promise<JobView | null> {
+    this.usable();
     return jobView(this.ctx.storage.sql, this.target, id);
   }
 
   /** RPC: the job's log (null if no such job); `step` → that step's raw output only. */
   async getJobLog(id: string, step: string | null): Promise<ReadableStream<Uint8Array> | null> {
+    this.usable();
     return jobLog(this.ctx.storage.sql, id, step);
   }
 
   /** RPC: GET …/storage — stored log bytes and rows against the budget (log-budget.ts). */
   async getLogStorage(): Promise<LogStorageView> {
+    this.usable();
     return logStorageView(this.ctx.storage.sql, this.target, logBudgetBytes(this.env));
   }
 
   /** RPC for `?follow=1`: the next page of the log after `after`, and whether the job has ended. */
   async getLogPage(id: string, step: string | null, after: LogCursor, atLineStart: boolean): Promise<(LogPage & { ended: boolean }) | null> {
+    this.usable();
     return logPage(this.ctx.storage.sql, id, step, after, atLineStart);
   }
 }
