@@ -40,7 +40,7 @@ async function jobWithEmptyRows(target: string): Promise<string> {
     for (let i = 0; i < EMPTY_ROWS; i++) row("output", "s", "");
     row("step-end", "s", null, "succeeded");
     row("job-end", null, null, "succeeded");
-    sql.exec("UPDATE jobs SET status = 'succeeded', started_at = 1, finished_at = 2, acked_seq = ?, end_seq = ?, output_bytes = 12, output_dropped = 700 WHERE id = ?", seq, seq, id);
+    sql.exec("UPDATE jobs SET status = 'succeeded', started_at = 1, finished_at = 2, acked_seq = ?, end_seq = ?, output_bytes = 12, output_dropped = 700, output_dropped_events = 700 WHERE id = ?", seq, seq, id);
     return id;
   });
 }
@@ -58,7 +58,7 @@ describe("a job's log over many rows with no data", () => {
     const target = uniqueName();
     const id = await jobWithEmptyRows(target);
     const res = await api(`/api/targets/${target}/jobs/${id}/log`);
-    expect(await readAll(res)).toBe("--- s\nhead\nmiddle\n--- s succeeded (exit none)\n--- job succeeded\n--- [hookrelay] 700 bytes of output omitted (past the worker's 67108864-byte log cap)\n");
+    expect(await readAll(res)).toBe("--- s\nhead\nmiddle\n--- s succeeded (exit none)\n--- job succeeded\n--- [hookrelay] 700 bytes of output omitted, 700 events (past the worker's per-job log cap: 67108864 bytes, or JOB_LOG_ROWS rows)\n");
   });
 
   it("the follow stream of the ended job ends too, with the same text", async () => {

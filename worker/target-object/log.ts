@@ -100,8 +100,15 @@ export function readLogPage(sql: SqlStorage, jobId: string, step: string | null,
   return { text, cursor, atLineStart, more };
 }
 
-export function omittedMarker(droppedBytes: number, atLineStart: boolean): string {
-  return `${atLineStart ? "" : "\n"}--- [hookrelay] ${droppedBytes} bytes of output omitted (past the worker's ${OUTPUT_CAP_BYTES}-byte log cap)\n`;
+/** Output past the job's caps (events.ts): acked, counted, not stored. */
+export interface DroppedOutput {
+  bytes: number;
+  events: number;
+}
+
+export function omittedMarker(dropped: DroppedOutput, atLineStart: boolean): string {
+  const events = `${dropped.events} event${dropped.events === 1 ? "" : "s"}`;
+  return `${atLineStart ? "" : "\n"}--- [hookrelay] ${dropped.bytes} bytes of output omitted, ${events} (past the worker's per-job log cap: ${OUTPUT_CAP_BYTES} bytes, or JOB_LOG_ROWS rows)\n`;
 }
 
 /** One step's output as stored: an event's bytes as they came (protocol 3), an older agent's text as UTF-8. */
@@ -141,7 +148,7 @@ function stepOutputStream(sql: SqlStorage, jobId: string, step: string): Readabl
 }
 
 /** The whole log as text, or with `step` that step's raw output (no headers, notes or marker). */
-export function logStream(sql: SqlStorage, jobId: string, step: string | null, droppedBytes: number): ReadableStream<Uint8Array> {
+export function logStream(sql: SqlStorage, jobId: string, step: string | null, dropped: DroppedOutput): ReadableStream<Uint8Array> {
   if (step !== null) return stepOutputStream(sql, jobId, step);
   const encoder = new TextEncoder();
   let cursor = LOG_START;
@@ -154,7 +161,7 @@ export function logStream(sql: SqlStorage, jobId: string, step: string | null, d
         cursor = page.cursor;
         atLineStart = page.atLineStart;
         let text = page.text;
-        if (!page.more && droppedBytes > 0) text += omittedMarker(droppedBytes, atLineStart);
+        if (!page.more && dropped.bytes > 0) text += omittedMarker(dropped, atLineStart);
         if (text) controller.enqueue(encoder.encode(text));
         if (!page.more) {
           controller.close();
