@@ -13,6 +13,8 @@ export default defineConfig({
           // 1 MiB per target, so that worker/target-object/log-budget.test.ts passes it with real events.
           // Each test has its own target; none other stores near that much.
           LOG_BUDGET_MB: "1",
+          // 1,000 rows per job, so that log-budget.test.ts floods past the row cap with a few thousand events.
+          JOB_LOG_ROWS: "1000",
         },
       },
     }),

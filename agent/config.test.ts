@@ -26,6 +26,13 @@ describe("config", () => {
     expect(problems(head + Array.from({ length: 50 }, (_, i) => pipe(`p${i}`, many(50), 50, 50)).join(""))).toEqual([]);
   });
 
+  it("refuses a pipeline timeout longer than the worker takes (24h), naming the key", () => {
+    const withTimeout = (t: string) => minimal.replace("pipelines:\n  - name: app\n", `pipelines:\n  - name: app\n    timeout: ${t}\n`);
+    expect(withTimeout("1m")).not.toBe(minimal);
+    expect(problems(withTimeout("25h"))).toEqual([`${FILE}: pipelines[0].timeout: 25h is longer than a pipeline may run: at most 24h (the worker refuses a longer timeout)`]);
+    expect(problems(withTimeout("24h"))).toEqual([]);
+  });
+
   it("fills in the defaults", () => {
     const c = ok(minimal);
     expect(c).toMatchObject({

@@ -10,13 +10,13 @@ import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { branchFiltersProblem, globProblem } from "../shared/glob.ts";
-import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
+import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINE_TIMEOUT_MS, MAX_PIPELINES_PER_AGENT } from "../shared/limits.ts";
 import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import { InvalidInput, Reader } from "../shared/reader.ts";
 import { ENVIRONMENT_HINT, ENVIRONMENT_PATTERN, ENVIRONMENT_URL_HINT, ENVIRONMENT_URL_PATTERN } from "../shared/protocol.ts";
 import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "../shared/rollout.ts";
 import { textValueProblem } from "../shared/text-value.ts";
-import { parseDuration, parseSize } from "./units.ts";
+import { formatDuration, parseDuration, parseSize } from "./units.ts";
 
 export interface StepConfig {
   name: string;
@@ -135,6 +135,13 @@ function duration(r: Reader): number {
   const result = parseDuration(typeof v === "number" ? `${v}s` : r.string());
   if (typeof result !== "number") r.fail(result.error);
   return result;
+}
+
+/** The worker refuses a hello declaring longer (its running job's log escapes the storage budget until it ends). */
+function pipelineTimeout(r: Reader): number {
+  const ms = duration(r);
+  if (ms > MAX_PIPELINE_TIMEOUT_MS) r.fail(`${formatDuration(ms)} is longer than a pipeline may run: at most ${formatDuration(MAX_PIPELINE_TIMEOUT_MS)} (the worker refuses a longer timeout)`);
+  return ms;
 }
 
 function size(r: Reader): number {
@@ -265,7 +272,7 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
         return out;
       })
     : {};
-  const timeoutMs = r.has("timeout") ? get(() => duration(r.field("timeout"))) : DEFAULTS.pipelineTimeoutMs;
+  const timeoutMs = r.has("timeout") ? get(() => pipelineTimeout(r.field("timeout"))) : DEFAULTS.pipelineTimeoutMs;
   const steps = get(() => {
     const list = r.field("steps").array({ max: 200 });
     if (list.length === 0) r.field("steps").fail("at least one step is required");

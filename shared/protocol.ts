@@ -139,7 +139,7 @@ const shortText = (r: Reader, max = 1024) => r.string({ max });
 const seq = (r: Reader) => r.int({ min: 1 });
 /** A job's payload fields are only bounded here; the agent's checkJob validates them and fails the job with the reason. */
 const jobField = (r: Reader) => r.string({ maxBytes: MAX_JOB_FIELD_BYTES });
-/** 30 days: no pipeline timeout is longer. */
+/** The wire's bound; a declaration past MAX_PIPELINE_TIMEOUT_MS (shared/limits.ts) is refused as over a limit. */
 export const MAX_TIMEOUT_MS = 30 * 86_400_000;
 
 function readPipelineDecl(r: Reader): PipelineDecl {

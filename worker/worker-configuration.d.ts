@@ -9,6 +9,7 @@ interface __BaseEnv_Env {
 	CANCEL_GRACE_SECONDS: string;
 	RETENTION_DAYS: string;
 	LOG_BUDGET_MB: string;
+	JOB_LOG_ROWS: string;
 	PUBLIC_URL: string;
 	GITHUB_API_URL: string;
 	NOTIFY_ON: string;
@@ -30,7 +31,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ALLOW_SHA1" | "AGENT_STALE_SECONDS" | "JOB_GRACE_SECONDS" | "CANCEL_GRACE_SECONDS" | "RETENTION_DAYS" | "LOG_BUDGET_MB" | "PUBLIC_URL" | "GITHUB_API_URL" | "NOTIFY_ON" | "REPORT_RETRY_SECONDS" | "GITHUB_WEBHOOK_SECRET" | "ADMIN_TOKEN">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ALLOW_SHA1" | "AGENT_STALE_SECONDS" | "JOB_GRACE_SECONDS" | "CANCEL_GRACE_SECONDS" | "RETENTION_DAYS" | "LOG_BUDGET_MB" | "JOB_LOG_ROWS" | "PUBLIC_URL" | "GITHUB_API_URL" | "NOTIFY_ON" | "REPORT_RETRY_SECONDS" | "GITHUB_WEBHOOK_SECRET" | "ADMIN_TOKEN">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -56,7 +56,8 @@ export function followLog(source: LogPageSource, jobId: string, step: string | n
           return;
         }
         if (page.text) return; // let the client read; the next pull continues
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        // A full page without text (rows with no data) is read past at once; only the live end waits.
+        if (!page.more) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
     },
     cancel() {

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { pipeline, uniqueName } from "../test-support.ts";
-import { storeEvent } from "./events.ts";
+import { OUTPUT_CAP_ROWS, storeEvent } from "./events.ts";
 import { createJob, getJob } from "./jobs.ts";
 import { logStream } from "./log.ts";
 import type { Target } from "./target.ts";
@@ -10,20 +10,20 @@ import type { Target } from "./target.ts";
 const delivery = { hookId: "1", delivery: "d", event: "push", repo: "o/r", ref: "refs/heads/master", sha: "b".repeat(40), before: "a".repeat(40), pusher: "me" };
 
 describe("storeEvent", () => {
-  it("keeps seq contiguous past the output cap, storing no more data, and the log says how much was omitted", async () => {
+  it("acks output past the byte cap without storing it, and the log says how much was omitted", async () => {
     const stub = env.TARGET.getByName(uniqueName());
     const log = await runInDurableObject(stub, async (_: Target, state) => {
       const sql = state.storage.sql;
       const id = createJob(sql, "web-1", pipeline({ steps: ["s"], onFailure: [] }), delivery, 1);
       sql.exec("UPDATE jobs SET status = 'running' WHERE id = ?", id);
       const outcomes = ["0123456789", "abcdefghij", "KLMNO"].map((data, i) =>
-        storeEvent(sql, getJob(sql, id)!, i + 1, 1, { kind: "output", step: "s", stream: "stdout", data }, 1, 15),
+        storeEvent(sql, getJob(sql, id)!, i + 1, 1, { kind: "output", step: "s", stream: "stdout", data }, 1, { bytes: 15, rows: OUTPUT_CAP_ROWS }),
       );
-      expect(outcomes.map((o) => o.kind)).toEqual(["stored", "stored", "stored"]);
-      expect(getJob(sql, id)).toMatchObject({ acked_seq: 3, output_bytes: 10, output_dropped: 15 });
+      expect(outcomes.map((o) => o.kind)).toEqual(["stored", "not-stored", "not-stored"]);
+      expect(getJob(sql, id)).toMatchObject({ acked_seq: 3, output_bytes: 10, output_dropped: 15, output_dropped_events: 2, log_rows: 1 });
       const job = getJob(sql, id)!;
-      return new Response(logStream(sql, id, null, job.output_dropped)).text();
+      return new Response(logStream(sql, id, null, { bytes: job.output_dropped, events: job.output_dropped_events })).text();
     });
-    expect(log).toBe("0123456789\n--- [hookrelay] 15 bytes of output omitted (past the worker's 67108864-byte log cap)\n");
+    expect(log).toBe("0123456789\n--- [hookrelay] 15 bytes of output omitted, 2 events (past the worker's per-job log cap: 67108864 bytes, or JOB_LOG_ROWS rows)\n");
   });
 });

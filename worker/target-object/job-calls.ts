@@ -97,7 +97,7 @@ export function cancelJob(c: TargetContext, id: string): CancelResult {
 export function jobLog(sql: SqlStorage, id: string, step: string | null): ReadableStream<Uint8Array> | null {
   const job = getJob(sql, id);
   if (!job) return null;
-  return logStream(sql, id, step, job.output_dropped);
+  return logStream(sql, id, step, { bytes: job.output_dropped, events: job.output_dropped_events });
 }
 
 /** For `?follow=1`: the next page of the log after `after`, and whether the job has ended. */

@@ -5,6 +5,7 @@
  */
 import { JOB_FIELD_NAMES, jobFieldsFrom, type JobFields } from "../../shared/job-fields.ts";
 import { JOB_STATUSES, type JobStatus, type PipelineDecl, STEP_STATUSES, type StepStatus, type WorkerMessage } from "../../shared/protocol.ts";
+import { MAX_PIPELINE_TIMEOUT_MS } from "../../shared/limits.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type ListedJobFields } from "./types.ts";
 
 export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
@@ -20,7 +21,11 @@ export interface JobRow extends Record<string, SqlStorageValue>, JobFields {
   cancel_requested: number;
   acked_seq: number;
   output_bytes: number;
+  /** Output bytes past the caps (events.ts): acked, not stored; and how many events they came in. */
   output_dropped: number;
+  output_dropped_events: number;
+  /** step-start and step-end rows stored: at most two per declared step. */
+  step_events: number;
   /** The declared timeout; the agent gives on_failure steps as long again. */
   timeout_ms: number;
   has_on_failure: number;
@@ -80,7 +85,8 @@ export function insertJobRow(
     job.delivery.hookId,
     ...JOB_FIELD_NAMES.map((field) => job.delivery[field]),
     job.now,
-    job.pipeline.timeoutMs,
+    // A declaration stored before the cap (agents.pipelines) may ask for more; the job gets the cap.
+    Math.min(job.pipeline.timeoutMs, MAX_PIPELINE_TIMEOUT_MS),
     job.pipeline.onFailure.length > 0 ? 1 : 0,
     job.placement.deploymentId,
     job.placement.batch,

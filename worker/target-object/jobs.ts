@@ -265,10 +265,15 @@ export function setEndSeq(sql: SqlStorage, id: string, seq: number): void {
   sql.exec("UPDATE jobs SET end_seq = ? WHERE id = ?", seq, id);
 }
 
-/** Output bytes stored, or past the cap dropped (the log says how many). */
+/** Output bytes stored, or past the caps dropped (the log says how many bytes, in how many events). */
 export function countOutput(sql: SqlStorage, id: string, bytes: number, how: "stored" | "dropped"): void {
   if (how === "stored") sql.exec("UPDATE jobs SET output_bytes = output_bytes + ? WHERE id = ?", bytes, id);
-  else sql.exec("UPDATE jobs SET output_dropped = output_dropped + ? WHERE id = ?", bytes, id);
+  else sql.exec("UPDATE jobs SET output_dropped = output_dropped + ?, output_dropped_events = output_dropped_events + 1 WHERE id = ?", bytes, id);
+}
+
+/** A step-start or step-end stored (events.ts bounds them by the job's declared steps). */
+export function countStepEvent(sql: SqlStorage, id: string): void {
+  sql.exec("UPDATE jobs SET step_events = step_events + 1 WHERE id = ?", id);
 }
 
 /** The agent's queued and running jobs, oldest first. */

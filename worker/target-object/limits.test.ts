@@ -1,6 +1,10 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { PipelineDecl } from "../../shared/protocol.ts";
 import { agentsOf, connectAgent, hello, pipeline, uniqueName } from "../test-support.ts";
+import { createJob, getJob } from "./jobs.ts";
+import type { Target } from "./target.ts";
 
 /** Says hello with `pipelines`; returns the error frame and the close the DO answered with. */
 async function refusedHello(pipelines: PipelineDecl[]) {
@@ -38,10 +42,25 @@ describe("Target DO: limits on what a hello declares", () => {
     expect(closed.code).toBe(4008);
   });
 
+  it("refuses a pipeline timeout over 24 h (a running job's log escapes the budget until its deadline)", async () => {
+    const { error, closed } = await refusedHello([pipeline({ timeoutMs: 24 * 3_600_000 + 1 })]);
+    expect(error).toMatchObject({ code: "limit-exceeded", message: "pipeline app: timeoutMs 86400001: a pipeline's timeout may be at most 86400000 ms (24 h)" });
+    expect(closed.code).toBe(4008);
+  });
+
+  it("gives a job made from a declaration stored before the cap (up to 30 days) the 24 h cap", async () => {
+    const delivery = { hookId: "1", delivery: "d", event: "push", repo: "o/r", ref: "refs/heads/master", sha: "b".repeat(40), before: "a".repeat(40), pusher: "me" };
+    const timeout = await runInDurableObject(env.TARGET.getByName(uniqueName()), (_: Target, state) => {
+      const id = createJob(state.storage.sql, "web-1", pipeline({ timeoutMs: 30 * 86_400_000 }), delivery, 1);
+      return getJob(state.storage.sql, id)?.timeout_ms;
+    });
+    expect(timeout).toBe(86_400_000);
+  });
+
   it("accepts a hello exactly at every limit", async () => {
     const target = uniqueName();
     const agent = await connectAgent(target, "web-1");
-    const full = (name: string) => pipeline({ name, branches: names(50, "b"), steps: names(50, "s"), onFailure: names(50, "f") });
+    const full = (name: string) => pipeline({ name, branches: names(50, "b"), steps: names(50, "s"), onFailure: names(50, "f"), timeoutMs: 24 * 3_600_000 });
     agent.send(hello("web-1", names(50, "p").map(full)));
     await agent.next("welcome");
     expect((await agentsOf(target))[0]?.pipelines).toHaveLength(50);

@@ -3,7 +3,7 @@
  * frame and the socket closed (session.ts), so an agent token cannot make the DO store, match or
  * list an unbounded declaration. (Each branch glob's 255-character cap is the protocol's own.)
  */
-import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINES_PER_AGENT } from "../../shared/limits.ts";
+import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINE_TIMEOUT_MS, MAX_PIPELINES_PER_AGENT } from "../../shared/limits.ts";
 import type { PipelineDecl } from "../../shared/protocol.ts";
 
 /** Why this declaration is over a limit, or null when it is within all of them. */
@@ -18,6 +18,9 @@ export function declarationOverLimit(pipelines: readonly PipelineDecl[]): string
     const steps = p.steps.length + p.onFailure.length;
     if (steps > MAX_DECLARED_STEPS_PER_PIPELINE) {
       return `pipeline ${p.name}: ${steps} declared steps (steps and on_failure): a pipeline may declare at most ${MAX_DECLARED_STEPS_PER_PIPELINE}`;
+    }
+    if (p.timeoutMs > MAX_PIPELINE_TIMEOUT_MS) {
+      return `pipeline ${p.name}: timeoutMs ${p.timeoutMs}: a pipeline's timeout may be at most ${MAX_PIPELINE_TIMEOUT_MS} ms (24 h)`;
     }
   }
   return null;

@@ -1,12 +1,15 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, apiJson, event, helloAgent, jobOf, runningJob, type TestAgent, uniqueName } from "../test-support.ts";
-import { LOG_DROPPED_NOTE, LOG_ROW_OVERHEAD_BYTES, logBudgetBytes, type LogStorageView, logUsage, measureLogUsage } from "./log-budget.ts";
+import { encodeOutputFrame } from "../../shared/protocol.ts";
+import { api, apiJson, event, eventually, helloAgent, jobOf, runningJob, type TestAgent, uniqueName } from "../test-support.ts";
+import { outputCaps } from "./events.ts";
+import { LOG_DROPPED_NOTE, LOG_ROW_OVERHEAD_BYTES, logBudgetBytes, type LogStorageView, logUsage, maxJobLogBytes, measureLogUsage } from "./log-budget.ts";
 import type { Target } from "./target.ts";
 
-// The worker tests run with LOG_BUDGET_MB = "1" (vitest.worker.config.ts).
+// The worker tests run with LOG_BUDGET_MB = "1" and JOB_LOG_ROWS = "1000" (vitest.worker.config.ts).
 const BUDGET = 1024 * 1024;
+const CAPS = outputCaps(env);
 /** Two UTF-8 bytes per "é": what is counted is bytes, not characters. */
 const frame = (tag: string) => `${tag}${"é".repeat(25_000)}`;
 
@@ -134,4 +137,49 @@ describe("log budget", () => {
     expect(await storage(target)).toMatchObject({ logBytes: expected.bytes, logRows: 4, oldestLoggedJob: { id: recent } });
     agent.close();
   });
+
+  it("holds a flood of one-byte and empty output events to the budget + one job's caps, and acks every event", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    let seq = 0;
+    const frame = (data: Uint8Array) => encodeOutputFrame({ jobId: id, seq: ++seq, at: 1, step: "fetch", stream: "stdout" }, data);
+    agent.send(event(id, ++seq, { kind: "step-start", step: "fetch" }));
+    // Past the row cap, one byte at a time, with an empty event after every tenth.
+    const one = new Uint8Array([0x2e]);
+    let ones = 0;
+    let empties = 0;
+    while (ones < CAPS.rows + 2_000) {
+      agent.ws.send(frame(one));
+      ones += 1;
+      if (ones % 10 === 0) {
+        agent.ws.send(frame(new Uint8Array(0)));
+        empties += 1;
+      }
+    }
+    // A declared step starts and ends once: more step events than that are refused (and acked).
+    for (let i = 0; i < 50; i++) agent.send(event(id, ++seq, { kind: i % 2 === 0 ? "step-end" : "step-start", step: "fetch", ...(i % 2 === 0 ? { status: "succeeded", exitCode: 0 } : {}) } as Parameters<typeof event>[2]));
+    const last = seq;
+    // Every event is acked, so the agent's spool drops them all.
+    await eventually("the flood acked", async () => agent.pending().some((m) => m.type === "ack" && m.seq === last), 30_000, 50);
+
+    expect(CAPS.rows).toBe(1000); // the real code path, with the cap lowered through its var
+    const { running, counted } = await totals(target);
+    expect(running).toEqual(counted);
+    // Stored: CAPS.rows rows in all (step-start + output), then the declared steps' other events (4 steps: 8 in all), no empty row.
+    expect(counted.rows).toBe(CAPS.rows + 7);
+    expect(counted.bytes).toBeLessThanOrEqual(BUDGET + maxJobLogBytes(CAPS));
+    expect(counted.bytes).toBeLessThanOrEqual(counted.rows * LOG_ROW_OVERHEAD_BYTES + CAPS.rows);
+    await runInDurableObject(env.TARGET.getByName(target), (_: Target, state) => {
+      const sql = state.storage.sql;
+      expect(sql.exec("SELECT count(*) AS n FROM job_events WHERE job_id = ? AND kind = 'output' AND length(data) = 0", id).one().n).toBe(0);
+      const job = sql.exec<{ output_bytes: number; output_dropped: number; output_dropped_events: number; acked_seq: number }>(
+        "SELECT output_bytes, output_dropped, output_dropped_events, acked_seq FROM jobs WHERE id = ?", id).one();
+      expect(job.acked_seq).toBe(last);
+      expect(job.output_bytes + job.output_dropped).toBe(ones);
+      expect(job.output_dropped_events).toBe(job.output_dropped);
+    });
+    expect(agent.pending().filter((m) => m.type === "error").map((m) => m.type === "error" && m.code)).toEqual(Array(50 - 7).fill("too-many-step-events"));
+    agent.close();
+  }, 60_000);
 });

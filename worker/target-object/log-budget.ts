@@ -5,19 +5,29 @@
  * budget, the oldest finished jobs' log events are dropped, right after the append that passed it and in
  * its transaction. The job, its steps and statuses stay (for their retention period), and its log says
  * LOG_DROPPED_NOTE. A running job's log is never dropped: if everything over the budget belongs to
- * running jobs, appends go on (nothing is refused) and the overshoot is bounded by the per-job output
- * cap (OUTPUT_CAP_BYTES, the agent's own is 8 MiB) × the jobs running, one per agent; the first append
- * after they end brings the total back under the budget.
+ * running jobs, appends go on (nothing is refused) and the overshoot is bounded by one job's log,
+ * maxJobLogBytes (its output caps in bytes and rows, events.ts, plus its step events), × the jobs
+ * running, one per agent; a running job's deadline (a timeout of at most 24 h) bounds how long, and the
+ * first append after they end brings the total back under the budget.
  *
  * What a row costs: its data's UTF-8 bytes + LOG_ROW_OVERHEAD_BYTES. The running totals (per job:
  * `jobs.log_bytes`/`log_rows`; per target: the one-row `log_usage`) are kept by triggers on `job_events`
  * (schema v7), so no insert or delete — appends, this file's drops, retention, job deletion — can miss
  * them, and reading them costs one row, never a SUM over the table.
  */
+import { MAX_DECLARED_STEPS_PER_PIPELINE } from "../../shared/limits.ts";
+import type { OutputCaps } from "./events.ts";
 import { addNote } from "./notes.ts";
 
 /** A row's fixed cost beyond its data: key (job id, seq), the other columns, its primary-key index entry. The v7 triggers use this literal. */
 export const LOG_ROW_OVERHEAD_BYTES = 128;
+/**
+ * The most one job's log can cost: its output caps' bytes of data in at most their rows, then a start
+ * and an end row per declared step and the job-end (rows without data). With the defaults ≈ 66.5 MiB.
+ */
+export function maxJobLogBytes(caps: OutputCaps): number {
+  return caps.bytes + (caps.rows + 2 * MAX_DECLARED_STEPS_PER_PIPELINE + 1) * LOG_ROW_OVERHEAD_BYTES;
+}
 export const DEFAULT_LOG_BUDGET_MB = 1024;
 export const LOG_DROPPED_NOTE = "log dropped to stay within the target's storage budget";
 /** How many jobs' logs one append may drop: a bounded batch (each job's log is bounded by the output cap). */

@@ -100,8 +100,15 @@ export function readLogPage(sql: SqlStorage, jobId: string, step: string | null,
   return { text, cursor, atLineStart, more };
 }
 
-export function omittedMarker(droppedBytes: number, atLineStart: boolean): string {
-  return `${atLineStart ? "" : "\n"}--- [hookrelay] ${droppedBytes} bytes of output omitted (past the worker's ${OUTPUT_CAP_BYTES}-byte log cap)\n`;
+/** Output past the job's caps (events.ts): acked, counted, not stored. */
+export interface DroppedOutput {
+  bytes: number;
+  events: number;
+}
+
+export function omittedMarker(dropped: DroppedOutput, atLineStart: boolean): string {
+  const events = `${dropped.events} event${dropped.events === 1 ? "" : "s"}`;
+  return `${atLineStart ? "" : "\n"}--- [hookrelay] ${dropped.bytes} bytes of output omitted, ${events} (past the worker's per-job log cap: ${OUTPUT_CAP_BYTES} bytes, or JOB_LOG_ROWS rows)\n`;
 }
 
 /** One step's output as stored: an event's bytes as they came (protocol 3), an older agent's text as UTF-8. */
@@ -109,42 +116,59 @@ function stepOutputStream(sql: SqlStorage, jobId: string, step: string): Readabl
   const encoder = new TextEncoder();
   let after = 0;
   return new ReadableStream<Uint8Array>({
+    // Every pull enqueues or closes: a pull that does neither is never called again, and a page of
+    // rows with no data (empty events, or those past the cap before it bounded rows) enqueues nothing.
     pull(controller) {
-      const rows = sql
-        .exec<{ seq: number; data: string | ArrayBuffer | null }>(
-          "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? AND kind = 'output' AND step = ? ORDER BY seq LIMIT ?",
-          jobId,
-          after,
-          step,
-          PAGE_ROWS,
-        )
-        .toArray();
-      for (const row of rows) {
-        after = row.seq;
-        if (typeof row.data === "string") {
-          if (row.data !== "") controller.enqueue(encoder.encode(row.data));
-        } else if (row.data !== null && row.data.byteLength > 0) controller.enqueue(new Uint8Array(row.data));
+      for (;;) {
+        const rows = sql
+          .exec<{ seq: number; data: string | ArrayBuffer | null }>(
+            "SELECT seq, data FROM job_events WHERE job_id = ? AND seq > ? AND kind = 'output' AND step = ? ORDER BY seq LIMIT ?",
+            jobId,
+            after,
+            step,
+            PAGE_ROWS,
+          )
+          .toArray();
+        let enqueued = false;
+        for (const row of rows) {
+          after = row.seq;
+          const bytes = typeof row.data === "string" ? (row.data === "" ? null : encoder.encode(row.data)) : row.data !== null && row.data.byteLength > 0 ? new Uint8Array(row.data) : null;
+          if (bytes === null) continue;
+          controller.enqueue(bytes);
+          enqueued = true;
+        }
+        if (rows.length < PAGE_ROWS) {
+          controller.close();
+          return;
+        }
+        if (enqueued) return;
       }
-      if (rows.length < PAGE_ROWS) controller.close();
     },
   });
 }
 
 /** The whole log as text, or with `step` that step's raw output (no headers, notes or marker). */
-export function logStream(sql: SqlStorage, jobId: string, step: string | null, droppedBytes: number): ReadableStream<Uint8Array> {
+export function logStream(sql: SqlStorage, jobId: string, step: string | null, dropped: DroppedOutput): ReadableStream<Uint8Array> {
   if (step !== null) return stepOutputStream(sql, jobId, step);
   const encoder = new TextEncoder();
   let cursor = LOG_START;
   let atLineStart = true;
   return new ReadableStream<Uint8Array>({
+    // As above: loop past pages with no text (every page advances the cursor) until one has some, or the end.
     pull(controller) {
-      const page = readLogPage(sql, jobId, null, cursor, atLineStart);
-      cursor = page.cursor;
-      atLineStart = page.atLineStart;
-      let text = page.text;
-      if (!page.more && droppedBytes > 0) text += omittedMarker(droppedBytes, atLineStart);
-      if (text) controller.enqueue(encoder.encode(text));
-      if (!page.more) controller.close();
+      for (;;) {
+        const page = readLogPage(sql, jobId, null, cursor, atLineStart);
+        cursor = page.cursor;
+        atLineStart = page.atLineStart;
+        let text = page.text;
+        if (!page.more && dropped.bytes > 0) text += omittedMarker(dropped, atLineStart);
+        if (text) controller.enqueue(encoder.encode(text));
+        if (!page.more) {
+          controller.close();
+          return;
+        }
+        if (text) return;
+      }
     },
   });
 }

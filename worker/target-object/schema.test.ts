@@ -261,6 +261,32 @@ describe("Target DO schema", () => {
       ],
     });
   });
+
+  it("migrates a v7 database to v8: over-cap jobs count the events they left out, step events are counted, timeouts clamp to 24 h", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const jobs = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      rewindTo(sql, 7);
+      for (const [id, timeout, dropped] of [["a", 1_800_000, 10], ["b", 30 * 86_400_000, 0]] as const) {
+        sql.exec(
+          `INSERT INTO jobs (id, agent, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, status, created_at, timeout_ms, output_dropped)
+           VALUES (?, 'web-1', 'app', 'd', '1', 'push', 'o/r', 'refs/heads/master', ?, ?, 'me', 'running', 1, ?, ?)`,
+          id, "b".repeat(40), "a".repeat(40), timeout, dropped,
+        );
+      }
+      // Job a as the output cap left it: a row with no data per event past the cap.
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step) VALUES ('a', 1, 1, 'step-start', 'fetch')");
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES ('a', 2, 1, 'output', 'fetch', 'stdout', 'x')");
+      for (const seq of [3, 4, 5]) sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, stream, data) VALUES ('a', ?, 1, 'output', 'fetch', 'stdout', '')", seq);
+      sql.exec("INSERT INTO job_events (job_id, seq, at, kind, step, status) VALUES ('a', 6, 1, 'step-end', 'fetch', 'succeeded')");
+      migrate(state.storage);
+      return sql.exec("SELECT id, timeout_ms, output_dropped, output_dropped_events, step_events FROM jobs ORDER BY id").toArray();
+    });
+    expect(jobs).toEqual([
+      { id: "a", timeout_ms: 1_800_000, output_dropped: 10, output_dropped_events: 3, step_events: 2 },
+      { id: "b", timeout_ms: 86_400_000, output_dropped: 0, output_dropped_events: 0, step_events: 0 },
+    ]);
+  });
 });
 
 /** The database is set up, then the object evicted: the next call starts a fresh instance on it. */

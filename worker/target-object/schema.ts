@@ -256,6 +256,25 @@ export const MIGRATIONS: readonly Migration[] = [
   END;
   `,
   },
+  // A job's log is bounded in rows as well as bytes (events.ts). Output past either cap, and empty
+  // output, is acked and not stored; `output_dropped_events` counts the events left out (beside
+  // `output_dropped`, their bytes) for the log's marker — counted here, for jobs from before, as the
+  // rows with no data they left. `step_events` counts the step-start/step-end rows, at most two per
+  // declared step. A pipeline's timeout is at most 24 h now (MAX_PIPELINE_TIMEOUT_MS): longer ones clamp.
+  // Rows already stored stay (a running job's until it ends; the budget drops finished ones).
+  {
+    name: "008-job-log-rows",
+    sql: `
+  ALTER TABLE jobs ADD COLUMN output_dropped_events INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN step_events INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET output_dropped_events =
+    (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id AND e.kind = 'output' AND COALESCE(length(CAST(e.data AS BLOB)), 0) = 0)
+    WHERE output_dropped > 0;
+  UPDATE jobs SET step_events = (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id AND e.kind IN ('step-start', 'step-end'))
+    WHERE log_rows > 0;
+  UPDATE jobs SET timeout_ms = 86400000 WHERE timeout_ms > 86400000;
+  `,
+  },
 ];
 
 export type MigrateResult = { ok: true; applied: string[] } | { ok: false; problem: string };

@@ -249,7 +249,7 @@ describe("Target DO: protocol 3's binary output frames", () => {
       agent.ws.send(output(id, i + 2, data));
       expect((await agent.next("ack")).seq).toBe(i + 2);
     }
-    // An empty one (no agent of ours sends it) adds nothing, not even a line break before the next header.
+    // An empty one (no agent of ours sends it) is acked and not stored: no row, not even a line break before the next header.
     agent.ws.send(output(id, 6, new Uint8Array(0)));
     expect((await agent.next("ack")).seq).toBe(6);
     agent.send(event(id, 7, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
@@ -260,7 +260,7 @@ describe("Target DO: protocol 3's binary output frames", () => {
     expect([...raw]).toEqual(frames.flatMap((f) => [...f]));
     await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
       const rows = state.storage.sql.exec<{ t: string; n: number }>("SELECT typeof(data) AS t, length(data) AS n FROM job_events WHERE job_id = ? AND kind = 'output' ORDER BY seq", id).toArray();
-      expect(rows).toEqual([...frames, new Uint8Array(0)].map((f) => ({ t: "blob", n: f.length })));
+      expect(rows).toEqual(frames.map((f) => ({ t: "blob", n: f.length })));
       const job = state.storage.sql.exec<{ output_bytes: number }>("SELECT output_bytes FROM jobs WHERE id = ?", id).one();
       expect(job.output_bytes).toBe(frames.reduce((n, f) => n + f.length, 0));
     });

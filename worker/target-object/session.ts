@@ -161,13 +161,17 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const outcome = s.ctx.storage.transactionSync(() => {
     if (job.status === "queued") markRunning(sql, job.id, s.now); // events imply it was accepted
     const fresh = getJob(sql, job.id) ?? job;
-    const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now);
+    const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now, s.outputCaps);
     if (stored.kind === "stored") keepWithinBudget(sql, s.logBudgetBytes, s.now); // the oldest finished jobs' logs go first
     return stored;
   });
   switch (outcome.kind) {
     case "stored":
     case "duplicate":
+      sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
+      break;
+    case "not-stored":
+      if (outcome.first) logWarn(`[job ${job.id}] output from seq ${msg.seq} on is past the job's log cap (${s.outputCaps.bytes} bytes, ${s.outputCaps.rows} rows): acked, counted, not stored`);
       sendFrame(ws, { type: "ack", jobId: job.id, seq: outcome.acked });
       break;
     case "refused":

@@ -24,6 +24,11 @@ export function replaceDeclaredSteps(sql: SqlStorage, jobId: string, pipeline: P
   return true;
 }
 
+/** How many steps the job declares (steps and on_failure); at most MAX_DECLARED_STEPS_PER_PIPELINE. */
+export function declaredStepCount(sql: SqlStorage, jobId: string): number {
+  return sql.exec<{ n: number }>("SELECT count(*) AS n FROM job_steps WHERE job_id = ?", jobId).one().n;
+}
+
 export function isDeclaredStep(sql: SqlStorage, jobId: string, step: string): boolean {
   return sql.exec("SELECT 1 FROM job_steps WHERE job_id = ? AND name = ? LIMIT 1", jobId, step).toArray().length > 0;
 }

@@ -28,6 +28,7 @@ import { dispatchReleased } from "./dispatch.ts";
 import { cancelJob, deploy, dispatchDelivery, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
 import { jobView, listJobs } from "./jobs.ts";
 import type { LogCursor, LogPage } from "./log.ts";
+import { outputCaps } from "./events.ts";
 import { logBudgetBytes, logStorageView, type LogStorageView } from "./log-budget.ts";
 import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
 import { recordReportSetup } from "./outbox.ts";
@@ -93,7 +94,7 @@ export class Target extends DurableObject<Env> {
   }
 
   private context(): TargetContext {
-    return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env) };
+    return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env), outputCaps: outputCaps(this.env) };
   }
 
   /** For RPCs: throws the schema problem (the worker answers 503 with its message). */
