@@ -19,7 +19,9 @@ export async function registerAgent(ctx: DurableObjectState, target: string, nam
     const error =
       outcome.why === "exists"
         ? `agent ${name} is already registered in target ${target} (rotate its token with POST …/agents/${name}/token)`
-        : `target ${target} has ${MAX_AGENTS_PER_TARGET} agents, the limit: revoke one first (DELETE …/agents/:name)`;
+        : outcome.why === "case"
+          ? `agent ${name} differs only in case from agent ${outcome.existing}, already registered in target ${target}: agent names are compared without case`
+          : `target ${target} has ${MAX_AGENTS_PER_TARGET} agents, the limit: revoke one first (DELETE …/agents/:name)`;
     return { ok: false, status: 409, error };
   }
   logInfo(`[agent ${name}] registered in target ${target}`);

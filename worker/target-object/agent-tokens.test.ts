@@ -52,6 +52,15 @@ describe("per-agent tokens: registration", () => {
     ]);
   });
 
+  it("answers 409 for a name differing only in case from a registered one, naming it (WEB-1 beside web-1 would be one host to a person, two to the DO)", async () => {
+    const target = uniqueName();
+    expect((await post(`/api/targets/${target}/agents`, { name: "web-1" })).status).toBe(201);
+    const res = await post(`/api/targets/${target}/agents`, { name: "WEB-1" });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({ error: `agent WEB-1 differs only in case from agent web-1, already registered in target ${target}: agent names are compared without case` });
+    expect((await agentsOf(target)).map((a) => a.name)).toEqual(["web-1"]);
+  });
+
   it("answers 400 for a missing or invalid name", async () => {
     const target = uniqueName();
     for (const body of [{}, { name: "-bad" }, { name: "a/b" }, "nope"]) {

@@ -53,10 +53,16 @@ export function registeredNames(sql: SqlStorage): string[] {
   return sql.exec<{ name: string }>("SELECT name FROM agent_tokens ORDER BY name").toArray().map((r) => r.name);
 }
 
-export type RegisterOutcome = { ok: true } | { ok: false; why: "exists" | "full" };
+export type RegisterOutcome = { ok: true } | { ok: false; why: "exists" | "full" } | { ok: false; why: "case"; existing: string };
 
+/**
+ * Names are compared without case: `WEB-1` beside `web-1` is one host to a person reading the
+ * dashboard and two to the DO (two jobs per push, two tokens). ASCII only (NAME_PATTERN), so
+ * SQLite's lower() is exact.
+ */
 export function insertToken(sql: SqlStorage, name: string, hashHex: string, now: number): RegisterOutcome {
-  if (sql.exec("SELECT 1 FROM agent_tokens WHERE name = ?", name).toArray().length > 0) return { ok: false, why: "exists" };
+  const same = sql.exec<{ name: string }>("SELECT name FROM agent_tokens WHERE lower(name) = lower(?)", name).toArray()[0];
+  if (same) return same.name === name ? { ok: false, why: "exists" } : { ok: false, why: "case", existing: same.name };
   const { n } = sql.exec<{ n: number }>("SELECT count(*) AS n FROM agent_tokens").one();
   if (n >= MAX_AGENTS_PER_TARGET) return { ok: false, why: "full" };
   sql.exec("INSERT INTO agent_tokens (name, token_sha256, issued_at) VALUES (?, ?, ?)", name, hashHex, now);

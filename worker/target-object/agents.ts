@@ -105,16 +105,26 @@ export function recordHello(
   );
 }
 
-/** A new socket for a known agent: it replaces the old one, and is not connected until its hello. */
+/**
+ * A new socket: it replaces the old one, and is not connected until its hello. Recorded for an agent
+ * never seen before too (a row with no version, pipelines or times yet: listed as only registered), so that the newest socket is always
+ * the one on record and only its hello is taken (isCurrentConnection).
+ */
 export function recordNewConnection(sql: SqlStorage, name: string, connId: string, now: number): void {
   sql.exec(
-    `UPDATE agents SET conn_id = ?, connected = 0,
-       disconnected_at = CASE WHEN connected = 1 THEN ? ELSE disconnected_at END
-     WHERE name = ?`,
+    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at)
+     VALUES (?, '', '[]', 0, ?, NULL, NULL, NULL)
+     ON CONFLICT (name) DO UPDATE SET conn_id = excluded.conn_id, connected = 0,
+       disconnected_at = CASE WHEN agents.connected = 1 THEN ? ELSE agents.disconnected_at END`,
+    name,
     connId,
     now,
-    name,
   );
+}
+
+/** Whether `connId` is the agent's newest socket (live or not yet hello'd): a replaced one's frames, hello included, are refused. */
+export function isCurrentConnection(sql: SqlStorage, name: string, connId: string): boolean {
+  return getAgent(sql, name)?.conn_id === connId;
 }
 
 /** The current connection closed; returns whether it was the agent's live one. */

@@ -57,6 +57,12 @@ describe("Target DO: limits on what a hello declares", () => {
     expect(timeout).toBe(86_400_000);
   });
 
+  it("refuses a hello declaring one pipeline name twice, naming it (one deployment would count the agent twice)", async () => {
+    const { error, closed } = await refusedHello([pipeline({ name: "app" }), pipeline({ name: "worker" }), pipeline({ name: "app", branches: ["dev"] })]);
+    expect(error).toMatchObject({ code: "invalid-declaration", message: 'pipeline "app" is declared twice: pipeline names must be unique within an agent' });
+    expect(closed.code).toBe(4008);
+  });
+
   it("accepts a hello exactly at every limit", async () => {
     const target = uniqueName();
     const agent = await connectAgent(target, "web-1");

@@ -25,3 +25,17 @@ export function declarationOverLimit(pipelines: readonly PipelineDecl[]): string
   }
   return null;
 }
+
+/**
+ * Why this declaration cannot be taken, or null. A pipeline name twice would make one deployment
+ * count the agent twice (a job per declaration: more hosts than agents, a batch with nobody in it).
+ * The agent's own config loader refuses it too; this is the DO not trusting that.
+ */
+export function declarationInvalid(pipelines: readonly PipelineDecl[]): string | null {
+  const seen = new Set<string>();
+  for (const p of pipelines) {
+    if (seen.has(p.name)) return `pipeline ${JSON.stringify(p.name)} is declared twice: pipeline names must be unique within an agent`;
+    seen.add(p.name);
+  }
+  return null;
+}

@@ -308,3 +308,73 @@ describe("Target DO: protocol 3's binary output frames", () => {
     expect(agents.find((a) => a.name === "web-1")?.connected).toBe(false);
   });
 });
+
+describe("Target DO: two sockets of one agent name", () => {
+  /**
+   * Delivers a frame to the DO as if it came on the socket of connection `connId` — one the DO has
+   * already replaced: its hello was on the wire when the newer socket opened. Returns what the DO
+   * answered on it.
+   */
+  async function frameOnReplacedSocket(target: string, connId: string, frame: string): Promise<{ sent: unknown[]; closed: number | null }> {
+    return runInDurableObject(env.TARGET.getByName(target), async (instance, state) => {
+      const { 0: client, 1: server } = new WebSocketPair();
+      const sent: unknown[] = [];
+      let closed: number | null = null;
+      state.acceptWebSocket(server, ["web-1"]);
+      server.serializeAttachment({ agent: "web-1", connId, connectedAt: Date.now() - 1000 });
+      client.accept();
+      client.addEventListener("message", (e) => sent.push(JSON.parse(String(e.data))));
+      client.addEventListener("close", (e) => (closed = e.code));
+      await instance.webSocketMessage(server, frame);
+      await new Promise((r) => setTimeout(r, 50));
+      return { sent, closed };
+    });
+  }
+
+  const connIdOf = (target: string) =>
+    runInDurableObject(env.TARGET.getByName(target), (_, state) => {
+      const ids = state.getWebSockets("web-1").map((ws) => (ws.deserializeAttachment() as { connId: string }).connId);
+      return ids[ids.length - 1]!;
+    });
+
+  // A restarted agent's new socket replaces the old one; the old one's hello can still arrive after
+  // the new socket opened (or said hello). It must not make the replaced socket current again.
+  it.each([
+    ["an agent seen before, after the new socket's hello", true, true],
+    ["an agent seen before, before the new socket's hello", true, false],
+    ["an agent's first two connections, before the new socket's hello", false, false],
+  ])("refuses a late hello on the replaced socket (%s), and the new socket stays live", async (_, seenBefore, newSaidHello) => {
+    const target = uniqueName();
+    if (seenBefore) {
+      const first = await helloAgent(target, "web-1");
+      first.close();
+      await first.closed();
+    }
+    const old = await connectAgent(target, "web-1");
+    const oldConnId = await connIdOf(target);
+    const current = await connectAgent(target, "web-1");
+    expect(await old.closed()).toMatchObject({ code: 4000 });
+    if (newSaidHello) {
+      current.send(hello("web-1"));
+      await current.next("welcome");
+    }
+    const late = await frameOnReplacedSocket(target, oldConnId, JSON.stringify(hello("web-1")));
+    expect(late.sent).toEqual([expect.objectContaining({ type: "error", code: "replaced" })]);
+    expect(late.closed).toBe(4000);
+    if (!newSaidHello) {
+      current.send(hello("web-1"));
+      await current.next("welcome");
+    }
+
+    // The real socket works: it gets its job and its accepted counts.
+    const { body } = await push(target);
+    const job = await current.next("job");
+    expect(job.jobId).toBe(body.jobs[0]!.id);
+    current.send({ type: "accepted", jobId: job.jobId });
+    await statusBecomes(target, job.jobId, "running");
+    expect(current.pending().filter((m) => m.type === "error")).toEqual([]);
+    const { agents } = (await apiJson(`/api/targets/${target}/agents`)) as { agents: { name: string; connected: boolean }[] };
+    expect(agents).toMatchObject([{ name: "web-1", connected: true }]);
+    current.close();
+  });
+});

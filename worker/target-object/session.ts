@@ -6,14 +6,14 @@
 import { assertNever } from "../../shared/assert-never.ts";
 import { type AgentMessage, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../shared/protocol.ts";
 import { logText } from "../log-text.ts";
-import { isLiveConnection, recordHello, touchAgent } from "./agents.ts";
-import { type Attachment, CLOSE_LIMIT, sendError, sendFrame } from "./connections.ts";
+import { isCurrentConnection, isLiveConnection, recordHello, touchAgent } from "./agents.ts";
+import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } from "./connections.ts";
 import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
 import { finishJob } from "./deployments.ts";
 import { getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
-import { declarationOverLimit } from "./limits.ts";
+import { declarationInvalid, declarationOverLimit } from "./limits.ts";
 import { keepWithinBudget } from "./log-budget.ts";
 import { addNote } from "./notes.ts";
 import type { TargetContext } from "./target-context.ts";
@@ -80,12 +80,27 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     sendError(ws, "bad-frame", `hello.agent ${JSON.stringify(msg.agent)} does not match this connection's agent ${JSON.stringify(att.agent)}`);
     return;
   }
+  if (!isCurrentConnection(sql, att.agent, att.connId)) {
+    // A hello still on its way when a newer socket of this agent opened: taken, it would make the
+    // closing socket the live one, and the new socket's frames would be refused ("send hello first").
+    logWarn(`[agent ${att.agent}] hello on a replaced connection refused`);
+    sendError(ws, "replaced", `a newer connection of agent ${att.agent} replaced this one`);
+    ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    return;
+  }
   if (msg.protocol !== PROTOCOL_VERSION) {
     const fix = msg.protocol < PROTOCOL_VERSION ? "upgrade the agent to the release that matches this worker" : "deploy the worker that matches this agent";
     const why = `this worker speaks protocol ${PROTOCOL_VERSION} and agent ${att.agent} speaks ${msg.protocol} (version ${msg.version}): ${fix}`;
     logWarn(`[agent ${att.agent}] hello refused: ${logText(why)}`);
     sendError(ws, "unsupported-protocol", why);
     ws.close(4002, "unsupported protocol");
+    return;
+  }
+  const invalid = declarationInvalid(msg.pipelines);
+  if (invalid !== null) {
+    logWarn(`[agent ${att.agent}] hello refused: ${logText(invalid)}`);
+    sendError(ws, "invalid-declaration", invalid);
+    ws.close(CLOSE_LIMIT, "invalid declaration");
     return;
   }
   const over = declarationOverLimit(msg.pipelines);
@@ -144,9 +159,9 @@ function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: strin
   const job = ownJob(s, ws, att, jobId);
   if (!job) return;
   if (job.status === "queued") {
+    // (A cancel of a queued job ends it canceled at once, so a queued job has no cancel pending.)
     markRunning(sql, job.id, s.now);
     logInfo(`[job ${job.id}] accepted by ${att.agent}`);
-    if (job.cancel_requested === 1) sendFrame(ws, { type: "cancel", jobId });
     return;
   }
   // Canceled (or otherwise ended) while it was on its way: the agent must not keep running it.
