@@ -50,7 +50,11 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
   const githubId = githubDeploymentId(sql, row.deployment_id);
   let outcome: SendOutcome;
   if (sender === null) {
-    outcome = { kind: "fail", error: `channel ${row.channel} is not configured any more` };
+    // Dropped, never sent elsewhere: its URL left NOTIFY_URLS, or the row predates channels keyed by
+    // URL (`notify:<position>`), whose URL can no longer be told.
+    outcome = { kind: "fail", error: /^notify:\d+$/.test(row.channel)
+      ? `channel ${row.channel} was keyed by its position in NOTIFY_URLS before an upgrade; dropped, its URL can no longer be told`
+      : `channel ${row.channel} is not configured any more` };
   } else if (body.kind === "github-status" && githubId === null) {
     outcome = { kind: "fail", error: "the GitHub deployment was never created (see the report before this one)" };
   } else {
@@ -72,7 +76,7 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
       break;
     case "given_up":
     case "failed":
-      logWarn(`${what}: ${result.state === "given_up" ? "given up" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      logWarn(`${what}: ${result.state === "given_up" ? "given up" : sender === null ? "dropped" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
       break;
   }
 }

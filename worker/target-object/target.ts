@@ -62,15 +62,18 @@ import { logError } from "../console-lines.ts";
 export const DISPATCH_DELAY_MS = 4;
 
 export class Target extends DurableObject<Env> {
-  /** Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL that queues reports. */
-  private readonly reports: ReportWiring;
+  /**
+   * Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL
+   * that queues reports. Set in the constructor's `blockConcurrencyWhile`, which no event precedes.
+   */
+  private reports!: ReportWiring;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
-    this.reports = reportWiring(env, ctx.id.name ?? "default");
     ctx.blockConcurrencyWhile(async () => {
+      this.reports = await reportWiring(env, ctx.id.name ?? "default");
       migrate(ctx.storage);
       recordReportSetup(ctx.storage.sql, this.reports.setup);
       // Waking after a restart: sockets that died with the old instance are gone without a close event.
