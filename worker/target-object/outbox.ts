@@ -297,8 +297,3 @@ export function reportViews(sql: SqlStorage, deploymentId: string): ReportView[]
       };
     });
 }
-
-/** Reports of deployments past retention go with them. */
-export function deleteReportsOf(sql: SqlStorage, deploymentId: string): void {
-  sql.exec("DELETE FROM reports WHERE deployment_id = ?", deploymentId);
-}
