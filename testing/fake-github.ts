@@ -62,6 +62,8 @@ export interface FakeGitHub {
   failNext(n: number, status?: number): void;
   /** For `ms` (on the fake's clock), authenticated calls answer 403 with x-ratelimit-remaining: 0 and x-ratelimit-reset; returns that reset (epoch seconds). */
   rateLimitFor(ms: number): number;
+  /** Every call from now on is answered `ms` after it arrived (a slow GitHub); 0: at once. */
+  delayAnswers(ms: number): void;
   /** Revokes every installation token minted so far (as GitHub does when the App is reinstalled). */
   revokeInstallationTokens(): void;
   /** The fake's clock (ms): Date.now() plus what `advance` added. */
@@ -88,6 +90,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   let nextId = 1000;
   let failures: { left: number; status: number } = { left: 0, status: 502 };
   let limitedUntil = 0;
+  let delayMs = 0;
   const now = () => Date.now() + offset;
 
   function reply(res: ServerResponse, body: unknown, status: number, call: FakeGitHubCall, headers: Record<string, string> = {}): void {
@@ -132,6 +135,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const method = req.method ?? "GET";
     const call: FakeGitHubCall = { method, path, headers: req.headers, body: parseJson(raw), status: 0 };
@@ -243,6 +247,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     rateLimitFor(ms) {
       limitedUntil = now() + ms;
       return Math.ceil(limitedUntil / 1000);
+    },
+    delayAnswers(ms) {
+      delayMs = ms;
     },
     revokeInstallationTokens: () => issued.clear(),
     now,

@@ -3,7 +3,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { SendOutcome } from "../report/outcome.ts";
 import { event, helloAgent, push, type TestAgent, uniqueName } from "../test-support.ts";
-import { GIVE_UP_MS, type ReportBody, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
+import { GIVE_UP_MS, nextReportDue, type ReportBody, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 import { reportWiring } from "./report-wiring.ts";
 
@@ -214,5 +214,29 @@ describe("the outbox: every deployment change becomes reports, sent in order, re
       ["notify:0", "failed", "channel notify:0 was keyed by its position in NOTIFY_URLS before an upgrade; dropped, its URL can no longer be told"],
       [ca, "failed", `channel ${ca} is not configured any more`],
     ]);
+  });
+
+  it("a pass stops starting sends past its budget; the rows left stay due, not leased, for the next alarm", async () => {
+    const target = uniqueName();
+    await reporting(target);
+    const first = (await push(target)).body.deployments![0]!;
+    const second = (await push(target, { after: "e".repeat(40) })).body.deployments![0]!;
+    let clock = Date.now();
+    // Each send takes 14 s on the fake clock, as a GitHub answering just under the timeout would.
+    const slow = peer((body) => {
+      clock += 14_000;
+      return body.kind === "github-deployment" ? created() : ok;
+    });
+    const sent = await inTarget(target, (sql) => sendDueReports(sql, () => slow.sender, BACKOFF, () => clock));
+    expect(sent).toBe(1);
+    const due = await inTarget(target, (sql) => nextReportDue(sql));
+    expect(due).not.toBeNull();
+    expect(due!).toBeLessThanOrEqual(clock);
+    expect((await inTarget(target, (sql) => reportViews(sql, second.id))).map((v) => v.state)).toEqual(["pending", "pending"]);
+    // The next passes go on where this one stopped, one send each, until every report is sent.
+    const perPass: number[] = [];
+    while ((await inTarget(target, (sql) => nextReportDue(sql))) !== null) perPass.push(await inTarget(target, (sql) => sendDueReports(sql, () => slow.sender, BACKOFF, () => clock)));
+    expect(perPass.every((n) => n === 1)).toBe(true);
+    for (const d of [first, second]) expect((await inTarget(target, (sql) => reportViews(sql, d.id))).every((v) => v.state === "sent")).toBe(true);
   });
 });

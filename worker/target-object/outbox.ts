@@ -200,8 +200,12 @@ export function dueReports(sql: SqlStorage, now: number, limit: number): ReportR
   return sql.exec<ReportRow>(`SELECT * FROM reports WHERE ${UNBLOCKED} AND next_at <= ? ORDER BY id LIMIT ?`, now, limit).toArray();
 }
 
-/** A row being sent is leased for this long (more than a send's own timeout, 15 s): a second alarm pass meanwhile leaves it alone, and a worker restarted mid-send tries it again after it. */
-export const SEND_LEASE_MS = 20_000;
+/**
+ * A row being sent is leased for this long, more than the longest send: a GitHub App send is up to
+ * three calls (installation, token, the call) of 15 s each. A second alarm pass meanwhile leaves it
+ * alone, and a worker restarted mid-send tries it again after it.
+ */
+export const SEND_LEASE_MS = 60_000;
 /** Retrying ends this long after the row was queued. */
 export const GIVE_UP_MS = 24 * 3_600_000;
 const MAX_BACKOFF_MS = 3_600_000;

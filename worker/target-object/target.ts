@@ -142,7 +142,8 @@ export class Target extends DurableObject<Env> {
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
     runDeadlines(this.ctx, settings, now);
     dispatchReleased(this.ctx, this.ctx.storage.sql, now);
-    // Reports go out after everything else: a slow GitHub never holds up a deadline or a job.
+    // Reports go out after everything else, for a bounded time (report-sending.ts): the ones left are
+    // still due, so the alarm re-derived below fires again at once and runs deadlines before them.
     await sendDueReports(this.ctx.storage.sql, this.reports.senderFor, this.reports.backoffMs);
     await scheduleAlarm(this.ctx.storage, settings);
   }
