@@ -27,6 +27,7 @@ export interface FakeDeployment {
   environment: string;
   description: string | null;
   production_environment: boolean | null;
+  transient_environment: boolean | null;
   payload: unknown;
   /** Which token created it: "token:<token>" or "installation:<id>". */
   creator: string;
@@ -197,13 +198,16 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
         return answer(409, { message: "Conflict: Commit status checks failed for main.", errors: [{ contexts: [{ context: "ci/build", state: "pending" }], resource: "Deployment", field: "required_contexts" }], documentation_url: DOCS });
       }
       if (body.environment !== undefined && typeof body.environment !== "string") return invalid("environment", "environment is not a string");
-      if (body.production_environment !== undefined && typeof body.production_environment !== "boolean") return invalid("production_environment", "production_environment is not a boolean");
+      for (const flag of ["production_environment", "transient_environment"] as const) {
+        if (body[flag] !== undefined && typeof body[flag] !== "boolean") return invalid(flag, `${flag} is not a boolean`);
+      }
       const deployment: FakeDeployment = {
         id: nextId++,
         ref,
         environment: typeof body.environment === "string" ? body.environment : "production",
         description: typeof description === "string" ? description : null,
         production_environment: typeof body.production_environment === "boolean" ? body.production_environment : null,
+        transient_environment: typeof body.transient_environment === "boolean" ? body.transient_environment : null,
         payload: body.payload ?? {},
         creator: caller.kind === "token" ? `token:${caller.token}` : `installation:${caller.id}`,
       };

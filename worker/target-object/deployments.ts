@@ -19,6 +19,7 @@ import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
 import { logError, logInfo } from "../console-lines.ts";
+import { chooseEnvironment } from "./environment-choice.ts";
 
 
 /** Job statuses that fail a deployment (and halt its rollout when it halts on failure). */
@@ -92,16 +93,14 @@ export function createDeployment(sql: SqlStorage, d: NewDeployment): { deploymen
   const id = crypto.randomUUID();
   const f = d.fields;
   const declOf = new Map(d.members.map((m) => [m.agent, m.pipeline]));
-  // GitHub's environment: the first host (in rollout order) that names one decides.
-  const decls = order.map((agent) => declOf.get(agent)!);
-  const environment = decls.find((p) => p.environment !== undefined)?.environment ?? null;
-  const environmentUrl = decls.find((p) => p.environmentUrl !== undefined)?.environmentUrl ?? null;
+  const env = chooseEnvironment(order.map((agent) => ({ agent, pipeline: declOf.get(agent)! })));
   sql.exec(
     `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure,
-                              created_at, environment, environment_url)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+                              created_at, environment, environment_url, production_environment, transient_environment)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
     id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message,
-    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, environment, environmentUrl,
+    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, env.environment, env.environmentUrl,
+    env.production === null ? null : env.production ? 1 : 0, env.transient ? 1 : 0,
   );
   const jobs = order.map((agent): JobSummary => {
     const batch = batchOf(agent);

@@ -9,6 +9,7 @@
  * setup in `meta` when the object starts (a new secret means a new deployment of the worker, so a new
  * instance), and the plain SQL functions here read it.
  */
+import { isProductionEnvironmentName } from "../../shared/environment.ts";
 import { Reader } from "../../shared/reader.ts";
 import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
@@ -78,7 +79,7 @@ export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "er
 
 /** What one row sends, frozen when the deployment changed. Links are paths; the sender adds PUBLIC_URL. */
 export type ReportBody =
-  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; target: string; deployment: string }
+  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; transient: boolean; target: string; deployment: string }
   | { kind: "github-status"; repo: string; state: GitHubState; description: string; environment: string; environmentUrl: string | null; path: string }
   /** A notification: the report notify.ts sends, with the dashboard link as a path (the sender adds PUBLIC_URL). */
   | ({ kind: "notify"; path: string } & Omit<DeploymentReport, "url">);
@@ -108,6 +109,8 @@ interface DeploymentFacts extends Record<string, SqlStorageValue> {
   status: string;
   environment: string | null;
   environment_url: string | null;
+  production_environment: number | null;
+  transient_environment: number;
   finished_at: number | null;
 }
 
@@ -166,7 +169,9 @@ export function queueReports(sql: SqlStorage, deploymentId: string, change: "cre
   if (setup.github.state === "on") {
     const status = (state: GitHubState): ReportBody => ({ kind: "github-status", repo: d.repo, state, description, environment, environmentUrl: d.environment_url, path });
     if (change === "created") {
-      insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production: true, target, deployment: d.id }, now);
+      const production = d.production_environment === null ? isProductionEnvironmentName(environment) : d.production_environment === 1;
+      const transient = d.transient_environment === 1;
+      insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production, transient, target, deployment: d.id }, now);
       insertReport(sql, d.id, "github", status("queued"), now);
     } else if (change === "running") {
       insertReport(sql, d.id, "github", status("in_progress"), now);

@@ -72,7 +72,7 @@ export async function reportWiring(env: ReportVars, target: string): Promise<Rep
               case "github-deployment":
                 return gh.client.createDeployment(
                   body.repo,
-                  { sha: body.sha, environment: body.environment, description: body.description, production: body.production, payload: { target: body.target, deployment: body.deployment } },
+                  { sha: body.sha, environment: body.environment, description: body.description, production: body.production, transient: body.transient, payload: { target: body.target, deployment: body.deployment } },
                   now,
                 );
               case "github-status":

@@ -220,6 +220,13 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE jobs SET log_bytes = log_bytes - COALESCE(length(CAST(OLD.data AS BLOB)), 0) - 128, log_rows = log_rows - 1 WHERE id = OLD.job_id;
   END;
   `,
+  // GitHub's production_environment and transient_environment of a deployment, from its hosts'
+  // declarations (environment-choice.ts). production NULL: GitHub's default for the environment's name
+  // (true only for production/prod), decided when the reports are queued; transient 0 unless declared.
+  `
+  ALTER TABLE deployments ADD COLUMN production_environment INTEGER;
+  ALTER TABLE deployments ADD COLUMN transient_environment INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
