@@ -144,13 +144,15 @@ pipelines:
     expect(rollout("{}")).toEqual({ batch: 1, haltOnFailure: true });
   });
 
-  it("reads GitHub's environment and its URL; refuses a name GitHub would not take and a URL that is not http(s)", () => {
+  it("reads GitHub's environment and its URL; refuses a name GitHub would not take and a URL that is not https", () => {
     const c = ok(`${minimal}    environment: production\n    environment_url: https://app.example.com/\n`);
     expect(c.pipelines[0]).toMatchObject({ environment: "production", environmentUrl: "https://app.example.com/" });
     expect(problems(`${minimal}    environment: "a,b"\n`)).toEqual([`${FILE}: pipelines[0].environment: must be 1-255 characters, no control characters or commas`]);
-    expect(problems(`${minimal}    environment_url: javascript:alert(1)\n`)).toEqual([
-      `${FILE}: pipelines[0].environment_url: must be an http:// or https:// URL of at most 2000 characters, without spaces`,
-    ]);
+    for (const url of ["javascript:alert(1)", "http://app.example.com/"]) {
+      expect(problems(`${minimal}    environment_url: ${url}\n`)).toEqual([
+        `${FILE}: pipelines[0].environment_url: must be an https:// URL of at most 2000 characters, without spaces`,
+      ]);
+    }
   });
 
   it("reads production_environment and transient_environment (unset: null, GitHub's default); check prints what GitHub is told", () => {

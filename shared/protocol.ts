@@ -159,9 +159,9 @@ function readPipelineDecl(r: Reader): PipelineDecl {
   };
 }
 
-/** A URL people follow from GitHub: http(s) only, bounded. */
-export const ENVIRONMENT_URL_PATTERN = /^https?:\/\/[^\s]{1,2000}$/;
-export const ENVIRONMENT_URL_HINT = "must be an http:// or https:// URL of at most 2000 characters, without spaces";
+/** A URL people follow from GitHub ("View deployment"): https only, bounded. */
+export const ENVIRONMENT_URL_PATTERN = /^https:\/\/[^\s]{1,2000}$/;
+export const ENVIRONMENT_URL_HINT = "must be an https:// URL of at most 2000 characters, without spaces";
 /** GitHub's environment names: up to 255 characters; ours exclude control characters and commas. */
 export const ENVIRONMENT_PATTERN = /^[^\u0000-\u001f\u007f,]{1,255}$/;
 export const ENVIRONMENT_HINT = "must be 1-255 characters, no control characters or commas";

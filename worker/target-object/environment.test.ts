@@ -57,3 +57,56 @@ describe("GitHub's production and transient environment flags (issue 23 item 5)"
     }
   });
 });
+
+describe("hosts that disagree on GitHub's environment (issue 23 item 11)", () => {
+  it("no host's value wins: the target's defaults are used, and the deployment shows each host's value", async () => {
+    const { target, id, bodies } = await deployWith({
+      "web-1": { environment: "production", environmentUrl: "https://shop.example.com", productionEnvironment: true },
+      "web-2": { environment: "staging", environmentUrl: "https://evil.example.net" },
+    });
+    expect(creation(bodies)).toMatchObject({ environment: target, production: false, transient: false });
+    for (const b of bodies) if (b.kind === "github-status") expect(b).toMatchObject({ environment: target, environmentUrl: null });
+    const view = (await apiJson(`/api/targets/${target}/deployments/${id}`)) as { environment: unknown };
+    expect(view.environment).toEqual({
+      name: target, url: null, production: false, transient: false,
+      disagreements: [
+        { key: "environment", hosts: [{ agent: "web-1", value: "production" }, { agent: "web-2", value: "staging" }] },
+        { key: "environment_url", hosts: [{ agent: "web-1", value: "https://shop.example.com" }, { agent: "web-2", value: "https://evil.example.net" }] },
+        { key: "production_environment", hosts: [{ agent: "web-1", value: true }, { agent: "web-2", value: false }] },
+      ],
+    });
+  });
+
+  it("what every host agrees on is used, the rest falls back alone", async () => {
+    const { target, id, bodies } = await deployWith({
+      "web-1": { environment: "production", environmentUrl: "https://shop.example.com" },
+      "web-2": { environment: "production", environmentUrl: "https://other.example.com" },
+    });
+    expect(creation(bodies)).toMatchObject({ environment: "production", production: true });
+    expect(bodies.find((b) => b.kind === "github-status")).toMatchObject({ environment: "production", environmentUrl: null });
+    const view = (await apiJson(`/api/targets/${target}/deployments/${id}`)) as { environment: { name: string; url: string | null; disagreements: { key: string }[] } };
+    expect(view.environment).toMatchObject({ name: "production", url: null, production: true });
+    expect(view.environment.disagreements.map((d) => d.key)).toEqual(["environment_url"]);
+  });
+
+  it("a single host, or hosts agreeing, decide with no disagreement shown", async () => {
+    const { target, id, bodies } = await deployWith({ "web-1": { environment: "staging", environmentUrl: "https://staging.example.com" } });
+    expect(bodies.find((b) => b.kind === "github-status")).toMatchObject({ environment: "staging", environmentUrl: "https://staging.example.com" });
+    expect(((await apiJson(`/api/targets/${target}/deployments/${id}`)) as { environment: unknown }).environment).toEqual({
+      name: "staging", url: "https://staging.example.com", production: false, transient: false, disagreements: [],
+    });
+  });
+
+  it("refuses a hello whose environmentUrl is not https, naming the pipeline and the key", async () => {
+    const target = uniqueName();
+    const agent = await connectAgent(target, "web-1");
+    agent.send(hello("web-1", [pipeline({ environmentUrl: "http://shop.example.com" })]));
+    const error = await agent.next("error");
+    expect(error.code).toBe("bad-frame");
+    expect(error.message).toContain("pipelines[0].environmentUrl");
+    expect(error.message).toContain("https://");
+    agent.send(hello("web-1", [pipeline({ environmentUrl: "https://shop.example.com" })]));
+    expect((await agent.next("welcome")).agent).toBe("web-1");
+    agent.close();
+  });
+});

@@ -9,10 +9,10 @@
  * setup in `meta` when the object starts (a new secret means a new deployment of the worker, so a new
  * instance), and the plain SQL functions here read it.
  */
-import { isProductionEnvironmentName } from "../../shared/environment.ts";
 import { Reader } from "../../shared/reader.ts";
 import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
+import { environmentView } from "./environment-choice.ts";
 import { parseReportBody } from "./report-body.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
@@ -111,6 +111,7 @@ interface DeploymentFacts extends Record<string, SqlStorageValue> {
   environment_url: string | null;
   production_environment: number | null;
   transient_environment: number;
+  environment_disagreements: string | null;
   finished_at: number | null;
 }
 
@@ -162,15 +163,13 @@ export function queueReports(sql: SqlStorage, deploymentId: string, change: "cre
   const target = setup.target;
   const d = sql.exec<DeploymentFacts>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
   if (!d) return;
-  const environment = d.environment ?? target;
+  const { name: environment, production, transient } = environmentView(d, target);
   const hosts = hostOutcomes(sql, deploymentId);
   const description = describeDeployment(d.status, hosts);
   const path = deploymentPath(target, d.id);
   if (setup.github.state === "on") {
     const status = (state: GitHubState): ReportBody => ({ kind: "github-status", repo: d.repo, state, description, environment, environmentUrl: d.environment_url, path });
     if (change === "created") {
-      const production = d.production_environment === null ? isProductionEnvironmentName(environment) : d.production_environment === 1;
-      const transient = d.transient_environment === 1;
       insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production, transient, target, deployment: d.id }, now);
       insertReport(sql, d.id, "github", status("queued"), now);
     } else if (change === "running") {
