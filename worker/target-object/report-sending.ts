@@ -60,8 +60,9 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
   let outcome: SendOutcome;
   if (sender === null) {
     // Dropped, never sent elsewhere: its URL left NOTIFY_URLS, or the row predates channels keyed by
-    // URL (`notify:<position>`), whose URL can no longer be told.
-    outcome = { kind: "fail", error: /^notify:\d+$/.test(row.channel)
+    // URL (`notify:<position>`, 0-9: at most 10 entries), whose URL can no longer be told.
+    const byPosition = /^notify:\d$/.test(row.channel);
+    outcome = { kind: "fail", error: byPosition
       ? `channel ${row.channel} was keyed by its position in NOTIFY_URLS before an upgrade; dropped, its URL can no longer be told`
       : `channel ${row.channel} is not configured any more` };
   } else if (body.kind === "github-status" && githubId === null) {
