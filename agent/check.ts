@@ -1,10 +1,11 @@
 /** `hookrelay-agent check`: every problem with a config and the host it runs on, and what it declares. */
 import { statSync } from "node:fs";
-import type { AgentConfig } from "./config.ts";
+import type { AgentConfig, PipelineConfig } from "./config.ts";
 import { stateDirProblem } from "./state-dir.ts";
 import { resolveToken } from "./token.ts";
 import { formatDuration, formatSize } from "./units.ts";
 import { describeBatch, type Rollout } from "../shared/rollout.ts";
+import { isProductionEnvironmentName } from "../shared/environment.ts";
 import { loadSecrets } from "./secrets.ts";
 
 export interface CheckReport {
@@ -50,12 +51,17 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
       `  steps:      ${p.steps.map((s) => (s.timeoutMs === null ? s.name : `${s.name} (timeout ${formatDuration(s.timeoutMs)})`)).join(", ")}`,
       ...(p.onFailure.length > 0 ? [`  on_failure: ${p.onFailure.map((s) => s.name).join(", ")}`] : []),
       `  rollout:    ${describeRollout(p.rollout)}`,
-      ...(p.environment !== null || p.environmentUrl !== null
-        ? [`  GitHub:     environment ${p.environment ?? "(the target's name)"}${p.environmentUrl !== null ? `, ${p.environmentUrl}` : ""}`]
-        : []),
+      `  GitHub:     environment ${p.environment ?? `${config.target} (the target's name)`}${p.environmentUrl !== null ? `, ${p.environmentUrl}` : ""}; ${describeEnvironmentKind(p, config.target)}`,
     ]),
   ];
   return { problems, warnings, summary };
+}
+
+/** `production (the default for its name), not transient`: what GitHub is told of the environment. */
+export function describeEnvironmentKind(p: PipelineConfig, target: string): string {
+  const production = p.productionEnvironment ?? isProductionEnvironmentName(p.environment ?? target);
+  const why = p.productionEnvironment === null ? " (the default for its name)" : "";
+  return `${production ? "production" : "not production"}${why}, ${p.transientEnvironment === true ? "transient" : "not transient"}`;
 }
 
 /** `batch 50%, halt on failure`, `batch 1 host, go on after a failure`: the rollout as the config says it. */

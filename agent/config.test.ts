@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { describeEnvironmentKind, checkHost } from "./check.ts";
 import { loadConfig, parseConfig } from "./config.ts";
 import { CONFIG_FILE, MINIMAL_CONFIG, parseValidConfig } from "../testing/agent-config.ts";
 
@@ -50,7 +51,7 @@ describe("config", () => {
     expect(c.pipelines[0]).toEqual({
       name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
       timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
-      rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null, secrets: {},
+      rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null, productionEnvironment: null, transientEnvironment: null, secrets: {},
     });
   });
 
@@ -150,13 +151,30 @@ pipelines:
     expect(rollout("{}")).toEqual({ batch: 1, haltOnFailure: true });
   });
 
-  it("reads GitHub's environment and its URL; refuses a name GitHub would not take and a URL that is not http(s)", () => {
+  it("reads GitHub's environment and its URL; refuses a name GitHub would not take and a URL that is not https", () => {
     const c = ok(`${minimal}    environment: production\n    environment_url: https://app.example.com/\n`);
     expect(c.pipelines[0]).toMatchObject({ environment: "production", environmentUrl: "https://app.example.com/" });
     expect(problems(`${minimal}    environment: "a,b"\n`)).toEqual([`${FILE}: pipelines[0].environment: must be 1-255 characters, no control characters or commas`]);
-    expect(problems(`${minimal}    environment_url: javascript:alert(1)\n`)).toEqual([
-      `${FILE}: pipelines[0].environment_url: must be an http:// or https:// URL of at most 2000 characters, without spaces`,
-    ]);
+    for (const url of ["javascript:alert(1)", "http://app.example.com/"]) {
+      expect(problems(`${minimal}    environment_url: ${url}\n`)).toEqual([
+        `${FILE}: pipelines[0].environment_url: must be an https:// URL of at most 2000 characters, without spaces`,
+      ]);
+    }
+  });
+
+  it("reads production_environment and transient_environment (unset: null, GitHub's default); check prints what GitHub is told", () => {
+    expect(ok(minimal).pipelines[0]).toMatchObject({ productionEnvironment: null, transientEnvironment: null });
+    const c = ok(`${minimal}    environment: review-7\n    production_environment: false\n    transient_environment: true\n`);
+    expect(c.pipelines[0]).toMatchObject({ environment: "review-7", productionEnvironment: false, transientEnvironment: true });
+    expect(problems(`${minimal}    production_environment: "yes"\n`)).toEqual([`${FILE}: pipelines[0].production_environment: expected true or false, got a string ("yes")`]);
+    const kind = (yaml: string) => describeEnvironmentKind(ok(`${minimal}${yaml}`).pipelines[0]!, "default");
+    expect(kind("    environment: Production\n")).toBe("production (the default for its name), not transient");
+    expect(kind("    environment: PROD\n")).toBe("production (the default for its name), not transient");
+    expect(kind("    environment: staging\n")).toBe("not production (the default for its name), not transient");
+    expect(kind("")).toBe("not production (the default for its name), not transient");
+    expect(kind("    environment: staging\n    production_environment: true\n    transient_environment: true\n")).toBe("production, transient");
+    expect(describeEnvironmentKind(ok(minimal).pipelines[0]!, "prod")).toBe("production (the default for its name), not transient");
+    expect(checkHost(ok(`${minimal}    environment: staging\n`), {}).summary).toContain("  GitHub:     environment staging; not production (the default for its name), not transient");
   });
 
   it("names the key and why for a bad rollout, a typo in it included", () => {

@@ -40,6 +40,9 @@ export interface PipelineConfig {
   /** GitHub's deployment environment (the worker's default: the target's name) and the URL GitHub links to. */
   environment: string | null;
   environmentUrl: string | null;
+  /** GitHub's production_environment (null: GitHub's default, true only for an environment named production or prod) and transient_environment (null: false). */
+  productionEnvironment: boolean | null;
+  transientEnvironment: boolean | null;
   /** This pipeline's own `secrets:` (NAME → absolute file path), over the top-level ones. Values are read by secrets.ts. */
   secrets: Record<string, string>;
 }
@@ -74,7 +77,7 @@ export const DEFAULTS = {
 
 const SUPPORTED_EVENTS = ["push"];
 const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "secrets", "pipelines"];
-const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url", "secrets"];
+const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url", "production_environment", "transient_environment", "secrets"];
 const ROLLOUT_KEYS = ["batch", "halt_on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -283,6 +286,8 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
   const environmentUrl = r.has("environment_url")
     ? get(() => r.field("environment_url").string({ pattern: ENVIRONMENT_URL_PATTERN, patternHint: ENVIRONMENT_URL_HINT }))
     : null;
+  const productionEnvironment = r.has("production_environment") ? get(() => r.field("production_environment").boolean()) : null;
+  const transientEnvironment = r.has("transient_environment") ? get(() => r.field("transient_environment").boolean()) : null;
   const secrets = r.has("secrets") ? get(() => readSecrets(r.field("secrets"), base, problems)) : {};
   for (const key of Object.keys(env ?? {})) {
     if (secrets && Object.hasOwn(secrets, key)) problems.push(`${r.path}.env.${key}: also in secrets: a value is either a secret or not (remove it from env)`);
@@ -303,7 +308,8 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
   return {
     name: pname!, repo: repo!, events: events!, branches: branches!, workdir: workdir!, env: env!, timeoutMs: timeoutMs!,
     steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[], rollout: rollout!,
-    environment: environment ?? null, environmentUrl: environmentUrl ?? null, secrets: secrets!,
+    environment: environment ?? null, environmentUrl: environmentUrl ?? null,
+    productionEnvironment: productionEnvironment ?? null, transientEnvironment: transientEnvironment ?? null, secrets: secrets!,
   };
 }
 

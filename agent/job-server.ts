@@ -41,6 +41,8 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     rollout: { batch: p.rollout.batch, haltOnFailure: p.rollout.haltOnFailure },
     ...(p.environment !== null ? { environment: p.environment } : {}),
     ...(p.environmentUrl !== null ? { environmentUrl: p.environmentUrl } : {}),
+    ...(p.productionEnvironment !== null ? { productionEnvironment: p.productionEnvironment } : {}),
+    ...(p.transientEnvironment !== null ? { transientEnvironment: p.transientEnvironment } : {}),
   }));
 }
 

@@ -26,7 +26,7 @@ async function runSteps(steps: { name: string; run: string }[], opts: { logCapBy
   const pipeline: PipelineConfig = {
     name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: testDir(), env: {}, timeoutMs: 60_000,
     steps: steps.map((s) => ({ ...s, timeoutMs: null })), onFailure: [], rollout: { batch: 1, haltOnFailure: true },
-    environment: null, environmentUrl: null, secrets: {},
+    environment: null, environmentUrl: null, productionEnvironment: null, transientEnvironment: null, secrets: {},
   };
   const events: JobEventBody[] = [];
   const job = startJob(

@@ -18,6 +18,8 @@ const pipeline: PipelineConfig = {
   rollout: { batch: 1, haltOnFailure: true },
   environment: null,
   environmentUrl: null,
+  productionEnvironment: null,
+  transientEnvironment: null,
   secrets: {},
 };
 

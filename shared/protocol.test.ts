@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_EVENT_TIME, MAX_FRAME_BYTES, MAX_INCOMING_FRAME_BYTES, parseAgentMessage, parseWorkerMessage } from "./protocol.ts";
+import { MAX_EVENT_TIME, MAX_FRAME_BYTES, MAX_INCOMING_FRAME_BYTES, parseAgentMessage, parseWorkerMessage, PROTOCOL_VERSION } from "./protocol.ts";
 
 const output = (data: string, at = 1_700_000_000_000) =>
   JSON.stringify({ type: "event", jobId: "j1", seq: 1, at, body: { kind: "output", step: "s", stream: "stdout", data } });
@@ -45,5 +45,18 @@ describe("job frames", () => {
   it("still bounds each payload field", () => {
     const parsed = parseWorkerMessage(JSON.stringify({ ...job, pusher: "p".repeat(200_000) }));
     expect(parsed.ok).toBe(false);
+  });
+});
+
+describe("hello: GitHub's environment flags", () => {
+  const decl = { name: "app", repo: "o/r", events: ["push"], branches: ["main"], steps: ["s"], onFailure: [], timeoutMs: 1000, rollout: { batch: 1, haltOnFailure: true } };
+  const helloWith = (p: Record<string, unknown>) => JSON.stringify({ type: "hello", protocol: PROTOCOL_VERSION, agent: "web-1", version: "1", pipelines: [{ ...decl, ...p }], unfinished: [] });
+  it("carries productionEnvironment and transientEnvironment when set; an agent that omits them is still accepted", () => {
+    const withFlags = parseAgentMessage(helloWith({ environment: "review-1", productionEnvironment: false, transientEnvironment: true }));
+    expect(withFlags.ok && withFlags.message.type === "hello" && withFlags.message.pipelines[0]).toMatchObject({ productionEnvironment: false, transientEnvironment: true });
+    const without = parseAgentMessage(helloWith({}));
+    expect(without.ok).toBe(true);
+    expect(without.ok && without.message.type === "hello" && "productionEnvironment" in without.message.pipelines[0]!).toBe(false);
+    expect(parseAgentMessage(helloWith({ productionEnvironment: "yes" }))).toMatchObject({ ok: false });
   });
 });

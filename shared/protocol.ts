@@ -78,6 +78,9 @@ export interface PipelineDecl {
   /** GitHub's deployment environment (default: the target's name) and its URL, when the config names them. */
   environment?: string;
   environmentUrl?: string;
+  /** GitHub's production_environment / transient_environment, when the config sets them (optional: older agents omit them). */
+  productionEnvironment?: boolean;
+  transientEnvironment?: boolean;
 }
 
 export type JobEventBody =
@@ -156,19 +159,21 @@ function readPipelineDecl(r: Reader): PipelineDecl {
   };
 }
 
-/** A URL people follow from GitHub: http(s) only, bounded. */
-export const ENVIRONMENT_URL_PATTERN = /^https?:\/\/[^\s]{1,2000}$/;
-export const ENVIRONMENT_URL_HINT = "must be an http:// or https:// URL of at most 2000 characters, without spaces";
+/** A URL people follow from GitHub ("View deployment"): https only, bounded. */
+export const ENVIRONMENT_URL_PATTERN = /^https:\/\/[^\s]{1,2000}$/;
+export const ENVIRONMENT_URL_HINT = "must be an https:// URL of at most 2000 characters, without spaces";
 /** GitHub's environment names: up to 255 characters; ours exclude control characters and commas. */
 export const ENVIRONMENT_PATTERN = /^[^\u0000-\u001f\u007f,]{1,255}$/;
 export const ENVIRONMENT_HINT = "must be 1-255 characters, no control characters or commas";
 
-function readEnvironment(r: Reader): { environment?: string; environmentUrl?: string } {
-  const out: { environment?: string; environmentUrl?: string } = {};
+function readEnvironment(r: Reader): Pick<PipelineDecl, "environment" | "environmentUrl" | "productionEnvironment" | "transientEnvironment"> {
+  const out: Pick<PipelineDecl, "environment" | "environmentUrl" | "productionEnvironment" | "transientEnvironment"> = {};
   const environment = r.field("environment").optionalString({ pattern: ENVIRONMENT_PATTERN, patternHint: ENVIRONMENT_HINT });
   const environmentUrl = r.field("environmentUrl").optionalString({ pattern: ENVIRONMENT_URL_PATTERN, patternHint: ENVIRONMENT_URL_HINT });
   if (environment !== undefined) out.environment = environment;
   if (environmentUrl !== undefined) out.environmentUrl = environmentUrl;
+  if (r.has("productionEnvironment")) out.productionEnvironment = r.field("productionEnvironment").boolean();
+  if (r.has("transientEnvironment")) out.transientEnvironment = r.field("transientEnvironment").boolean();
   return out;
 }
 

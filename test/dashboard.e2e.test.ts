@@ -78,8 +78,9 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     worker = await startWorker();
     repo = createRepo();
     const workdir = repo.live;
-    agents.push(await startAgent({ server: worker.url, target: TARGET, name: "web-1", pipelines: [{ ...SITE, workdir }, { ...SLOW, workdir }] }));
-    agents.push(await startAgent({ server: worker.url, target: TARGET, name: "web-2", pipelines: [{ ...SITE, workdir }] }));
+    // The two hosts name different GitHub environments for the site (issue 23 item 11): neither wins.
+    agents.push(await startAgent({ server: worker.url, target: TARGET, name: "web-1", pipelines: [{ ...SITE, workdir, environment: "production", environment_url: "https://site.example.com" }, { ...SLOW, workdir }] }));
+    agents.push(await startAgent({ server: worker.url, target: TARGET, name: "web-2", pipelines: [{ ...SITE, workdir, environment: "staging" }] }));
     await Promise.all([waitForAgent(worker.url, TARGET, "web-1"), waitForAgent(worker.url, TARGET, "web-2")]);
     const sha = repo.commit({ "pricing.html": "<h1>Pricing</h1>\n" }, "Add the pricing page");
     site = await pushTo(worker, "acme/site", sha, "main", "Add the pricing page\n\nWith the three plans.");
@@ -173,6 +174,22 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     await page.locator("main td", { hasText: "migrate" }).waitFor();
     await page.reload();
     await page.locator("main td", { hasText: "restart" }).waitFor();
+    await page.close();
+  });
+
+  it("shows where the hosts disagree on GitHub's environment, each host's value, and the target's defaults used instead", async () => {
+    const page = await newPage();
+    await page.goto(`${worker.url}/targets/${TARGET}/deployments/${site.id}`);
+    const notice = page.locator("main section.card p.notice", { hasText: "disagree" });
+    await notice.waitFor({ timeout: 10_000 });
+    expect(await notice.textContent()).toBe("The hosts disagree on GitHub's environment, environment_url, production_environment: no host's value was used, the target's defaults were.");
+    const rows = await page.locator("main section.card", { has: page.locator("p.notice", { hasText: "disagree" }) }).locator("table").first().locator("tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    expect(rows.slice(0, 2)).toEqual([
+      ["environment", "web-1", "production", `${TARGET} (the target's name)`],
+      ["environment", "web-2", "staging", `${TARGET} (the target's name)`],
+    ]);
+    expect(rows.map((r) => r[0])).toEqual(["environment", "environment", "environment_url", "environment_url", "production_environment", "production_environment"]);
+    expect(await page.locator("dt", { hasText: "GitHub environment" }).locator("xpath=following-sibling::dd").textContent()).toBe(`${TARGET} (not production)`);
     await page.close();
   });
 

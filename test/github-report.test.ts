@@ -14,7 +14,7 @@ import { derLength, parsePrivateKeyPem } from "../worker/report/github-key.ts";
 const REPO = "acme/web";
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN = "github_pat_11AAAAAAA0valid";
-const deployment: DeploymentInput = { sha: SHA, environment: "staging", description: "Deploying 0123456 to web-1, web-2", production: false, payload: { target: "web", deployment: "d_1" } };
+const deployment: DeploymentInput = { sha: SHA, environment: "staging", description: "Deploying 0123456 to web-1, web-2", production: false, transient: true, payload: { target: "web", deployment: "d_1" } };
 const status = (state: StatusInput["state"], extra: Partial<StatusInput> = {}): StatusInput => ({
   state,
   description: `web: ${state}`,
@@ -72,7 +72,7 @@ describe("GitHub client with GITHUB_TOKEN", () => {
       expect(outcome.kind).toBe("sent");
     }
     expect(fake.deployments(REPO)).toEqual([
-      { id, ref: SHA, environment: "staging", description: deployment.description, production_environment: false, payload: { target: "web", deployment: "d_1" }, creator: `token:${TOKEN}` },
+      { id, ref: SHA, environment: "staging", description: deployment.description, production_environment: false, transient_environment: true, payload: { target: "web", deployment: "d_1" }, creator: `token:${TOKEN}` },
     ]);
     const statuses = fake.statusesOf(REPO, id);
     expect(statuses.map((s) => s.state)).toEqual(["queued", "in_progress", "success"]);
@@ -88,7 +88,7 @@ describe("GitHub client with GITHUB_TOKEN", () => {
     for (const call of fake.calls) {
       expect(call.headers).toMatchObject({ accept: "application/vnd.github+json", "x-github-api-version": "2022-11-28", "user-agent": "hookrelay", authorization: `Bearer ${TOKEN}` });
     }
-    expect(fake.calls[0]?.body).toEqual({ ref: SHA, environment: "staging", auto_merge: false, required_contexts: [], description: deployment.description, payload: { target: "web", deployment: "d_1" }, production_environment: false });
+    expect(fake.calls[0]?.body).toEqual({ ref: SHA, environment: "staging", auto_merge: false, required_contexts: [], description: deployment.description, payload: { target: "web", deployment: "d_1" }, production_environment: false, transient_environment: true });
     // A null URL is left out, not sent as null; auto_inactive is left at GitHub's default.
     expect(fake.calls[1]?.body).toEqual({ state: "queued", description: "web: queued", environment: "staging", log_url: "https://relay.example.com/dashboard/web/deployments/d_1" });
   });

@@ -27,6 +27,7 @@ export interface FakeDeployment {
   environment: string;
   description: string | null;
   production_environment: boolean | null;
+  transient_environment: boolean | null;
   payload: unknown;
   /** Which token created it: "token:<token>" or "installation:<id>". */
   creator: string;
@@ -62,6 +63,8 @@ export interface FakeGitHub {
   failNext(n: number, status?: number): void;
   /** For `ms` (on the fake's clock), authenticated calls answer 403 with x-ratelimit-remaining: 0 and x-ratelimit-reset; returns that reset (epoch seconds). */
   rateLimitFor(ms: number): number;
+  /** Every call from now on is answered `ms` after it arrived (a slow GitHub); 0: at once. */
+  delayAnswers(ms: number): void;
   /** Revokes every installation token minted so far (as GitHub does when the App is reinstalled). */
   revokeInstallationTokens(): void;
   /** The fake's clock (ms): Date.now() plus what `advance` added. */
@@ -88,6 +91,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   let nextId = 1000;
   let failures: { left: number; status: number } = { left: 0, status: 502 };
   let limitedUntil = 0;
+  let delayMs = 0;
   const now = () => Date.now() + offset;
 
   function reply(res: ServerResponse, body: unknown, status: number, call: FakeGitHubCall, headers: Record<string, string> = {}): void {
@@ -132,6 +136,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const method = req.method ?? "GET";
     const call: FakeGitHubCall = { method, path, headers: req.headers, body: parseJson(raw), status: 0 };
@@ -193,13 +198,16 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
         return answer(409, { message: "Conflict: Commit status checks failed for main.", errors: [{ contexts: [{ context: "ci/build", state: "pending" }], resource: "Deployment", field: "required_contexts" }], documentation_url: DOCS });
       }
       if (body.environment !== undefined && typeof body.environment !== "string") return invalid("environment", "environment is not a string");
-      if (body.production_environment !== undefined && typeof body.production_environment !== "boolean") return invalid("production_environment", "production_environment is not a boolean");
+      for (const flag of ["production_environment", "transient_environment"] as const) {
+        if (body[flag] !== undefined && typeof body[flag] !== "boolean") return invalid(flag, `${flag} is not a boolean`);
+      }
       const deployment: FakeDeployment = {
         id: nextId++,
         ref,
         environment: typeof body.environment === "string" ? body.environment : "production",
         description: typeof description === "string" ? description : null,
         production_environment: typeof body.production_environment === "boolean" ? body.production_environment : null,
+        transient_environment: typeof body.transient_environment === "boolean" ? body.transient_environment : null,
         payload: body.payload ?? {},
         creator: caller.kind === "token" ? `token:${caller.token}` : `installation:${caller.id}`,
       };
@@ -243,6 +251,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     rateLimitFor(ms) {
       limitedUntil = now() + ms;
       return Math.ceil(limitedUntil / 1000);
+    },
+    delayAnswers(ms) {
+      delayMs = ms;
     },
     revokeInstallationTokens: () => issued.clear(),
     now,

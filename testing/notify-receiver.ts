@@ -48,6 +48,8 @@ export interface NotifyReceiver {
   received: ReceivedNotification[];
   /** Answer the next `count` requests with `failure` (recorded, not checked). */
   failNext(count: number, failure: Failure): void;
+  /** Drops the failures not yet used: every request from now on is answered on its merits. */
+  stopFailing(): void;
   /** Resolves once `count` requests have been received (rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedNotification[]>;
   close(): Promise<void>;
@@ -156,6 +158,9 @@ export async function startNotifyReceiver(options: { secret?: string } = {}): Pr
     received,
     failNext(count, failure) {
       for (let i = 0; i < count; i++) failures.push(failure);
+    },
+    stopFailing() {
+      failures.length = 0;
     },
     waitFor(count, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {

@@ -67,6 +67,8 @@ export interface DeploymentInput {
   environment: string;
   description: string;
   production: boolean;
+  /** GitHub's transient_environment: an environment that goes away (a review app). */
+  transient: boolean;
   payload: { target: string; deployment: string };
 }
 
@@ -106,6 +108,7 @@ export class GitHubClient {
       description: cutDescription(d.description),
       payload: d.payload,
       production_environment: d.production,
+      transient_environment: d.transient,
     };
     return this.#post(repo, "/deployments", body, `creating the deployment of ${d.sha.slice(0, 7)} on ${repo}`, now);
   }

@@ -34,6 +34,8 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
     rollout: p.has("rollout") ? readRollout(p.field("rollout")) : { ...DEFAULT_ROLLOUT },
     ...(p.has("environment") ? { environment: p.field("environment").string() } : {}),
     ...(p.has("environmentUrl") ? { environmentUrl: p.field("environmentUrl").string() } : {}),
+    ...(p.has("productionEnvironment") ? { productionEnvironment: p.field("productionEnvironment").boolean() } : {}),
+    ...(p.has("transientEnvironment") ? { transientEnvironment: p.field("transientEnvironment").boolean() } : {}),
   }));
 }
 

@@ -18,13 +18,15 @@ import { queueReports, readReportSetup, reportViews } from "./outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
-import { logError, logInfo } from "../console-lines.ts";
+import { logError, logInfo, logWarn } from "../console-lines.ts";
+import { logText } from "../log-text.ts";
+import { chooseEnvironment, describeDisagreements, environmentView, type StoredEnvironment } from "./environment-choice.ts";
 
 
 /** Job statuses that fail a deployment (and halt its rollout when it halts on failure). */
 const FAILING: readonly JobStatus[] = ["failed", "timed_out", "interrupted"];
 
-export interface DeploymentRow extends Record<string, SqlStorageValue> {
+export interface DeploymentRow extends Record<string, SqlStorageValue>, StoredEnvironment {
   id: string;
   pipeline: string;
   delivery: string;
@@ -92,17 +94,19 @@ export function createDeployment(sql: SqlStorage, d: NewDeployment): { deploymen
   const id = crypto.randomUUID();
   const f = d.fields;
   const declOf = new Map(d.members.map((m) => [m.agent, m.pipeline]));
-  // GitHub's environment: the first host (in rollout order) that names one decides.
-  const decls = order.map((agent) => declOf.get(agent)!);
-  const environment = decls.find((p) => p.environment !== undefined)?.environment ?? null;
-  const environmentUrl = decls.find((p) => p.environmentUrl !== undefined)?.environmentUrl ?? null;
+  const env = chooseEnvironment(order.map((agent) => ({ agent, pipeline: declOf.get(agent)! })));
   sql.exec(
     `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure,
-                              created_at, environment, environment_url)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+                              created_at, environment, environment_url, production_environment, transient_environment, environment_disagreements)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message,
-    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, environment, environmentUrl,
+    JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, env.environment, env.environmentUrl,
+    env.production === null ? null : env.production ? 1 : 0, env.transient ? 1 : 0,
+    env.disagreements.length > 0 ? JSON.stringify(env.disagreements) : null,
   );
+  if (env.disagreements.length > 0) {
+    logWarn(`[deployment ${id}] its hosts disagree on GitHub's ${logText(describeDisagreements(env.disagreements))}: the target's defaults are used for those`);
+  }
   const jobs = order.map((agent): JobSummary => {
     const batch = batchOf(agent);
     const jobId = createJob(sql, agent, declOf.get(agent)!, f, d.now, { deploymentId: id, batch, released: batch === 0 });
@@ -247,7 +251,10 @@ export function deploymentView(sql: SqlStorage, target: string, id: string): Dep
     });
   const setup = readReportSetup(sql);
   const said = (c: { state: string; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? `: ${c.why}` : ""}`);
-  return { ...toDeploymentItem(target, row), jobs, reports: reportViews(sql, id), reporting: { github: said(setup.github), notifications: said(setup.notify) } };
+  return {
+    ...toDeploymentItem(target, row), jobs, environment: environmentView(row, target), reports: reportViews(sql, id),
+    reporting: { github: said(setup.github), notifications: said(setup.notify) },
+  };
 }
 
 /** Finished deployments older than `retentionMs` go (their jobs go by their own finish times, which are no later). */

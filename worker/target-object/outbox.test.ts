@@ -3,8 +3,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { SendOutcome } from "../report/outcome.ts";
 import { event, helloAgent, push, type TestAgent, uniqueName } from "../test-support.ts";
-import { GIVE_UP_MS, type ReportBody, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
+import { GIVE_UP_MS, nextReportDue, type ReportBody, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
+import { reportWiring } from "./report-wiring.ts";
 
 const BACKOFF = 10_000;
 
@@ -191,5 +192,51 @@ describe("the outbox: every deployment change becomes reports, sent in order, re
     await reporting(target, setup(target, { github: { state: "broken", why: "x" } }));
     const dep = (await push(target)).body.deployments![0]!;
     expect(await inTarget(target, (sql) => reportViews(sql, dep.id))).toEqual([]);
+  });
+
+  it("a notification channel is keyed by its URL: reordered, each keeps its key; a row of a channel gone — or keyed by position before the upgrade — is dropped, sent nowhere", async () => {
+    const a = "https://hooks.slack.com/services/T/A/team-a";
+    const b = "https://hooks.slack.com/services/T/B/team-b";
+    const channels = async (urls: string[]) => (await reportWiring({ NOTIFY_URLS: urls.join(",") }, "t")).setup.notify.targets.map((t) => t.channel);
+    const [ca, cb] = await channels([a, b]);
+    expect(ca).toMatch(/^notify:[0-9a-f]{16}$/);
+    expect(await channels([b, a])).toEqual([cb, ca]);
+    const onlyB = await reportWiring({ NOTIFY_URLS: b }, "t");
+    expect(onlyB.senderFor(ca!)).toBeNull();
+
+    const target = uniqueName();
+    const agent = await reporting(target, setup(target, { github: { state: "off", why: null }, notify: { state: "on", why: null, on: "all", targets: [{ channel: "notify:0", label: "x" }, { channel: ca!, label: "y" }] } }));
+    const dep = (await push(target)).body.deployments![0]!;
+    await runJob(agent, "failed");
+    await inTarget(target, (sql) => sendDueReports(sql, onlyB.senderFor, BACKOFF));
+    const views = await inTarget(target, (sql) => reportViews(sql, dep.id));
+    expect(views.map((v) => [v.channel, v.state, v.lastError])).toEqual([
+      ["notify:0", "failed", "channel notify:0 was keyed by its position in NOTIFY_URLS before an upgrade; dropped, its URL can no longer be told"],
+      [ca, "failed", `channel ${ca} is not configured any more`],
+    ]);
+  });
+
+  it("a pass stops starting sends past its budget; the rows left stay due, not leased, for the next alarm", async () => {
+    const target = uniqueName();
+    await reporting(target);
+    const first = (await push(target)).body.deployments![0]!;
+    const second = (await push(target, { after: "e".repeat(40) })).body.deployments![0]!;
+    let clock = Date.now();
+    // Each send takes 14 s on the fake clock, as a GitHub answering just under the timeout would.
+    const slow = peer((body) => {
+      clock += 14_000;
+      return body.kind === "github-deployment" ? created() : ok;
+    });
+    const sent = await inTarget(target, (sql) => sendDueReports(sql, () => slow.sender, BACKOFF, () => clock));
+    expect(sent).toBe(1);
+    const due = await inTarget(target, (sql) => nextReportDue(sql));
+    expect(due).not.toBeNull();
+    expect(due!).toBeLessThanOrEqual(clock);
+    expect((await inTarget(target, (sql) => reportViews(sql, second.id))).map((v) => v.state)).toEqual(["pending", "pending"]);
+    // The next passes go on where this one stopped, one send each, until every report is sent.
+    const perPass: number[] = [];
+    while ((await inTarget(target, (sql) => nextReportDue(sql))) !== null) perPass.push(await inTarget(target, (sql) => sendDueReports(sql, () => slow.sender, BACKOFF, () => clock)));
+    expect(perPass.every((n) => n === 1)).toBe(true);
+    for (const d of [first, second]) expect((await inTarget(target, (sql) => reportViews(sql, d.id))).every((v) => v.state === "sent")).toBe(true);
   });
 });

@@ -12,6 +12,7 @@
 import { Reader } from "../../shared/reader.ts";
 import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
+import { environmentView } from "./environment-choice.ts";
 import { parseReportBody } from "./report-body.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
@@ -78,7 +79,7 @@ export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "er
 
 /** What one row sends, frozen when the deployment changed. Links are paths; the sender adds PUBLIC_URL. */
 export type ReportBody =
-  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; target: string; deployment: string }
+  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; transient: boolean; target: string; deployment: string }
   | { kind: "github-status"; repo: string; state: GitHubState; description: string; environment: string; environmentUrl: string | null; path: string }
   /** A notification: the report notify.ts sends, with the dashboard link as a path (the sender adds PUBLIC_URL). */
   | ({ kind: "notify"; path: string } & Omit<DeploymentReport, "url">);
@@ -108,6 +109,9 @@ interface DeploymentFacts extends Record<string, SqlStorageValue> {
   status: string;
   environment: string | null;
   environment_url: string | null;
+  production_environment: number | null;
+  transient_environment: number;
+  environment_disagreements: string | null;
   finished_at: number | null;
 }
 
@@ -159,14 +163,14 @@ export function queueReports(sql: SqlStorage, deploymentId: string, change: "cre
   const target = setup.target;
   const d = sql.exec<DeploymentFacts>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
   if (!d) return;
-  const environment = d.environment ?? target;
+  const { name: environment, production, transient } = environmentView(d, target);
   const hosts = hostOutcomes(sql, deploymentId);
   const description = describeDeployment(d.status, hosts);
   const path = deploymentPath(target, d.id);
   if (setup.github.state === "on") {
     const status = (state: GitHubState): ReportBody => ({ kind: "github-status", repo: d.repo, state, description, environment, environmentUrl: d.environment_url, path });
     if (change === "created") {
-      insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production: true, target, deployment: d.id }, now);
+      insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production, transient, target, deployment: d.id }, now);
       insertReport(sql, d.id, "github", status("queued"), now);
     } else if (change === "running") {
       insertReport(sql, d.id, "github", status("in_progress"), now);
@@ -200,8 +204,12 @@ export function dueReports(sql: SqlStorage, now: number, limit: number): ReportR
   return sql.exec<ReportRow>(`SELECT * FROM reports WHERE ${UNBLOCKED} AND next_at <= ? ORDER BY id LIMIT ?`, now, limit).toArray();
 }
 
-/** A row being sent is leased for this long (more than a send's own timeout, 15 s): a second alarm pass meanwhile leaves it alone, and a worker restarted mid-send tries it again after it. */
-export const SEND_LEASE_MS = 20_000;
+/**
+ * A row being sent is leased for this long, more than the longest send: a GitHub App send is up to
+ * three calls (installation, token, the call) of 15 s each. A second alarm pass meanwhile leaves it
+ * alone, and a worker restarted mid-send tries it again after it.
+ */
+export const SEND_LEASE_MS = 60_000;
 /** Retrying ends this long after the row was queued. */
 export const GIVE_UP_MS = 24 * 3_600_000;
 const MAX_BACKOFF_MS = 3_600_000;
@@ -296,9 +304,4 @@ export function reportViews(sql: SqlStorage, deploymentId: string): ReportView[]
         doneAt: isoOrNull(row.done_at),
       };
     });
-}
-
-/** Reports of deployments past retention go with them. */
-export function deleteReportsOf(sql: SqlStorage, deploymentId: string): void {
-  sql.exec("DELETE FROM reports WHERE deployment_id = ?", deploymentId);
 }

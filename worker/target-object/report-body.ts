@@ -11,7 +11,10 @@ export function parseReportBody(row: ReportRow): ReportBody {
   const kind = r.field("kind").oneOf(["github-deployment", "github-status", "notify"] as const);
   switch (kind) {
     case "github-deployment":
-      return { kind, repo: s("repo"), sha: s("sha"), environment: s("environment"), description: s("description"), production: r.field("production").boolean(), target: s("target"), deployment: s("deployment") };
+      return {
+        kind, repo: s("repo"), sha: s("sha"), environment: s("environment"), description: s("description"), production: r.field("production").boolean(),
+        // Queued before transient environments: false, GitHub's default.
+        transient: r.has("transient") ? r.field("transient").boolean() : false, target: s("target"), deployment: s("deployment") };
     case "github-status":
       return {
         kind, repo: s("repo"), state: r.field("state").oneOf(GITHUB_STATES), description: s("description"), environment: s("environment"),

@@ -1,6 +1,6 @@
 /**
  * The alarm's outbox pass: sends the reports that are due (outbox.ts), one at a time in id order per
- * deployment and channel, and records each outcome. Each row is leased before its attempt, so a
+ * deployment and channel, within a time budget, and records each outcome. Each row is leased before its attempt, so a
  * second pass cannot send it meanwhile; a crash between a 2xx and its record sends that one row again
  * (the one at-least-once window, a few milliseconds wide).
  */
@@ -21,14 +21,23 @@ export type SenderFor = (channel: string) => ChannelSender | null;
 
 /** At most this many attempts per alarm pass; the alarm comes back at once for the rest. */
 const MAX_SENDS_PER_PASS = 50;
+/**
+ * No send starts once a pass has spent this long sending: the alarm, re-derived to "now" while reports
+ * are due, comes back at once — running deadlines and the dispatch net first — for the rest. A pass so
+ * lasts at most this plus one send (its timeout: 15 s a call, a GitHub App send up to three calls).
+ */
+export const PASS_BUDGET_MS = 3_000;
 
 export async function sendDueReports(sql: SqlStorage, senderFor: SenderFor, backoffMs: number, clock: () => number = Date.now): Promise<number> {
+  const started = clock();
   let sent = 0;
   while (sent < MAX_SENDS_PER_PASS) {
     const rows = dueReports(sql, clock(), MAX_SENDS_PER_PASS - sent);
     if (rows.length === 0) break;
-    for (const row of rows) leaseReport(sql, row.id, clock());
     for (const row of rows) {
+      if (clock() - started >= PASS_BUDGET_MS) return sent;
+      // Leased one at a time, just before its attempt: a row left for the next pass stays due.
+      leaseReport(sql, row.id, clock());
       await attempt(sql, row, senderFor, backoffMs, clock);
       sent += 1;
     }
@@ -50,7 +59,12 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
   const githubId = githubDeploymentId(sql, row.deployment_id);
   let outcome: SendOutcome;
   if (sender === null) {
-    outcome = { kind: "fail", error: `channel ${row.channel} is not configured any more` };
+    // Dropped, never sent elsewhere: its URL left NOTIFY_URLS, or the row predates channels keyed by
+    // URL (`notify:<position>`, 0-9: at most 10 entries), whose URL can no longer be told.
+    const byPosition = /^notify:\d$/.test(row.channel);
+    outcome = { kind: "fail", error: byPosition
+      ? `channel ${row.channel} was keyed by its position in NOTIFY_URLS before an upgrade; dropped, its URL can no longer be told`
+      : `channel ${row.channel} is not configured any more` };
   } else if (body.kind === "github-status" && githubId === null) {
     outcome = { kind: "fail", error: "the GitHub deployment was never created (see the report before this one)" };
   } else {
@@ -72,7 +86,7 @@ async function attempt(sql: SqlStorage, row: ReportRow, senderFor: SenderFor, ba
       break;
     case "given_up":
     case "failed":
-      logWarn(`${what}: ${result.state === "given_up" ? "given up" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
+      logWarn(`${what}: ${result.state === "given_up" ? "given up" : sender === null ? "dropped" : "failed"}: ${outcome.kind === "sent" ? "" : outcome.error}`);
       break;
   }
 }

@@ -34,18 +34,31 @@ export interface ReportWiring {
   backoffMs: number;
 }
 
-export function reportWiring(env: ReportVars, target: string): ReportWiring {
+/**
+ * A notification target's channel: `notify:` + the first 16 hex digits of the SHA-256 of its URL.
+ * Keyed by the URL, not its place in NOTIFY_URLS, so a retry queued before the list was reordered or
+ * shortened goes to the URL it was queued for, or nowhere (report-sending.ts drops it). The hash of a
+ * URL whose path is a secret does not give the secret away.
+ */
+export async function notifyChannel(url: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
+  return `notify:${[...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Async for the channels' digests: the DO builds it in `blockConcurrencyWhile`, before any event. */
+export async function reportWiring(env: ReportVars, target: string): Promise<ReportWiring> {
   const gh = gitHubSetup(env);
   const notify = notifySetup(env);
   const base = publicUrl(env.PUBLIC_URL);
   const link = (path: string) => (base === null ? null : `${base}${path}`);
   const targets: NotifyTarget[] = notify.state === "on" ? notify.targets : [];
+  const channels = await Promise.all(targets.map((t) => notifyChannel(t.url)));
   const setup: ReportSetup = {
     target,
     github: gh.state === "on" ? { state: "on", why: null } : { state: gh.state, why: gh.why },
     notify:
       notify.state === "on"
-        ? { state: "on", why: null, on: notify.on, targets: targets.map((t, i) => ({ channel: `notify:${i}`, label: t.label })) }
+        ? { state: "on", why: null, on: notify.on, targets: targets.map((t, i) => ({ channel: channels[i]!, label: t.label })) }
         : { state: notify.state, why: notify.why, on: "all", targets: [] },
     publicUrl: base,
   };
@@ -59,7 +72,7 @@ export function reportWiring(env: ReportVars, target: string): ReportWiring {
               case "github-deployment":
                 return gh.client.createDeployment(
                   body.repo,
-                  { sha: body.sha, environment: body.environment, description: body.description, production: body.production, payload: { target: body.target, deployment: body.deployment } },
+                  { sha: body.sha, environment: body.environment, description: body.description, production: body.production, transient: body.transient, payload: { target: body.target, deployment: body.deployment } },
                   now,
                 );
               case "github-status":
@@ -84,7 +97,7 @@ export function reportWiring(env: ReportVars, target: string): ReportWiring {
       return sendNotification(request, now, t.label);
     },
   });
-  const byChannel = new Map<string, ChannelSender>(targets.map((t, i) => [`notify:${i}`, notifier(t)]));
+  const byChannel = new Map<string, ChannelSender>(targets.map((t, i) => [channels[i]!, notifier(t)]));
 
   const seconds = Number(env.REPORT_RETRY_SECONDS);
   const backoffMs = (env.REPORT_RETRY_SECONDS !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RETRY_SECONDS) * 1000;

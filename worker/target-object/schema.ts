@@ -275,6 +275,19 @@ export const MIGRATIONS: readonly Migration[] = [
   UPDATE jobs SET timeout_ms = 86400000 WHERE timeout_ms > 86400000;
   `,
   },
+  // GitHub's production_environment and transient_environment of a deployment, from its hosts'
+  // declarations (environment-choice.ts). production NULL: GitHub's default for the environment's name
+  // (true only for production/prod), decided when the reports are queued; transient 0 unless declared.
+  // environment_disagreements: JSON, the keys its hosts declared differently (each host's value), which
+  // then fell back to the target's defaults; NULL when they agreed.
+  {
+    name: "009-deployment-environment",
+    sql: `
+  ALTER TABLE deployments ADD COLUMN production_environment INTEGER;
+  ALTER TABLE deployments ADD COLUMN transient_environment INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deployments ADD COLUMN environment_disagreements TEXT;
+  `,
+  },
 ];
 
 export type MigrateResult = { ok: true; applied: string[] } | { ok: false; problem: string };

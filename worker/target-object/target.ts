@@ -64,8 +64,11 @@ import { logError, logInfo } from "../console-lines.ts";
 export const DISPATCH_DELAY_MS = 4;
 
 export class Target extends DurableObject<Env> {
-  /** Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL that queues reports. */
-  private readonly reports: ReportWiring;
+  /**
+   * Reporting channels from the worker's secrets (report-wiring.ts); the setup is recorded for the SQL
+   * that queues reports. Set in the constructor's `blockConcurrencyWhile`, which no event precedes.
+   */
+  private reports!: ReportWiring;
   /** Set when the schema cannot be used (schema.ts): every entry point answers it, nothing touches the tables. */
   private schemaProblem: string | null = null;
 
@@ -73,8 +76,8 @@ export class Target extends DurableObject<Env> {
     super(ctx, env);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
-    this.reports = reportWiring(env, ctx.id.name ?? "default");
     ctx.blockConcurrencyWhile(async () => {
+      this.reports = await reportWiring(env, ctx.id.name ?? "default");
       // Never thrown from here: that would reset the object on every request (a crash loop).
       const schema = migrate(ctx.storage);
       if (!schema.ok) {
@@ -166,7 +169,8 @@ export class Target extends DurableObject<Env> {
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
     runDeadlines(this.ctx, settings, now);
     dispatchReleased(this.ctx, this.ctx.storage.sql, now);
-    // Reports go out after everything else: a slow GitHub never holds up a deadline or a job.
+    // Reports go out after everything else, for a bounded time (report-sending.ts): the ones left are
+    // still due, so the alarm re-derived below fires again at once and runs deadlines before them.
     await sendDueReports(this.ctx.storage.sql, this.reports.senderFor, this.reports.backoffMs);
     await scheduleAlarm(this.ctx.storage, settings);
   }

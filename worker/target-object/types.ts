@@ -1,5 +1,6 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
 import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
+import type { EnvironmentView } from "./environment-choice.ts";
 import type { ReportView } from "./outbox.ts";
 import type { RolloutPlan } from "./rollout-plan.ts";
 
@@ -70,6 +71,8 @@ export interface DeploymentJobView {
 
 export interface DeploymentView extends DeploymentListItem {
   jobs: DeploymentJobView[];
+  /** GitHub's environment it reports to, and where its hosts disagreed (environment-choice.ts). */
+  environment: EnvironmentView;
   /** What it has told GitHub and chats, and how that went (outbox.ts). */
   reports: ReportView[];
   /** Whether each channel is configured: "on", or off/broken and why (the worker's secrets). */

@@ -70,6 +70,7 @@ export async function deploymentPage(scope, main, [target, id]) {
         fact("Created", when(d.createdAt)),
         fact(final ? "Took" : "Running for", duration(d.startedAt, d.finishedAt) || "—"),
         fact("Deployment", h("code", {}, d.id)),
+        d.environment ? fact("GitHub environment", ...environmentFact(d.environment)) : null,
       ),
     );
     rollout.replaceChildren(h("h2", {}, "Rollout"), hostsBySteps(target, d));
@@ -121,8 +122,27 @@ function hostsBySteps(target, d) {
   );
 }
 
+/** The environment GitHub is told of: name, its link, production / transient. */
+function environmentFact(e) {
+  const kind = [e.production ? "production" : "not production", ...(e.transient ? ["transient"] : [])].join(", ");
+  return [e.name, e.url ? [" · ", h("a", { href: e.url, rel: "noopener noreferrer" }, e.url)] : null, h("span", { class: "muted" }, ` (${kind})`)];
+}
+
+/** Keys the hosts declared differently: none of them was used, and each host's value is shown. */
+function disagreementList(e) {
+  if (!e?.disagreements?.length) return [];
+  const used = { environment: `${e.name} (the target's name)`, environment_url: "no link", production_environment: `${e.production} (GitHub's default for the name)`, transient_environment: "false" };
+  return [
+    h("p", { class: "notice" }, `The hosts disagree on GitHub's ${e.disagreements.map((x) => x.key).join(", ")}: no host's value was used, the target's defaults were.`),
+    table(
+      ["Setting", "Host", "Declared", "Used instead"],
+      e.disagreements.flatMap((x) => x.hosts.map((host) => [x.key, host.agent, host.value === null ? "(default)" : String(host.value), used[x.key] ?? "—"])),
+    ),
+  ];
+}
+
 function reportList(d) {
-  const items = [h("p", { class: "muted" }, `GitHub: ${d.reporting?.github ?? "—"} · Notifications: ${d.reporting?.notifications ?? "—"}`)];
+  const items = [h("p", { class: "muted" }, `GitHub: ${d.reporting?.github ?? "—"} · Notifications: ${d.reporting?.notifications ?? "—"}`), ...disagreementList(d.environment)];
   if (d.reports?.length) {
     items.push(
       table(
