@@ -198,7 +198,8 @@ export const MIGRATIONS: readonly Migration[] = [
   `,
   },
   // Telling GitHub and people. `reports` is the durable outbox: one row per message to one channel
-  // ('github', or 'notify:<n>' for the n-th NOTIFY_URLS entry), its body a JSON snapshot taken when the
+  // ('github', or 'notify:<n>' for the n-th NOTIFY_URLS entry — keyed by a hash of the URL since, so a
+  // changed list never sends a row to another URL: report-wiring.ts), its body a JSON snapshot taken when the
   // deployment changed, sent in id order per (deployment, channel) by the alarm, retried with backoff,
   // given up after 24 h. A deployment keeps the GitHub deployment id its creation got back, and the
   // environment its pipeline declared. `meta` holds the reporting setup the worker's secrets make.
