@@ -107,6 +107,46 @@ describe("Target DO deadlines: a job that never ends", () => {
   });
 });
 
+describe("Target DO deadlines: no running job escapes its timeout", () => {
+  const timesOf = (target: string, id: string) =>
+    inTarget(target, (sql, alarm) => ({
+      ...sql.exec<{ started: number | null; sent: number }>("SELECT started_at AS started, dispatched_at AS sent FROM jobs WHERE id = ?", id).one(),
+      alarm,
+    }));
+
+  it("starts the clock of a sent job whose `accepted` was lost when the agent's hello lists it", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = (await push(target)).body.jobs[0]!.id;
+    await agent.next("job");
+    await disconnected(target, agent); // before `accepted`
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", twoPipelines(MINUTE), [{ jobId: id, lastSeq: 0 }]));
+    await back.next("resume");
+    expect((await jobOf(target, id)).status).toBe("running");
+    const t = await timesOf(target, id);
+    expect(t.started).not.toBeNull();
+    expect(t.alarm).toBe(t.started! + 2 * MINUTE + JOB_GRACE_MS);
+    back.close();
+  });
+
+  it("times out a running job without a start time (a row an older version revived) from when it was sent", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = await runningJob(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = NULL WHERE id = ?", id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target)); // re-derives the alarm from the row as it is now
+    const t = await timesOf(target, id);
+    expect(t.alarm).toBe(t.sent + 2 * MINUTE + JOB_GRACE_MS);
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET dispatched_at = dispatched_at - ? WHERE id = ?", 2 * MINUTE + JOB_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("timed_out");
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id });
+    agent.close();
+  });
+});
+
 describe("Target DO deadlines: an agent that goes quiet", () => {
   it("arms the stale alarm when a new socket of the agent replaces its live one and never says hello", async () => {
     const target = uniqueName();

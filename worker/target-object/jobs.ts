@@ -183,8 +183,10 @@ export function markDispatched(sql: SqlStorage, id: string, now: number): void {
 /**
  * When a running job's time is up, before the grace: the agent ends its main steps by the declared
  * timeout and gives on_failure steps as long again. A constant SQL fragment over `jobs` columns.
+ * Every running job has one: markRunning sets `started_at`, and a row without it (reviveJob, or an
+ * older version's revival) counts from when the job was sent, or else created.
  */
-export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
+export const JOB_TIME_UP = "COALESCE(started_at, dispatched_at, created_at) + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
 
 /** Running jobs whose agent has been disconnected for `staleMs` or more. */
 export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
@@ -232,7 +234,7 @@ export function undeclaredQueuedJobs(sql: SqlStorage, agent: string, declared: r
 export function overdueRunningJobs(sql: SqlStorage, graceMs: number, now: number): { id: string; agent: string; timeout_ms: number; has_on_failure: number }[] {
   return sql
     .exec<{ id: string; agent: string; timeout_ms: number; has_on_failure: number }>(
-      `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND started_at IS NOT NULL AND ${JOB_TIME_UP} + ? <= ?`,
+      `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND ${JOB_TIME_UP} + ? <= ?`,
       graceMs,
       now,
     )
