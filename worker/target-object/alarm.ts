@@ -80,7 +80,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM agents a
             WHERE a.connected = 1
               AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS check_socket,
-         (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running' AND started_at IS NOT NULL) AS timeout,
+         (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running') AS timeout,
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
          (SELECT min(created_at) FROM deliveries) AS deliveries,

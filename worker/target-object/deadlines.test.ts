@@ -17,6 +17,7 @@ import {
   runningJob,
   uniqueName,
 } from "../test-support.ts";
+import { storeReportSetup } from "./outbox.ts";
 
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS
@@ -103,6 +104,46 @@ describe("Target DO deadlines: a job that never ends", () => {
     const id = await runningJob(target, agent, { ref: "refs/heads/docs" });
     const armed = await inTarget(target, (sql, alarm) => ({ startedAt: sql.exec<{ t: number }>("SELECT started_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
     expect(armed.alarm).toBe(armed.startedAt + 2 * MINUTE + JOB_GRACE_MS);
+    agent.close();
+  });
+});
+
+describe("Target DO deadlines: no running job escapes its timeout", () => {
+  const timesOf = (target: string, id: string) =>
+    inTarget(target, (sql, alarm) => ({
+      ...sql.exec<{ started: number | null; sent: number }>("SELECT started_at AS started, dispatched_at AS sent FROM jobs WHERE id = ?", id).one(),
+      alarm,
+    }));
+
+  it("starts the clock of a sent job whose `accepted` was lost when the agent's hello lists it", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = (await push(target)).body.jobs[0]!.id;
+    await agent.next("job");
+    await disconnected(target, agent); // before `accepted`
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", twoPipelines(MINUTE), [{ jobId: id, lastSeq: 0 }]));
+    await back.next("resume");
+    expect((await jobOf(target, id)).status).toBe("running");
+    const t = await timesOf(target, id);
+    expect(t.started).not.toBeNull();
+    expect(t.alarm).toBe(t.started! + 2 * MINUTE + JOB_GRACE_MS);
+    back.close();
+  });
+
+  it("times out a running job without a start time (a row an older version revived) from when it was sent", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const id = await runningJob(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET started_at = NULL WHERE id = ?", id));
+    await runDurableObjectAlarm(env.TARGET.getByName(target)); // re-derives the alarm from the row as it is now
+    const t = await timesOf(target, id);
+    expect(t.alarm).toBe(t.sent + 2 * MINUTE + JOB_GRACE_MS);
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET dispatched_at = dispatched_at - ? WHERE id = ?", 2 * MINUTE + JOB_GRACE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("timed_out");
+    expect(await agent.next("cancel")).toEqual({ type: "cancel", jobId: id });
     agent.close();
   });
 });
@@ -246,5 +287,69 @@ describe("Target DO deadlines: retention", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await count()).toEqual([0, 0, 0, 0]);
     agent.close();
+  });
+});
+
+describe("Target DO deadlines: a job sent but never confirmed", () => {
+  const githubStates = (target: string, deploymentId: string) =>
+    inTarget(target, (sql) =>
+      sql
+        .exec<{ body: string }>("SELECT body FROM reports WHERE deployment_id = ? AND kind = 'github-status' ORDER BY id", deploymentId)
+        .toArray()
+        .map((r) => (JSON.parse(r.body) as { state: string }).state),
+    );
+
+  it("ends it interrupted saying it may have run, halts the rollout, and keeps it ended when the agent comes back running it", async () => {
+    const target = uniqueName();
+    const web1 = await helloAgent(target, "web-1");
+    const web2 = await helloAgent(target, "web-2");
+    await inTarget(target, (sql) =>
+      storeReportSetup(sql, { target, github: { state: "on", why: null }, notify: { state: "off", why: null, on: "all", targets: [] }, publicUrl: null }),
+    );
+    const dep = (await push(target)).body.deployments![0]!;
+    const [j1, j2] = dep.jobs as [string, string];
+    expect((await web1.next("job")).jobId).toBe(j1);
+    await disconnected(target, web1, "web-1"); // its `accepted` never arrives: it may be running j1 now
+
+    await inTarget(target, (sql) => {
+      sql.exec("UPDATE jobs SET released_at = released_at - ? WHERE id = ?", STALE_MS, j1);
+      sql.exec("UPDATE agents SET disconnected_at = disconnected_at - ? WHERE name = 'web-1'", STALE_MS);
+    });
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    const ended = await jobOf(target, j1);
+    expect(ended.status).toBe("interrupted");
+    expect((await jobOf(target, j2)).status).toBe("skipped");
+    const dep1 = (await api(`/api/targets/${target}/deployments/${dep.id}`).then((r) => r.json())) as { status: string };
+    expect(dep1.status).toBe("failed");
+    const interruptedNote =
+      "--- [hookrelay] the job was sent to web-1, which went away before confirming it and stayed away more than 5 min: ended interrupted; it may have run there\n";
+    expect(await logOf(target, j1)).toBe(interruptedNote);
+
+    // web-1 comes back still running j1: it is told to stop, and the record stays what GitHub was told.
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", [pipeline()], [{ jobId: j1, lastSeq: 0 }]));
+    await back.next("welcome");
+    expect(await back.next("resume")).toEqual({ type: "resume", jobId: j1, ackedSeq: 0 });
+    expect(await back.next("cancel")).toEqual({ type: "cancel", jobId: j1 });
+    const comeBack =
+      "--- [hookrelay] agent web-1 came back running this job after it was ended interrupted: told to stop; it stays interrupted and its deployment failed\n";
+    expect(await logOf(target, j1)).toBe(interruptedNote + comeBack);
+    expect((await jobOf(target, j1)).status).toBe("interrupted");
+
+    // Its events are still kept as the log, its late success included, and change nothing.
+    back.send(event(j1, 1, { kind: "step-start", step: "fetch" }));
+    back.send(event(j1, 2, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    back.send(event(j1, 3, { kind: "job-end", status: "succeeded" }));
+    for (let i = 0; i < 3; i++) await back.next("ack");
+    const after = await jobOf(target, j1);
+    expect({ status: after.status, finishedAt: after.finishedAt }).toEqual({ status: "interrupted", finishedAt: ended.finishedAt });
+    expect(await logOf(target, j1)).toBe(`${interruptedNote}${comeBack}--- fetch\n--- fetch succeeded (exit 0)\n--- job succeeded\n`);
+    const d = (await api(`/api/targets/${target}/deployments/${dep.id}`).then((r) => r.json())) as { status: string; jobs: { agent: string; status: string }[] };
+    expect(d.status).toBe("failed");
+    expect(d.jobs.map((j) => [j.agent, j.status])).toEqual([["web-1", "interrupted"], ["web-2", "skipped"]]);
+    expect(await githubStates(target, dep.id)).toEqual(["queued", "failure"]);
+    expect(web2.pending().filter((m) => m.type === "job")).toEqual([]);
+    back.close();
+    web2.close();
   });
 });

@@ -40,7 +40,12 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
 
     for (const job of staleWaitingJobs(sql, s.staleMs, now)) {
       finishJob(sql, job.id, "interrupted", now);
-      addNote(sql, job.id, `agent ${job.agent} was disconnected for more than ${formatDuration(s.staleMs)} while its turn in the rollout waited: ended interrupted, nothing ran there`, now);
+      // Sent but not confirmed: the `accepted` may have been lost with the socket, so it may have run.
+      const why =
+        job.dispatched_at === null
+          ? `agent ${job.agent} was disconnected for more than ${formatDuration(s.staleMs)} while its turn in the rollout waited: ended interrupted, nothing ran there`
+          : `the job was sent to ${job.agent}, which went away before confirming it and stayed away more than ${formatDuration(s.staleMs)}: ended interrupted; it may have run there`;
+      addNote(sql, job.id, why, now);
     }
 
     for (const job of overdueRunningJobs(sql, s.jobGraceMs, now)) {

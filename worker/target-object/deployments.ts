@@ -116,6 +116,12 @@ export function createDeployment(sql: SqlStorage, d: NewDeployment): { deploymen
   return { deployment: { id, pipeline, jobs: jobs.map((j) => j.id) }, jobs };
 }
 
+/** How the job's deployment ended, or null while it has not (or the job has none). */
+export function settledDeploymentStatus(sql: SqlStorage, jobId: string): DeploymentStatus | null {
+  const row = sql.exec<{ status: string }>("SELECT d.status FROM deployments d JOIN jobs j ON j.deployment_id = d.id WHERE j.id = ?", jobId).toArray()[0];
+  return row && isFinalDeployment(row.status) ? deploymentStatusOf(row.status) : null;
+}
+
 /** Ends a job (its row: jobs.ts endJobRow) and moves its deployment on. Every way a job ends comes here. */
 export function finishJob(sql: SqlStorage, id: string, status: JobStatus, now: number): void {
   endJobRow(sql, id, status, now);

@@ -153,10 +153,10 @@ export function storeEvent(
     case "job-end": {
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, status) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.status);
       setEndSeq(sql, job.id, seq);
-      // A job the DO already gave up on (interrupted while its agent was away) takes the agent's real ending;
-      // one canceled while queued, or ended by a deadline (timed out, cancel not confirmed), stays as it is.
+      // A job the DO already ended (canceled while queued, or by a deadline: interrupted, timed out, cancel
+      // not confirmed) stays as it is: its deployment moved on with that end, and GitHub was told so.
       const current = jobStatusOf(job.status);
-      if (current === "running" || current === "interrupted" || current === "queued") finishJob(sql, job.id, body.status, now);
+      if (current === "running" || current === "queued") finishJob(sql, job.id, body.status, now);
       break;
     }
     default:

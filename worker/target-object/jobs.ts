@@ -94,22 +94,6 @@ export function endJobRow(sql: SqlStorage, id: string, status: JobStatus, now: n
   sql.exec("UPDATE job_steps SET status = 'skipped' WHERE job_id = ? AND status = 'pending'", id);
 }
 
-/**
- * The agent came back still running a job the stale deadline had marked interrupted: it runs after
- * all. Undo what finishJob did to its steps (the running one ended without an exit code at that
- * moment, the pending ones skipped without ever starting); the agent's own events tell the rest.
- */
-export function reviveJob(sql: SqlStorage, id: string, interruptedAt: number): void {
-  sql.exec("UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = ? AND status = 'interrupted'", id);
-  sql.exec(
-    "UPDATE job_steps SET status = 'running', finished_at = NULL WHERE job_id = ? AND status = ? AND exit_code IS NULL AND finished_at = ? AND started_at IS NOT NULL",
-    id,
-    leftoverRunningStep("interrupted"),
-    interruptedAt,
-  );
-  sql.exec("UPDATE job_steps SET status = 'pending' WHERE job_id = ? AND status = 'skipped' AND started_at IS NULL AND finished_at IS NULL", id);
-}
-
 /** A queued job about to be canceled before it ran: the request is recorded (then finishJob it `canceled`). */
 export function markCancelRequested(sql: SqlStorage, id: string): void {
   sql.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", id);
@@ -183,8 +167,10 @@ export function markDispatched(sql: SqlStorage, id: string, now: number): void {
 /**
  * When a running job's time is up, before the grace: the agent ends its main steps by the declared
  * timeout and gives on_failure steps as long again. A constant SQL fragment over `jobs` columns.
+ * Every running job has one: markRunning sets `started_at`, and a row without it (an older version
+ * revived jobs without one) counts from when the job was sent, or else created.
  */
-export const JOB_TIME_UP = "started_at + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
+export const JOB_TIME_UP = "COALESCE(started_at, dispatched_at, created_at) + timeout_ms * (CASE WHEN has_on_failure = 1 THEN 2 ELSE 1 END)";
 
 /** Running jobs whose agent has been disconnected for `staleMs` or more. */
 export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
@@ -208,11 +194,15 @@ export const WAITING_SINCE = "max(j.released_at, COALESCE(a.disconnected_at, 0))
 export const WAITING_FOR_OFFLINE_AGENT = `j.status = 'queued' AND j.released_at IS NOT NULL AND a.connected = 0
   AND (SELECT count(*) FROM jobs k WHERE k.deployment_id = j.deployment_id) > 1`;
 
-/** Jobs of several-host deployments whose turn came while their agent was offline, `staleMs` or more ago (WAITING_SINCE). */
-export function staleWaitingJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
+/**
+ * Jobs of several-host deployments whose turn came while their agent was offline, `staleMs` or more
+ * ago (WAITING_SINCE). `dispatched_at` set: the job was sent and its `accepted` may have been lost
+ * with the socket, so the agent may have run it.
+ */
+export function staleWaitingJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string; dispatched_at: number | null }[] {
   return sql
-    .exec<{ id: string; agent: string }>(
-      `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT} AND ${WAITING_SINCE} + ? <= ?`,
+    .exec<{ id: string; agent: string; dispatched_at: number | null }>(
+      `SELECT j.id, j.agent, j.dispatched_at FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT} AND ${WAITING_SINCE} + ? <= ?`,
       staleMs,
       now,
     )
@@ -232,7 +222,7 @@ export function undeclaredQueuedJobs(sql: SqlStorage, agent: string, declared: r
 export function overdueRunningJobs(sql: SqlStorage, graceMs: number, now: number): { id: string; agent: string; timeout_ms: number; has_on_failure: number }[] {
   return sql
     .exec<{ id: string; agent: string; timeout_ms: number; has_on_failure: number }>(
-      `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND started_at IS NOT NULL AND ${JOB_TIME_UP} + ? <= ?`,
+      `SELECT id, agent, timeout_ms, has_on_failure FROM jobs WHERE status = 'running' AND ${JOB_TIME_UP} + ? <= ?`,
       graceMs,
       now,
     )

@@ -162,7 +162,7 @@ describe("Target DO: hello after a reconnect", () => {
     amnesiac.close();
   });
 
-  it("counts an agent that comes back still running a stale-interrupted job as busy, then sends its next job", async () => {
+  it("tells an agent that comes back still running a stale-interrupted job to stop it, keeps it interrupted, and re-sends the next job after its end", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1");
     const a = await runningJob(target, agent);
@@ -174,23 +174,30 @@ describe("Target DO: hello after a reconnect", () => {
       state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
     });
     await runDurableObjectAlarm(stub);
-    expect((await jobOf(target, a)).status).toBe("interrupted");
+    const interrupted = await jobOf(target, a);
+    expect(interrupted.status).toBe("interrupted");
     const b = await pushJob(target, "c");
 
     const back = await connectAgent(target, "web-1");
     back.send(hello("web-1", undefined, [{ jobId: a, lastSeq: 1 }]));
     await back.next("welcome");
     expect(await back.next("resume")).toMatchObject({ jobId: a, ackedSeq: 1 });
-    const revived = await jobOf(target, a);
-    expect(revived.status).toBe("running");
-    expect(revived.finishedAt).toBeNull();
-    expect(revived.steps[0]).toMatchObject({ name: "fetch", status: "running" });
-    await expect(back.next("job", 300)).rejects.toThrow(); // busy with A: B waits
+    expect(await back.next("cancel")).toEqual({ type: "cancel", jobId: a });
+    expect(await back.next("job")).toMatchObject({ jobId: b }); // the agent, busy with A, does not accept it yet
+    const kept = await jobOf(target, a);
+    expect({ status: kept.status, finishedAt: kept.finishedAt }).toEqual({ status: "interrupted", finishedAt: interrupted.finishedAt });
+    expect(kept.steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
 
-    back.send(event(a, 2, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
-    back.send(event(a, 3, { kind: "job-end", status: "succeeded" }));
-    expect(await back.next("job")).toMatchObject({ jobId: b });
-    expect((await jobOf(target, a)).status).toBe("succeeded");
+    back.send(event(a, 2, { kind: "step-end", step: "fetch", status: "canceled", exitCode: null }));
+    back.send(event(a, 3, { kind: "job-end", status: "canceled" }));
+    expect(await back.next("job")).toMatchObject({ jobId: b }); // re-sent once A's end is in
+    expect((await jobOf(target, a)).status).toBe("interrupted");
+    expect(await (await api(`/api/targets/${target}/jobs/${a}/log`)).text()).toBe(
+      "--- fetch\n" +
+        "--- [hookrelay] agent web-1 has been disconnected for more than 5 min: ended interrupted\n" +
+        "--- [hookrelay] agent web-1 came back running this job after it was ended interrupted: told to stop; it stays interrupted and its deployment failed\n" +
+        "--- fetch canceled (exit none)\n--- job canceled\n",
+    );
     back.close();
   });
 });

@@ -11,8 +11,8 @@ import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } fr
 import { dispatchNext } from "./dispatch.ts";
 import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
-import { finishJob } from "./deployments.ts";
-import { getJob, jobEndStored, markRunning, refreshQueuedJobs, reviveJob, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
+import { finishJob, settledDeploymentStatus } from "./deployments.ts";
+import { getJob, jobEndStored, markRunning, refreshQueuedJobs, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
 import { declarationInvalid, declarationOverLimit } from "./limits.ts";
 import { keepWithinBudget } from "./log-budget.ts";
 import { addNote } from "./notes.ts";
@@ -123,14 +123,14 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
         continue;
       }
       if (job.status === "queued") markRunning(sql, job.id, s.now); // its `accepted` was lost
-      if (job.status === "interrupted" && job.finished_at !== null && !jobEndStored(job)) {
-        // Marked interrupted when its agent stayed away too long, but the agent still has it: it is
-        // running (so the agent is busy), and its own job-end will say how it ended.
-        reviveJob(sql, job.id, job.finished_at);
-        logInfo(`[job ${job.id}] agent ${att.agent} came back still running it: running again`);
+      if (job.status === "interrupted" && !jobEndStored(job)) {
+        // Ended interrupted while its agent was away, and its deployment moved on (halted, failed, told
+        // GitHub): an ended job stays ended. The agent is told to stop (below); its events are still kept.
+        const dep = settledDeploymentStatus(sql, job.id);
+        addNote(sql, job.id, `agent ${att.agent} came back running this job after it was ended interrupted: told to stop; it stays interrupted${dep ? ` and its deployment ${dep}` : ""}`, s.now);
       }
       toSend.push({ type: "resume", jobId, ackedSeq: job.acked_seq });
-      // Cancel asked for, or the DO ended the job itself (canceled on its way, timed out): the agent must stop it.
+      // Cancel asked for, or the DO ended the job itself (canceled on its way, timed out, interrupted): the agent must stop it.
       const current = getJob(sql, job.id) ?? job;
       if (!jobEndStored(current) && (current.cancel_requested === 1 || (current.status !== "running" && current.status !== "queued"))) {
         toSend.push({ type: "cancel", jobId });
