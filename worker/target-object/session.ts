@@ -85,7 +85,11 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     // closing socket the live one, and the new socket's frames would be refused ("send hello first").
     logWarn(`[agent ${att.agent}] hello on a replaced connection refused`);
     sendError(ws, "replaced", `a newer connection of agent ${att.agent} replaced this one`);
-    ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    try {
+      ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    } catch {
+      // usually closing already: the upgrade that replaced it closed it
+    }
     return;
   }
   if (msg.protocol !== PROTOCOL_VERSION) {
