@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: measures hookrelay against the targets in DESIGN.md, on loopback, with the real
+ * `npm run bench`: measures hookrelay against its targets (docs/performance.md), on loopback, with the real
  * worker under `wrangler dev`, the real agent and, side by side, adnanh/webhook when it is installed
  * (`apt-get install webhook`). Prints a table; exits 0 whatever the numbers (they are measurements,
  * not tests — this machine is shared and noisy).

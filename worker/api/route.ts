@@ -96,7 +96,7 @@ export function apiRoutes(): Hono<AppEnv> {
   });
 
   // The secret to put in this target's GitHub hook: derived from the first configured secret (the
-  // current one; the others verify until they are removed). README "Several targets".
+  // current one; the others verify until they are removed). README "Several targets", docs/security.md "Per-target secrets".
   api.get("/targets/:target/webhook-secret", async (c) => {
     const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
     if (!configured.ok) {
@@ -132,7 +132,7 @@ export function apiRoutes(): Hono<AppEnv> {
     return c.json({ name: result.name, revoked: true, canceled: result.canceled, interrupted: result.interrupted });
   });
 
-  // Stored log bytes and rows against the target's budget (README "Storage budget").
+  // Stored log bytes and rows against the target's budget (docs/operations.md "Storage budget").
   api.get("/targets/:target/storage", async (c) => c.json(await stub(c).getLogStorage()));
 
   api.get("/targets/:target/jobs", async (c) => {

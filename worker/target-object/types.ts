@@ -119,7 +119,7 @@ export interface StepView {
   finishedAt: string | null;
 }
 
-/** Job fields the API's job views leave out (DESIGN's GET …/jobs/:id); a new field is listed. */
+/** Job fields the API's job views leave out (GET …/jobs/:id in docs/operations.md's API reference); a new field is listed. */
 export type UnlistedJobField = "before" | "pusher";
 export type ListedJobFields = Omit<JobFields, UnlistedJobField>;
 
