@@ -6,7 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { memoryLogger } from "../agent/common/log.ts";
+import { memoryLogger } from "../agent/common/logger.ts";
 import { Spool } from "../agent/runtime/spool.ts";
 import { errorMessage } from "../shared/errors.ts";
 

@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 import { JobServer } from "../agent/runtime/job-server.ts";
 import type { BackoffOptions } from "../agent/runtime/backoff.ts";
 import { type AgentConfig, parseConfig } from "../agent/common/config.ts";
-import { memoryLogger } from "../agent/common/log.ts";
+import { memoryLogger } from "../agent/common/logger.ts";
 
 export const TEST_TOKEN = "test-agent-token-123";
 export const FAST_BACKOFF: BackoffOptions = { initialMs: 20, maxMs: 100, longMs: 60_000 };

@@ -8,7 +8,7 @@ import { backoffFromEnv } from "../runtime/backoff.ts";
 import { checkHost } from "./check.ts";
 import { type AgentConfig, loadConfig } from "../common/config.ts";
 import { execPipeline, planExec } from "./exec.ts";
-import { consoleLogger, type Logger } from "../common/log.ts";
+import { consoleLogger, type Logger } from "../common/logger.ts";
 import { SpoolError } from "../runtime/spool.ts";
 import { IS_SEA } from "../common/sea.ts";
 import { systemdUnit } from "./systemd.ts";

@@ -5,7 +5,7 @@ import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEndStatus, type JobEventBody } from "../../shared/protocol.ts";
 import { BRANCH_REF_PATTERN } from "../../shared/patterns.ts";
 import type { AgentConfig, PipelineConfig } from "../common/config.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import { startJob } from "../runtime/runner.ts";
 import type { LoadedSecrets } from "../runtime/secrets.ts";
 

@@ -8,7 +8,7 @@ import WebSocket from "ws";
 import { HEARTBEAT_PING, HEARTBEAT_PONG, MAX_INCOMING_FRAME_BYTES } from "../../shared/protocol.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { startHeartbeat } from "./heartbeat.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import { peerText } from "../common/peer-text.ts";
 import { formatDuration } from "../common/units.ts";
 

@@ -9,11 +9,11 @@ import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineD
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "../common/config.ts";
 import { Connection, type Link } from "./connection.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import { peerText } from "../common/peer-text.ts";
 import { type RunningJob, type Stop, startJob } from "./runner.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
-import { Outbox } from "./outbox.ts";
+import { EventOutbox } from "./event-outbox.ts";
 import { Spool } from "./spool.ts";
 import { AGENT_VERSION } from "../common/version.ts";
 
@@ -53,7 +53,7 @@ export class JobServer {
   private readonly spool: Spool;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
-  private readonly outbox: Outbox;
+  private readonly outbox: EventOutbox;
   /** The job being accepted or run (one at a time). */
   private busyWith: string | null = null;
   /** The spool write of the job being accepted (a re-sent copy of it waits for this). */
@@ -76,7 +76,7 @@ export class JobServer {
     this.env = options.env ?? process.env;
     this.secrets = options.secrets ?? NO_SECRETS;
     this.spool = spool;
-    this.outbox = new Outbox(spool, this.log);
+    this.outbox = new EventOutbox(spool, this.log);
     this.connection = new Connection({
       server: this.config.server,
       target: this.config.target,

@@ -10,7 +10,7 @@ import { matchesBranchFilters } from "../../shared/glob.ts";
 import { jobFieldProblem, jobFieldProblems } from "../../shared/job-fields.ts";
 import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "../common/config.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import { LogBudget, StepOutput } from "./output.ts";
 import { peerText } from "../common/peer-text.ts";
 import { spawnStep, type StepProcess } from "./process-group.ts";

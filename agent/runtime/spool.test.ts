@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync, rmdir
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type JobEventBody, MAX_UNFINISHED } from "../../shared/protocol.ts";
-import { memoryLogger } from "../common/log.ts";
+import { memoryLogger } from "../common/logger.ts";
 import { readFrame } from "./job-log.ts";
 import { Spool } from "./spool.ts";
 import { eventually } from "../../dev/eventually.ts";

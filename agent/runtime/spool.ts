@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody } from "../../shared/protocol.ts";
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
 import { type JobState, loadJob, readFrame, readSegment } from "./job-log.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import { endInterrupted, recoverInterrupted } from "./recovery.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
 

@@ -9,7 +9,7 @@ import type { JobEventBody } from "../../shared/protocol.ts";
 import { errorMessage } from "../../shared/errors.ts";
 import type { Link } from "./connection.ts";
 import { splitOutput } from "./frames.ts";
-import type { Logger } from "../common/log.ts";
+import type { Logger } from "../common/logger.ts";
 import type { Spool, SpooledFrame } from "./spool.ts";
 
 /** Above this many buffered bytes on the socket, sending waits for the socket to drain. */
@@ -24,7 +24,7 @@ interface Sender {
   generation: number;
 }
 
-export class Outbox {
+export class EventOutbox {
   private readonly spool: Spool;
   private readonly log: Logger;
   private link: Link | null = null;
