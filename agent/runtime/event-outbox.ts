@@ -11,6 +11,7 @@ import type { Link } from "./connection.ts";
 import { splitOutput } from "./frames.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Spool, SpooledFrame } from "./spool.ts";
+import { sleep } from "../common/sleep.ts";
 
 /** Above this many buffered bytes on the socket, sending waits for the socket to drain. */
 const HIGH_WATER = 1024 * 1024;
@@ -157,8 +158,4 @@ export class EventOutbox {
       }
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -16,6 +16,7 @@ import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { EventOutbox } from "./event-outbox.ts";
 import { Spool } from "./spool.ts";
 import { AGENT_VERSION } from "../common/version.ts";
+import { sleep } from "../common/sleep.ts";
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -316,8 +317,4 @@ export class JobServer {
     this.send(link, { type: "error", code: "unknown-job", message: `cancel for job ${jobId}: not accepted by this agent` });
   }
 
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

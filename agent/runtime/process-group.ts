@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { OutputStream } from "../../shared/protocol.ts";
+import { sleep } from "../common/sleep.ts";
 
 export type StepExit =
   | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
@@ -199,8 +200,4 @@ export function groupAlive(pgid: number): boolean {
     if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
   }
   return false;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
