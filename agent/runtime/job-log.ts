@@ -10,6 +10,13 @@ import { open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { type AgentMessage, MAX_INCOMING_FRAME_BYTES, OUTPUT_FRAME_TAG, parseAgentBinaryFrame, parseAgentMessage } from "../../shared/protocol.ts";
 
+/** One event frame of a job, as the spool hands it out to be sent. */
+export interface SpooledFrame {
+  seq: number;
+  /** JSON text, or a binary output frame (protocol 3): sent as such. */
+  frame: string | Uint8Array;
+}
+
 export interface Segment {
   firstSeq: number;
   path: string;

@@ -4,7 +4,7 @@
  * idempotent).
  */
 import type { JobEventBody } from "../../shared/protocol.ts";
-import type { SpooledFrame } from "./spool.ts";
+import type { SpooledFrame } from "./job-log.ts";
 
 /** What recovery needs of the spool. */
 export interface RecoverableSpool {

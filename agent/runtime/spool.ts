@@ -17,7 +17,7 @@ import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody } from "../../shared/protocol.ts";
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
-import { type JobState, loadJob, readFrame, readSegment } from "./job-log.ts";
+import { type JobState, loadJob, readFrame, readSegment, type SpooledFrame } from "./job-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { endInterrupted, recoverInterrupted } from "./recovery.ts";
 import { lockStateDir, SpoolError, unlockStateDir } from "./state-dir.ts";
@@ -26,12 +26,7 @@ export { ACCEPTED_KEEP } from "./accepted-log.ts";
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
 export { SpoolError };
-
-export interface SpooledFrame {
-  seq: number;
-  /** JSON text, or a binary output frame (protocol 3): sent as such. */
-  frame: string | Uint8Array;
-}
+export type { SpooledFrame };
 
 /** The frame of an event: output as a binary frame of its bytes, anything else as JSON text. */
 function eventFrame(jobId: string, seq: number, at: number, body: JobEventBody): { frame: string | Uint8Array; bytes: Uint8Array } {
