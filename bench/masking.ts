@@ -6,7 +6,7 @@
  * end in `***` (and the plain run's in an empty line): a run that did not mask is not counted.
  * `npm run bench` prints its row (`maskingRow`); `node bench/masking.ts` runs it alone.
  */
-import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/sea.ts";
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/common/sea.ts";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";

@@ -4,7 +4,7 @@
  * (`apt-get install webhook`). Prints a table; exits 0 whatever the numbers (they are measurements,
  * not tests — this machine is shared and noisy).
  */
-import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/sea.ts";
+import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/common/sea.ts";
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,4 +1,4 @@
-/** The real agent process (`node agent/cli.ts run`), with a config written to a temp dir. */
+/** The real agent process (`node agent/commands/cli.ts run`), with a config written to a temp dir. */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,7 +57,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentProcess> {
 
 /** Run the agent on a config file written elsewhere (e.g. agent/examples/flask.yml with test paths). */
 export function startAgentWithConfig(configPath: string, stateDir: string, opts: { label?: string; env?: Record<string, string>; bundle?: boolean; command?: string[] } = {}): AgentProcess {
-  const entry = join(REPO_ROOT, opts.bundle ? "dist/hookrelay-agent.mjs" : "agent/cli.ts");
+  const entry = join(REPO_ROOT, opts.bundle ? "dist/hookrelay-agent.mjs" : "agent/commands/cli.ts");
   const [command, ...args] = opts.command ?? [process.execPath, entry];
   const launch = () =>
     startProcess(command!, [...args, "run", "--config", configPath], {

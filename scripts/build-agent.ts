@@ -22,7 +22,7 @@ export const SEA_FILE = join(dist, "hookrelay-agent-linux-x64");
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 const common: BuildOptions = {
-  entryPoints: [join(root, "agent/cli.ts")],
+  entryPoints: [join(root, "agent/commands/cli.ts")],
   bundle: true,
   platform: "node",
   // ws loads these optional native speed-ups inside try/catch; without them it uses plain JS.

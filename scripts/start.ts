@@ -125,7 +125,7 @@ async function startAgent(demo: Demo, agent: DemoAgent, env: NodeJS.ProcessEnv):
   const token = await demoAgentToken(demo, agent.name);
   let onConnected: (v: true) => void = () => {};
   const connected = waitFor<true>(`agent ${agent.name} to connect`, 30_000, (d) => (onConnected = d));
-  run(agent.name, process.execPath, [join(REPO_ROOT, "agent/cli.ts"), "run", "--config", agent.config], { ...env, HOOKRELAY_AGENT_TOKEN: token }, (line) => {
+  run(agent.name, process.execPath, [join(REPO_ROOT, "agent/commands/cli.ts"), "run", "--config", agent.config], { ...env, HOOKRELAY_AGENT_TOKEN: token }, (line) => {
     if (/connected/i.test(line) && !/disconnected/i.test(line)) onConnected(true);
   });
   await connected;

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseConfig } from "../agent/config.ts";
+import { parseConfig } from "../agent/common/config.ts";
 import { BRANCH, columnAddedIn, EXAMPLE_PIPELINE, INITIAL_REVISION, releaseRevision, REPO, versionFiles } from "../testing/flask-example.ts";
 import { cleanEnv, flaskSiteUnavailable } from "../testing/flask-python.ts";
 import { createFlaskSite, type FlaskSite } from "../testing/flask-site.ts";

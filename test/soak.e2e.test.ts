@@ -24,6 +24,7 @@ import { pushPayload } from "../dev/github.ts";
 import { eventually } from "../dev/eventually.ts";
 import { redeliverer, seededRandom, type Redeliverer } from "../testing/redeliver.ts";
 import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
+import { sleep } from "../agent/common/sleep.ts";
 
 const SEED = process.env.SOAK_SEED ? Number(process.env.SOAK_SEED) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const CYCLES = Math.max(1, Number(process.env.SOAK_CYCLES ?? 6));
@@ -42,7 +43,6 @@ const KINDS: Kill[] = ["worker", "agent", "both", "agent-outage", "both-outage"]
 const killRandom = seededRandom(SEED);
 const pushRandom = seededRandom((SEED ^ 0x5bd1e995) >>> 0);
 const between = (random: () => number, lo: number, hi: number) => lo + random() * (hi - lo);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Every kind once (seeded order) when there are enough cycles, then seeded picks. */
 function killPlan(cycles: number): Kill[] {

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "agent", "cli.ts");
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "agent", "commands", "cli.ts");
 
 export interface CliRun {
   child: ChildProcess;

@@ -1,5 +1,5 @@
 /** A small valid agent config for tests, and parsing it where a problem is a test failure. */
-import { type AgentConfig, parseConfig } from "../agent/config.ts";
+import { type AgentConfig, parseConfig } from "../agent/common/config.ts";
 
 /** The path problems are reported against (nothing is read from it). */
 export const CONFIG_FILE = "/etc/hookrelay/agent.yml";

@@ -3,6 +3,7 @@
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Venv } from "./flask-python.ts";
+import { sleep } from "../agent/common/sleep.ts";
 
 export interface VersionInfo {
   version: string;
@@ -16,10 +17,6 @@ export interface Gunicorn {
   waitFor(accept: (v: VersionInfo) => boolean, what: string, timeoutMs: number): Promise<VersionInfo>;
   /** SIGTERM the whole group, SIGKILL after a grace; a no-op once it has exited. */
   stop(): Promise<void>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function parseVersion(body: unknown): VersionInfo {

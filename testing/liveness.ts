@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 
 // The agent's own group probe (it waits for a step's group to die); tests ask the same question.
-export { groupAlive } from "../agent/process-group.ts";
+export { groupAlive } from "../agent/runtime/process-group.ts";
 
 /** Whether a process is still running. A zombie (dead, not yet reaped by whatever PID 1 is here) counts as dead. */
 export function isAlive(pid: number): boolean {

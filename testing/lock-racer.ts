@@ -6,8 +6,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { memoryLogger } from "../agent/log.ts";
-import { Spool } from "../agent/spool.ts";
+import { memoryLogger } from "../agent/common/logger.ts";
+import { Spool } from "../agent/runtime/spool.ts";
 import { errorMessage } from "../shared/errors.ts";
 
 export interface LockRacer {

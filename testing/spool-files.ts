@@ -16,7 +16,7 @@ export function writeUnfinishedJobs(stateDir: string, count: number, options: { 
     const length = Buffer.alloc(4);
     length.writeUInt32BE(frame.length);
     mkdirSync(join(stateDir, "jobs", id));
-    // One record (agent/job-log.ts): the frame's length, then the frame.
+    // One record (agent/runtime/job-log.ts): the frame's length, then the frame.
     writeFileSync(join(stateDir, "jobs", id, "events-1.frames"), Buffer.concat([length, frame]));
   }
   writeFileSync(join(stateDir, "accepted"), ids.map((id) => `${id}\n`).join(""));

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { JobServer } from "../agent/job-server.ts";
-import type { BackoffOptions } from "../agent/backoff.ts";
-import { type AgentConfig, parseConfig } from "../agent/config.ts";
-import { memoryLogger } from "../agent/log.ts";
+import { JobServer } from "../agent/runtime/job-server.ts";
+import type { BackoffOptions } from "../agent/runtime/backoff.ts";
+import { type AgentConfig, parseConfig } from "../agent/common/config.ts";
+import { memoryLogger } from "../agent/common/logger.ts";
 
 export const TEST_TOKEN = "test-agent-token-123";
 export const FAST_BACKOFF: BackoffOptions = { initialMs: 20, maxMs: 100, longMs: 60_000 };
