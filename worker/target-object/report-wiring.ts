@@ -3,6 +3,7 @@
  * and a sender per channel (report-sending.ts). Missing or partial configuration turns a channel off,
  * saying why (naming the secret, never its value) — never a crash.
  */
+import { toHex } from "../../shared/encoding.ts";
 import { gitHubSetup, type GitHubVars } from "../report/github.ts";
 import { notifyRequest, notifySetup, type NotifyTarget, type NotifyVars, sendNotification } from "../report/notify.ts";
 import type { ReportBody, ReportSetup } from "./outbox.ts";
@@ -42,7 +43,7 @@ export interface ReportWiring {
  */
 export async function notifyChannel(url: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
-  return `notify:${[...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `notify:${toHex(digest.subarray(0, 8))}`;
 }
 
 /** Async for the channels' digests: the DO builds it in `blockConcurrencyWhile`, before any event. */
