@@ -4,6 +4,7 @@
  * saying why (naming the secret, never its value) — never a crash.
  */
 import { toHex } from "../../shared/encoding.ts";
+import { positiveNumber } from "../env-number.ts";
 import { gitHubSetup, type GitHubVars } from "../report/github.ts";
 import { notifyRequest, notifySetup, type NotifyTarget, type NotifyVars, sendNotification } from "../report/notify.ts";
 import type { ReportBody, ReportSetup } from "./outbox.ts";
@@ -100,7 +101,6 @@ export async function reportWiring(env: ReportVars, target: string): Promise<Rep
   });
   const byChannel = new Map<string, ChannelSender>(targets.map((t, i) => [channels[i]!, notifier(t)]));
 
-  const seconds = Number(env.REPORT_RETRY_SECONDS);
-  const backoffMs = (env.REPORT_RETRY_SECONDS !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RETRY_SECONDS) * 1000;
+  const backoffMs = positiveNumber(env.REPORT_RETRY_SECONDS, DEFAULT_RETRY_SECONDS) * 1000;
   return { setup, senderFor: (channel) => (channel === "github" ? github : (byChannel.get(channel) ?? null)), backoffMs };
 }
