@@ -20,33 +20,12 @@ import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES }
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 import { logText } from "../log-text.ts";
-import { chooseEnvironment, describeDisagreements, environmentView, type StoredEnvironment } from "./environment-choice.ts";
+import { chooseEnvironment, describeDisagreements, environmentView } from "./environment-choice.ts";
+import type { DeploymentRow } from "./deployment-row.ts";
 
 
 /** Job statuses that fail a deployment (and halt its rollout when it halts on failure). */
 const FAILING: readonly JobStatus[] = ["failed", "timed_out", "interrupted"];
-
-export interface DeploymentRow extends Record<string, SqlStorageValue>, StoredEnvironment {
-  id: string;
-  pipeline: string;
-  delivery: string;
-  hook_id: string;
-  event: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
-  pusher: string;
-  message: string;
-  status: string;
-  rollout: string;
-  batch_hosts: number;
-  halt_on_failure: number;
-  cancel_requested: number;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
 
 export function deploymentStatusOf(value: string): DeploymentStatus {
   return storedStatus(DEPLOYMENT_STATUSES, value, "deployment");

@@ -12,6 +12,7 @@
 import { Reader } from "../../shared/reader.ts";
 import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
+import type { DeploymentRow } from "./deployment-row.ts";
 import { environmentView } from "./environment-choice.ts";
 import { parseReportBody } from "./report-body.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
@@ -98,23 +99,6 @@ export interface ReportRow extends Record<string, SqlStorageValue> {
   done_at: number | null;
 }
 
-interface DeploymentFacts extends Record<string, SqlStorageValue> {
-  id: string;
-  pipeline: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  pusher: string;
-  message: string;
-  status: string;
-  environment: string | null;
-  environment_url: string | null;
-  production_environment: number | null;
-  transient_environment: number;
-  environment_disagreements: string | null;
-  finished_at: number | null;
-}
-
 function insertReport(sql: SqlStorage, deploymentId: string, channel: string, body: ReportBody, now: number): void {
   sql.exec(
     "INSERT INTO reports (deployment_id, channel, kind, body, state, next_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
@@ -139,7 +123,7 @@ const NOTIFY_TYPE: Record<string, "deployment.succeeded" | "deployment.failed" |
 };
 
 /** NOTIFY_ON=failure: a failure, or the first success after one (the pipeline's previous ended deployment failed). */
-function worthNotifying(sql: SqlStorage, d: DeploymentFacts, on: "all" | "failure"): boolean {
+function worthNotifying(sql: SqlStorage, d: DeploymentRow, on: "all" | "failure"): boolean {
   if (on === "all" || d.status === "failed") return true;
   if (d.status !== "succeeded") return false;
   const previous = sql
@@ -161,7 +145,7 @@ export function queueReports(sql: SqlStorage, deploymentId: string, change: "cre
   const setup = readReportSetup(sql);
   if (setup.github.state !== "on" && setup.notify.state !== "on") return;
   const target = setup.target;
-  const d = sql.exec<DeploymentFacts>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
+  const d = sql.exec<DeploymentRow>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
   if (!d) return;
   const { name: environment, production, transient } = environmentView(d, target);
   const hosts = hostOutcomes(sql, deploymentId);
