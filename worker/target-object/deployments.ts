@@ -14,7 +14,7 @@ import { type JobRow, jobStatusOf, storedStatus } from "./job-record.ts";
 import { Reader } from "../../shared/reader.ts";
 import { createJob, endJobRow, jobView, unsentQueuedJobIds } from "./jobs.ts";
 import { addNote } from "./notes.ts";
-import { queueReports, readReportSetup, reportViews } from "./outbox.ts";
+import { channelStateText, queueReports, readReportSetup, reportViews } from "./outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
@@ -235,10 +235,9 @@ export function deploymentView(sql: SqlStorage, target: string, id: string): Dep
       return [{ id: jobId, agent, batch: batch + 1, status, createdAt, startedAt, finishedAt, steps }];
     });
   const setup = readReportSetup(sql);
-  const said = (c: { state: string; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? `: ${c.why}` : ""}`);
   return {
     ...toDeploymentItem(target, row), jobs, environment: environmentView(row, target), reports: reportViews(sql, id),
-    reporting: { github: said(setup.github), notifications: said(setup.notify) },
+    reporting: { github: channelStateText(setup.github), notifications: channelStateText(setup.notify) },
   };
 }
 

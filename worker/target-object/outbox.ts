@@ -40,14 +40,18 @@ export const NO_REPORTING: ReportSetup = {
 
 const SETUP_KEY = "report_setup";
 
+/** A channel's state as the API and the log say it: "on", or "off: why" / "broken: why". */
+export function channelStateText(c: { state: ChannelState; why: string | null }): string {
+  return c.state === "on" ? "on" : `${c.state}${c.why ? `: ${c.why}` : ""}`;
+}
+
 /** Records the setup when it changed (a new worker version), and says so once in the log. */
 export function recordReportSetup(sql: SqlStorage, setup: ReportSetup): void {
   const stored = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", SETUP_KEY).toArray()[0]?.value;
   if (stored === JSON.stringify(setup)) return;
   storeReportSetup(sql, setup);
-  const said = (c: { state: ChannelState; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? ` (${c.why})` : ""}`);
   const chats = setup.notify.targets.map((t) => t.label).join(", ");
-  logInfo(`[target ${setup.target}] reporting: GitHub ${said(setup.github)}; notifications ${said(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
+  logInfo(`[target ${setup.target}] reporting: GitHub ${channelStateText(setup.github)}; notifications ${channelStateText(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
 }
 
 export function storeReportSetup(sql: SqlStorage, setup: ReportSetup): void {
