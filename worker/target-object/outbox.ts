@@ -10,11 +10,11 @@
  * instance), and the plain SQL functions here read it.
  */
 import { Reader } from "../../shared/reader.ts";
-import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
 import type { DeploymentRow } from "./deployment-row.ts";
 import { environmentView } from "./environment-choice.ts";
 import { parseReportBody } from "./report-body.ts";
+import type { GitHubState, ReportBody, ReportRow, ReportView } from "./report-record.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
 import { logInfo } from "../console-lines.ts";
@@ -77,30 +77,6 @@ export function readReportSetup(sql: SqlStorage): ReportSetup {
     },
     publicUrl: r.field("publicUrl").optionalString() ?? null,
   };
-}
-
-export type ReportKind = "github-deployment" | "github-status" | "notify";
-export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
-
-/** What one row sends, frozen when the deployment changed. Links are paths; the sender adds PUBLIC_URL. */
-export type ReportBody =
-  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; transient: boolean; target: string; deployment: string }
-  | { kind: "github-status"; repo: string; state: GitHubState; description: string; environment: string; environmentUrl: string | null; path: string }
-  /** A notification: the report notify.ts sends, with the dashboard link as a path (the sender adds PUBLIC_URL). */
-  | ({ kind: "notify"; path: string } & Omit<DeploymentReport, "url">);
-
-export interface ReportRow extends Record<string, SqlStorageValue> {
-  id: number;
-  deployment_id: string;
-  channel: string;
-  kind: string;
-  body: string;
-  state: string;
-  attempts: number;
-  next_at: number;
-  last_error: string | null;
-  created_at: number;
-  done_at: number | null;
 }
 
 function insertReport(sql: SqlStorage, deploymentId: string, channel: string, body: ReportBody, now: number): void {
@@ -239,19 +215,6 @@ export function recordOutcome(sql: SqlStorage, row: ReportRow, outcome: SendOutc
       return { state: "retrying", nextAt };
     }
   }
-}
-
-/** A report as the API shows it. */
-export interface ReportView {
-  id: number;
-  channel: string;
-  what: string;
-  state: "pending" | "retrying" | "sent" | "failed" | "given_up";
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  createdAt: string | null;
-  doneAt: string | null;
 }
 
 function describeBody(body: ReportBody): string {

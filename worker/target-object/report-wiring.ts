@@ -7,7 +7,8 @@ import { toHex } from "../../shared/encoding.ts";
 import { positiveNumber } from "../env-number.ts";
 import { gitHubSetup, type GitHubVars } from "../report/github.ts";
 import { notifyRequest, notifySetup, type NotifyTarget, type NotifyVars, sendNotification } from "../report/notify.ts";
-import type { ReportBody, ReportSetup } from "./outbox.ts";
+import type { ReportSetup } from "./outbox.ts";
+import type { ReportBody } from "./report-record.ts";
 import type { ChannelSender, SenderFor } from "./report-sending.ts";
 
 export interface ReportVars extends GitHubVars, NotifyVars {
