@@ -7,13 +7,14 @@
  * worker of its own: each deployment's boundaries, then that row.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { waitForAgent, waitForDeployment } from "../dev/api.ts";
 import { eventually } from "../dev/eventually.ts";
+import { fileLines } from "../dev/file-lines.ts";
 import { createRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
 import { startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
@@ -44,14 +45,7 @@ export interface RolloutRun {
 
 /** `<delivery> <host> start|end <ns>` lines, one per step that ran. */
 function stampsOf(file: string, delivery: string): { host: string; what: string; ns: bigint }[] {
-  let text = "";
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return [];
-  }
-  return text
-    .split("\n")
+  return fileLines(file)
     .map((line) => line.split(" "))
     .filter((f) => f.length === 4 && f[0] === delivery)
     .map(([, host, what, ns]) => ({ host: host!, what: what!, ns: BigInt(ns!) }));

@@ -3,8 +3,8 @@
  * to one file outside every workdir), read back, so a test proves order and overlap from what the steps
  * themselves wrote; and a checkout of its own per host.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileLines } from "../dev/file-lines.ts";
 import { git, type GitRepo } from "../dev/git-repo.ts";
 
 /** The three hosts of a target, in the order a rollout takes them (agent-name order). */
@@ -32,14 +32,7 @@ export interface Stamp {
 
 /** Every line the steps wrote to `file`, in file order; none when no step wrote (the file is missing). */
 export function readStamps(file: string): Stamp[] {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return [];
-  }
-  return text
-    .split("\n")
+  return fileLines(file)
     .filter(Boolean)
     .map((line) => {
       const m = /^(\S+) (\S+) (\d+)$/.exec(line);

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { app } from "./app.ts";
 import { flushLines } from "./console-lines.ts";
-import { connectAgent, hello, registerAgent, uniqueName } from "./test-support.ts";
+import { connectAgent, hello, registerAgent, uniqueName } from "../testing/workerd/worker-support.ts";
 
 describe("GET /agent", () => {
   it("answers 401 without the agent token, or with a wrong one", async () => {

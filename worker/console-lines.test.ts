@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { flushLines, LINE_DELAY_MS, logError, logInfo, logWarn } from "./console-lines.ts";
-import { eventually, postWebhook, uniqueName } from "./test-support.ts";
+import { eventually, postWebhook, uniqueName } from "../testing/workerd/worker-support.ts";
 
 /** Every console call, in order, as [level, text]. */
 let calls: Array<[string, string]>;

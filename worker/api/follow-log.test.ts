@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { api, event, eventually, helloAgent, postWebhook, pushPayload, runningJob, uniqueName } from "../test-support.ts";
+import { api, event, eventually, helloAgent, postWebhook, pushPayload, runningJob, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 interface SseEvent {
   type: string;

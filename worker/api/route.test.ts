@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { ADMIN, api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+import { ADMIN, api, postWebhook, pushPayload, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 describe("/api", () => {
   it("answers 401 without the admin token or with a wrong one", async () => {
@@ -38,7 +38,7 @@ describe("/api", () => {
   it("lists jobs newest first and honours limit", async () => {
     const target = uniqueName();
     // No agent has declared anything yet: these are ignored, so declare via a hello first.
-    const { helloAgent } = await import("../test-support.ts");
+    const { helloAgent } = await import("../../testing/workerd/worker-support.ts");
     const agent = await helloAgent(target, "web-1");
     const ids: string[] = [];
     for (const sha of ["1", "2", "3"]) {
@@ -56,7 +56,7 @@ describe("/api", () => {
 
 describe("/api deploy and errors", () => {
   it("re-runs a pipeline with the last job's ref and sha, or with the ones given", async () => {
-    const { helloAgent } = await import("../test-support.ts");
+    const { helloAgent } = await import("../../testing/workerd/worker-support.ts");
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1");
     const noHistory = await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app" }) });

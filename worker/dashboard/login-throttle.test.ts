@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, loginForm, request } from "../http/session-test-support.ts";
+import { ADMIN_TOKEN, loginForm, request } from "../../testing/workerd/login-session.ts";
 
 let n = 0;
 /** A fresh documentation address (TEST-NET-3) per call: each test has its own client. */

@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, cookieSignedWith, loginForm, ORIGIN, request, signIn, tampered } from "../http/session-test-support.ts";
+import { ADMIN_TOKEN, cookieSignedWith, loginForm, ORIGIN, request, signIn, tampered } from "../../testing/workerd/login-session.ts";
 import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
 import { MAX_LOGIN_BYTES, PAGE_PATHS, WRONG_TOKEN } from "./route.ts";
 

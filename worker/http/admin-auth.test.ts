@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { uniqueName } from "../test-support.ts";
-import { ADMIN_TOKEN, cookieSignedWith, ORIGIN, request, signIn, tampered } from "./session-test-support.ts";
+import { uniqueName } from "../../testing/workerd/worker-support.ts";
+import { ADMIN_TOKEN, cookieSignedWith, ORIGIN, request, signIn, tampered } from "../../testing/workerd/login-session.ts";
 
 const BEARER = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const HOUR = 3600_000;

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { loginForm, request } from "./session-test-support.ts";
+import { loginForm, request } from "../../testing/workerd/login-session.ts";
 
 // A short admin token is within reach of online guessing: every door that needs it fails closed.
 describe("an ADMIN_TOKEN under 32 characters fails closed", () => {

@@ -4,10 +4,12 @@
  * (its sessions have ended anyway: the cookie's key is derived from the token). The name never
  * carries the token.
  */
+import { toHex } from "../../shared/encoding.ts";
+
 const encoder = new TextEncoder();
 
 export async function adminState(env: Env, adminToken: string) {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(`hookrelay admin state\n${adminToken}`)));
-  const name = Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+  const name = toHex(digest.subarray(0, 16));
   return env.ADMIN_STATE.getByName(`admin-${name}`);
 }

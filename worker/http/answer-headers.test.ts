@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { ADMIN, postWebhook, pushPayload, SECRET, uniqueName } from "../test-support.ts";
+import { ADMIN, postWebhook, pushPayload, SECRET, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 const request = (path: string, init: RequestInit = {}) => app.request(path, init, env);
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { uniqueName } from "../test-support.ts";
-import { ORIGIN, request, signIn } from "./session-test-support.ts";
+import { uniqueName } from "../../testing/workerd/worker-support.ts";
+import { ORIGIN, request, signIn } from "../../testing/workerd/login-session.ts";
 
 // A session ends on the server, not only in the browser: a copied cookie stops working at logout.
 const jobs = (cookie: string, testEnv: Env = env) => request(`/api/targets/${uniqueName()}/jobs`, { headers: { Cookie: cookie } }, testEnv);

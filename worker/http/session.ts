@@ -7,6 +7,7 @@
  * object's to say (session-store.ts). Verification never throws: any malformed value is "no session".
  */
 import { Reader } from "../../shared/reader.ts";
+import { fromBase64url, toBase64url } from "../../shared/encoding.ts";
 
 export const SESSION_COOKIE = "hookrelay_session";
 /** 12 hours: a working day with the dashboard open, not a permanent credential. */
@@ -16,7 +17,6 @@ const VERSION = "v2";
 const KEY_LABEL = "hookrelay session v1";
 /** A sane bound on the cookie's length before any crypto runs on it. */
 const MAX_COOKIE_LENGTH = 512;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const encoder = new TextEncoder();
 
 /** The session MAC key, derived from the admin token (never the token itself). */
@@ -24,22 +24,6 @@ async function sessionKey(adminToken: string): Promise<CryptoKey> {
   const tokenKey = await crypto.subtle.importKey("raw", encoder.encode(adminToken), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const derived = await crypto.subtle.sign("HMAC", tokenKey, encoder.encode(KEY_LABEL));
   return crypto.subtle.importKey("raw", derived, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-}
-
-function toBase64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array | null {
-  if (!BASE64URL.test(text)) return null;
-  try {
-    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-  } catch {
-    return null;
-  }
 }
 
 /** What a verified cookie says: its session's id and generation, and its times (seconds). */

@@ -10,7 +10,7 @@
  * The caches are module-level: a Durable Object eviction only loses them (one more token minted).
  */
 import type { GitHubAuth, TokenResult } from "./github-auth.ts";
-import { base64url } from "./github-key.ts";
+import { toBase64url } from "../../shared/encoding.ts";
 import { callGitHub, repoPath } from "./github-request.ts";
 import type { SendOutcome } from "./outcome.ts";
 
@@ -42,9 +42,9 @@ export async function appJwt(appId: string, key: SigningKey, now: number): Promi
   const seconds = Math.floor(now / 1000);
   const iss: string | number = /^\d+$/.test(appId) ? Number(appId) : appId; // an App ID is a number; a client ID ("Iv1.…") a string
   const encoder = new TextEncoder();
-  const head = `${base64url(encoder.encode(JSON.stringify({ alg: "RS256", typ: "JWT" })))}.${base64url(encoder.encode(JSON.stringify({ iat: seconds - 60, exp: seconds + 9 * 60, iss })))}`;
+  const head = `${toBase64url(encoder.encode(JSON.stringify({ alg: "RS256", typ: "JWT" })))}.${toBase64url(encoder.encode(JSON.stringify({ iat: seconds - 60, exp: seconds + 9 * 60, iss })))}`;
   const signature = await crypto.subtle.sign(ALGORITHM, key, encoder.encode(head));
-  return `${head}.${base64url(new Uint8Array(signature))}`;
+  return `${head}.${toBase64url(new Uint8Array(signature))}`;
 }
 
 export function importSigningKey(pkcs8: Uint8Array<ArrayBuffer>): Promise<SigningKey> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { appJwt, importSigningKey } from "./github-app.ts";
-import { base64url, parsePrivateKeyPem } from "./github-key.ts";
+import { toBase64url as base64url } from "../../shared/encoding.ts";
+import { parsePrivateKeyPem } from "./github-key.ts";
 
 const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 

@@ -1,9 +1,10 @@
 /**
- * A GitHub App's private key, from the pasted PEM to the PKCS#8 DER WebCrypto imports, and the
- * base64url a JWT is written in. GitHub hands out PKCS#1 ("BEGIN RSA PRIVATE KEY"); WebCrypto imports
+ * A GitHub App's private key, from the pasted PEM to the PKCS#8 DER WebCrypto imports (the JWT's
+ * base64url is shared/encoding.ts's). GitHub hands out PKCS#1 ("BEGIN RSA PRIVATE KEY"); WebCrypto imports
  * only PKCS#8, so a PKCS#1 key is wrapped in a PrivateKeyInfo by hand (RFC 5208: the PKCS#1 bytes are
  * the privateKey OCTET STRING, next to the rsaEncryption algorithm identifier). Runtime-neutral.
  */
+import { fromBase64 } from "../../shared/encoding.ts";
 
 /** The key as PKCS#8 DER, or why the pasted text is not one we can use (never quoting it). */
 export type ParsedKey = { ok: true; pkcs8: Uint8Array<ArrayBuffer>; format: "pkcs1" | "pkcs8" } | { ok: false; why: string };
@@ -76,16 +77,3 @@ function isVersionZeroSequence(der: Uint8Array): boolean {
   return VERSION_0.every((b, i) => der[offset + i] === b);
 }
 
-function fromBase64(base64: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(base64);
-  const out = new Uint8Array(new ArrayBuffer(binary.length));
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
-
-/** base64url without padding (RFC 7515), as JWTs are written. */
-export function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-}

@@ -15,7 +15,7 @@ import {
   registerAgent,
   runningJob,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 
 const DAY = 86_400_000;
 const RETENTION_MS = 30 * DAY; // wrangler.toml RETENTION_DAYS

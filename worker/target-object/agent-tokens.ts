@@ -6,6 +6,7 @@
 import { finishJob } from "./deployments.ts";
 import { unfinishedJobsOf } from "./jobs.ts";
 import { addNote } from "./notes.ts";
+import { fromHex, toBase64url, toHex } from "../../shared/encoding.ts";
 
 export const TOKEN_PREFIX = "hra_";
 /** The one answer to a bad agent token: the same for an unknown name as for a wrong token. */
@@ -15,22 +16,7 @@ export const MAX_AGENTS_PER_TARGET = 100;
 const encoder = new TextEncoder();
 /** Compared against when the name is unknown, so that answer takes the same work as a wrong token. */
 const NO_HASH = new Uint8Array(32);
-
-function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(text: string): Uint8Array {
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+const HASH_HEX = /^[0-9a-fA-F]{64}$/;
 
 export async function sha256(token: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
@@ -38,14 +24,14 @@ export async function sha256(token: string): Promise<Uint8Array> {
 
 /** A new token and the hash to store. */
 export async function newToken(): Promise<{ token: string; hashHex: string }> {
-  const token = TOKEN_PREFIX + base64url(crypto.getRandomValues(new Uint8Array(32)));
-  return { token, hashHex: hex(await sha256(token)) };
+  const token = TOKEN_PREFIX + toBase64url(crypto.getRandomValues(new Uint8Array(32)));
+  return { token, hashHex: toHex(await sha256(token)) };
 }
 
 /** Whether `givenHash` (the SHA-256 of the presented token) is `name`'s. Synchronous: no await between read and use. */
 export function tokenMatches(sql: SqlStorage, name: string, givenHash: Uint8Array): boolean {
   const row = sql.exec<{ token_sha256: string }>("SELECT token_sha256 FROM agent_tokens WHERE name = ?", name).toArray()[0];
-  const stored = row && row.token_sha256.length === 64 ? fromHex(row.token_sha256) : NO_HASH;
+  const stored = row && HASH_HEX.test(row.token_sha256) ? fromHex(row.token_sha256) : NO_HASH;
   return crypto.subtle.timingSafeEqual(stored, givenHash) && row !== undefined;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { agentsOf, helloAgent, push, uniqueName } from "../test-support.ts";
+import { agentsOf, helloAgent, push, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 describe("Target DO: the agent socket upgrade", () => {
   it("replaces an older connection of the same agent, closing it with 4000", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { agentsOf, disconnected, event, eventually, helloAgent, jobOf, registerAgent, runningJob, uniqueName } from "../test-support.ts";
+import { agentsOf, disconnected, event, eventually, helloAgent, jobOf, registerAgent, runningJob, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 describe("GET /api/targets/:target/agents: the job an agent runs now, and since when it is offline", () => {
   it("shows runningJob while the agent runs a job, none after it ends, and disconnectedAt once it left", async () => {

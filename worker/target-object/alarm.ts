@@ -8,6 +8,7 @@
  * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
  * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS). deadlines.ts applies them.
  */
+import { positiveNumber } from "../env-number.ts";
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
 import { nextReportDue } from "./outbox.ts";
 import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs.ts";
@@ -33,11 +34,6 @@ export interface AlarmVars {
   RETENTION_DAYS?: string;
   JOB_GRACE_SECONDS?: string;
   CANCEL_GRACE_SECONDS?: string;
-}
-
-function positiveNumber(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return value !== undefined && value.trim() !== "" && Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 export function alarmSettings(env: AlarmVars): AlarmSettings {

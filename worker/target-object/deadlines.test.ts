@@ -16,7 +16,7 @@ import {
   pushJob,
   runningJob,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 import { storeReportSetup } from "./outbox.ts";
 
 const MINUTE = 60_000;

@@ -11,7 +11,7 @@ import {
   pushPayload,
   statusBecomes,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 
 describe("Target DO: matching and deliveries", () => {
   it("creates a job for a matching push once an agent has said hello, and sends it to the agent", async () => {

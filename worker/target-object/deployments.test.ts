@@ -19,7 +19,7 @@ import {
   pushPayload,
   type TestAgent,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 import type { DeploymentListItem, DeploymentView } from "./types.ts";
 
 const STALE_MS = 300_000; // wrangler.toml AGENT_STALE_SECONDS

@@ -14,39 +14,18 @@ import { type JobRow, jobStatusOf, storedStatus } from "./job-record.ts";
 import { Reader } from "../../shared/reader.ts";
 import { createJob, endJobRow, jobView, unsentQueuedJobIds } from "./jobs.ts";
 import { addNote } from "./notes.ts";
-import { queueReports, readReportSetup, reportViews } from "./outbox.ts";
+import { channelStateText, queueReports, readReportSetup, reportViews } from "./outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 import { logText } from "../log-text.ts";
-import { chooseEnvironment, describeDisagreements, environmentView, type StoredEnvironment } from "./environment-choice.ts";
+import { chooseEnvironment, describeDisagreements, environmentView } from "./environment-choice.ts";
+import type { DeploymentRow } from "./deployment-row.ts";
 
 
 /** Job statuses that fail a deployment (and halt its rollout when it halts on failure). */
 const FAILING: readonly JobStatus[] = ["failed", "timed_out", "interrupted"];
-
-export interface DeploymentRow extends Record<string, SqlStorageValue>, StoredEnvironment {
-  id: string;
-  pipeline: string;
-  delivery: string;
-  hook_id: string;
-  event: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  before: string;
-  pusher: string;
-  message: string;
-  status: string;
-  rollout: string;
-  batch_hosts: number;
-  halt_on_failure: number;
-  cancel_requested: number;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
 
 export function deploymentStatusOf(value: string): DeploymentStatus {
   return storedStatus(DEPLOYMENT_STATUSES, value, "deployment");
@@ -256,10 +235,9 @@ export function deploymentView(sql: SqlStorage, target: string, id: string): Dep
       return [{ id: jobId, agent, batch: batch + 1, status, createdAt, startedAt, finishedAt, steps }];
     });
   const setup = readReportSetup(sql);
-  const said = (c: { state: string; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? `: ${c.why}` : ""}`);
   return {
     ...toDeploymentItem(target, row), jobs, environment: environmentView(row, target), reports: reportViews(sql, id),
-    reporting: { github: said(setup.github), notifications: said(setup.notify) },
+    reporting: { github: channelStateText(setup.github), notifications: channelStateText(setup.notify) },
   };
 }
 

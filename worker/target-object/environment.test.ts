@@ -3,8 +3,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { PipelineDecl } from "../../shared/protocol.ts";
 import type { SendOutcome } from "../report/outcome.ts";
-import { apiJson, connectAgent, hello, helloAgent, pipeline, push, uniqueName } from "../test-support.ts";
-import { type ReportBody, storeReportSetup } from "./outbox.ts";
+import { apiJson, connectAgent, hello, helloAgent, pipeline, push, uniqueName } from "../../testing/workerd/worker-support.ts";
+import { storeReportSetup } from "./outbox.ts";
+import type { ReportBody } from "./report-record.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 
 function inTarget<T>(target: string, f: (sql: SqlStorage) => T | Promise<T>): Promise<T> {

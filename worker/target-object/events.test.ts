@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { pipeline, uniqueName } from "../test-support.ts";
+import { pipeline, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { OUTPUT_CAP_ROWS, storeEvent } from "./events.ts";
 import { createJob, getJob } from "./jobs.ts";
 import { logStream } from "./log.ts";

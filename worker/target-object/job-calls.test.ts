@@ -13,7 +13,7 @@ import {
   pushPayload,
   runningJob,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 
 describe("Target DO: cancel", () => {
   it("cancels a queued job at once, and 409s a finished one", async () => {

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { PipelineDecl } from "../../shared/protocol.ts";
-import { agentsOf, connectAgent, hello, pipeline, uniqueName } from "../test-support.ts";
+import { agentsOf, connectAgent, hello, pipeline, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { createJob, getJob } from "./jobs.ts";
 import type { Target } from "./target.ts";
 

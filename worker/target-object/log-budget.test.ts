@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { encodeOutputFrame } from "../../shared/protocol.ts";
-import { api, apiJson, event, eventually, helloAgent, jobOf, runningJob, type TestAgent, uniqueName } from "../test-support.ts";
+import { api, apiJson, event, eventually, helloAgent, jobOf, runningJob, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { outputCaps } from "./events.ts";
 import { LOG_DROPPED_NOTE, LOG_ROW_OVERHEAD_BYTES, logBudgetBytes, type LogStorageView, logUsage, maxJobLogBytes, measureLogUsage } from "./log-budget.ts";
 import type { Target } from "./target.ts";

@@ -16,6 +16,7 @@
  * them, and reading them costs one row, never a SUM over the table.
  */
 import { MAX_DECLARED_STEPS_PER_PIPELINE } from "../../shared/limits.ts";
+import { positiveNumber } from "../env-number.ts";
 import type { OutputCaps } from "./events.ts";
 import { addNote } from "./notes.ts";
 
@@ -52,9 +53,7 @@ export interface LogStorageView {
 
 /** LOG_BUDGET_MB (MiB, may be fractional) as bytes; unset, empty or not a positive number → the default. */
 export function logBudgetBytes(env: { LOG_BUDGET_MB?: string }): number {
-  const value = env.LOG_BUDGET_MB;
-  const n = Number(value);
-  const mb = value !== undefined && value.trim() !== "" && Number.isFinite(n) && n > 0 ? n : DEFAULT_LOG_BUDGET_MB;
+  const mb = positiveNumber(env.LOG_BUDGET_MB, DEFAULT_LOG_BUDGET_MB);
   return Math.floor(mb * 1024 * 1024);
 }
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, pipeline, uniqueName } from "../test-support.ts";
+import { api, pipeline, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { createJob } from "./jobs.ts";
 import type { Target } from "./target.ts";
 

@@ -2,8 +2,9 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { SendOutcome } from "../report/outcome.ts";
-import { event, helloAgent, push, type TestAgent, uniqueName } from "../test-support.ts";
-import { GIVE_UP_MS, nextReportDue, type ReportBody, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
+import { event, helloAgent, push, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
+import { GIVE_UP_MS, nextReportDue, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
+import type { ReportBody } from "./report-record.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 import { reportWiring } from "./report-wiring.ts";
 

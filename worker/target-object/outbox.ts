@@ -10,10 +10,11 @@
  * instance), and the plain SQL functions here read it.
  */
 import { Reader } from "../../shared/reader.ts";
-import type { DeploymentReport } from "../report/notify.ts";
 import type { SendOutcome } from "../report/outcome.ts";
+import type { DeploymentRow } from "./deployment-row.ts";
 import { environmentView } from "./environment-choice.ts";
 import { parseReportBody } from "./report-body.ts";
+import type { GitHubState, ReportBody, ReportRow, ReportView } from "./report-record.ts";
 import { describeDeployment, hostOutcomes } from "./report-text.ts";
 import { isoOrNull } from "./types.ts";
 import { logInfo } from "../console-lines.ts";
@@ -39,14 +40,18 @@ export const NO_REPORTING: ReportSetup = {
 
 const SETUP_KEY = "report_setup";
 
+/** A channel's state as the API and the log say it: "on", or "off: why" / "broken: why". */
+export function channelStateText(c: { state: ChannelState; why: string | null }): string {
+  return c.state === "on" ? "on" : `${c.state}${c.why ? `: ${c.why}` : ""}`;
+}
+
 /** Records the setup when it changed (a new worker version), and says so once in the log. */
 export function recordReportSetup(sql: SqlStorage, setup: ReportSetup): void {
   const stored = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", SETUP_KEY).toArray()[0]?.value;
   if (stored === JSON.stringify(setup)) return;
   storeReportSetup(sql, setup);
-  const said = (c: { state: ChannelState; why: string | null }) => (c.state === "on" ? "on" : `${c.state}${c.why ? ` (${c.why})` : ""}`);
   const chats = setup.notify.targets.map((t) => t.label).join(", ");
-  logInfo(`[target ${setup.target}] reporting: GitHub ${said(setup.github)}; notifications ${said(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
+  logInfo(`[target ${setup.target}] reporting: GitHub ${channelStateText(setup.github)}; notifications ${channelStateText(setup.notify)}${chats ? ` to ${chats}` : ""}${setup.publicUrl ? `; links to ${setup.publicUrl}` : "; no PUBLIC_URL: reports carry no links"}`);
 }
 
 export function storeReportSetup(sql: SqlStorage, setup: ReportSetup): void {
@@ -74,47 +79,6 @@ export function readReportSetup(sql: SqlStorage): ReportSetup {
   };
 }
 
-export type ReportKind = "github-deployment" | "github-status" | "notify";
-export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
-
-/** What one row sends, frozen when the deployment changed. Links are paths; the sender adds PUBLIC_URL. */
-export type ReportBody =
-  | { kind: "github-deployment"; repo: string; sha: string; environment: string; description: string; production: boolean; transient: boolean; target: string; deployment: string }
-  | { kind: "github-status"; repo: string; state: GitHubState; description: string; environment: string; environmentUrl: string | null; path: string }
-  /** A notification: the report notify.ts sends, with the dashboard link as a path (the sender adds PUBLIC_URL). */
-  | ({ kind: "notify"; path: string } & Omit<DeploymentReport, "url">);
-
-export interface ReportRow extends Record<string, SqlStorageValue> {
-  id: number;
-  deployment_id: string;
-  channel: string;
-  kind: string;
-  body: string;
-  state: string;
-  attempts: number;
-  next_at: number;
-  last_error: string | null;
-  created_at: number;
-  done_at: number | null;
-}
-
-interface DeploymentFacts extends Record<string, SqlStorageValue> {
-  id: string;
-  pipeline: string;
-  repo: string;
-  ref: string;
-  sha: string;
-  pusher: string;
-  message: string;
-  status: string;
-  environment: string | null;
-  environment_url: string | null;
-  production_environment: number | null;
-  transient_environment: number;
-  environment_disagreements: string | null;
-  finished_at: number | null;
-}
-
 function insertReport(sql: SqlStorage, deploymentId: string, channel: string, body: ReportBody, now: number): void {
   sql.exec(
     "INSERT INTO reports (deployment_id, channel, kind, body, state, next_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
@@ -139,7 +103,7 @@ const NOTIFY_TYPE: Record<string, "deployment.succeeded" | "deployment.failed" |
 };
 
 /** NOTIFY_ON=failure: a failure, or the first success after one (the pipeline's previous ended deployment failed). */
-function worthNotifying(sql: SqlStorage, d: DeploymentFacts, on: "all" | "failure"): boolean {
+function worthNotifying(sql: SqlStorage, d: DeploymentRow, on: "all" | "failure"): boolean {
   if (on === "all" || d.status === "failed") return true;
   if (d.status !== "succeeded") return false;
   const previous = sql
@@ -161,7 +125,7 @@ export function queueReports(sql: SqlStorage, deploymentId: string, change: "cre
   const setup = readReportSetup(sql);
   if (setup.github.state !== "on" && setup.notify.state !== "on") return;
   const target = setup.target;
-  const d = sql.exec<DeploymentFacts>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
+  const d = sql.exec<DeploymentRow>("SELECT * FROM deployments WHERE id = ?", deploymentId).toArray()[0];
   if (!d) return;
   const { name: environment, production, transient } = environmentView(d, target);
   const hosts = hostOutcomes(sql, deploymentId);
@@ -251,19 +215,6 @@ export function recordOutcome(sql: SqlStorage, row: ReportRow, outcome: SendOutc
       return { state: "retrying", nextAt };
     }
   }
-}
-
-/** A report as the API shows it. */
-export interface ReportView {
-  id: number;
-  channel: string;
-  what: string;
-  state: "pending" | "retrying" | "sent" | "failed" | "given_up";
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  createdAt: string | null;
-  doneAt: string | null;
 }
 
 function describeBody(body: ReportBody): string {

@@ -1,6 +1,6 @@
 /** A report row's body (outbox.ts) read back: our own JSON, still through a Reader, never cast — a bad row is loud. */
 import { Reader } from "../../shared/reader.ts";
-import type { GitHubState, ReportBody, ReportRow } from "./outbox.ts";
+import type { GitHubState, ReportBody, ReportRow } from "./report-record.ts";
 
 const GITHUB_STATES: readonly GitHubState[] = ["queued", "in_progress", "success", "failure", "error", "inactive"];
 const NOTIFY_TYPES = ["deployment.succeeded", "deployment.failed", "deployment.canceled"] as const;

@@ -7,7 +7,8 @@
 import { errorMessage } from "../../shared/errors.ts";
 import type { SendOutcome } from "../report/outcome.ts";
 import { formatDuration } from "./deadlines.ts";
-import { dueReports, githubDeploymentId, leaseReport, type ReportBody, type ReportRow, recordOutcome } from "./outbox.ts";
+import { dueReports, githubDeploymentId, leaseReport, recordOutcome } from "./outbox.ts";
+import type { ReportBody, ReportRow } from "./report-record.ts";
 import { parseReportBody } from "./report-body.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
 

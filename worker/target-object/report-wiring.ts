@@ -3,9 +3,12 @@
  * and a sender per channel (report-sending.ts). Missing or partial configuration turns a channel off,
  * saying why (naming the secret, never its value) — never a crash.
  */
+import { toHex } from "../../shared/encoding.ts";
+import { positiveNumber } from "../env-number.ts";
 import { gitHubSetup, type GitHubVars } from "../report/github.ts";
 import { notifyRequest, notifySetup, type NotifyTarget, type NotifyVars, sendNotification } from "../report/notify.ts";
-import type { ReportBody, ReportSetup } from "./outbox.ts";
+import type { ReportSetup } from "./outbox.ts";
+import type { ReportBody } from "./report-record.ts";
 import type { ChannelSender, SenderFor } from "./report-sending.ts";
 
 export interface ReportVars extends GitHubVars, NotifyVars {
@@ -42,7 +45,7 @@ export interface ReportWiring {
  */
 export async function notifyChannel(url: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
-  return `notify:${[...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `notify:${toHex(digest.subarray(0, 8))}`;
 }
 
 /** Async for the channels' digests: the DO builds it in `blockConcurrencyWhile`, before any event. */
@@ -99,7 +102,6 @@ export async function reportWiring(env: ReportVars, target: string): Promise<Rep
   });
   const byChannel = new Map<string, ChannelSender>(targets.map((t, i) => [channels[i]!, notifier(t)]));
 
-  const seconds = Number(env.REPORT_RETRY_SECONDS);
-  const backoffMs = (env.REPORT_RETRY_SECONDS !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_RETRY_SECONDS) * 1000;
+  const backoffMs = positiveNumber(env.REPORT_RETRY_SECONDS, DEFAULT_RETRY_SECONDS) * 1000;
   return { setup, senderFor: (channel) => (channel === "github" ? github : (byChannel.get(channel) ?? null)), backoffMs };
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { agentUpgrade, api, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+import { agentUpgrade, api, postWebhook, pushPayload, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./log-budget.ts";
 import { MIGRATIONS, migrate } from "./schema.ts";
 

@@ -18,7 +18,7 @@ import {
   runningJob,
   statusBecomes,
   uniqueName,
-} from "../test-support.ts";
+} from "../../testing/workerd/worker-support.ts";
 import type { JobView } from "./types.ts";
 
 describe("Target DO: frames no agent should send", () => {

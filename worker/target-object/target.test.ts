@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, connectAgent, event, hello, helloAgent, jobOf, pipeline, runningJob, uniqueName } from "../test-support.ts";
+import { api, connectAgent, event, hello, helloAgent, jobOf, pipeline, runningJob, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 describe("Target DO: the job flow over the agent's socket", () => {
   it("runs a job end to end: accepted, events acked, job-end, then the API shows status, steps and log", async () => {

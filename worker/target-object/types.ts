@@ -1,7 +1,7 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
 import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 import type { EnvironmentView } from "./environment-choice.ts";
-import type { ReportView } from "./outbox.ts";
+import type { ReportView } from "./report-record.ts";
 import type { RolloutPlan } from "./rollout-plan.ts";
 
 /** A verified, validated push, as the webhook route hands it to the DO: a job's fields plus the hook. */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { eventually, postWebhook, pushPayload, uniqueName } from "../test-support.ts";
+import { eventually, postWebhook, pushPayload, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { UNVERIFIED_BUDGET_BYTES, unverifiedBodies } from "./body-budget.ts";
 
 const MIB = 1024 * 1024;

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { disconnected, helloAgent, jobOf, postWebhook, pushPayload, SHA_B, uniqueName } from "../test-support.ts";
+import { disconnected, helloAgent, jobOf, postWebhook, pushPayload, SHA_B, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 // The signature covers the body only: X-GitHub-Delivery and X-GitHub-Hook-ID can be anything a
 // replayer likes. So the body itself is a dedupe key, and a push older than RETENTION_DAYS is stale.

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { helloAgent, hmacHex, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../test-support.ts";
+import { helloAgent, hmacHex, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 const push = () => JSON.stringify(pushPayload());
 

@@ -5,6 +5,7 @@
  * push → the target's DO.
  */
 import { type Context, Hono } from "hono";
+import { toHex } from "../../shared/encoding.ts";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { alarmSettings } from "../target-object/alarm.ts";
@@ -19,7 +20,7 @@ import { logError, logInfo, logWarn } from "../console-lines.ts";
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(digest);
 }
 
 function ignored(delivery: string, why: string): DeliveryBody {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hmacHex } from "../test-support.ts";
+import { hmacHex } from "../../testing/workerd/worker-support.ts";
 import { parseSecrets, readSecrets, verifySignature } from "./signature.ts";
 
 const SECRET = "It's a Secret to Everybody";

@@ -1,3 +1,5 @@
+import { fromHex } from "../../shared/encoding.ts";
+
 /**
  * GitHub webhook signatures (HMAC over the raw body), checked with `crypto.subtle.verify`, which does
  * the constant-time compare. Every outcome is a value: a malformed or wrong header never throws.
@@ -47,12 +49,6 @@ export function readSecrets(value: unknown, name: string): SecretsResult {
   return { ok: true, secrets };
 }
 
-function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
 /** Imported keys, per isolate: the secrets come from the environment, so this is configuration, not request state. */
 const keys = new Map<string, Promise<CryptoKey>>();
 function hmacKey(hash: "SHA-256" | "SHA-1", secret: string): Promise<CryptoKey> {
@@ -96,13 +92,13 @@ export function readSignatureHeaders(headers: SignatureHeaders, allowSha1: boole
   if (headers.sha256 !== null) {
     const m = SHA256.exec(headers.sha256);
     if (!m) return { ok: false, reason: "X-Hub-Signature-256 is not sha256= followed by 64 lowercase hex digits" };
-    return { ok: true, claim: { algorithm: "sha256", header: "X-Hub-Signature-256", mac: hexToBytes(m[1]!) } };
+    return { ok: true, claim: { algorithm: "sha256", header: "X-Hub-Signature-256", mac: fromHex(m[1]!) } };
   }
   if (headers.sha1 !== null) {
     if (!allowSha1) return { ok: false, reason: 'X-Hub-Signature-256 is missing (sha1 X-Hub-Signature is refused unless ALLOW_SHA1 is "true")' };
     const m = SHA1.exec(headers.sha1);
     if (!m) return { ok: false, reason: "X-Hub-Signature is not sha1= followed by 40 lowercase hex digits" };
-    return { ok: true, claim: { algorithm: "sha1", header: "X-Hub-Signature", mac: hexToBytes(m[1]!) } };
+    return { ok: true, claim: { algorithm: "sha1", header: "X-Hub-Signature", mac: fromHex(m[1]!) } };
   }
   return { ok: false, reason: "X-Hub-Signature-256 is missing" };
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../app.ts";
-import { ADMIN, api, helloAgent, hmacHex, jobsOf, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../test-support.ts";
+import { ADMIN, api, helloAgent, hmacHex, jobsOf, postWebhook, pushPayload, SECRET, targetSecret, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 // The signature covers the body, not the URL: with one secret for every target, a delivery captured
 // on one target would deploy its sha on any other. Each target has its own secret, derived.

@@ -6,6 +6,8 @@
  * and nothing new is stored. The configured secret itself still opens `default`, so a single-target
  * setup changes nothing.
  */
+import { toHex } from "../../shared/encoding.ts";
+
 export const DEFAULT_TARGET = "default";
 const LABEL = "hookrelay-target:";
 const encoder = new TextEncoder();
@@ -13,7 +15,7 @@ const encoder = new TextEncoder();
 export async function targetSecret(configured: string, target: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(configured), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(`${LABEL}${target}`)));
-  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(mac);
 }
 
 /**

@@ -5,6 +5,7 @@ import { SignedOut } from "./api.js";
 import { deploymentPage } from "./deployment.js";
 import { h, path, tickTimes } from "./dom.js";
 import { jobPage } from "./job.js";
+import { navigate, setDraw } from "./navigation.js";
 import { homePage, targetPage } from "./pages.js";
 
 const ROUTES = [
@@ -63,13 +64,6 @@ function breadcrumbs([target, id]) {
   return out;
 }
 
-/** In-app links change the URL with pushState; back, forward and reload draw the same page again. */
-export function navigate(url) {
-  history.pushState(null, "", url);
-  render();
-  window.scrollTo(0, 0);
-}
-
 document.addEventListener("click", (e) => {
   const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
   if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || a.target) return;
@@ -78,6 +72,7 @@ document.addEventListener("click", (e) => {
   e.preventDefault();
   navigate(url.pathname + url.search);
 });
+setDraw(render);
 window.addEventListener("popstate", render);
 setInterval(tickTimes, 15_000);
 render();

@@ -1,9 +1,9 @@
 // `/targets/:target/deployments/:id`: the push, the rollout as hosts × steps, each host's live log,
 // cancel and re-deploy, and what was reported to GitHub and chats.
 import { apiGet, apiPost } from "./api.js";
-import { navigate } from "./app.js";
-import { branch, commitLink, compareLink, duration, FINAL_DEPLOYMENT, FINAL_JOB, h, path, status, when } from "./dom.js";
+import { branch, commitLink, compareLink, duration, fact, FINAL_DEPLOYMENT, FINAL_JOB, h, path, status, when } from "./dom.js";
 import { logView } from "./log-view.js";
+import { navigate } from "./navigation.js";
 import { table } from "./pages.js";
 
 const NOT_RUN = ["queued", "skipped", "superseded"];
@@ -99,10 +99,6 @@ export async function deploymentPage(scope, main, [target, id]) {
   scope.every(2_000, () => {
     if (!FINAL_DEPLOYMENT.includes(d.status) || d.jobs.some((j) => !FINAL_JOB.includes(j.status))) refresh().catch(() => {});
   });
-}
-
-function fact(label, ...value) {
-  return h("div", {}, h("dt", {}, label), h("dd", {}, value));
 }
 
 /** One row per host (rollout order), one column per step; each cell its status and duration. */

@@ -87,3 +87,8 @@ export function branch(ref) {
 export function path(...parts) {
   return "/" + parts.map((p) => encodeURIComponent(p)).join("/");
 }
+
+/** One fact of a page's `<dl class="facts">`: its label and its value. */
+export function fact(label, ...value) {
+  return h("div", {}, h("dt", {}, label), h("dd", {}, value));
+}

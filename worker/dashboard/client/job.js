@@ -1,6 +1,6 @@
 // `/targets/:target/jobs/:id`: one host's job — its steps, its live log, cancel.
 import { apiGet, apiPost } from "./api.js";
-import { branch, commitLink, duration, FINAL_JOB, h, path, status, when } from "./dom.js";
+import { branch, commitLink, duration, fact, FINAL_JOB, h, path, status, when } from "./dom.js";
 import { logView } from "./log-view.js";
 import { table } from "./pages.js";
 
@@ -56,8 +56,4 @@ export async function jobPage(scope, main, [target, id]) {
   scope.every(2_000, () => {
     if (!FINAL_JOB.includes(job.status)) refresh().catch(() => {});
   });
-}
-
-function fact(label, ...value) {
-  return h("div", {}, h("dt", {}, label), h("dd", {}, value));
 }

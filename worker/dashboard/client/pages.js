@@ -1,7 +1,7 @@
 // `/` (targets: agents and recent deployments) and `/targets/:target` (agents, deployments, jobs, stored logs).
 import { apiGet } from "./api.js";
 import { branch, commitLink, duration, h, path, status, when } from "./dom.js";
-import { navigate } from "./app.js";
+import { navigate } from "./navigation.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 

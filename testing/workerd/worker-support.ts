@@ -1,10 +1,10 @@
 /** Helpers for the worker's tests (inside workerd): signed webhooks and a real agent WebSocket. */
 import { env, exports } from "cloudflare:workers";
-import type { AgentMessage, PipelineDecl, WorkerMessage } from "../shared/protocol.ts";
-import { parseWorkerMessage, PROTOCOL_VERSION } from "../shared/protocol.ts";
-import { eventually } from "../dev/eventually.ts";
-import { app } from "./app.ts";
-import type { AgentView, DeliveryBody, JobListItem, JobView } from "./target-object/types.ts";
+import type { AgentMessage, PipelineDecl, WorkerMessage } from "../../shared/protocol.ts";
+import { parseWorkerMessage, PROTOCOL_VERSION } from "../../shared/protocol.ts";
+import { eventually } from "../../dev/eventually.ts";
+import { app } from "../../worker/app.ts";
+import type { AgentView, DeliveryBody, JobListItem, JobView } from "../../worker/target-object/types.ts";
 
 /** The worker tests wait with the same `eventually` as every other test. */
 export { eventually };
