@@ -1,7 +1,7 @@
 /** Helpers for tests of the session cookie (inside workerd): a real sign-in through the app. */
 import { env } from "cloudflare:workers";
 import { app } from "../../worker/app.ts";
-import { SESSION_COOKIE, signSession } from "../../worker/http/session.ts";
+import { SESSION_COOKIE, signSession } from "../../worker/http/login-session.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const ORIGIN = "https://hookrelay.example";

@@ -11,7 +11,7 @@ import type { CancelResult, DeploymentCancelResult } from "../target-object/type
 import type { AppEnv } from "../http/app-env.ts";
 import { adminAuth } from "../http/admin-auth.ts";
 import { readAdminToken } from "../http/admin-secret.ts";
-import { endEverySession } from "../http/session-store.ts";
+import { endEverySession } from "../http/login-session-store.ts";
 import { readSecrets } from "../webhook/signature.ts";
 import { targetSecret } from "../webhook/target-secret.ts";
 import { logError, logInfo } from "../console-lines.ts";

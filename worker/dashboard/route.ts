@@ -1,8 +1,8 @@
 /**
  * The dashboard's pages and its sign-in. Every page is the same shell (page.ts) that reads the admin API
  * with the session cookie; the URLs are stable (GitHub's `log_url`, notifications link to them).
- * `/login` takes the admin token once and sets the session cookie (http/session.ts); `/logout` ends
- * that session on the server too, `/logout/everywhere` every session (http/session-store.ts).
+ * `/login` takes the admin token once and sets the session cookie (http/login-session.ts); `/logout` ends
+ * that session on the server too, `/logout/everywhere` every session (http/login-session-store.ts).
  * A page without a session redirects to `/login?next=<the page>` (from another site, through a same-site
  * hop first: see sameSiteHop). Failed sign-ins are counted per client address and slowed past a few
  * (admin-object/login-throttle.ts): 429 with Retry-After.
@@ -17,8 +17,8 @@ import { tokensEqual } from "../http/constant-time.ts";
 import { readFormBody } from "../http/form-body.ts";
 import { safeNextPath } from "../http/next-path.ts";
 import { pageHeaders } from "../http/page-headers.ts";
-import { sessionClearCookie, sessionSetCookie, signSession } from "../http/session.ts";
-import { endEverySession, endSession, liveSession } from "../http/session-store.ts";
+import { sessionClearCookie, sessionSetCookie, signSession } from "../http/login-session.ts";
+import { endEverySession, endSession, liveSession } from "../http/login-session-store.ts";
 import { logInfo, logWarn } from "../console-lines.ts";
 import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
 

@@ -1,6 +1,6 @@
 /**
  * The admin API's door: `Authorization: Bearer <ADMIN_TOKEN>` (scripts, the CLI) or the dashboard's
- * session cookie (session.ts, still live: session-store.ts). A browser sends the cookie by itself, so
+ * session cookie (login-session.ts, still live: login-session-store.ts). A browser sends the cookie by itself, so
  * a state-changing call that carries it must also say it comes from this origin (`Origin` equal to the
  * request's own): SameSite already keeps other sites' requests cookie-less, this is the second lock
  * (CSRF). A bearer header cannot be forged cross-site without CORS, which this worker never grants, so
@@ -12,7 +12,7 @@ import { logAdminTokenProblem, readAdminToken } from "./admin-secret.ts";
 import type { AppEnv } from "./app-env.ts";
 import { bearerToken } from "./bearer-token.ts";
 import { tokensEqual } from "./constant-time.ts";
-import { liveSession } from "./session-store.ts";
+import { liveSession } from "./login-session-store.ts";
 
 const SAFE_METHODS = new Set(["GET", "HEAD"]);
 

@@ -4,13 +4,13 @@
  * job (a worker restart drops sockets without a close event), a job whose rollout turn came while its
  * agent was offline, a running job past its timeout, a cancel the agent has not confirmed,
  * retention of finished jobs, deployments and delivery records, pruning agents unseen that long, and
- * the next report due in the outbox (outbox.ts; report-sending.ts sends them), and a released job an
+ * the next report due in the outbox (report-outbox.ts; report-sending.ts sends them), and a released job an
  * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
  * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS). deadlines.ts applies them.
  */
 import { positiveNumber } from "../env-number.ts";
 import { UNSEEN_AGENTS } from "./agent-tokens.ts";
-import { nextReportDue } from "./outbox.ts";
+import { nextReportDue } from "./report-outbox.ts";
 import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs.ts";
 
 const DEFAULT_STALE_SECONDS = 300;

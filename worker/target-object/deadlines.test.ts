@@ -17,7 +17,7 @@ import {
   runningJob,
   uniqueName,
 } from "../../testing/workerd/worker-support.ts";
-import { storeReportSetup } from "./outbox.ts";
+import { storeReportSetup } from "./report-outbox.ts";
 
 const MINUTE = 60_000;
 const JOB_GRACE_MS = 120_000; // wrangler.toml JOB_GRACE_SECONDS

@@ -82,6 +82,6 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
     if (ws) sendFrame(ws, { type: "cancel", jobId: job.id });
   }
   // These agents are idle as far as the DO knows. One still running the job does not accept the next;
-  // that one is sent again after the late job-end (session.ts).
+  // that one is sent again after the late job-end (agent-frames.ts).
   for (const agent of new Set(ended.map((j) => j.agent))) dispatchNext(ctx, sql, agent, { resend: true, now });
 }

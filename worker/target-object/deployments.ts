@@ -14,7 +14,7 @@ import { type JobRow, jobStatusOf, storedStatus } from "./job-record.ts";
 import { Reader } from "../../shared/reader.ts";
 import { createJob, endJobRow, jobView, unsentQueuedJobIds } from "./jobs.ts";
 import { addNote } from "./notes.ts";
-import { channelStateText, queueReports, readReportSetup, reportViews } from "./outbox.ts";
+import { channelStateText, queueReports, readReportSetup, reportViews } from "./report-outbox.ts";
 import { planRollout, type RolloutPlan } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES } from "./types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentSummary, type DeploymentView, isoOrNull, type JobSummary } from "./types.ts";

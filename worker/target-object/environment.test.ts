@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { PipelineDecl } from "../../shared/protocol.ts";
 import type { SendOutcome } from "../report/outcome.ts";
 import { apiJson, connectAgent, hello, helloAgent, pipeline, push, uniqueName } from "../../testing/workerd/worker-support.ts";
-import { storeReportSetup } from "./outbox.ts";
+import { storeReportSetup } from "./report-outbox.ts";
 import type { ReportBody } from "./report-record.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { pipeline, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { OUTPUT_CAP_ROWS, storeEvent } from "./events.ts";
 import { createJob, getJob } from "./jobs.ts";
-import { logStream } from "./log.ts";
+import { logStream } from "./log-reader.ts";
 import type { Target } from "./target.ts";
 
 const delivery = { hookId: "1", delivery: "d", event: "push", repo: "o/r", ref: "refs/heads/master", sha: "b".repeat(40), before: "a".repeat(40), pusher: "me" };

@@ -10,7 +10,7 @@ import { dispatch, dispatchNext } from "./dispatch.ts";
 import { jobStatusOf } from "./job-record.ts";
 import { finishJob } from "./deployments.ts";
 import { getJob, markCancelRequested, requestCancel } from "./jobs.ts";
-import { type LogCursor, type LogPage, logStream, readLogPage } from "./log.ts";
+import { type LogCursor, type LogPage, logStream, readLogPage } from "./log-reader.ts";
 import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "./manual-deploy.ts";
 import type { TargetContext } from "./target-context.ts";
 import type { CancelResult, DeliveryAnswer, WebhookDelivery } from "./types.ts";

@@ -6,7 +6,7 @@
 import { assertNever } from "../../shared/assert-never.ts";
 import type { JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 import { insertJobRow, type JobPlacement, type JobRow, stepStatusOf, toListItem } from "./job-record.ts";
-import { queueReports } from "./outbox.ts";
+import { queueReports } from "./report-outbox.ts";
 import { insertDeclaredSteps, replaceDeclaredSteps } from "./steps.ts";
 import { type DeliveryInput, isoOrNull, type JobListItem, type JobView, type StepView } from "./types.ts";
 import { logInfo } from "../console-lines.ts";

@@ -1,4 +1,4 @@
-/** A report row's body (outbox.ts) read back: our own JSON, still through a Reader, never cast — a bad row is loud. */
+/** A report row's body (report-outbox.ts) read back: our own JSON, still through a Reader, never cast — a bad row is loud. */
 import { Reader } from "../../shared/reader.ts";
 import type { GitHubState, ReportBody, ReportRow } from "./report-record.ts";
 

@@ -1,5 +1,5 @@
 /**
- * A report's stored shapes (table `reports`, written by outbox.ts): its row, the body frozen in it, and
+ * A report's stored shapes (table `reports`, written by report-outbox.ts): its row, the body frozen in it, and
  * the view the API shows. Types only, so the outbox, report-body.ts and types.ts all read them from here.
  */
 import type { DeploymentReport } from "../report/notify.ts";

@@ -1,5 +1,5 @@
 /**
- * The alarm's outbox pass: sends the reports that are due (outbox.ts), one at a time in id order per
+ * The alarm's outbox pass: sends the reports that are due (report-outbox.ts), one at a time in id order per
  * deployment and channel, within a time budget, and records each outcome. Each row is leased before its attempt, so a
  * second pass cannot send it meanwhile; a crash between a 2xx and its record sends that one row again
  * (the one at-least-once window, a few milliseconds wide).
@@ -7,7 +7,7 @@
 import { errorMessage } from "../../shared/errors.ts";
 import type { SendOutcome } from "../report/outcome.ts";
 import { formatDuration } from "./deadlines.ts";
-import { dueReports, githubDeploymentId, leaseReport, recordOutcome } from "./outbox.ts";
+import { dueReports, githubDeploymentId, leaseReport, recordOutcome } from "./report-outbox.ts";
 import type { ReportBody, ReportRow } from "./report-record.ts";
 import { parseReportBody } from "./report-body.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";

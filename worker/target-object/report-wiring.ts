@@ -1,5 +1,5 @@
 /**
- * From the worker's secrets and vars to the outbox's channels: the setup the DO records (outbox.ts)
+ * From the worker's secrets and vars to the outbox's channels: the setup the DO records (report-outbox.ts)
  * and a sender per channel (report-sending.ts). Missing or partial configuration turns a channel off,
  * saying why (naming the secret, never its value) — never a crash.
  */
@@ -7,7 +7,7 @@ import { toHex } from "../../shared/encoding.ts";
 import { positiveNumber } from "../env-number.ts";
 import { gitHubSetup, type GitHubVars } from "../report/github.ts";
 import { notifyRequest, notifySetup, type NotifyTarget, type NotifyVars, sendNotification } from "../report/notify.ts";
-import type { ReportSetup } from "./outbox.ts";
+import type { ReportSetup } from "./report-outbox.ts";
 import type { ReportBody } from "./report-record.ts";
 import type { ChannelSender, SenderFor } from "./report-sending.ts";
 

@@ -1,7 +1,7 @@
 /**
  * The `job_steps` table: a job's steps as its pipeline declared them, and what the agent's
  * step-start / step-end events do to them. Only declared steps exist: a step-start for any other
- * is refused (session.ts), so an agent cannot add rows without bound.
+ * is refused (agent-frames.ts), so an agent cannot add rows without bound.
  */
 import type { PipelineDecl, StepStatus } from "../../shared/protocol.ts";
 

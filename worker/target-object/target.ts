@@ -2,11 +2,11 @@
  * The Target Durable Object: one per deploy target, the single writer of its jobs. SQLite is the
  * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
  *
- * A thin shell: each runtime entry point hands off to a plain function (agent-upgrade.ts, session.ts,
+ * A thin shell: each runtime entry point hands off to a plain function (agent-upgrade.ts, agent-frames.ts,
  * deadlines.ts, job-calls.ts, agent-calls.ts). Deadlines live in SQL and the one alarm is derived from
  * them (alarm.ts). So that no path can leave a deadline unarmed, this shell re-derives the alarm after
  * the entry points that change state — socket open and close, each frame but a running job's output
- * (session.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
+ * (agent-frames.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
  * One exception, on the webhook's hot path: `receiveDelivery` re-derives it only when the delivery
  * made a deadline other than its own dispatch net, which it sets directly (see there).
  * Likewise, after those that may end a job (and so release a rollout's next batch: deployments.ts) it
@@ -27,15 +27,15 @@ import { deploymentView, listDeployments } from "./deployments.ts";
 import { dispatchReleased } from "./dispatch.ts";
 import { cancelJob, deploy, dispatchDelivery, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
 import { jobView, listJobs } from "./jobs.ts";
-import type { LogCursor, LogPage } from "./log.ts";
+import type { LogCursor, LogPage } from "./log-reader.ts";
 import { outputCaps } from "./events.ts";
 import { logBudgetBytes, logStorageView, type LogStorageView } from "./log-budget.ts";
 import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
-import { recordReportSetup } from "./outbox.ts";
+import { recordReportSetup } from "./report-outbox.ts";
 import { sendDueReports } from "./report-sending.ts";
 import { reportWiring, type ReportWiring } from "./report-wiring.ts";
 import { migrate } from "./schema.ts";
-import { handleFrame } from "./session.ts";
+import { handleFrame } from "./agent-frames.ts";
 import type { TargetContext } from "./target-context.ts";
 import { schemaProblemMessage, TargetUnavailable } from "./target-unavailable.ts";
 import type {

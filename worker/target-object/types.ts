@@ -73,7 +73,7 @@ export interface DeploymentView extends DeploymentListItem {
   jobs: DeploymentJobView[];
   /** GitHub's environment it reports to, and where its hosts disagreed (environment-choice.ts). */
   environment: EnvironmentView;
-  /** What it has told GitHub and chats, and how that went (outbox.ts). */
+  /** What it has told GitHub and chats, and how that went (report-outbox.ts). */
   reports: ReportView[];
   /** Whether each channel is configured: "on", or off/broken and why (the worker's secrets). */
   reporting: { github: string; notifications: string };

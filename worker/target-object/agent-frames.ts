@@ -13,7 +13,7 @@ import { storeEvent } from "./events.ts";
 import type { JobRow } from "./job-record.ts";
 import { finishJob, settledDeploymentStatus } from "./deployments.ts";
 import { getJob, jobEndStored, markRunning, refreshQueuedJobs, runningJobIds, undeclaredQueuedJobs } from "./jobs.ts";
-import { declarationInvalid, declarationOverLimit } from "./limits.ts";
+import { declarationInvalid, declarationOverLimit } from "./declaration-limits.ts";
 import { keepWithinBudget } from "./log-budget.ts";
 import { addNote } from "./notes.ts";
 import type { TargetContext } from "./target-context.ts";

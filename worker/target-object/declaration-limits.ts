@@ -1,6 +1,6 @@
 /**
  * What one agent may declare in its hello. Past a limit the hello is refused with a clear `error`
- * frame and the socket closed (session.ts), so an agent token cannot make the DO store, match or
+ * frame and the socket closed (agent-frames.ts), so an agent token cannot make the DO store, match or
  * list an unbounded declaration. (Each branch glob's 255-character cap is the protocol's own.)
  */
 import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINE_TIMEOUT_MS, MAX_PIPELINES_PER_AGENT } from "../../shared/limits.ts";

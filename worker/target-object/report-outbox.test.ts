@@ -3,7 +3,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { SendOutcome } from "../report/outcome.ts";
 import { event, helloAgent, push, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
-import { GIVE_UP_MS, nextReportDue, type ReportSetup, reportViews, storeReportSetup } from "./outbox.ts";
+import { GIVE_UP_MS, nextReportDue, type ReportSetup, reportViews, storeReportSetup } from "./report-outbox.ts";
 import type { ReportBody } from "./report-record.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 import { reportWiring } from "./report-wiring.ts";

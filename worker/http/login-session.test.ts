@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SESSION_TTL_SECONDS, sessionClearCookie, sessionCookieValue, sessionSetCookie, signSession, verifySession } from "./session.ts";
+import { SESSION_TTL_SECONDS, sessionClearCookie, sessionCookieValue, sessionSetCookie, signSession, verifySession } from "./login-session.ts";
 
 const TOKEN = "test-admin-token-0123456789abcdef";
 const HOUR = 3600_000;

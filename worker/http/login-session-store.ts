@@ -5,7 +5,7 @@
 import type { Context } from "hono";
 import { adminState } from "./admin-state-stub.ts";
 import type { AppEnv } from "./app-env.ts";
-import { type SessionClaims, sessionCookieValue, verifySession } from "./session.ts";
+import { type SessionClaims, sessionCookieValue, verifySession } from "./login-session.ts";
 
 /** The request's session: its cookie verifies for this admin token and it has not been ended. */
 export async function liveSession(c: Context<AppEnv>, adminToken: string, nowMs: number = Date.now()): Promise<SessionClaims | null> {
