@@ -114,3 +114,38 @@ export async function scheduleAlarm(storage: DurableObjectStorage, s: AlarmSetti
     await storage.setAlarm(deadline);
   }
 }
+
+/** What a delivery that made jobs tells the alarm (receiveDelivery). */
+export interface DeliveryAlarmFacts {
+  /** Reports were queued with its deployments: they are due now. */
+  reporting: boolean;
+  /** A deployment over several hosts: its rollout may wait for an offline one (the stale deadline). */
+  severalHosts: boolean;
+  /** The agents its jobs are for. */
+  agents: readonly string[];
+}
+
+/**
+ * The alarm after a delivery made jobs — the one entry point that does not always derive it in full,
+ * since it is on the webhook's hot path (a push's answer waits for it):
+ * - reports queued, or a deployment over several hosts → derived in full ("derived");
+ * - a job for an idle connected agent → only the dispatch net, UNSENT_GRACE_MS from now (the send after
+ *   the answer is a timer: should the DO go away first, the alarm sends the job), unless the alarm is
+ *   due sooner anyway ("net");
+ * - otherwise (its agent offline or busy; a superseded job) its only new deadline is retention, far
+ *   off: derived only when no alarm is due before it ("kept" when one is).
+ */
+export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSettings, facts: DeliveryAlarmFacts, now: number): Promise<"derived" | "net" | "kept"> {
+  if (facts.severalHosts || facts.reporting) {
+    await scheduleAlarm(storage, s);
+    return "derived";
+  }
+  const current = await storage.getAlarm();
+  if (anyIdleConnected(storage.sql, facts.agents)) {
+    if (current === null || current > now + UNSENT_GRACE_MS) await storage.setAlarm(now + UNSENT_GRACE_MS);
+    return "net";
+  }
+  if (current !== null && current <= now + s.retentionMs) return "kept";
+  await scheduleAlarm(storage, s);
+  return "derived";
+}

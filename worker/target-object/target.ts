@@ -7,8 +7,9 @@
  * them (alarm.ts). So that no path can leave a deadline unarmed, this shell re-derives the alarm after
  * the entry points that change state — socket open and close, each frame but a running job's output
  * (agent-frames.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
- * One exception, on the webhook's hot path: `receiveDelivery` re-derives it only when the delivery
- * made a deadline other than its own dispatch net, which it sets directly (see there).
+ * One exception, on the webhook's hot path: after `receiveDelivery` the alarm is armed by
+ * `armAfterDelivery` (alarm.ts), which derives it in full only when the delivery may have made a
+ * deadline other than its own dispatch net.
  * Likewise, after those that may end a job (and so release a rollout's next batch: deployments.ts) it
  * sends every idle agent its released job (dispatchReleased).
  */
@@ -19,7 +20,7 @@ import { logText } from "../log-text.ts";
 import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./agent-calls.ts";
 import { openAgentSocket } from "./agent-upgrade.ts";
 import { listAgentViews } from "./agents.ts";
-import { alarmSettings, anyIdleConnected, scheduleAlarm, UNSENT_GRACE_MS } from "./alarm.ts";
+import { alarmSettings, armAfterDelivery, scheduleAlarm } from "./alarm.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./connections.ts";
 import { runDeadlines } from "./deadlines.ts";
 import { cancelDeployment } from "./deployment-calls.ts";
@@ -185,21 +186,11 @@ export class Target extends DurableObject<Env> {
     const c = this.context();
     const { answer, created } = receiveDelivery(c, d);
     if (!created) return answer;
-    // The hot path skips the SQL: a single host's new job is queued (its only deadline: the unsent
-    // grace below), and a superseded one (and the deployment it ends) only starts a retention deadline.
-    // A rollout over several hosts may wait for an offline one (the stale deadline: deployments.ts),
-    // and reports queued with the deployments are due now: those re-derive the alarm.
-    const reporting = this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on";
-    const severalHosts = answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false;
-    if (severalHosts || reporting) await this.reschedule();
-    else if (anyIdleConnected(this.ctx.storage.sql, [...new Set(answer.body.jobs.map((j) => j.agent))])) {
-      // The net under the timer below: the alarm's own "unsent" deadline (alarm.ts), set without deriving all.
-      const alarm = await this.ctx.storage.getAlarm();
-      if (alarm === null || alarm > c.now + UNSENT_GRACE_MS) await this.ctx.storage.setAlarm(c.now + UNSENT_GRACE_MS);
-    } else {
-      const alarm = await this.ctx.storage.getAlarm();
-      if (alarm === null || alarm > c.now + alarmSettings(this.env).retentionMs) await this.reschedule();
-    }
+    await armAfterDelivery(this.ctx.storage, alarmSettings(this.env), {
+      reporting: this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on",
+      severalHosts: answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false,
+      agents: [...new Set(answer.body.jobs.map((j) => j.agent))],
+    }, c.now);
     if (answer.body.jobs.length > 0) {
       const send = () => {
         try {
