@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { NAME_HINT, NAME_PATTERN } from "../shared/patterns.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { bearerToken } from "./http/bearer-token.ts";
-import { AGENT_TOKEN_REFUSED } from "./target-object/agent-tokens.ts";
+import { AGENT_TOKEN_REFUSED } from "./target-object/agents/agent-tokens.ts";
 import { logWarn } from "./console-lines.ts";
 
 let sharedTokenNoted = false;

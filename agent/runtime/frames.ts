@@ -1,6 +1,6 @@
 /**
  * Keeping outgoing output frames within MAX_FRAME_BYTES, and every output event whole characters:
- * the worker decodes each event's bytes on its own (worker/target-object/log-reader.ts), so an event never
+ * the worker decodes each event's bytes on its own (worker/target-object/jobs/log-reader.ts), so an event never
  * ends inside a UTF-8 sequence that the next one completes.
  *
  * A cut is safe where the bytes before it do not end with the start of a character that the bytes

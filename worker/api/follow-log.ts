@@ -8,7 +8,7 @@
  * step output (git and pip progress bars print bare "\r") end the line and forge `id:` or `event:`
  * lines. JSON.stringify escapes both, so nothing from the log reaches the framing.
  */
-import { LOG_START, type LogCursor } from "../target-object/log-reader.ts";
+import { LOG_START, type LogCursor } from "../target-object/jobs/log-reader.ts";
 
 const POLL_MS = 500;
 

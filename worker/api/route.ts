@@ -6,7 +6,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
-import type { DeployRequest } from "../target-object/manual-deploy.ts";
+import type { DeployRequest } from "../target-object/deployments/manual-deploy.ts";
 import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { adminAuth } from "../http/admin-auth.ts";

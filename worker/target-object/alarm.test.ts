@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { uniqueName } from "../../testing/workerd/worker-support.ts";
-import { alarmSettings, armAfterDelivery, UNSENT_GRACE_MS } from "./alarm.ts";
+import { armAfterDelivery, UNSENT_GRACE_MS } from "./alarm.ts";
+import { alarmSettings } from "./deadline-settings.ts";
 
 const settings = alarmSettings({});
 const NOW = 1_900_000_000_000;

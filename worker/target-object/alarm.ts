@@ -8,42 +8,13 @@
  * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
  * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS). deadlines.ts applies them.
  */
-import { positiveNumber } from "../env-number.ts";
-import { UNSEEN_AGENTS } from "./agent-tokens.ts";
-import { nextReportDue } from "./report-outbox.ts";
-import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs.ts";
+import type { AlarmSettings } from "./deadline-settings.ts";
+import { UNSEEN_AGENTS } from "./agents/agent-tokens.ts";
+import { nextReportDue } from "./reports/report-outbox.ts";
+import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs/jobs.ts";
 
-const DEFAULT_STALE_SECONDS = 300;
-const DEFAULT_RETENTION_DAYS = 30;
-const DEFAULT_JOB_GRACE_SECONDS = 120;
-const DEFAULT_CANCEL_GRACE_SECONDS = 60;
 /** How long a released job may sit unsent for an idle connected agent before the alarm sends it. */
 export const UNSENT_GRACE_MS = 2000;
-
-export interface AlarmSettings {
-  staleMs: number;
-  retentionMs: number;
-  /** Past a running job's own timeout, how long the agent still has to report its end. */
-  jobGraceMs: number;
-  /** How long the agent has to confirm a cancel (with the job's end). */
-  cancelGraceMs: number;
-}
-
-export interface AlarmVars {
-  AGENT_STALE_SECONDS?: string;
-  RETENTION_DAYS?: string;
-  JOB_GRACE_SECONDS?: string;
-  CANCEL_GRACE_SECONDS?: string;
-}
-
-export function alarmSettings(env: AlarmVars): AlarmSettings {
-  return {
-    staleMs: positiveNumber(env.AGENT_STALE_SECONDS, DEFAULT_STALE_SECONDS) * 1000,
-    retentionMs: positiveNumber(env.RETENTION_DAYS, DEFAULT_RETENTION_DAYS) * 86_400_000,
-    jobGraceMs: positiveNumber(env.JOB_GRACE_SECONDS, DEFAULT_JOB_GRACE_SECONDS) * 1000,
-    cancelGraceMs: positiveNumber(env.CANCEL_GRACE_SECONDS, DEFAULT_CANCEL_GRACE_SECONDS) * 1000,
-  };
-}
 
 /** SQL condition on agent `a`: connected, and neither running a job nor holding one sent but not yet accepted. */
 const IDLE_CONNECTED = `a.connected = 1 AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.agent = a.name

@@ -7,7 +7,8 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { alarmSettings, scheduleAlarm, UNSENT_GRACE_MS } from "./alarm.ts";
+import { scheduleAlarm, UNSENT_GRACE_MS } from "./alarm.ts";
+import { alarmSettings } from "./deadline-settings.ts";
 import { event, helloAgent, jobOf, SHA_A, SHA_B, uniqueName } from "../../testing/workerd/worker-support.ts";
 import type { Target as TargetDO } from "./target.ts";
 import type { WebhookDelivery } from "./types.ts";

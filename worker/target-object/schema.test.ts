@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { agentUpgrade, api, postWebhook, pushPayload, uniqueName } from "../../testing/workerd/worker-support.ts";
-import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./log-budget.ts";
+import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./jobs/log-budget.ts";
+import { githubDeploymentId } from "./reports/report-outbox.ts";
 import { MIGRATIONS, migrate } from "./schema.ts";
 
 const TABLES = ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "schema_version", "schema_migrations"];
@@ -286,6 +287,40 @@ describe("Target DO schema", () => {
       { id: "a", timeout_ms: 1_800_000, output_dropped: 10, output_dropped_events: 3, step_events: 2 },
       { id: "b", timeout_ms: 86_400_000, output_dropped: 0, output_dropped_events: 0, step_events: 0 },
     ]);
+  });
+
+  it("migrates a v9 database to v10: the GitHub deployment id moves from the deployment to its sent github-deployment report", async () => {
+    const stub = env.TARGET.getByName(uniqueName());
+    const result = await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      rewindTo(sql, 9);
+      for (const [id, githubId] of [["with", 4242], ["without", null]] as const) {
+        sql.exec(
+          `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure, created_at, github_id)
+           VALUES (?, 'app', 'd', '1', 'push', 'o/r', 'refs/heads/main', ?, ?, 'me', '', 'succeeded', '{}', 1, 1, 1, ?)`,
+          id, "b".repeat(40), "a".repeat(40), githubId,
+        );
+        for (const [kind, stateName] of [["github-deployment", "sent"], ["github-status", "sent"]]) {
+          sql.exec("INSERT INTO reports (deployment_id, channel, kind, body, state, next_at, created_at) VALUES (?, 'github', ?, '{}', ?, 1, 1)", id, kind, stateName);
+        }
+      }
+      migrate(state.storage);
+      return {
+        reports: sql.exec("SELECT deployment_id, kind, github_id FROM reports ORDER BY id").toArray(),
+        deploymentColumn: sql.exec<{ n: number }>("SELECT count(*) AS n FROM pragma_table_info('deployments') WHERE name = 'github_id'").one().n,
+        githubId: githubDeploymentId(sql, "with"),
+      };
+    });
+    expect(result).toEqual({
+      reports: [
+        { deployment_id: "with", kind: "github-deployment", github_id: 4242 },
+        { deployment_id: "with", kind: "github-status", github_id: null },
+        { deployment_id: "without", kind: "github-deployment", github_id: null },
+        { deployment_id: "without", kind: "github-status", github_id: null },
+      ],
+      deploymentColumn: 0,
+      githubId: 4242,
+    });
   });
 });
 

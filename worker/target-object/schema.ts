@@ -201,8 +201,8 @@ export const MIGRATIONS: readonly Migration[] = [
   // ('github', or 'notify:<n>' for the n-th NOTIFY_URLS entry — keyed by a hash of the URL since, so a
   // changed list never sends a row to another URL: report-wiring.ts), its body a JSON snapshot taken when the
   // deployment changed, sent in id order per (deployment, channel) by the alarm, retried with backoff,
-  // given up after 24 h. A deployment keeps the GitHub deployment id its creation got back, and the
-  // environment its pipeline declared. `meta` holds the reporting setup the worker's secrets make.
+  // given up after 24 h. A deployment keeps the GitHub deployment id its creation got back (moved to
+  // the report in 010), and the environment its pipeline declared. `meta` holds the reporting setup the worker's secrets make.
   {
     name: "006-reports",
     sql: `
@@ -287,6 +287,17 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE deployments ADD COLUMN production_environment INTEGER;
   ALTER TABLE deployments ADD COLUMN transient_environment INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE deployments ADD COLUMN environment_disagreements TEXT;
+  `,
+  },
+  // The GitHub deployment id moves to the report whose answer brought it (reports/report-outbox.ts):
+  // reports write only their own table, and a deployment row no longer changes after it ended.
+  {
+    name: "010-report-github-id",
+    sql: `
+  ALTER TABLE reports ADD COLUMN github_id INTEGER;
+  UPDATE reports SET github_id = (SELECT d.github_id FROM deployments d WHERE d.id = reports.deployment_id)
+    WHERE kind = 'github-deployment' AND state = 'sent';
+  ALTER TABLE deployments DROP COLUMN github_id;
   `,
   },
 ];

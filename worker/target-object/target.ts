@@ -2,42 +2,42 @@
  * The Target Durable Object: one per deploy target, the single writer of its jobs. SQLite is the
  * truth; nothing lives in instance fields, so hibernation and eviction lose nothing.
  *
- * A thin shell: each runtime entry point hands off to a plain function (agent-upgrade.ts, agent-frames.ts,
- * deadlines.ts, job-calls.ts, agent-calls.ts). Deadlines live in SQL and the one alarm is derived from
- * them (alarm.ts). So that no path can leave a deadline unarmed, this shell re-derives the alarm after
- * the entry points that change state — socket open and close, each frame but a running job's output
- * (agent-frames.ts says which), the alarm, and the RPCs — rather than trusting each handler to remember.
- * One exception, on the webhook's hot path: after `receiveDelivery` the alarm is armed by
- * `armAfterDelivery` (alarm.ts), which derives it in full only when the delivery may have made a
+ * A thin shell over layers that import only downward (docs/architecture.md; scripts/check-layers.mjs
+ * checks it): each runtime entry point hands off to a handler (handlers/: agent-upgrade.ts,
+ * agent-frames.ts, deadlines.ts, job-calls.ts, deployment-calls.ts, agent-calls.ts), which works on the
+ * aggregates (deployments/ → reports/, jobs/ → agents/) and returns what it changed. This shell is
+ * the one place that then sends jobs (sendJobs) and arms the alarm (alarm.ts derives it from the
+ * deadlines in SQL), so no handler has to remember either. One exception, on the webhook's hot path:
+ * after `receiveDelivery` the jobs go out on a timer once the answer has left, and the alarm is armed
+ * by `armAfterDelivery` (alarm.ts), which derives it in full only when the delivery may have made a
  * deadline other than its own dispatch net.
- * Likewise, after those that may end a job (and so release a rollout's next batch: deployments.ts) it
- * sends every idle agent its released job (dispatchReleased).
  */
 import { DurableObject } from "cloudflare:workers";
 import { errorDetail } from "../../shared/errors.ts";
 import { HEARTBEAT_PING, HEARTBEAT_PONG } from "../../shared/protocol.ts";
 import { logText } from "../log-text.ts";
-import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./agent-calls.ts";
-import { openAgentSocket } from "./agent-upgrade.ts";
-import { listAgentViews } from "./agents.ts";
-import { alarmSettings, armAfterDelivery, scheduleAlarm } from "./alarm.ts";
-import { completeClose, readAttachment, reconcileConnections, socketGone } from "./connections.ts";
-import { runDeadlines } from "./deadlines.ts";
-import { cancelDeployment } from "./deployment-calls.ts";
-import { deploymentView, listDeployments } from "./deployments.ts";
-import { dispatchReleased } from "./dispatch.ts";
-import { cancelJob, deploy, dispatchDelivery, jobLog, logPage, receiveDelivery } from "./job-calls.ts";
-import { jobView, listJobs } from "./jobs.ts";
-import type { LogCursor, LogPage } from "./log-reader.ts";
-import { outputCaps } from "./events.ts";
-import { logBudgetBytes, logStorageView, type LogStorageView } from "./log-budget.ts";
-import type { DeployRequest, DeployResult } from "./manual-deploy.ts";
-import { recordReportSetup } from "./report-outbox.ts";
-import { sendDueReports } from "./report-sending.ts";
-import { reportWiring, type ReportWiring } from "./report-wiring.ts";
+import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./handlers/agent-calls.ts";
+import { openAgentSocket } from "./handlers/agent-upgrade.ts";
+import { listAgentViews } from "./agents/agents.ts";
+import { armAfterDelivery, scheduleAlarm } from "./alarm.ts";
+import { alarmSettings } from "./deadline-settings.ts";
+import { completeClose, readAttachment, reconcileConnections, socketGone } from "./agents/connections.ts";
+import { runDeadlines } from "./handlers/deadlines.ts";
+import { cancelDeployment } from "./handlers/deployment-calls.ts";
+import { deploymentView, listDeployments } from "./deployments/deployments.ts";
+import { agentsWithUnsentJobs, sendNextJob } from "./jobs/dispatch.ts";
+import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveDelivery } from "./handlers/job-calls.ts";
+import { jobView, listJobs } from "./jobs/jobs.ts";
+import type { LogCursor, LogPage } from "./jobs/log-reader.ts";
+import { outputCaps } from "./jobs/events.ts";
+import { logBudgetBytes, logStorageView, type LogStorageView } from "./jobs/log-budget.ts";
+import type { DeployRequest, DeployResult } from "./deployments/manual-deploy.ts";
+import { recordReportSetup } from "./reports/report-outbox.ts";
+import { sendDueReports } from "./reports/report-sending.ts";
+import { reportWiring, type ReportWiring } from "./reports/report-wiring.ts";
 import { migrate } from "./schema.ts";
-import { handleFrame } from "./agent-frames.ts";
-import type { TargetContext } from "./target-context.ts";
+import { handleFrame } from "./handlers/agent-frames.ts";
+import type { Changed, Handled, TargetContext } from "./handlers/target-context.ts";
 import { schemaProblemMessage, TargetUnavailable } from "./target-unavailable.ts";
 import type {
   AgentView,
@@ -110,10 +110,36 @@ export class Target extends DurableObject<Env> {
     return scheduleAlarm(this.ctx.storage, alarmSettings(this.env));
   }
 
-  /** After a state change that may have ended a job: released jobs go out, and the alarm is re-derived. */
-  private afterJobChange(): Promise<void> {
-    dispatchReleased(this.ctx, this.ctx.storage.sql, Date.now());
+  /**
+   * The one place jobs go out: each agent in `resend` its next job, re-sending one sent but not
+   * accepted (it is idle as far as the DO knows), then every idle connected agent its released job (a
+   * rollout's next batch, a job of an agent that just came back). Returns the jobs sent.
+   */
+  private sendJobs(resend: readonly string[], now: number): { id: string; agent: string }[] {
+    const sql = this.ctx.storage.sql;
+    const sent: { id: string; agent: string }[] = [];
+    for (const agent of new Set(resend)) {
+      const id = sendNextJob(this.ctx, sql, agent, { resend: true, now });
+      if (id !== null) sent.push({ id, agent });
+    }
+    for (const agent of agentsWithUnsentJobs(sql)) {
+      const id = sendNextJob(this.ctx, sql, agent, { resend: false, now });
+      if (id !== null) sent.push({ id, agent });
+    }
+    return sent;
+  }
+
+  /** After a handler changed state: the jobs it released go out, and the alarm is re-derived. */
+  private afterChange(changed: Changed | null): Promise<void> {
+    if (changed === null) return Promise.resolve();
+    for (const { id, agent } of this.sendJobs(changed.resend, Date.now())) logInfo(`[job ${id}] sent to ${agent}`);
     return this.reschedule();
+  }
+
+  /** An RPC handler's answer, once the shell has done what its change asks. */
+  private async answer<T>(handled: Handled<T>): Promise<T> {
+    await this.afterChange(handled.changed);
+    return handled.result;
   }
 
   /** The agent WebSocket upgrade (agent-upgrade.ts). */
@@ -135,7 +161,7 @@ export class Target extends DurableObject<Env> {
         ws.close(1011, "connection identity lost");
         return;
       }
-      if (handleFrame(this.context(), ws, att, message).rearm) await this.afterJobChange();
+      await this.afterChange(handleFrame(this.context(), ws, att, message));
     } catch (e) {
       logError(`[target ${this.target}] webSocketMessage failed: ${errorDetail(e)}`);
     }
@@ -168,8 +194,8 @@ export class Target extends DurableObject<Env> {
     const settings = alarmSettings(this.env);
     const now = Date.now();
     reconcileConnections(this.ctx, this.ctx.storage.sql, now);
-    runDeadlines(this.ctx, settings, now);
-    dispatchReleased(this.ctx, this.ctx.storage.sql, now);
+    const changed = runDeadlines(this.ctx, settings, now);
+    for (const { id, agent } of this.sendJobs(changed.resend, now)) logInfo(`[job ${id}] sent to ${agent}`);
     // Reports go out after everything else, for a bounded time (report-sending.ts): the ones left are
     // still due, so the alarm re-derived below fires again at once and runs deadlines before them.
     await sendDueReports(this.ctx.storage.sql, this.reports.senderFor, this.reports.backoffMs);
@@ -178,8 +204,8 @@ export class Target extends DurableObject<Env> {
 
   /**
    * RPC: a verified push. Stores the jobs and the answer together and answers; the jobs go out on a
-   * timer after the answer has left (dispatchDelivery), so GitHub's answer never waits for a send,
-   * an agent's `accepted`, or the events that follow it. The alarm is the net under that timer.
+   * timer after the answer has left (sendJobs), so GitHub's answer never waits for a send, an agent's
+   * `accepted`, or the events that follow it. The alarm is the net under that timer.
    */
   async receiveDelivery(d: WebhookDelivery): Promise<DeliveryAnswer> {
     this.usable();
@@ -194,7 +220,10 @@ export class Target extends DurableObject<Env> {
     if (answer.body.jobs.length > 0) {
       const send = () => {
         try {
-          dispatchDelivery({ ...c, now: Date.now() }, d.delivery, answer);
+          const sent = this.sendJobs([], Date.now());
+          const ours = new Set(answer.body.jobs.map((j) => j.id));
+          logDeliverySent(d.delivery, answer, new Set(sent.map((j) => j.id)));
+          for (const { id, agent } of sent) if (!ours.has(id)) logInfo(`[job ${id}] sent to ${agent}`);
         } catch (e) {
           logError(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
         }
@@ -211,25 +240,19 @@ export class Target extends DurableObject<Env> {
   /** RPC: POST …/deploy (job-calls.ts). */
   async deploy(req: DeployRequest): Promise<DeployResult> {
     this.usable();
-    const result = deploy(this.context(), req);
-    if (result.ok) await this.afterJobChange();
-    return result;
+    return this.answer(deploy(this.context(), req));
   }
 
   /** RPC: POST …/jobs/:id/cancel (job-calls.ts). */
   async cancelJob(id: string): Promise<CancelResult> {
     this.usable();
-    const result = cancelJob(this.context(), id);
-    if (result.outcome === "canceled" || result.outcome === "cancel-requested") await this.afterJobChange();
-    return result;
+    return this.answer(cancelJob(this.context(), id));
   }
 
   /** RPC: POST …/deployments/:id/cancel (deployment-calls.ts). */
   async cancelDeployment(id: string): Promise<DeploymentCancelResult> {
     this.usable();
-    const result = cancelDeployment(this.context(), id);
-    if (result.outcome === "cancel-requested") await this.afterJobChange();
-    return result;
+    return this.answer(cancelDeployment(this.context(), id));
   }
 
   async listDeployments(limit: number): Promise<DeploymentListItem[]> {
@@ -245,25 +268,19 @@ export class Target extends DurableObject<Env> {
   /** RPC: POST …/agents (agent-calls.ts). */
   async registerAgent(name: string): Promise<RegisterResult> {
     this.usable();
-    const result = await registerAgent(this.ctx, this.target, name);
-    if (result.ok) await this.reschedule();
-    return result;
+    return this.answer(await registerAgent(this.ctx, this.target, name));
   }
 
   /** RPC: POST …/agents/:name/token (agent-calls.ts). */
   async rotateAgentToken(name: string): Promise<RotateResult> {
     this.usable();
-    const result = await rotateAgentToken(this.ctx, this.target, name);
-    if (result !== null) await this.reschedule();
-    return result;
+    return this.answer(await rotateAgentToken(this.ctx, this.target, name));
   }
 
   /** RPC: DELETE …/agents/:name (agent-calls.ts). */
   async revokeAgent(name: string): Promise<RevokeResult> {
     this.usable();
-    const result = revokeAgent(this.context(), name);
-    if (result.ok) await this.afterJobChange();
-    return result;
+    return this.answer(revokeAgent(this.context(), name));
   }
 
   async listAgents(): Promise<AgentView[]> {

@@ -1,8 +1,6 @@
 /** Values the Target DO exchanges with the worker's routes over RPC (plain, structured-cloneable). */
 import type { JobFields, JobStatus, PipelineDecl, StepStatus } from "../../shared/protocol.ts";
-import type { EnvironmentView } from "./environment-choice.ts";
-import type { ReportView } from "./report-record.ts";
-import type { RolloutPlan } from "./rollout-plan.ts";
+import type { BatchSize } from "../../shared/rollout.ts";
 
 /** A verified, validated push, as the webhook route hands it to the DO: a job's fields plus the hook. */
 export interface DeliveryInput extends JobFields {
@@ -153,4 +151,48 @@ export function isoOrNull(ms: number | null): string | null {
   if (ms === null) return null;
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+/** The deployment's rollout as the API shows it. */
+export interface RolloutPlan {
+  /** The declared batch that was used (a number of hosts or "N%"). */
+  batch: BatchSize;
+  hosts: number;
+  /** Hosts per batch, after rounding a percentage up. */
+  batchHosts: number;
+  batches: number;
+  haltOnFailure: boolean;
+  /** Why the plan is what it is, when that is not plain from the declaration (rounding, disagreement). */
+  note: string | null;
+}
+
+export const ENVIRONMENT_KEYS = ["environment", "environment_url", "production_environment", "transient_environment"] as const;
+export type EnvironmentKey = (typeof ENVIRONMENT_KEYS)[number];
+
+/** One key the hosts declared differently, with each host's value (null: the default). */
+export interface EnvironmentDisagreement {
+  key: EnvironmentKey;
+  hosts: { agent: string; value: string | boolean | null }[];
+}
+
+/** What GitHub is told, as the API shows it. */
+export interface EnvironmentView {
+  name: string;
+  url: string | null;
+  production: boolean;
+  transient: boolean;
+  disagreements: EnvironmentDisagreement[];
+}
+
+/** A report as the API shows it. */
+export interface ReportView {
+  id: number;
+  channel: string;
+  what: string;
+  state: "pending" | "retrying" | "sent" | "failed" | "given_up";
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  createdAt: string | null;
+  doneAt: string | null;
 }

@@ -3,7 +3,7 @@ import { errorMessage } from "../../shared/errors.ts";
 import { jobFieldProblem, type JobFields } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
-import { BRANCH_PREFIX } from "../target-object/matching.ts";
+import { BRANCH_PREFIX } from "../target-object/deployments/matching.ts";
 import { pushedAtMs } from "./freshness.ts";
 
 export type ParsedBody = { ok: true; value: unknown } | { ok: false; status: 400 | 415; error: string };

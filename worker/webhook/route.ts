@@ -8,7 +8,7 @@ import { type Context, Hono } from "hono";
 import { toHex } from "../../shared/encoding.ts";
 import { DELIVERY_PATTERN, EVENT_PATTERN, HOOK_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import type { AppEnv } from "../http/app-env.ts";
-import { alarmSettings } from "../target-object/alarm.ts";
+import { alarmSettings } from "../target-object/deadline-settings.ts";
 import type { DeliveryBody } from "../target-object/types.ts";
 import { type BodyResult, declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
 import { BUDGET_RETRY_AFTER_SECONDS, unverifiedBodies } from "./body-budget.ts";

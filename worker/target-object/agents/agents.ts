@@ -1,0 +1,158 @@
+/** The `agents` table: who connected, with which declared pipelines, and when last seen. */
+import { type PipelineDecl, readRollout } from "../../../shared/protocol.ts";
+import { DEFAULT_ROLLOUT } from "../../../shared/rollout.ts";
+import { Reader } from "../../../shared/reader.ts";
+import { registeredNames } from "./agent-tokens.ts";
+import { type AgentView, isoOrNull, type RunningJobRef } from "../types.ts";
+
+const DEFAULT_DECLARED_TIMEOUT_MS = 30 * 60_000;
+
+interface AgentRow extends Record<string, SqlStorageValue> {
+  name: string;
+  version: string;
+  pipelines: string;
+  connected: number;
+  conn_id: string | null;
+  connected_at: number | null;
+  last_seen_at: number | null;
+  disconnected_at: number | null;
+}
+
+/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. */
+export function readStoredPipelines(text: string): PipelineDecl[] {
+  const strings = (r: Reader) => r.array().map((s) => s.string());
+  return new Reader(JSON.parse(text), "pipelines").array().map((p) => ({
+    name: p.field("name").string(),
+    repo: p.field("repo").string(),
+    events: strings(p.field("events")),
+    branches: strings(p.field("branches")),
+    steps: strings(p.field("steps")),
+    onFailure: strings(p.field("onFailure")),
+    // Declared since protocol 2; a row written before that gets the agent's default (30 min) until its next hello.
+    timeoutMs: p.has("timeoutMs") ? p.field("timeoutMs").int({ min: 1 }) : DEFAULT_DECLARED_TIMEOUT_MS,
+    // Declared since deployments; a row written before gets the default (one host at a time, halt) until its next hello.
+    rollout: p.has("rollout") ? readRollout(p.field("rollout")) : { ...DEFAULT_ROLLOUT },
+    ...(p.has("environment") ? { environment: p.field("environment").string() } : {}),
+    ...(p.has("environmentUrl") ? { environmentUrl: p.field("environmentUrl").string() } : {}),
+    ...(p.has("productionEnvironment") ? { productionEnvironment: p.field("productionEnvironment").boolean() } : {}),
+    ...(p.has("transientEnvironment") ? { transientEnvironment: p.field("transientEnvironment").boolean() } : {}),
+  }));
+}
+
+export function getAgent(sql: SqlStorage, name: string): AgentRow | undefined {
+  return sql.exec<AgentRow>("SELECT * FROM agents WHERE name = ?", name).toArray()[0];
+}
+
+export function listAgentRows(sql: SqlStorage): AgentRow[] {
+  return sql.exec<AgentRow>("SELECT * FROM agents ORDER BY name").toArray();
+}
+
+export function toAgentView(row: AgentRow, runningJob: RunningJobRef | null = null): AgentView {
+  return {
+    name: row.name,
+    connected: row.connected === 1,
+    version: row.version,
+    pipelines: readStoredPipelines(row.pipelines),
+    connectedAt: isoOrNull(row.connected_at),
+    lastSeenAt: isoOrNull(row.last_seen_at),
+    disconnectedAt: row.connected === 1 ? null : isoOrNull(row.disconnected_at),
+    runningJob,
+  };
+}
+
+/** Each agent's running job (the earliest started, should there ever be two), by agent name. */
+function runningJobsByAgent(sql: SqlStorage): Map<string, RunningJobRef> {
+  const rows = sql
+    .exec<{ agent: string; id: string; pipeline: string; deployment_id: string | null }>(
+      "SELECT agent, id, pipeline, deployment_id FROM jobs WHERE status = 'running' ORDER BY started_at, created_at",
+    )
+    .toArray();
+  const byAgent = new Map<string, RunningJobRef>();
+  for (const r of rows) {
+    if (!byAgent.has(r.agent)) byAgent.set(r.agent, { id: r.id, pipeline: r.pipeline, deployment: r.deployment_id });
+  }
+  return byAgent;
+}
+
+/** Agents that said hello, and those registered that have not yet (no version, no pipelines), by name. */
+export function listAgentViews(sql: SqlStorage): AgentView[] {
+  const running = runningJobsByAgent(sql);
+  const seen = listAgentRows(sql).map((row) => toAgentView(row, running.get(row.name) ?? null));
+  const known = new Set(seen.map((a) => a.name));
+  const waiting = registeredNames(sql)
+    .filter((name) => !known.has(name))
+    .map(
+      (name): AgentView => ({ name, connected: false, version: "", pipelines: [], connectedAt: null, lastSeenAt: null, disconnectedAt: null, runningJob: null }),
+    );
+  return [...seen, ...waiting].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** A hello: the agent is connected on `connId` with these pipelines. */
+export function recordHello(
+  sql: SqlStorage,
+  a: { name: string; version: string; pipelines: PipelineDecl[]; connId: string; connectedAt: number; now: number },
+): void {
+  sql.exec(
+    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at)
+     VALUES (?, ?, ?, 1, ?, ?, ?, NULL)
+     ON CONFLICT (name) DO UPDATE SET version = excluded.version, pipelines = excluded.pipelines, connected = 1,
+       conn_id = excluded.conn_id, connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at,
+       disconnected_at = NULL`,
+    a.name,
+    a.version,
+    JSON.stringify(a.pipelines),
+    a.connId,
+    a.connectedAt,
+    a.now,
+  );
+}
+
+/**
+ * A new socket: it replaces the old one, and is not connected until its hello. Recorded for an agent
+ * never seen before too (a row with no version, pipelines or times yet: listed as only registered), so that the newest socket is always
+ * the one on record and only its hello is taken (isCurrentConnection).
+ */
+export function recordNewConnection(sql: SqlStorage, name: string, connId: string, now: number): void {
+  sql.exec(
+    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at)
+     VALUES (?, '', '[]', 0, ?, NULL, NULL, NULL)
+     ON CONFLICT (name) DO UPDATE SET conn_id = excluded.conn_id, connected = 0,
+       disconnected_at = CASE WHEN agents.connected = 1 THEN ? ELSE agents.disconnected_at END`,
+    name,
+    connId,
+    now,
+  );
+}
+
+/** Whether `connId` is the agent's newest socket (live or not yet hello'd): a replaced one's frames, hello included, are refused. */
+export function isCurrentConnection(sql: SqlStorage, name: string, connId: string): boolean {
+  return getAgent(sql, name)?.conn_id === connId;
+}
+
+/** The current connection closed; returns whether it was the agent's live one. */
+export function recordDisconnect(sql: SqlStorage, name: string, connId: string, now: number): boolean {
+  const row = getAgent(sql, name);
+  if (!row || row.conn_id !== connId || row.connected !== 1) return false;
+  sql.exec("UPDATE agents SET connected = 0, disconnected_at = ?, last_seen_at = ? WHERE name = ?", now, now, name);
+  return true;
+}
+
+export function touchAgent(sql: SqlStorage, name: string, now: number): void {
+  sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ?", now, name);
+}
+
+/** Whether frames from `connId` come from the agent's live, hello'd connection. */
+export function isLiveConnection(sql: SqlStorage, name: string, connId: string): boolean {
+  const row = getAgent(sql, name);
+  return row !== undefined && row.connected === 1 && row.conn_id === connId;
+}
+
+/** Agents the table says are connected. */
+export function connectedAgentNames(sql: SqlStorage): string[] {
+  return sql.exec<{ name: string }>("SELECT name FROM agents WHERE connected = 1").toArray().map((r) => r.name);
+}
+
+/** The agent's socket is gone without a close event: disconnected from now. */
+export function markGone(sql: SqlStorage, name: string, now: number): void {
+  sql.exec("UPDATE agents SET connected = 0, disconnected_at = ? WHERE name = ? AND connected = 1", now, name);
+}

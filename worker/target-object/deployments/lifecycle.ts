@@ -1,0 +1,54 @@
+/**
+ * How jobs come and go, and nowhere else: a deployment is created with its jobs (superseding the older
+ * jobs of its pipeline not sent yet), a job starts, a job ends. Each writes the job's row (jobs/) and
+ * moves its deployment (deployments.ts, which hands the change to reports/) in the caller's
+ * transaction, so neither can be seen without the other. Sending jobs and arming the alarm come after,
+ * in the DO shell (target.ts).
+ */
+import type { JobStatus } from "../../../shared/protocol.ts";
+import { logInfo } from "../../console-lines.ts";
+import { createJob, type EndedJob, markJobRunning, unsentQueuedJobIds, writeJobEnd } from "../jobs/jobs.ts";
+import { addNote } from "../jobs/notes.ts";
+import type { DeploymentSummary, JobSummary } from "../types.ts";
+import { deploymentStarted, insertDeployment, type NewDeployment, reportChange, settleDeployment } from "./deployments.ts";
+
+/**
+ * Call inside a transaction. Supersedes the older jobs of this pipeline not sent yet on the same
+ * agents, then creates the deployment and its jobs in rollout order, the first batch released.
+ */
+export function createDeployment(sql: SqlStorage, d: NewDeployment): { deployment: DeploymentSummary; jobs: JobSummary[] } {
+  const pipeline = d.members[0]!.pipeline.name;
+  for (const { agent } of d.members) {
+    for (const old of unsentQueuedJobIds(sql, agent, pipeline)) {
+      if (endJob(sql, old, "superseded", d.now)) logInfo(`[job ${old}] superseded by a newer ${d.fields.event} (delivery ${d.fields.delivery})`);
+    }
+  }
+  const { id, order, batchOf } = insertDeployment(sql, d);
+  const declOf = new Map(d.members.map((m) => [m.agent, m.pipeline]));
+  const jobs = order.map((agent): JobSummary => {
+    const batch = batchOf(agent);
+    const jobId = createJob(sql, agent, declOf.get(agent)!, d.fields, d.now, { deploymentId: id, batch, released: batch === 0 });
+    return { id: jobId, agent, pipeline, status: "queued" };
+  });
+  reportChange(sql, id, "created", d.now);
+  return { deployment: { id, pipeline, jobs: jobs.map((j) => j.id) }, jobs };
+}
+
+/** Call inside a transaction. A queued job runs (its agent accepted it, or its events say so); so does its deployment, from its first job. */
+export function startJob(sql: SqlStorage, id: string, now: number): void {
+  const started = markJobRunning(sql, id, now);
+  if (started?.deploymentId) deploymentStarted(sql, started.deploymentId, now);
+}
+
+/**
+ * Call inside a transaction. The one way a job ends: its row (and steps), the note saying why when the
+ * DO ended it itself, and its deployment moved on — halted, its next batch released, or ended. Only a
+ * queued or running job ends; null when the job had already ended (it stays as it ended).
+ */
+export function endJob(sql: SqlStorage, id: string, status: JobStatus, now: number, note?: string): EndedJob | null {
+  const ended = writeJobEnd(sql, id, status, now);
+  if (!ended) return null;
+  if (note !== undefined) addNote(sql, id, note, now);
+  if (ended.deploymentId !== null) settleDeployment(sql, ended.deploymentId, now);
+  return ended;
+}
