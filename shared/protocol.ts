@@ -81,6 +81,21 @@ export interface PipelineDecl {
   /** GitHub's production_environment / transient_environment, when the config sets them (optional: older agents omit them). */
   productionEnvironment?: boolean;
   transientEnvironment?: boolean;
+  /** Tag globs whose pushes deploy it (none: no tag push does). */
+  tags?: string[];
+  /** Path filters (GitHub Actions' rules): a push deploys it only when a changed file is selected / not ignored. */
+  paths?: string[];
+  pathsIgnore?: string[];
+  /** What a deployment waits for before any host runs it. */
+  waitFor?: WaitFor;
+}
+
+/** A pipeline's gates: CI workflows and checks (by name) that must conclude success, a person's approval, and how long to wait. */
+export interface WaitFor {
+  workflows: string[];
+  checks: string[];
+  approval: boolean;
+  timeoutMs: number;
 }
 
 export type JobEventBody =
