@@ -13,6 +13,8 @@ import { fitsUtf8 } from "./utf8.ts";
 import { jobFieldsFrom, type JobFields } from "./job-fields.ts";
 import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "./patterns.ts";
 import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "./rollout.ts";
+import { branchFiltersProblem, globProblem, MAX_PATTERN_LENGTH } from "./glob.ts";
+import { MAX_GATE_NAME_CHARS, MAX_GATE_NAMES_PER_LIST, MAX_GATE_TIMEOUT_MS, MAX_PATH_GLOBS_PER_PIPELINE, MAX_TAG_GLOBS_PER_PIPELINE } from "./limits.ts";
 
 export type { JobFields } from "./job-fields.ts";
 
@@ -23,6 +25,9 @@ export type { JobFields } from "./job-fields.ts";
  * 2: pipelines declare `timeoutMs` (the DO's job deadline). (A pipeline's optional `rollout` was
  * added within 2: a declaration without it gets DEFAULT_ROLLOUT, which is what such an agent's hosts
  * did before — one at a time is no change for a single server.)
+ * (A pipeline's optional gates — `tags`, `paths`, `pathsIgnore`, `waitFor` — were added within 3: an
+ * agent that omits them declares none, which is what its pipeline did before: deploy every matching
+ * branch push at once, no tag. See docs/protocol.md and the gates report for the other direction.)
  */
 export const PROTOCOL_VERSION = 3;
 /** Outgoing frames stay at or under this size (UTF-8 bytes of a text frame; all bytes of a binary one). */
@@ -81,20 +86,27 @@ export interface PipelineDecl {
   /** GitHub's production_environment / transient_environment, when the config sets them (optional: older agents omit them). */
   productionEnvironment?: boolean;
   transientEnvironment?: boolean;
-  /** Tag globs whose pushes deploy it (none: no tag push does). */
+  /**
+   * Gates (README, "Deploy only what passed"), each optional: older agents omit them, and a
+   * pipeline without them deploys as before. `tags`: tag globs that deploy (none: no tag does).
+   * `paths` / `pathsIgnore` (never both): GitHub Actions' path filters on the push's changed files.
+   * `waitFor`: what must pass before any host runs the deployment.
+   */
   tags?: string[];
-  /** Path filters (GitHub Actions' rules): a push deploys it only when a changed file is selected / not ignored. */
   paths?: string[];
   pathsIgnore?: string[];
-  /** What a deployment waits for before any host runs it. */
-  waitFor?: WaitFor;
+  waitFor?: WaitForDecl;
 }
 
-/** A pipeline's gates: CI workflows and checks (by name) that must conclude success, a person's approval, and how long to wait. */
-export interface WaitFor {
+/** What a deployment waits for before it is queued (the config's `wait_for`). */
+export interface WaitForDecl {
+  /** GitHub Actions workflow runs, by name, that must conclude passing (shared/gates.ts conclusionPasses). */
   workflows: string[];
+  /** Check runs, by name (any CI app), that must conclude passing. */
   checks: string[];
+  /** Then a person approves. */
   approval: boolean;
+  /** Waiting longer ends the deployment `blocked`. */
   timeoutMs: number;
 }
 
@@ -171,7 +183,52 @@ function readPipelineDecl(r: Reader): PipelineDecl {
     timeoutMs: r.field("timeoutMs").int({ min: 1, max: MAX_TIMEOUT_MS }),
     rollout: r.has("rollout") ? readRollout(r.field("rollout")) : { ...DEFAULT_ROLLOUT },
     ...readEnvironment(r),
+    ...readGates(r),
   };
+}
+
+/** A workflow's or check run's name as `wait_for` names it: matched exactly against GitHub's `name`. */
+export const GATE_NAME_PATTERN = new RegExp(`^(?!\\s*$)[^\\u0000-\\u001f\\u007f-\\u009f]{1,${MAX_GATE_NAME_CHARS}}$`);
+export const GATE_NAME_HINT = `must be a workflow's or check run's name as GitHub shows it: 1-${MAX_GATE_NAME_CHARS} characters, not blank, no control characters`;
+
+/** A list of filter globs: bounded, each a valid pattern, and at least one positive (a list of only ! patterns selects nothing). */
+function readGlobs(r: Reader, max: number): string[] {
+  const list = r.array({ max }).map((g) => {
+    const glob = g.string({ max: MAX_PATTERN_LENGTH });
+    const why = globProblem(glob);
+    return why === null ? glob : g.fail(why);
+  });
+  const why = branchFiltersProblem(list);
+  return why === null ? list : r.fail(why);
+}
+
+function readGateNames(r: Reader): string[] {
+  const names = r.array({ max: MAX_GATE_NAMES_PER_LIST }).map((n) => n.string({ pattern: GATE_NAME_PATTERN, patternHint: GATE_NAME_HINT }));
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  return twice === undefined ? names : r.fail(`names ${JSON.stringify(twice)} twice`);
+}
+
+function readGates(r: Reader): Pick<PipelineDecl, "tags" | "paths" | "pathsIgnore" | "waitFor"> {
+  const out: Pick<PipelineDecl, "tags" | "paths" | "pathsIgnore" | "waitFor"> = {};
+  if (r.has("tags")) out.tags = readGlobs(r.field("tags"), MAX_TAG_GLOBS_PER_PIPELINE);
+  if (r.has("paths")) out.paths = readGlobs(r.field("paths"), MAX_PATH_GLOBS_PER_PIPELINE);
+  if (r.has("pathsIgnore")) {
+    if (out.paths !== undefined) r.field("pathsIgnore").fail("a pipeline declares paths or pathsIgnore, not both");
+    out.pathsIgnore = readGlobs(r.field("pathsIgnore"), MAX_PATH_GLOBS_PER_PIPELINE);
+  }
+  if (r.has("waitFor")) {
+    const w = r.field("waitFor");
+    out.waitFor = {
+      workflows: readGateNames(w.field("workflows")),
+      checks: readGateNames(w.field("checks")),
+      approval: w.field("approval").boolean(),
+      timeoutMs: w.field("timeoutMs").int({ min: 1, max: MAX_GATE_TIMEOUT_MS }),
+    };
+    if (out.waitFor.workflows.length === 0 && out.waitFor.checks.length === 0 && !out.waitFor.approval) {
+      w.fail("waits for nothing: name workflows or checks, or set approval");
+    }
+  }
+  return out;
 }
 
 /** A URL people follow from GitHub ("View deployment"): https only, bounded. */

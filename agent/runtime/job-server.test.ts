@@ -48,6 +48,16 @@ describe("connecting", () => {
     expect((await hello()).pipelines.map((p) => p.rollout)).toEqual([{ batch: "50%", haltOnFailure: false }]);
   });
 
+  it("declares each pipeline's gates in hello, as the protocol's parser reads them; none when the config sets none", async () => {
+    await agentWith({
+      pipeline: { tags: ["v*"], paths_ignore: ["docs/**", "*.md"], wait_for: { workflows: ["CI"], checks: ["test (3.12)"], approval: true, timeout: "90m" } },
+    });
+    expect((await hello()).pipelines[0]).toMatchObject({
+      tags: ["v*"], pathsIgnore: ["docs/**", "*.md"], waitFor: { workflows: ["CI"], checks: ["test (3.12)"], approval: true, timeoutMs: 5_400_000 },
+    });
+    expect("paths" in (await hello()).pipelines[0]!).toBe(false);
+  });
+
   it("waits long after the worker rejects its token (HTTP 401) instead of retrying in a loop", async () => {
     fake.rejectWith = 401;
     const a = await agentWith({ backoff: { ...FAST_BACKOFF, longMs: 60_000 } });

@@ -44,6 +44,11 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     ...(p.environmentUrl !== null ? { environmentUrl: p.environmentUrl } : {}),
     ...(p.productionEnvironment !== null ? { productionEnvironment: p.productionEnvironment } : {}),
     ...(p.transientEnvironment !== null ? { transientEnvironment: p.transientEnvironment } : {}),
+    // Gates, only when set: a pipeline without them declares what an older agent did.
+    ...(p.tags.length > 0 ? { tags: p.tags } : {}),
+    ...(p.paths !== null ? { paths: p.paths } : {}),
+    ...(p.pathsIgnore !== null ? { pathsIgnore: p.pathsIgnore } : {}),
+    ...(p.waitFor !== null ? { waitFor: { workflows: p.waitFor.workflows, checks: p.waitFor.checks, approval: p.waitFor.approval, timeoutMs: p.waitFor.timeoutMs } } : {}),
   }));
 }
 

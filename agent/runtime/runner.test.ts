@@ -21,6 +21,10 @@ const pipeline: PipelineConfig = {
   productionEnvironment: null,
   transientEnvironment: null,
   secrets: {},
+  tags: [],
+  paths: null,
+  pathsIgnore: null,
+  waitFor: null,
 };
 
 const job = (fields: Partial<JobRequest["fields"]> = {}): JobRequest => ({

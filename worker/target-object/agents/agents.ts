@@ -1,5 +1,5 @@
 /** The `agents` table: who connected, with which declared pipelines, and when last seen. */
-import { type PipelineDecl, readRollout, type WaitFor } from "../../../shared/protocol.ts";
+import { type PipelineDecl, readRollout, type WaitForDecl } from "../../../shared/protocol.ts";
 import { DEFAULT_ROLLOUT } from "../../../shared/rollout.ts";
 import { Reader } from "../../../shared/reader.ts";
 import { registeredNames } from "./agent-tokens.ts";
@@ -43,7 +43,7 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
   }));
 }
 
-function readWaitFor(r: Reader): WaitFor {
+function readWaitFor(r: Reader): WaitForDecl {
   return {
     workflows: r.field("workflows").array().map((s) => s.string()),
     checks: r.field("checks").array().map((s) => s.string()),
