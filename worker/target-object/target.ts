@@ -23,10 +23,10 @@ import { armAfterDelivery, scheduleAlarm } from "./alarm.ts";
 import { alarmSettings } from "./deadline-settings.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./agents/connections.ts";
 import { runDeadlines } from "./handlers/deadlines.ts";
-import { cancelDeployment } from "./handlers/deployment-calls.ts";
-import { deploymentView, listDeployments } from "./deployments/deployments.ts";
+import { cancelDeployment, decideApproval } from "./handlers/deployment-calls.ts";
+import { anyWaiting, deploymentView, listDeployments } from "./deployments/deployments.ts";
 import { agentsWithUnsentJobs, sendNextJob } from "./jobs/dispatch.ts";
-import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveDelivery } from "./handlers/job-calls.ts";
+import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveConclusion, receiveDelivery } from "./handlers/job-calls.ts";
 import { jobView, listJobs } from "./jobs/jobs.ts";
 import type { LogCursor, LogPage } from "./jobs/log-reader.ts";
 import { outputCaps } from "./jobs/events.ts";
@@ -41,6 +41,8 @@ import type { Changed, Handled, TargetContext } from "./handlers/target-context.
 import { schemaProblemMessage, TargetUnavailable } from "./target-unavailable.ts";
 import type {
   AgentView,
+  ApprovalResult,
+  ConclusionDelivery,
   CancelResult,
   DeliveryAnswer,
   DeploymentCancelResult,
@@ -215,6 +217,7 @@ export class Target extends DurableObject<Env> {
     await armAfterDelivery(this.ctx.storage, alarmSettings(this.env), {
       reporting: this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on",
       severalHosts: answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false,
+      gated: anyWaiting(this.ctx.storage.sql, (answer.body.deployments ?? []).map((d) => d.id)),
       agents: [...new Set(answer.body.jobs.map((j) => j.agent))],
     }, c.now);
     if (answer.body.jobs.length > 0) {
@@ -235,6 +238,18 @@ export class Target extends DurableObject<Env> {
       );
     }
     return answer;
+  }
+
+  /** RPC: a CI run's conclusion (workflow_run, check_run): the gates it decides (job-calls.ts). */
+  async receiveConclusion(d: ConclusionDelivery): Promise<DeliveryAnswer> {
+    this.usable();
+    return this.answer(receiveConclusion(this.context(), d));
+  }
+
+  /** RPC: POST …/deployments/:id/approve and …/reject (deployment-calls.ts). */
+  async decideApproval(id: string, approve: boolean, note: string | null): Promise<ApprovalResult> {
+    this.usable();
+    return this.answer(decideApproval(this.context(), id, approve, note));
   }
 
   /** RPC: POST …/deploy (job-calls.ts). */

@@ -9,7 +9,7 @@ import { conclusionPasses } from "../../../shared/gates.ts";
 import { formatDuration } from "../../duration-text.ts";
 import { type GateKind, type GateState, type GateView, GATE_KINDS, GATE_STATES, isoOrNull } from "../types.ts";
 import { newestConclusion } from "./conclusions.ts";
-import type { NewMember } from "./deployments.ts";
+import type { PipelineDecl } from "../../../shared/protocol.ts";
 import { storedStatus } from "../jobs/job-record.ts";
 
 export interface PlannedGate {
@@ -28,7 +28,7 @@ export interface GatePlan {
 export const APPROVAL = "approval";
 
 /** The union of the members' `wait_for`, workflows then checks then approval; null when none asks for anything. */
-export function planGates(members: readonly NewMember[]): GatePlan | null {
+export function planGates(members: readonly { agent: string; pipeline: PipelineDecl }[]): GatePlan | null {
   const byKey = new Map<string, PlannedGate>();
   let timeoutMs = Infinity;
   const add = (kind: GateKind, name: string, agent: string) => {
