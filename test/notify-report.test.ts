@@ -34,6 +34,7 @@ function report(over: Partial<DeploymentReport> = {}): DeploymentReport {
       { agent: "web-3", status: "skipped", failedStep: null },
     ],
     at: Date.now() - 1000,
+    reason: null,
     ...over,
   };
 }
@@ -188,6 +189,7 @@ describe("sending", () => {
           pusher: "alice",
           message: "Add the orders page",
           status: "failed",
+          reason: null,
           url: r.url,
           hosts: [
             { agent: "web-1", status: "succeeded", failedStep: null },
@@ -420,6 +422,177 @@ describe("sending", () => {
       expect(embed.url).toBe("https://relay.example/dashboard/default/deployments/dep_8f2k");
       expect(embed.color).toBe(0xd1242f);
       expect(embed.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
+    });
+  });
+});
+
+describe("gates: a deployment waiting for approval, or blocked", () => {
+  let receiver: NotifyReceiver;
+  const secret = newSecret();
+  beforeEach(async () => {
+    receiver = await startNotifyReceiver({ secret });
+  });
+  afterEach(async () => {
+    await receiver.close();
+  });
+  const RUN = "https://github.com/acme/site/actions/runs/9876543210";
+  /** A reason as hostile as a person's note can make it: mentions, links, markup, code fences, entities. */
+  const HOSTILE_REASON = `rejected: <!channel> <@U024BE7LH> @everyone <https://evil.example|click> [x](https://evil.example) **no** _it_ \`\`\`x\`\`\` & ~s~ — ${RUN}`;
+  const waiting = (over: Partial<DeploymentReport> = {}) =>
+    report({
+      type: "deployment.waiting",
+      status: "waiting",
+      reason: "waiting for approval",
+      hosts: [
+        { agent: "web-1", status: "queued", failedStep: null },
+        { agent: "web-2", status: "queued", failedStep: null },
+      ],
+      ...over,
+    });
+  const blocked = (reason: string | null, over: Partial<DeploymentReport> = {}) =>
+    report({ type: "deployment.blocked", status: "blocked", reason, hosts: [{ agent: "web-1", status: "skipped", failedStep: null }], ...over });
+  const slackTexts = (body: Record<string, any>): string[] => {
+    const texts: string[] = [body.text];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (typeof v === "object" && v !== null) {
+        const o = v as Record<string, unknown>;
+        if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
+        Object.values(o).forEach(walk);
+      }
+    };
+    walk(body.blocks);
+    return texts;
+  };
+  const slackEscaped = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const unescapeDiscord = (s: string) => s.replace(/\\([^A-Za-z0-9\s])/g, "$1");
+
+  describe("Slack", () => {
+    it("says a deployment waits for approval, with the link to approve or reject it, and passes Slack's checks", async () => {
+      const req = await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), waiting(), null, "report_60", Date.now());
+      const body = json(req.body);
+      expect(slackProblems(body)).toEqual([]);
+      expect(body.text).toBe("⏸ web deploy waits for approval: acme/site@3f78685 by alice");
+      expect(body.blocks[0]).toEqual({ type: "header", text: { type: "plain_text", text: "⏸ web deploy waits for approval", emoji: true } });
+      const texts = slackTexts(body).join("\n");
+      expect(texts).toContain("<https://relay.example/dashboard/default/deployments/dep_8f2k|Approve or reject it>");
+      expect(texts).toContain("*Hosts*\n2 hosts waiting");
+      expect(texts).not.toContain("What failed");
+      expect(texts).not.toContain("Why it is blocked");
+    });
+
+    it("without PUBLIC_URL says where to approve instead of linking", async () => {
+      const body = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), waiting({ url: null }), null, "report_61", Date.now())).body);
+      expect(slackProblems(body)).toEqual([]);
+      const texts = slackTexts(body).join("\n");
+      expect(texts).toContain("Approve or reject it on the dashboard.");
+      expect(texts).not.toMatch(/<https:\/\/relay/);
+    });
+
+    it("says a deployment is blocked and why, the reason escaped like a commit message: no ping, no link, no format of its own", async () => {
+      const t = target(`slack:${receiver.slackUrl()}`);
+      const outcome = await sendNotification(await notifyRequest(t, blocked(HOSTILE_REASON), null, "report_62", Date.now()), Date.now(), t.label);
+      expect(outcome).toMatchObject({ kind: "sent", status: 200 });
+      const [got] = await receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const body = json(got!.body);
+      expect(body.blocks[0].text.text).toBe("⛔ web deploy blocked");
+      expect(body.text).toBe(`⛔ web deploy blocked: ${slackEscaped(HOSTILE_REASON)} — acme/site@3f78685 by alice`);
+      const texts = slackTexts(body);
+      for (const text of texts) {
+        // The only control sequences are our own links.
+        for (const m of text.matchAll(/<[^>]*>?/g)) expect(m[0]).toMatch(/^<https:\/\/(github\.com\/acme\/site\/commit\/|relay\.example\/)[^|<>]*\|[^<>]*>$/);
+        expect(text).not.toMatch(/<!|<@|<https:\/\/evil/);
+      }
+      const why = texts.find((x) => x.startsWith("*Why it is blocked*\n"))!;
+      expect(why).toBeDefined();
+      const block = why.slice("*Why it is blocked*\n".length);
+      expect(block.startsWith("```") && block.endsWith("```")).toBe(true);
+      expect(block.slice(3, -3)).not.toMatch(/``/);
+      expect(block.slice(3, -3).replace(/\u200b/g, "")).toBe(slackEscaped(HOSTILE_REASON));
+      expect(texts.join("\n")).toContain("*Hosts*\nnone of 1 host deployed");
+      expect(texts.join("\n")).toContain("|Open the deployment>");
+    });
+
+    it("says blocked without a colon when there is no reason, and stays within Block Kit's limits with a 10 KB one", async () => {
+      const none = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), blocked(null), null, "report_63", Date.now())).body);
+      expect(slackProblems(none)).toEqual([]);
+      expect(none.text).toBe("⛔ web deploy blocked: acme/site@3f78685 by alice");
+      expect(JSON.stringify(none)).not.toContain("Why it is blocked");
+      const long = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), blocked(`rejected: ${"<&> ".repeat(2600)}`), null, "report_64", Date.now())).body);
+      expect(slackProblems(long)).toEqual([]);
+      expect(long.text.length).toBeLessThanOrEqual(3000);
+      expect(slackTexts(long).find((x) => x.startsWith("*Why it is blocked*"))).toMatch(/…```$/);
+    });
+  });
+
+  describe("Discord", () => {
+    it("says a deployment waits for approval, links it, in the attention colour, and passes Discord's checks", async () => {
+      const t = target(`discord:${receiver.discordUrl()}`);
+      const outcome = await sendNotification(await notifyRequest(t, waiting(), null, "report_70", Date.now()), Date.now(), t.label);
+      expect(outcome).toMatchObject({ kind: "sent", status: 204 });
+      const [got] = await receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const body = json(got!.body);
+      expect(unescapeDiscord(body.content)).toBe("⏸ web deploy waits for approval: acme/site@3f78685 by alice");
+      const [embed] = body.embeds;
+      expect(embed.title).toBe("⏸ web deploy waits for approval");
+      expect(embed.color).toBe(0xbf8700);
+      expect(embed.url).toBe("https://relay.example/dashboard/default/deployments/dep_8f2k");
+      const approval = embed.fields.find((f: { name: string }) => f.name === "Waiting for approval");
+      expect(approval.value).toContain("[Approve or reject it](https://relay.example/dashboard/default/deployments/dep_8f2k)");
+      expect(embed.fields.find((f: { name: string }) => f.name === "Hosts").value).toBe("2 hosts waiting");
+      expect(embed.fields.map((f: { name: string }) => f.name)).not.toContain("Why it is blocked");
+    });
+
+    it("says a deployment is blocked and why, the reason escaped like a commit message: pinging no one, no markdown of its own", async () => {
+      const req = await notifyRequest(target("https://discord.com/api/webhooks/1/abc"), blocked(HOSTILE_REASON), null, "report_71", Date.now());
+      const body = json(req.body);
+      expect(discordProblems(body)).toEqual([]);
+      expect(body.allowed_mentions).toEqual({ parse: [] });
+      expect(unescapeDiscord(body.content)).toBe(`⛔ web deploy blocked: ${HOSTILE_REASON} — acme/site@3f78685 by alice`);
+      const [embed] = body.embeds;
+      expect(embed.title).toBe("⛔ web deploy blocked");
+      expect(embed.color).toBe(0xbc4c00);
+      const why = embed.fields.find((f: { name: string }) => f.name === "Why it is blocked");
+      expect(unescapeDiscord(why.value)).toBe(HOSTILE_REASON);
+      for (const text of [why.value, body.content]) expect(text).not.toMatch(/(^|[^\\])[@<*`[>_~]/);
+      expect(embed.fields.find((f: { name: string }) => f.name === "Hosts").value).toBe("none of 1 host deployed");
+    });
+
+    it("stays within every Discord limit with a 10 KB reason and a 10 KB commit message", async () => {
+      const r = blocked(`rejected: ${"@everyone **x** ".repeat(700)}`, { message: "<@1> _m_ ".repeat(1200) });
+      const t = target(`discord:${receiver.discordUrl()}`);
+      expect((await sendNotification(await notifyRequest(t, r, null, "report_72", Date.now()), Date.now(), t.label)).kind).toBe("sent");
+      const [got] = await receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const [embed] = json(got!.body).embeds;
+      const why = embed.fields.find((f: { name: string }) => f.name === "Why it is blocked");
+      expect(why.value.length).toBeLessThanOrEqual(1024);
+      expect(why.value).toMatch(/…$/);
+    });
+  });
+
+  describe("Standard Webhooks", () => {
+    it("sends deployment.waiting and deployment.blocked signed, the reason as given (JSON needs no markup escaping)", async () => {
+      const t = target(receiver.standardUrl(), secret);
+      const now = Date.now();
+      for (const [i, r] of [waiting(), blocked(HOSTILE_REASON)].entries()) {
+        expect((await sendNotification(await notifyRequest(t, r, secret, `report_8${i}`, now), now, t.label)).kind).toBe("sent");
+      }
+      const [w, b] = await receiver.waitFor(2);
+      for (const got of [w!, b!]) {
+        expect(got.problems).toEqual([]);
+        expect(new Webhook(secret).verify(got.body, got.headers)).toEqual(got.event);
+      }
+      expect(w!.event).toMatchObject({ type: "deployment.waiting", data: { status: "waiting", reason: "waiting for approval", url: "https://relay.example/dashboard/default/deployments/dep_8f2k" } });
+      expect(b!.event).toMatchObject({ type: "deployment.blocked", data: { status: "blocked", reason: HOSTILE_REASON, deployment: "dep_8f2k" } });
+    });
+
+    it("sends a reason a report without one lacks as null", async () => {
+      const { reason: _, ...old } = report();
+      const req = await notifyRequest(target(receiver.standardUrl(), secret), old, secret, "report_90", Date.now());
+      expect(json(req.body).data.reason).toBeNull();
     });
   });
 });
