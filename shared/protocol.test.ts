@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_EVENT_TIME, MAX_FRAME_BYTES, MAX_INCOMING_FRAME_BYTES, parseAgentMessage, parseWorkerMessage, PROTOCOL_VERSION } from "./protocol.ts";
+import { GATES_PROTOCOL_VERSION, helloProtocol, MAX_EVENT_TIME, MAX_FRAME_BYTES, MAX_INCOMING_FRAME_BYTES, parseAgentMessage, parseWorkerMessage, PROTOCOL_VERSION } from "./protocol.ts";
 import { MAX_GATE_NAME_CHARS, MAX_GATE_NAMES_PER_LIST, MAX_GATE_TIMEOUT_MS, MAX_PATH_GLOBS_PER_PIPELINE, MAX_TAG_GLOBS_PER_PIPELINE } from "./limits.ts";
 
 const output = (data: string, at = 1_700_000_000_000) =>
@@ -64,7 +64,20 @@ describe("hello: GitHub's environment flags", () => {
 
 describe("hello: gates (tags, paths, pathsIgnore, waitFor)", () => {
   const decl = { name: "app", repo: "o/r", events: ["push"], branches: ["main"], steps: ["s"], onFailure: [], timeoutMs: 1000, rollout: { batch: 1, haltOnFailure: true } };
-  const helloWith = (p: Record<string, unknown>) => JSON.stringify({ type: "hello", protocol: PROTOCOL_VERSION, agent: "web-1", version: "1", pipelines: [{ ...decl, ...p }], unfinished: [] });
+  const helloWith = (p: Record<string, unknown>, protocol = GATES_PROTOCOL_VERSION) =>
+    JSON.stringify({ type: "hello", protocol, agent: "web-1", version: "1", pipelines: [{ ...decl, ...p }], unfinished: [] });
+  it("needs protocol 4 for any gate (a worker from before gates refuses 4 rather than ignore them); none → 3", () => {
+    const waitFor = { workflows: ["CI"], checks: [], approval: false, timeoutMs: 7_200_000 };
+    for (const gate of [{ tags: ["v*"] }, { paths: ["app/**"] }, { pathsIgnore: ["docs/**"] }, { waitFor }]) {
+      expect(parseAgentMessage(helloWith(gate, PROTOCOL_VERSION))).toEqual({
+        ok: false,
+        error: `pipelines: pipeline app declares gates (tags, paths, paths_ignore or wait_for): its hello must say protocol ${GATES_PROTOCOL_VERSION}`,
+      });
+      expect(parseAgentMessage(helloWith(gate))).toMatchObject({ ok: true });
+    }
+    expect(helloProtocol([{ ...decl, waitFor }])).toBe(GATES_PROTOCOL_VERSION);
+    expect(helloProtocol([{ ...decl }])).toBe(PROTOCOL_VERSION);
+  });
   const pipeline = (p: Record<string, unknown>) => {
     const parsed = parseAgentMessage(helloWith(p));
     if (!parsed.ok) throw new Error(parsed.error);

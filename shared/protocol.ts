@@ -25,11 +25,25 @@ export type { JobFields } from "./job-fields.ts";
  * 2: pipelines declare `timeoutMs` (the DO's job deadline). (A pipeline's optional `rollout` was
  * added within 2: a declaration without it gets DEFAULT_ROLLOUT, which is what such an agent's hosts
  * did before — one at a time is no change for a single server.)
- * (A pipeline's optional gates — `tags`, `paths`, `pathsIgnore`, `waitFor` — were added within 3: an
- * agent that omits them declares none, which is what its pipeline did before: deploy every matching
- * branch push at once, no tag. See docs/protocol.md and the gates report for the other direction.)
+ *
+ * 4 is 3 with gates: a pipeline's `tags`, `paths`, `pathsIgnore`, `waitFor`. An agent whose config
+ * declares any says 4 (helloProtocol), so a worker from before gates — which would take such a
+ * pipeline and deploy it at once, every gate ignored — refuses it ("deploy the worker that matches
+ * this agent") instead: fail closed. An agent that declares none says 3, and works with either worker.
  */
 export const PROTOCOL_VERSION = 3;
+/** The protocol of a hello whose pipelines declare gates (above). A worker speaks 3 and 4. */
+export const GATES_PROTOCOL_VERSION = 4;
+
+/** Whether a declaration uses any gate key: it needs a worker that honours them. */
+export function declaresGates(p: PipelineDecl): boolean {
+  return p.tags !== undefined || p.paths !== undefined || p.pathsIgnore !== undefined || p.waitFor !== undefined;
+}
+
+/** The protocol an agent's hello says: 4 when a pipeline declares gates, else 3. */
+export function helloProtocol(pipelines: readonly PipelineDecl[]): number {
+  return pipelines.some(declaresGates) ? GATES_PROTOCOL_VERSION : PROTOCOL_VERSION;
+}
 /** Outgoing frames stay at or under this size (UTF-8 bytes of a text frame; all bytes of a binary one). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /**
@@ -288,18 +302,27 @@ export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
   return parseFrame(text, (r): AgentMessage => {
     const type = r.field("type").oneOf(["hello", "accepted", "event", "error"] as const);
     switch (type) {
-      case "hello":
+      case "hello": {
+        const protocol = r.field("protocol").int({ min: 1 });
+        const pipelinesField = r.field("pipelines");
+        const pipelines = pipelinesField.array({ max: 100 }).map(readPipelineDecl);
+        // Gates said under protocol 3 would be taken by a worker that ignores them: never.
+        const gated = pipelines.find(declaresGates);
+        if (gated && protocol < GATES_PROTOCOL_VERSION) {
+          pipelinesField.fail(`pipeline ${gated.name} declares gates (tags, paths, paths_ignore or wait_for): its hello must say protocol ${GATES_PROTOCOL_VERSION}`);
+        }
         return {
           type,
-          protocol: r.field("protocol").int({ min: 1 }),
+          protocol,
           agent: name(r.field("agent")),
           version: shortText(r.field("version"), 100),
-          pipelines: r.field("pipelines").array({ max: 100 }).map(readPipelineDecl),
+          pipelines,
           unfinished: r
             .field("unfinished")
             .array({ max: MAX_UNFINISHED })
             .map((u) => ({ jobId: jobId(u.field("jobId")), lastSeq: u.field("lastSeq").int({ min: 0 }) })),
         };
+      }
       case "accepted":
         return { type, jobId: jobId(r.field("jobId")) };
       case "event":

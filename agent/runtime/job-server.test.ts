@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentMessage, MAX_UNFINISHED, PROTOCOL_VERSION } from "../../shared/protocol.ts";
+import { type AgentMessage, GATES_PROTOCOL_VERSION, MAX_UNFINISHED, PROTOCOL_VERSION } from "../../shared/protocol.ts";
 import { groupAlive } from "./process-group.ts";
 import { eventually } from "../../dev/eventually.ts";
 import { type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "../../testing/fake-worker.ts";
@@ -41,6 +41,13 @@ describe("connecting", () => {
     expect(h.pipelines).toEqual([{ name: "app", repo: "owner/app", events: ["push"], branches: ["main", "x*"], steps: ["build"], onFailure: ["undo"], timeoutMs: 1_800_000, rollout: { batch: 1, haltOnFailure: true } }]);
     expect(socket.raw.join("\n")).not.toContain("SECRET");
     await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
+  });
+
+  it("says protocol 4 in hello when a pipeline declares gates (a worker that does not know them refuses it)", async () => {
+    await agentWith({ pipeline: { wait_for: { workflows: ["CI"] } } });
+    const h = await hello();
+    expect(h.protocol).toBe(GATES_PROTOCOL_VERSION);
+    expect(h.pipelines[0]!.waitFor).toEqual({ workflows: ["CI"], checks: [], approval: false, timeoutMs: 7_200_000 });
   });
 
   it("declares each pipeline's configured rollout in hello", async () => {
