@@ -1,5 +1,5 @@
 /**
- * Gates (DESIGN "Gates: deploy only what passed"): the pure decisions the worker makes about a push or
+ * Gates (docs/operations.md, "Gates: deploy only what passed"): the pure decisions the worker makes about a push or
  * a CI conclusion, and the agent about a tag job. No I/O, no clock: each answer follows from its inputs.
  *
  * Patterns use GitHub Actions' filter syntax (shared/glob.ts): `*` stays within one path segment,

@@ -13,7 +13,7 @@ export const MAX_DECLARED_STEPS_PER_PIPELINE = 100;
 export const MAX_PIPELINE_TIMEOUT_MS = 24 * 60 * 60_000;
 
 /**
- * Gates (DESIGN "Gates: deploy only what passed"): what one pipeline may declare. The agent's config
+ * Gates (docs/operations.md, "Gates: deploy only what passed"): what one pipeline may declare. The agent's config
  * check refuses more first, naming the key; the protocol's hello parser refuses a declaration past them.
  */
 /** `tags`, `paths`, `paths_ignore`: globs in each list (as many as `branches`). */

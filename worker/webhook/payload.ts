@@ -116,7 +116,7 @@ export function readPush(payload: unknown): PushResult {
 /** What a push is about, for gates: a branch, a tag, or something no pipeline deploys (and why). */
 export type PushRef = { kind: "branch"; branch: string } | { kind: "tag"; tag: string } | { kind: "ignored"; reason: string };
 
-/** A push as the gates read it (DESIGN "Gates"): what it pushed, and which files its commits changed. */
+/** A push as the gates read it (docs/operations.md, "Gates"): what it pushed, and which files its commits changed. */
 export interface PushScope {
   ref: PushRef;
   /**
@@ -131,8 +131,8 @@ export interface PushScope {
 export type PushScopeResult = { ok: true; scope: PushScope } | { ok: false; error: string };
 
 /**
- * The push's ref kind and changed files. Separate from readPush: the webhook's answer to a push does
- * not depend on it yet (the gates are the DO's, later). A ref is checked by the job's rule when it
+ * The push's ref kind and changed files, for the DO's matching (route.ts hands `changedFiles` over with
+ * the push; a pipeline's `paths` filter reads them). A ref is checked by the job's rule when it
  * can become a job (a branch or tag push, not deleted); the commit lists must be lists of strings.
  * The list is null (cannot tell) for: a tag push (GitHub Actions does not evaluate paths for tags),
  * a deletion, a new branch (`created`), no commits listed, GITHUB_MAX_PUSH_COMMITS listed (GitHub cuts

@@ -1,7 +1,7 @@
 /**
- * `workflow_run` and `check_run` deliveries (DESIGN "Gates: deploy only what passed") → a typed CI
+ * `workflow_run` and `check_run` deliveries (docs/operations.md, "Gates: deploy only what passed") → a typed CI
  * conclusion, after the signature checked out. Only `completed` counts; any other action is ignored
- * with a reason. Not wired into the webhook route yet: the gates that consume it live in the DO.
+ * with a reason. The webhook route (route.ts) hands it to the target's DO, whose gates decide with it.
  *
  * Payload shapes as GitHub sends them (see @octokit/webhooks' payload examples):
  * - workflow_run: `workflow_run.{id, name, head_sha, head_branch, conclusion, html_url, run_attempt,
