@@ -89,7 +89,8 @@ export async function deploymentPage(scope, main, [target, id]) {
     const isWaiting = d.status === "waiting";
     cancel.hidden = final;
     const compare = compareLink(d.repo, d.before, d.sha);
-    head.replaceChildren(
+    // (replaceChildren would write a null as the text "null": the optional parts are filtered out.)
+    const parts = [
       h("div", { class: "page-head" }, h("h1", {}, status(d.status), " ", h("span", { class: "title" }, d.message || "(no commit message)")), h("div", { class: "actions" }, cancel, redeploy)),
       notice,
       d.status === "blocked" ? h("p", { class: "blocked-reason" }, h("strong", {}, "Blocked: "), d.blockedReason ? linkedText(d.blockedReason) : "no reason was recorded.", " Nothing ran on any host.") : null,
@@ -108,7 +109,8 @@ export async function deploymentPage(scope, main, [target, id]) {
         fact("Deployment", h("code", {}, d.id)),
         d.environment ? fact("GitHub environment", ...environmentFact(d.environment)) : null,
       ),
-    );
+    ];
+    head.replaceChildren(...parts.filter((part) => part !== null));
     const gateList = d.gates ?? [];
     gates.hidden = gateList.length === 0;
     gatesBody.replaceChildren(gateTable(gateList));
