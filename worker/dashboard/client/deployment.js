@@ -41,7 +41,9 @@ export async function deploymentPage(scope, main, [target, id]) {
     note,
     h("div", { class: "actions" }, approve, reject),
   );
-  const gates = h("section", { class: "card gates", hidden: true }, h("h2", {}, "Gates"), gatesBody, decision);
+  const gates = h("section", { class: "card gates" }, h("h2", {}, "Gates"), gatesBody, decision);
+  // Where the card goes: in the page only when the pipeline declares gates (an ungated deployment's page is as before).
+  const gatesSlot = h("div", { class: "gates-slot" });
   approve.addEventListener("click", () => decide("approve"));
   reject.addEventListener("click", () => decide("reject"));
 
@@ -112,7 +114,9 @@ export async function deploymentPage(scope, main, [target, id]) {
     ];
     head.replaceChildren(...parts.filter((part) => part !== null));
     const gateList = d.gates ?? [];
-    gates.hidden = gateList.length === 0;
+    // Moved only when that changes: taking the card out and back would lose a note's focus.
+    if (gateList.length > 0 && gates.parentNode !== gatesSlot) gatesSlot.append(gates);
+    if (gateList.length === 0) gates.remove();
     gatesBody.replaceChildren(gateTable(gateList));
     decision.hidden = !(isWaiting && gateList.some((g) => g.kind === "approval" && g.state === "waiting"));
     noLog.textContent = isWaiting
@@ -141,7 +145,7 @@ export async function deploymentPage(scope, main, [target, id]) {
   }
 
   draw();
-  main.replaceChildren(head, gates, rollout, logs, reports);
+  main.replaceChildren(head, gatesSlot, rollout, logs, reports);
   // The gates, the rollout's statuses and durations (small JSON) while it waits or runs; the logs stream
   // by themselves. A blocked deployment never sent a job: nothing of it can still be running.
   scope.every(2_000, () => {
