@@ -142,6 +142,14 @@ describe.skipIf(missing !== null)("gates in the dashboard, in Chromium", () => {
     await page.screenshot({ path: join(SHOTS, "deployment-waiting-desktop.png"), fullPage: true });
     // Every part of the head is an element or words of its own: no stray text such as "null".
     expect(await page.locator("main > div").first().evaluate((el) => [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent))).toEqual([]);
+    // On a phone: the gates as labelled rows, the buttons in reach, nothing wider than the screen.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState(), colorScheme: "light" });
+    const small = await phone.newPage();
+    await small.goto(`${worker.url}/targets/${TARGET}/deployments/${id}`);
+    await small.getByRole("button", { name: "Approve" }).waitFor({ timeout: 10_000 });
+    await small.screenshot({ path: join(SHOTS, "deployment-waiting-mobile.png"), fullPage: true });
+    expect(await small.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+    await phone.close();
     expect(await page.locator("main p.waiting-note").textContent()).toBe("Waiting for a person's approval: nothing is sent to any host until it passes.");
     // Nothing ran while it waited (2 s: more than the dispatch and the page's polling take).
     await new Promise((r) => setTimeout(r, 2_000));
