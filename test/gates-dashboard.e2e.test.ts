@@ -8,7 +8,7 @@
  * What ran is checked twice: through the API (the job, its step and its log) and on the host itself (the
  * step appends the sha it deployed to a file only this test reads).
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -18,13 +18,14 @@ import { api, getDeployment, jobLog, waitForAgent, waitForDeployment } from "../
 import { eventually } from "../dev/eventually.ts";
 import { createRepo, type GitRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
-import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
+import { REPO_ROOT, startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does it)`;
 if (missing) console.warn(`[gates-dashboard.e2e] skipped: ${missing}`);
 
 const TARGET = "gates";
+const SHOTS = join(REPO_ROOT, "test-output/screenshots");
 const REPO = "acme/gated";
 /** Markup in a person's note stays text on the page. */
 const APPROVE_NOTE = "Checked on staging <b>looks good</b>";
@@ -65,6 +66,7 @@ describe.skipIf(missing !== null)("gates in the dashboard, in Chromium", () => {
   const ran = () => (existsSync(ranFile) ? readFileSync(ranFile, "utf8").split("\n").filter((l) => l !== "") : []);
 
   beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
     worker = await startWorker();
     repo = createRepo();
     ranFile = join(mkdtempSync(join(tmpdir(), "hookrelay-gates-")), "deployed.txt");
@@ -120,11 +122,11 @@ describe.skipIf(missing !== null)("gates in the dashboard, in Chromium", () => {
     const gates = page.locator("main section.gates");
     await gates.waitFor({ timeout: 10_000 });
     const row = gates.locator("tbody tr", { hasText: "Approval" });
-    expect(await row.locator("td").evaluateAll((tds) => tds.map((td) => td.textContent))).toEqual(["Approval", "approval", "⏸ waiting", "—", "—", "—", "—", "web-1"]);
+    expect(await row.locator("td").evaluateAll((tds) => tds.map((td) => td.textContent))).toEqual(["Approval", "approval", "‖ waiting", "—", "—", "—", "—", "web-1"]);
     await page.getByRole("button", { name: "Approve" }).waitFor({ timeout: 10_000 });
     expect(await page.getByRole("button", { name: "Reject" }).isVisible()).toBe(true);
     // When it ends blocked if nobody decides (the gate's timeout, 2 h by default), as a time to come.
-    expect(await page.locator("dt", { hasText: "Blocked if still waiting" }).locator("xpath=following-sibling::dd").textContent()).toMatch(/^in 1 h 5\d min$/);
+    expect(await page.locator("dt", { hasText: "Blocked if still waiting" }).locator("xpath=following-sibling::dd").textContent()).toMatch(/^in (1 h 5\d|2 h 00) min$/);
     return page;
   }
 
@@ -137,6 +139,17 @@ describe.skipIf(missing !== null)("gates in the dashboard, in Chromium", () => {
     expect(Date.parse(before.waitingUntil)).toBeGreaterThan(Date.now());
 
     const page = await openWaiting(id);
+    await page.screenshot({ path: join(SHOTS, "deployment-waiting-desktop.png"), fullPage: true });
+    // Every part of the head is an element or words of its own: no stray text such as "null".
+    expect(await page.locator("main > div").first().evaluate((el) => [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent))).toEqual([]);
+    // On a phone: the gates as labelled rows, the buttons in reach, nothing wider than the screen.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState(), colorScheme: "light" });
+    const small = await phone.newPage();
+    await small.goto(`${worker.url}/targets/${TARGET}/deployments/${id}`);
+    await small.getByRole("button", { name: "Approve" }).waitFor({ timeout: 10_000 });
+    await small.screenshot({ path: join(SHOTS, "deployment-waiting-mobile.png"), fullPage: true });
+    expect(await small.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+    await phone.close();
     expect(await page.locator("main p.waiting-note").textContent()).toBe("Waiting for a person's approval: nothing is sent to any host until it passes.");
     // Nothing ran while it waited (2 s: more than the dispatch and the page's polling take).
     await new Promise((r) => setTimeout(r, 2_000));
@@ -204,6 +217,7 @@ describe.skipIf(missing !== null)("gates in the dashboard, in Chromium", () => {
     expect(await page.getByRole("button", { name: "Reject" }).isHidden()).toBe(true);
     expect(await page.getByRole("button", { name: "Cancel deployment" }).isHidden()).toBe(true);
     expect(await page.locator("main img, main script").count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, "deployment-blocked-desktop.png"), fullPage: true });
 
     // Nothing ran: no job started, no step, and the host deployed nothing new.
     await new Promise((r) => setTimeout(r, 2_000));

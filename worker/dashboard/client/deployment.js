@@ -41,7 +41,9 @@ export async function deploymentPage(scope, main, [target, id]) {
     note,
     h("div", { class: "actions" }, approve, reject),
   );
-  const gates = h("section", { class: "card gates", hidden: true }, h("h2", {}, "Gates"), gatesBody, decision);
+  const gates = h("section", { class: "card gates" }, h("h2", {}, "Gates"), gatesBody, decision);
+  // Where the card goes: in the page only when the pipeline declares gates (an ungated deployment's page is as before).
+  const gatesSlot = h("div", { class: "gates-slot" });
   approve.addEventListener("click", () => decide("approve"));
   reject.addEventListener("click", () => decide("reject"));
 
@@ -89,7 +91,8 @@ export async function deploymentPage(scope, main, [target, id]) {
     const isWaiting = d.status === "waiting";
     cancel.hidden = final;
     const compare = compareLink(d.repo, d.before, d.sha);
-    head.replaceChildren(
+    // (replaceChildren would write a null as the text "null": the optional parts are filtered out.)
+    const parts = [
       h("div", { class: "page-head" }, h("h1", {}, status(d.status), " ", h("span", { class: "title" }, d.message || "(no commit message)")), h("div", { class: "actions" }, cancel, redeploy)),
       notice,
       d.status === "blocked" ? h("p", { class: "blocked-reason" }, h("strong", {}, "Blocked: "), d.blockedReason ? linkedText(d.blockedReason) : "no reason was recorded.", " Nothing ran on any host.") : null,
@@ -108,9 +111,12 @@ export async function deploymentPage(scope, main, [target, id]) {
         fact("Deployment", h("code", {}, d.id)),
         d.environment ? fact("GitHub environment", ...environmentFact(d.environment)) : null,
       ),
-    );
+    ];
+    head.replaceChildren(...parts.filter((part) => part !== null));
     const gateList = d.gates ?? [];
-    gates.hidden = gateList.length === 0;
+    // Moved only when that changes: taking the card out and back would lose a note's focus.
+    if (gateList.length > 0 && gates.parentNode !== gatesSlot) gatesSlot.append(gates);
+    if (gateList.length === 0) gates.remove();
     gatesBody.replaceChildren(gateTable(gateList));
     decision.hidden = !(isWaiting && gateList.some((g) => g.kind === "approval" && g.state === "waiting"));
     noLog.textContent = isWaiting
@@ -139,7 +145,7 @@ export async function deploymentPage(scope, main, [target, id]) {
   }
 
   draw();
-  main.replaceChildren(head, gates, rollout, logs, reports);
+  main.replaceChildren(head, gatesSlot, rollout, logs, reports);
   // The gates, the rollout's statuses and durations (small JSON) while it waits or runs; the logs stream
   // by themselves. A blocked deployment never sent a job: nothing of it can still be running.
   scope.every(2_000, () => {

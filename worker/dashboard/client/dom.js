@@ -24,8 +24,9 @@ function append(el, children) {
 const ICONS = {
   succeeded: "✓", failed: "✗", running: "●", queued: "○", pending: "○", canceled: "⊘", timed_out: "⏱",
   superseded: "↷", interrupted: "⚠", skipped: "–", sent: "✓", retrying: "↻", given_up: "✗",
-  // Gates: a deployment (or a gate) waiting, a deployment blocked at one, a gate passed.
-  waiting: "⏸", blocked: "⛔", passed: "✓",
+  // Gates: a deployment (or a gate) waiting, a deployment blocked at one, a gate passed. Text symbols
+  // common fonts have (the chats' ⏸ and ⛔ are emoji, missing where no emoji font is installed).
+  waiting: "‖", blocked: "⊝", passed: "✓",
 };
 
 /** A status as icon + word, so it reads without colour too. */
