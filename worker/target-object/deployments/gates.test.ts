@@ -295,6 +295,38 @@ describe("gates: what is told", () => {
   });
 });
 
+describe("gates: a person is asked", () => {
+  it("when only the approval waits (CI passed), the chats get deployment.waiting with its link — whatever NOTIFY_ON says — and GitHub `pending`", async () => {
+    const target = uniqueName();
+    const agent = await gated(target, { workflows: ["CI"], approval: true });
+    await runInDurableObject(env.TARGET.getByName(target), (_, state) =>
+      storeReportSetup(state.storage.sql, {
+        target,
+        github: { state: "on", why: null },
+        notify: { state: "on", why: null, on: "failure", targets: [{ channel: "notify:0123456789abcdef", label: "chat" }] },
+        publicUrl: null,
+      }),
+    );
+    const dep = (await push(target)).body.deployments![0]!;
+    const calls: ReportBody[] = [];
+    const sender: ChannelSender = {
+      async send(body): Promise<SendOutcome> {
+        calls.push(body);
+        return { kind: "sent", status: 201, body: body.kind === "github-deployment" ? { id: 5 } : {} };
+      },
+    };
+    const send = () => runInDurableObject(env.TARGET.getByName(target), (_, state) => sendDueReports(state.storage.sql, () => sender, 1000));
+    await send();
+    expect(calls.filter((b) => b.kind === "notify")).toEqual([]);
+    await conclude(target, "workflow_run", workflowRun());
+    await send();
+    const told = calls.map((b) => (b.kind === "github-status" ? `${b.state}: ${b.description}` : b.kind === "notify" ? `${b.type} ${b.path}` : "create"));
+    expect(told).toEqual(["create", "pending: waiting for CI", "pending: waiting for approval", `deployment.waiting /targets/${target}/deployments/${dep.id}`]);
+    await nothingSent(agent);
+    agent.close();
+  });
+});
+
 describe("gates: which pushes a pipeline takes", () => {
   it("a tag push deploys only a pipeline whose tags name it", async () => {
     const target = uniqueName();
