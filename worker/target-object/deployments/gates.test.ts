@@ -72,6 +72,30 @@ async function nothingSent(agent: TestAgent): Promise<void> {
   expect(agent.pending().filter((f) => f.type === "job")).toEqual([]);
 }
 
+/** GitHub reporting on, and one chat notified of failures only (NOTIFY_ON=failure). */
+function reportEverywhere(target: string): Promise<void> {
+  return runInDurableObject(env.TARGET.getByName(target), (_, state) =>
+    storeReportSetup(state.storage.sql, {
+      target,
+      github: { state: "on", why: null },
+      notify: { state: "on", why: null, on: "failure", targets: [{ channel: "notify:0123456789abcdef", label: "chat" }] },
+      publicUrl: null,
+    }),
+  );
+}
+
+/** Every report the target sends, to peers that take them all; `send` runs one outbox pass. */
+function reportsOf(target: string): { calls: ReportBody[]; send: () => Promise<number> } {
+  const calls: ReportBody[] = [];
+  const sender: ChannelSender = {
+    async send(body): Promise<SendOutcome> {
+      calls.push(body);
+      return { kind: "sent", status: 201, body: body.kind === "github-deployment" ? { id: 5 } : {} };
+    },
+  };
+  return { calls, send: () => runInDurableObject(env.TARGET.getByName(target), (_, state) => sendDueReports(state.storage.sql, () => sender, 1000)) };
+}
+
 describe("gates: a deployment waits until its CI passed", () => {
   it("waits (no job sent) until the workflow concludes success, then is queued and its job goes out", async () => {
     const target = uniqueName();
@@ -264,25 +288,12 @@ describe("gates: what is told", () => {
   it("GitHub gets `pending` while waiting and `failure` with the reason when blocked; the chats a deployment.blocked naming the run", async () => {
     const target = uniqueName();
     const agent = await gated(target, { workflows: ["CI"] });
-    await runInDurableObject(env.TARGET.getByName(target), (_, state) =>
-      storeReportSetup(state.storage.sql, {
-        target,
-        github: { state: "on", why: null },
-        notify: { state: "on", why: null, on: "failure", targets: [{ channel: "notify:0123456789abcdef", label: "chat" }] },
-        publicUrl: null,
-      }),
-    );
+    await reportEverywhere(target);
     await push(target);
     const run = workflowRun({ conclusion: "timed_out" });
     await conclude(target, "workflow_run", run);
-    const calls: ReportBody[] = [];
-    const sender: ChannelSender = {
-      async send(body): Promise<SendOutcome> {
-        calls.push(body);
-        return { kind: "sent", status: 201, body: body.kind === "github-deployment" ? { id: 5 } : {} };
-      },
-    };
-    await runInDurableObject(env.TARGET.getByName(target), (_, state) => sendDueReports(state.storage.sql, () => sender, 1000));
+    const { calls, send } = reportsOf(target);
+    await send();
     const url = (run.workflow_run as { html_url: string }).html_url;
     // In order per channel: GitHub's, then the chat's.
     expect(calls.filter((b) => b.kind !== "notify").map((b) => (b.kind === "github-status" ? `${b.state}: ${b.description}` : "create"))).toEqual([
@@ -299,23 +310,9 @@ describe("gates: a person is asked", () => {
   it("when only the approval waits (CI passed), the chats get deployment.waiting with its link — whatever NOTIFY_ON says — and GitHub `pending`", async () => {
     const target = uniqueName();
     const agent = await gated(target, { workflows: ["CI"], approval: true });
-    await runInDurableObject(env.TARGET.getByName(target), (_, state) =>
-      storeReportSetup(state.storage.sql, {
-        target,
-        github: { state: "on", why: null },
-        notify: { state: "on", why: null, on: "failure", targets: [{ channel: "notify:0123456789abcdef", label: "chat" }] },
-        publicUrl: null,
-      }),
-    );
+    await reportEverywhere(target);
     const dep = (await push(target)).body.deployments![0]!;
-    const calls: ReportBody[] = [];
-    const sender: ChannelSender = {
-      async send(body): Promise<SendOutcome> {
-        calls.push(body);
-        return { kind: "sent", status: 201, body: body.kind === "github-deployment" ? { id: 5 } : {} };
-      },
-    };
-    const send = () => runInDurableObject(env.TARGET.getByName(target), (_, state) => sendDueReports(state.storage.sql, () => sender, 1000));
+    const { calls, send } = reportsOf(target);
     await send();
     expect(calls.filter((b) => b.kind === "notify")).toEqual([]);
     await conclude(target, "workflow_run", workflowRun());
