@@ -49,6 +49,21 @@ function target(url: string, secret?: string): NotifyTarget {
 
 const json = (text: string): Record<string, any> => JSON.parse(text);
 
+/** Every mrkdwn text of a Slack body (its fallback `text` first): where a chat could be made to ping, link or format. */
+function slackTexts(body: Record<string, any>): string[] {
+  const texts: string[] = [body.text];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === "object" && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(body.blocks);
+  return texts;
+}
+
 describe("notifySetup", () => {
   it("is off, naming NOTIFY_URLS, when no URL is set", () => {
     for (const vars of [{}, { NOTIFY_URLS: "" }, { NOTIFY_URLS: " \n , \n" }, { NOTIFY_SECRET: newSecret(), NOTIFY_ON: "failure" }]) {
@@ -335,16 +350,7 @@ describe("sending", () => {
       const r = report({ message, ref: "refs/heads/<!here>`x`", pusher: "mallory<!everyone>" });
       const body = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), r, null, "report_42", Date.now())).body);
       expect(slackProblems(body)).toEqual([]);
-      const texts: string[] = [body.text];
-      const walk = (v: unknown): void => {
-        if (Array.isArray(v)) v.forEach(walk);
-        else if (typeof v === "object" && v !== null) {
-          const o = v as Record<string, unknown>;
-          if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
-          Object.values(o).forEach(walk);
-        }
-      };
-      walk(body.blocks);
+      const texts = slackTexts(body);
       for (const text of texts) {
         // The only control sequences are our own two links.
         for (const m of text.matchAll(/<[^>]*>?/g)) expect(m[0]).toMatch(/^<https:\/\/(github\.com\/acme\/site\/commit\/|relay\.example\/)[^|<>]*\|[^<>]*>$/);
@@ -451,19 +457,6 @@ describe("gates: a deployment waiting for approval, or blocked", () => {
     });
   const blocked = (reason: string | null, over: Partial<DeploymentReport> = {}) =>
     report({ type: "deployment.blocked", status: "blocked", reason, hosts: [{ agent: "web-1", status: "skipped", failedStep: null }], ...over });
-  const slackTexts = (body: Record<string, any>): string[] => {
-    const texts: string[] = [body.text];
-    const walk = (v: unknown): void => {
-      if (Array.isArray(v)) v.forEach(walk);
-      else if (typeof v === "object" && v !== null) {
-        const o = v as Record<string, unknown>;
-        if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
-        Object.values(o).forEach(walk);
-      }
-    };
-    walk(body.blocks);
-    return texts;
-  };
   const slackEscaped = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const unescapeDiscord = (s: string) => s.replace(/\\([^A-Za-z0-9\s])/g, "$1");
 
