@@ -220,30 +220,45 @@ export class Target extends DurableObject<Env> {
       gated: anyWaiting(this.ctx.storage.sql, (answer.body.deployments ?? []).map((d) => d.id)),
       agents: [...new Set(answer.body.jobs.map((j) => j.agent))],
     }, c.now);
-    if (answer.body.jobs.length > 0) {
-      const send = () => {
-        try {
-          const sent = this.sendJobs([], Date.now());
-          const ours = new Set(answer.body.jobs.map((j) => j.id));
-          logDeliverySent(d.delivery, answer, new Set(sent.map((j) => j.id)));
-          for (const { id, agent } of sent) if (!ours.has(id)) logInfo(`[job ${id}] sent to ${agent}`);
-        } catch (e) {
-          logError(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
-        }
-      };
-      // Not awaited: the answer never waits for this. A failed sync resets the DO; the alarm then sends.
-      this.ctx.storage.sync().then(
-        () => setTimeout(send, DISPATCH_DELAY_MS),
-        (e: unknown) => logError(`[delivery ${d.delivery}] its rows were not confirmed (the alarm sends its jobs): ${errorDetail(e)}`),
-      );
-    }
+    if (answer.body.jobs.length > 0) this.sendAfterAnswer(d.delivery, answer);
     return answer;
   }
 
-  /** RPC: a CI run's conclusion (workflow_run, check_run): the gates it decides (job-calls.ts). */
+  /**
+   * After an answer whose rows released jobs (a push; a CI conclusion that opened a gate): they go out
+   * DISPATCH_DELAY_MS after the rows are confirmed on disk (`storage.sync()`), so the answer never
+   * waits for a send, an agent's `accepted`, or the events that follow it. The alarm is the net.
+   */
+  private sendAfterAnswer(delivery: string, answer: DeliveryAnswer): void {
+    const send = () => {
+      try {
+        const sent = this.sendJobs([], Date.now());
+        const ours = new Set(answer.body.jobs.map((j) => j.id));
+        logDeliverySent(delivery, answer, new Set(sent.map((j) => j.id)));
+        for (const { id, agent } of sent) if (!ours.has(id)) logInfo(`[job ${id}] sent to ${agent}`);
+      } catch (e) {
+        logError(`[delivery ${delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
+      }
+    };
+    // Not awaited: the answer never waits for this. A failed sync resets the DO; the alarm then sends.
+    this.ctx.storage.sync().then(
+      () => setTimeout(send, DISPATCH_DELAY_MS),
+      (e: unknown) => logError(`[delivery ${delivery}] its rows were not confirmed (the alarm sends its jobs): ${errorDetail(e)}`),
+    );
+  }
+
+  /**
+   * RPC: a CI run's conclusion (workflow_run, check_run): the gates it decides (job-calls.ts). As after
+   * a push, the jobs it released go out after the answer (sendAfterAnswer); the alarm is derived first
+   * (a gate's timeout went, a released job's dispatch net came).
+   */
   async receiveConclusion(d: ConclusionDelivery): Promise<DeliveryAnswer> {
     this.usable();
-    return this.answer(receiveConclusion(this.context(), d));
+    const { result, changed } = receiveConclusion(this.context(), d);
+    if (changed === null) return result;
+    await this.reschedule();
+    this.sendAfterAnswer(d.delivery, result);
+    return result;
   }
 
   /** RPC: POST …/deployments/:id/approve and …/reject (deployment-calls.ts). */

@@ -188,6 +188,24 @@ describe("gates: a deployment waits until its CI passed", () => {
     agent.close();
   });
 
+  it("sends no host anything while it waits, even when another host's job ends (a host that stops declaring the pipeline)", async () => {
+    const target = uniqueName();
+    const decl = pipeline({ waitFor: waitFor({ workflows: ["CI"] }) });
+    const web1 = await helloAgent(target, "web-1", [decl]);
+    const web2 = await helloAgent(target, "web-2", [decl]);
+    const dep = (await push(target)).body.deployments![0]!;
+    web1.close();
+    const again = await helloAgent(target, "web-1", [pipeline({ name: "other" })]);
+    const d = await deploymentOf(target, dep.id);
+    expect(d.status).toBe("waiting");
+    expect(d.jobs.map((j) => `${j.agent} ${j.status}`)).toEqual(["web-1 skipped", "web-2 queued"]);
+    await nothingSent(web2);
+    await conclude(target, "workflow_run", workflowRun());
+    expect((await web2.next("job")).jobId).toBe(dep.jobs[1]);
+    again.close();
+    web2.close();
+  });
+
   it("a newer push supersedes a waiting deployment", async () => {
     const target = uniqueName();
     const agent = await gated(target, { workflows: ["CI"] });
