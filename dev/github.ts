@@ -170,3 +170,33 @@ export function workflowRunPayload(f: RunFields): Record<string, unknown> {
     sender: { login: "octocat", id: 1, type: "User" },
   };
 }
+
+/**
+ * A `check_run` delivery shaped like GitHub's `check_run.completed` example: a check (any CI app) named
+ * `name` (`wait_for.checks`) on `sha`. Its suite names the head branch (`headBranch`, default "main");
+ * GitHub leaves it null for a fork's head, which the worker reads as a fork's run.
+ */
+export function checkRunPayload(f: Omit<RunFields, "headRepo" | "runAttempt"> & { headBranch?: string | null }): Record<string, unknown> {
+  runs++;
+  const id = f.id ?? 8_000_000_000 + (Date.now() % 1_000_000_000) + runs;
+  const now = new Date().toISOString();
+  const completed = f.action === undefined || f.action === "completed";
+  return {
+    action: f.action ?? "completed",
+    check_run: {
+      id,
+      name: f.name ?? "lint",
+      node_id: `CR_${id}`,
+      head_sha: f.sha,
+      status: completed ? "completed" : "in_progress",
+      conclusion: completed ? (f.conclusion ?? "success") : null,
+      started_at: now,
+      completed_at: completed ? now : null,
+      html_url: `https://github.com/${f.repo}/runs/${id}`,
+      check_suite: { id: id + 1, head_branch: f.headBranch === undefined ? "main" : f.headBranch, head_sha: f.sha, status: "completed", conclusion: null, pull_requests: [] },
+      app: { id: 15368, slug: "github-actions", name: "GitHub Actions" },
+    },
+    repository: repositoryObject(f.repo, 100_001),
+    sender: { login: "octocat", id: 1, type: "User" },
+  };
+}

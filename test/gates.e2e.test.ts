@@ -12,7 +12,10 @@
  *   HOOKRELAY_BRANCH;
  * - a docs-only push is ignored by a `paths: ["app/**"]` pipeline and deploys a pipeline without paths;
  * - the worker SIGKILLed while a deployment waits, restarted on the same storage: the run's success
- *   still opens the gate and the step runs.
+ *   still opens the gate and the step runs;
+ * - two workflows and a check, all required (the last one opens it); conclusions that came before the
+ *   push (it deploys at once); a re-run that passes after a failure (a new deployment runs); a newer push
+ *   superseding a waiting one; a gate timeout (`timeout: 2s`) ending it `blocked`.
  *
  * What ran is checked on the host itself (each step appends a line to a file only this test reads) and
  * through the API (the deployment, its job and its step).
@@ -26,7 +29,7 @@ import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { api, getDeployment, jobLog, waitForAgent, waitForDeployment } from "../dev/api.ts";
 import { eventually } from "../dev/eventually.ts";
 import { createRepo, git, type GitRepo } from "../dev/git-repo.ts";
-import { pushPayload, sendWebhook, workflowRunPayload } from "../dev/github.ts";
+import { checkRunPayload, pushPayload, sendWebhook, workflowRunPayload } from "../dev/github.ts";
 import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 import { type FakeGitHub, startFakeGitHub } from "../testing/fake-github.ts";
 import { type NotifyReceiver, startNotifyReceiver } from "../testing/notify-receiver.ts";
@@ -293,5 +296,101 @@ describe("gates end to end: a worker killed while a deployment waits", () => {
     expect(answer.body.gates).toEqual([{ deployment: id, gate: "workflow CI", state: "passed" }]);
     await ranOnHost(worker, "restart", id, ran.lines, `deployed ${sha}`);
     expect(ran.lines()).toEqual([`deployed ${sha}`]);
+  });
+});
+
+describe("gates end to end: every gate, early conclusions, re-runs, supersede, timeout", () => {
+  let worker: WorkerProcess;
+  let repo: GitRepo;
+  const agents: AgentProcess[] = [];
+  const ran = hostFile();
+  const quick = hostFile();
+  const conclude = (target: string, sha: string, gate: "CI" | "Build" | "lint", conclusion = "success") =>
+    gate === "lint"
+      ? send(worker, target, "check_run", checkRunPayload({ repo: REPO, sha, name: "lint", conclusion }))
+      : send(worker, target, "workflow_run", runOf(sha, { conclusion, name: gate } as { conclusion: string }));
+  const states = async (target: string, id: string) => (await getDeployment(worker.url, target, id)).gates.map((g: any) => `${g.kind} ${g.name} ${g.state}`);
+
+  beforeAll(async () => {
+    worker = await startWorker();
+    repo = createRepo();
+    const step = (file: string) => [{ name: "deploy", run: `echo "deployed $HOOKRELAY_SHA" >> '${file}'` }];
+    agents.push(
+      ...(await Promise.all([
+        startAgent({
+          server: worker.url, target: "many", name: "web-1",
+          pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, wait_for: { workflows: ["CI", "Build"], checks: ["lint"] }, steps: step(ran.path) }],
+        }),
+        startAgent({
+          server: worker.url, target: "quick", name: "web-1",
+          pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, wait_for: { workflows: ["CI"], timeout: "2s" }, steps: step(quick.path) }],
+        }),
+      ])),
+    );
+    for (const target of ["many", "quick"]) await waitForAgent(worker.url, target, "web-1");
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await worker?.stop();
+  });
+
+  it("needs every gate: two workflows and a check; the last conclusion opens it", async () => {
+    const sha = repo.commit({ "app/main.py": "print('many')\n" }, "many");
+    const id = await pushOne(worker, "many", sha);
+    await conclude("many", sha, "CI");
+    await conclude("many", sha, "lint", "neutral");
+    expect(await states("many", id)).toEqual(["workflow CI passed", "workflow Build waiting", "check lint passed"]);
+    await new Promise((r) => setTimeout(r, NOTHING_RAN_MS));
+    expect((await getDeployment(worker.url, "many", id)).status).toBe("waiting");
+    expect(ran.lines().filter((l) => l.includes(sha))).toEqual([]);
+    await conclude("many", sha, "Build", "skipped");
+    await ranOnHost(worker, "many", id, ran.lines, `deployed ${sha}`);
+  });
+
+  it("takes conclusions that came before the push: the push deploys at once", async () => {
+    const sha = repo.commit({ "app/main.py": "print('early')\n" }, "early");
+    for (const gate of ["CI", "Build", "lint"] as const) {
+      const early = await conclude("many", sha, gate);
+      expect(early.body.ignored).toMatch(/no deployment waits for it \(kept/);
+    }
+    const id = await pushOne(worker, "many", sha);
+    await ranOnHost(worker, "many", id, ran.lines, `deployed ${sha}`);
+  });
+
+  it("a re-run that passes after a failure deploys the commit again: a new deployment, and it runs", async () => {
+    const sha = repo.commit({ "app/main.py": "print('flaky')\n" }, "flaky");
+    const first = await pushOne(worker, "many", sha);
+    await conclude("many", sha, "Build");
+    await conclude("many", sha, "lint");
+    await conclude("many", sha, "CI", "failure");
+    expect((await waitForDeployment(worker.url, "many", first, ["blocked"], 10_000)).blockedReason).toMatch(/^CI concluded failure \(workflow CI\)/);
+    const rerun = await conclude("many", sha, "CI");
+    expect(rerun.status, JSON.stringify(rerun.body)).toBe(202);
+    const again = rerun.body.deployments[0].id;
+    expect(again).not.toBe(first);
+    await ranOnHost(worker, "many", again, ran.lines, `deployed ${sha}`);
+    expect(ran.lines().filter((l) => l.includes(sha))).toHaveLength(1);
+  });
+
+  it("a newer push supersedes a waiting deployment; the older commit's CI then opens nothing", async () => {
+    const older = repo.commit({ "app/main.py": "print('older')\n" }, "older");
+    const olderId = await pushOne(worker, "many", older);
+    const newer = repo.commit({ "app/main.py": "print('newer')\n" }, "newer");
+    const newerId = await pushOne(worker, "many", newer);
+    expect((await getDeployment(worker.url, "many", olderId)).status).toBe("superseded");
+    for (const gate of ["CI", "Build", "lint"] as const) await conclude("many", older, gate);
+    await new Promise((r) => setTimeout(r, NOTHING_RAN_MS));
+    expect(ran.lines().filter((l) => l.includes(older))).toEqual([]);
+    expect((await getDeployment(worker.url, "many", newerId)).status).toBe("waiting");
+  });
+
+  it("ends blocked when CI does not conclude within the gate's timeout (the alarm), nothing run", async () => {
+    const sha = repo.commit({ "app/main.py": "print('slow')\n" }, "slow");
+    const id = await pushOne(worker, "quick", sha);
+    const blocked = await waitForDeployment(worker.url, "quick", id, ["blocked"], 15_000);
+    expect(blocked.blockedReason).toBe("CI did not finish within 2 s (still waiting for workflow CI)");
+    expect(blocked.jobs.map((j: any) => [j.status, j.startedAt])).toEqual([["skipped", null]]);
+    expect(quick.lines()).toEqual([]);
   });
 });
