@@ -18,6 +18,7 @@ import { eventually } from "../dev/eventually.ts";
 import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS, wranglerDevEnv } from "../dev/worker-process.ts";
+import { gatesBench, gatesRows } from "./gates.ts";
 import { globRow } from "./glob.ts";
 import { logBudgetRow } from "./log-budget.ts";
 import { maskingRow } from "./masking.ts";
@@ -149,6 +150,10 @@ try {
     ok: peer ? relayP50 / peer.start <= 3 : undefined,
     ratio: peer ? `${(relayP50 / peer.start).toFixed(2)}× webhook` : undefined,
   });
+
+  // 1b. Gates (issue 25): a workflow_run that opens a deployment's last gate — its answer, and → the first
+  // step started — taken in turn with a push to an ungated pipeline on an agent of its own. See bench/gates.ts.
+  rows.push(...gatesRows(await gatesBench(worker.url, { bundle: true }), peer));
 
   // 2. A busy agent: a long deploy runs, each push queues behind it (superseding the queued one).
   const slow = await push("slow");

@@ -35,7 +35,7 @@ export async function agentToken(url: string, target: string, name: string): Pro
 export const FINAL = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted", "skipped"];
 
 /** A deployment's final statuses. */
-export const DEPLOYMENT_FINAL = ["succeeded", "failed", "canceled", "superseded"];
+export const DEPLOYMENT_FINAL = ["succeeded", "failed", "canceled", "superseded", "blocked"];
 
 /** GET /api/targets/:target/deployments/:id: the deployment with its jobs (rollout order) and their steps. */
 export async function getDeployment(url: string, target: string, id: string): Promise<any> {

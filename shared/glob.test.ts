@@ -20,6 +20,15 @@ describe("branch filter patterns", () => {
     for (const b of no) expect(matches(pattern, b), b).toBe(false);
   });
 
+  it("lets a ** then / at a segment start match no directory, as GitHub's table has it for paths (branches and tags alike)", () => {
+    expect(["main", "team/main", "a/b/main"].map((b) => matches("**/main", b))).toEqual([true, true, true]);
+    expect(["xmain", "team/xmain"].map((b) => matches("**/main", b))).toEqual([false, false]);
+    expect(["release/v1", "release/x/v1"].map((b) => matches("release/**/v1", b))).toEqual([true, true]);
+    expect(matches("release/**/v1", "release/xv1")).toBe(false);
+    expect(matches("x**/main", "xmain")).toBe(false); // not at a segment start: ** is any characters, then /
+    expect(matches("x**/main", "x/main")).toBe(true);
+  });
+
   it("reads ? as zero or one of the preceding character and + as one or more", () => {
     expect(["page.js", "page.jsx"].map((b) => matches("*.jsx?", b))).toEqual([true, true]);
     expect(matches("*.jsx?", "page.jsxx")).toBe(false);

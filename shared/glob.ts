@@ -1,8 +1,13 @@
 /**
- * Branch filters with GitHub Actions' filter-pattern syntax (the `branches:` key of `on.push`).
+ * Filters with GitHub Actions' filter-pattern syntax: the `branches:`, `tags:`, `paths:` and
+ * `paths-ignore:` keys of `on.push` share it.
  *
- * A pattern is matched against the whole branch name (without `refs/heads/`), case-sensitively:
+ * A pattern is matched against the whole name — a branch without `refs/heads/`, a tag without
+ * `refs/tags/`, a file's path from the repository's root — case-sensitively:
  * - `*` matches zero or more characters except `/`; `**` matches zero or more of any character.
+ *   A `**` then `/`, at the start of the pattern or right after a `/`, also matches no directory at
+ *   all, as GitHub's table has it: `**` + `/README.md` matches `README.md`, and `docs/**` + `/*.md`
+ *   matches `docs/a.md`.
  * - `?` makes the preceding character (or `[...]`) optional: zero or one of it.
  * - `+` matches one or more of the preceding character (or `[...]`).
  * - `[...]` matches one character listed or in a range; ranges lie within `a-z`, `A-Z` or `0-9`
@@ -29,6 +34,8 @@ type Repeat = "one" | "opt" | "star";
 interface Item {
   ranges: readonly number[];
   repeat: Repeat;
+  /** A `**` then `/` that may match no directory: this position also leads past the `/` without consuming. */
+  skipSlash?: true;
 }
 type Compiled = { ok: true; negated: boolean; items: readonly Item[] } | { ok: false; problem: string };
 
@@ -38,13 +45,18 @@ const [LBRACKET, RBRACKET, BACKSLASH, DASH] = [cp("["), cp("]"), cp("\\"), cp("-
 const ANY = [0, 0x10ffff];
 const NOT_SLASH = [0, SLASH - 1, SLASH + 1, 0x10ffff];
 
-/** Selects `branch` when the last pattern in `patterns` that matches it is positive. */
-export function matchesBranchFilters(branch: string, patterns: readonly string[]): boolean {
+/** Selects `name` (a branch, a tag, a path) when the last pattern in `patterns` that matches it is positive. */
+export function matchesFilters(name: string, patterns: readonly string[]): boolean {
   for (let i = patterns.length - 1; i >= 0; i--) {
     const p = compile(patterns[i]!);
-    if (p.ok && simulate(p.items, branch)) return !p.negated;
+    if (p.ok && simulate(p.items, name)) return !p.negated;
   }
   return false;
+}
+
+/** Selects `branch` when the last pattern in `patterns` that matches it is positive. */
+export function matchesBranchFilters(branch: string, patterns: readonly string[]): boolean {
+  return matchesFilters(branch, patterns);
 }
 
 /** Why `pattern` is not a valid filter pattern, or null. */
@@ -108,8 +120,11 @@ function parse(pattern: string): Compiled {
     const c = cps[i]!;
     if (c === STAR) {
       const double = cps[i + 1] === STAR;
+      const atSegmentStart = i === 0 || cps[i - 1] === SLASH;
       if (double) i++;
-      items.push({ ranges: double ? ANY : NOT_SLASH, repeat: "star" });
+      const item: Item = { ranges: double ? ANY : NOT_SLASH, repeat: "star" };
+      if (double && atSegmentStart && cps[i + 1] === SLASH) item.skipSlash = true;
+      items.push(item);
       repeatable = false;
     } else if (c === QUESTION || c === PLUS) {
       const prev = items[items.length - 1];
@@ -187,12 +202,31 @@ function simulate(items: readonly Item[], branch: string, cost?: { visits: numbe
   const mark = new Int32Array(end + 1).fill(-1);
   let step = 0;
   let live = 0;
-  // The start position and every position reachable from it by skipping optional items.
-  for (let s = 0; mark[s] !== step; s++) {
-    mark[s] = step;
-    cur[live++] = s;
-    if (s === end || items[s]!.repeat === "one") break;
-  }
+  const hasSkip = items.some((item) => item.skipSlash);
+  const stack = new Int32Array(end + 1);
+  let top = 0;
+  /**
+   * Puts `u` on the stack unless it is there (or was) this step. `entry`: arriving at `u` from before
+   * it (not a `*`/`**` staying put), which is when a skippable `**` may match no directory at all.
+   */
+  const reach = (u: number, entry: boolean): void => {
+    if (entry && u < end && items[u]!.skipSlash) reach(u + 2, true);
+    if (mark[u] === step) return;
+    mark[u] = step;
+    stack[top++] = u;
+  };
+  /** Adds `from` and every position reachable from it without consuming (past optional items, over a skippable `**` and its `/`) to `into`. */
+  const close = (from: number, entry: boolean, into: Int32Array, count: number): number => {
+    reach(from, entry);
+    while (top > 0) {
+      const t = stack[--top]!;
+      into[count++] = t;
+      if (t !== end && items[t]!.repeat !== "one") reach(t + 1, true);
+    }
+    return count;
+  };
+  // The start position and every position reachable from it without consuming.
+  live = close(0, true, cur, 0);
   for (let i = 0; i < branch.length; ) {
     const c = branch.codePointAt(i)!;
     i += c > 0xffff ? 2 : 1;
@@ -207,7 +241,12 @@ function simulate(items: readonly Item[], branch: string, cost?: { visits: numbe
       let hit = false;
       for (let j = 0; j < r.length; j += 2) if (c >= r[j]! && c <= r[j + 1]!) { hit = true; break; }
       if (!hit) continue;
-      // Where consuming c leads, then onward past optional items.
+      // Where consuming c leads, then onward without consuming.
+      if (hasSkip) {
+        n = item.repeat === "star" ? close(s, false, next, n) : close(s + 1, true, next, n);
+        continue;
+      }
+      // Without a skippable `**`, what is reachable lies in a row: where consuming c leads, then onward past optional items.
       for (let t = item.repeat === "star" ? s : s + 1; mark[t] !== step; t++) {
         mark[t] = step;
         next[n++] = t;

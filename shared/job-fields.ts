@@ -3,7 +3,7 @@
  * naming the field, no job) and the agent before it runs anything (the job is accepted and ends
  * `failed` with the reason). The values reach steps only as HOOKRELAY_* environment variables.
  */
-import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, DELIVERY_PATTERN, EVENT_PATTERN, REPO_HINT, REPO_PATTERN, SHA_HINT, SHA_PATTERN } from "./patterns.ts";
+import { DELIVERY_PATTERN, EVENT_PATTERN, JOB_REF_HINT, JOB_REF_PATTERN, REPO_HINT, REPO_PATTERN, SHA_HINT, SHA_PATTERN } from "./patterns.ts";
 import { textValueProblem } from "./text-value.ts";
 
 /**
@@ -31,7 +31,7 @@ const RULES: Record<JobFieldName, Rule> = {
   delivery: { pattern: DELIVERY_PATTERN, hint: "must be 1-200 letters, digits or . _ : -", maxBytes: 200 },
   event: { pattern: EVENT_PATTERN, hint: "must be 1-100 lowercase letters or _", maxBytes: 100 },
   repo: { pattern: REPO_PATTERN, hint: REPO_HINT, maxBytes: 201 },
-  ref: { pattern: BRANCH_REF_PATTERN, hint: BRANCH_REF_HINT, maxBytes: 1024 },
+  ref: { pattern: JOB_REF_PATTERN, hint: JOB_REF_HINT, maxBytes: 1024 },
   sha: { pattern: SHA_PATTERN, hint: SHA_HINT, maxBytes: 64 },
   before: { pattern: SHA_PATTERN, hint: SHA_HINT, maxBytes: 64 },
   pusher: { maxBytes: MAX_PUSHER_BYTES },

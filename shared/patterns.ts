@@ -20,3 +20,6 @@ export const SHA_HINT = "must be 40 or 64 lowercase hex digits";
 /** A branch ref; any bytes git allows are fine (they only ever reach steps as env values), but no control characters. */
 export const BRANCH_REF_PATTERN = /^refs\/heads\/[^\x00-\x1f\x7f]{1,245}$/;
 export const BRANCH_REF_HINT = "must be refs/heads/<branch>";
+/** A job's ref: a branch, or a tag (a tag job runs only where the pipeline's own `tags` name it). Same bytes rule as a branch ref. */
+export const JOB_REF_PATTERN = /^refs\/(?:heads|tags)\/[^\x00-\x1f\x7f]{1,245}$/;
+export const JOB_REF_HINT = "must be refs/heads/<branch> or refs/tags/<tag>";

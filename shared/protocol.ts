@@ -13,6 +13,8 @@ import { fitsUtf8 } from "./utf8.ts";
 import { jobFieldsFrom, type JobFields } from "./job-fields.ts";
 import { JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN } from "./patterns.ts";
 import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "./rollout.ts";
+import { branchFiltersProblem, globProblem, MAX_PATTERN_LENGTH } from "./glob.ts";
+import { MAX_GATE_NAME_CHARS, MAX_GATE_NAMES_PER_LIST, MAX_GATE_TIMEOUT_MS, MAX_PATH_GLOBS_PER_PIPELINE, MAX_TAG_GLOBS_PER_PIPELINE } from "./limits.ts";
 
 export type { JobFields } from "./job-fields.ts";
 
@@ -23,8 +25,25 @@ export type { JobFields } from "./job-fields.ts";
  * 2: pipelines declare `timeoutMs` (the DO's job deadline). (A pipeline's optional `rollout` was
  * added within 2: a declaration without it gets DEFAULT_ROLLOUT, which is what such an agent's hosts
  * did before — one at a time is no change for a single server.)
+ *
+ * 4 is 3 with gates: a pipeline's `tags`, `paths`, `pathsIgnore`, `waitFor`. An agent whose config
+ * declares any says 4 (helloProtocol), so a worker from before gates — which would take such a
+ * pipeline and deploy it at once, every gate ignored — refuses it ("deploy the worker that matches
+ * this agent") instead: fail closed. An agent that declares none says 3, and works with either worker.
  */
 export const PROTOCOL_VERSION = 3;
+/** The protocol of a hello whose pipelines declare gates (above). A worker speaks 3 and 4. */
+export const GATES_PROTOCOL_VERSION = 4;
+
+/** Whether a declaration uses any gate key: it needs a worker that honours them. */
+export function declaresGates(p: PipelineDecl): boolean {
+  return p.tags !== undefined || p.paths !== undefined || p.pathsIgnore !== undefined || p.waitFor !== undefined;
+}
+
+/** The protocol an agent's hello says: 4 when a pipeline declares gates, else 3. */
+export function helloProtocol(pipelines: readonly PipelineDecl[]): number {
+  return pipelines.some(declaresGates) ? GATES_PROTOCOL_VERSION : PROTOCOL_VERSION;
+}
 /** Outgoing frames stay at or under this size (UTF-8 bytes of a text frame; all bytes of a binary one). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /**
@@ -81,6 +100,28 @@ export interface PipelineDecl {
   /** GitHub's production_environment / transient_environment, when the config sets them (optional: older agents omit them). */
   productionEnvironment?: boolean;
   transientEnvironment?: boolean;
+  /**
+   * Gates (README, "Deploy only what passed"), each optional: older agents omit them, and a
+   * pipeline without them deploys as before. `tags`: tag globs that deploy (none: no tag does).
+   * `paths` / `pathsIgnore` (never both): GitHub Actions' path filters on the push's changed files.
+   * `waitFor`: what must pass before any host runs the deployment.
+   */
+  tags?: string[];
+  paths?: string[];
+  pathsIgnore?: string[];
+  waitFor?: WaitForDecl;
+}
+
+/** What a deployment waits for before it is queued (the config's `wait_for`). */
+export interface WaitForDecl {
+  /** GitHub Actions workflow runs, by name, that must conclude passing (shared/gates.ts conclusionPasses). */
+  workflows: string[];
+  /** Check runs, by name (any CI app), that must conclude passing. */
+  checks: string[];
+  /** Then a person approves. */
+  approval: boolean;
+  /** Waiting longer ends the deployment `blocked`. */
+  timeoutMs: number;
 }
 
 export type JobEventBody =
@@ -156,7 +197,52 @@ function readPipelineDecl(r: Reader): PipelineDecl {
     timeoutMs: r.field("timeoutMs").int({ min: 1, max: MAX_TIMEOUT_MS }),
     rollout: r.has("rollout") ? readRollout(r.field("rollout")) : { ...DEFAULT_ROLLOUT },
     ...readEnvironment(r),
+    ...readGates(r),
   };
+}
+
+/** A workflow's or check run's name as `wait_for` names it: matched exactly against GitHub's `name`. */
+export const GATE_NAME_PATTERN = new RegExp(`^(?!\\s*$)[^\\u0000-\\u001f\\u007f-\\u009f]{1,${MAX_GATE_NAME_CHARS}}$`);
+export const GATE_NAME_HINT = `must be a workflow's or check run's name as GitHub shows it: 1-${MAX_GATE_NAME_CHARS} characters, not blank, no control characters`;
+
+/** A list of filter globs: bounded, each a valid pattern, and at least one positive (a list of only ! patterns selects nothing). */
+function readGlobs(r: Reader, max: number): string[] {
+  const list = r.array({ max }).map((g) => {
+    const glob = g.string({ max: MAX_PATTERN_LENGTH });
+    const why = globProblem(glob);
+    return why === null ? glob : g.fail(why);
+  });
+  const why = branchFiltersProblem(list);
+  return why === null ? list : r.fail(why);
+}
+
+function readGateNames(r: Reader): string[] {
+  const names = r.array({ max: MAX_GATE_NAMES_PER_LIST }).map((n) => n.string({ pattern: GATE_NAME_PATTERN, patternHint: GATE_NAME_HINT }));
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  return twice === undefined ? names : r.fail(`names ${JSON.stringify(twice)} twice`);
+}
+
+function readGates(r: Reader): Pick<PipelineDecl, "tags" | "paths" | "pathsIgnore" | "waitFor"> {
+  const out: Pick<PipelineDecl, "tags" | "paths" | "pathsIgnore" | "waitFor"> = {};
+  if (r.has("tags")) out.tags = readGlobs(r.field("tags"), MAX_TAG_GLOBS_PER_PIPELINE);
+  if (r.has("paths")) out.paths = readGlobs(r.field("paths"), MAX_PATH_GLOBS_PER_PIPELINE);
+  if (r.has("pathsIgnore")) {
+    if (out.paths !== undefined) r.field("pathsIgnore").fail("a pipeline declares paths or pathsIgnore, not both");
+    out.pathsIgnore = readGlobs(r.field("pathsIgnore"), MAX_PATH_GLOBS_PER_PIPELINE);
+  }
+  if (r.has("waitFor")) {
+    const w = r.field("waitFor");
+    out.waitFor = {
+      workflows: readGateNames(w.field("workflows")),
+      checks: readGateNames(w.field("checks")),
+      approval: w.field("approval").boolean(),
+      timeoutMs: w.field("timeoutMs").int({ min: 1, max: MAX_GATE_TIMEOUT_MS }),
+    };
+    if (out.waitFor.workflows.length === 0 && out.waitFor.checks.length === 0 && !out.waitFor.approval) {
+      w.fail("waits for nothing: name workflows or checks, or set approval");
+    }
+  }
+  return out;
 }
 
 /** A URL people follow from GitHub ("View deployment"): https only, bounded. */
@@ -216,18 +302,27 @@ export function parseAgentMessage(text: string): ParseResult<AgentMessage> {
   return parseFrame(text, (r): AgentMessage => {
     const type = r.field("type").oneOf(["hello", "accepted", "event", "error"] as const);
     switch (type) {
-      case "hello":
+      case "hello": {
+        const protocol = r.field("protocol").int({ min: 1 });
+        const pipelinesField = r.field("pipelines");
+        const pipelines = pipelinesField.array({ max: 100 }).map(readPipelineDecl);
+        // Gates said under protocol 3 would be taken by a worker that ignores them: never.
+        const gated = pipelines.find(declaresGates);
+        if (gated && protocol < GATES_PROTOCOL_VERSION) {
+          pipelinesField.fail(`pipeline ${gated.name} declares gates (tags, paths, paths_ignore or wait_for): its hello must say protocol ${GATES_PROTOCOL_VERSION}`);
+        }
         return {
           type,
-          protocol: r.field("protocol").int({ min: 1 }),
+          protocol,
           agent: name(r.field("agent")),
           version: shortText(r.field("version"), 100),
-          pipelines: r.field("pipelines").array({ max: 100 }).map(readPipelineDecl),
+          pipelines,
           unfinished: r
             .field("unfinished")
             .array({ max: MAX_UNFINISHED })
             .map((u) => ({ jobId: jobId(u.field("jobId")), lastSeq: u.field("lastSeq").int({ min: 0 }) })),
         };
+      }
       case "accepted":
         return { type, jobId: jobId(r.field("jobId")) };
       case "event":

@@ -51,10 +51,10 @@ describe("jobFieldProblems", () => {
   });
 
   it("names each bad field and why", () => {
-    const problems = jobFieldProblems({ ...base, pusher: "eve\u0000x", repo: "a/b/c", ref: "refs/tags/v1", sha: "XYZ" });
+    const problems = jobFieldProblems({ ...base, pusher: "eve\u0000x", repo: "a/b/c", ref: "refs/pull/1/merge", sha: "XYZ" });
     expect(problems).toEqual([
       expect.stringMatching(/^repo must be owner\/name/),
-      expect.stringMatching(/^ref must be refs\/heads/),
+      expect.stringMatching(/^ref must be refs\/heads\/<branch> or refs\/tags\/<tag>$/),
       expect.stringMatching(/^sha must be 40 or 64/),
       expect.stringMatching(/^pusher contains a NUL/),
     ]);

@@ -34,6 +34,7 @@ function report(over: Partial<DeploymentReport> = {}): DeploymentReport {
       { agent: "web-3", status: "skipped", failedStep: null },
     ],
     at: Date.now() - 1000,
+    reason: null,
     ...over,
   };
 }
@@ -47,6 +48,33 @@ function target(url: string, secret?: string): NotifyTarget {
 }
 
 const json = (text: string): Record<string, any> => JSON.parse(text);
+
+/** Every mrkdwn text of a Slack body (its fallback `text` first): where a chat could be made to ping, link or format. */
+function slackTexts(body: Record<string, any>): string[] {
+  const texts: string[] = [body.text];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === "object" && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(body.blocks);
+  return texts;
+}
+
+/** A notification receiver, fresh for each test of the describe it is called in; `rx.receiver` is the current one. */
+function receiverPerTest(secret: string): { receiver: NotifyReceiver } {
+  const rx = {} as { receiver: NotifyReceiver };
+  beforeEach(async () => {
+    rx.receiver = await startNotifyReceiver({ secret });
+  });
+  afterEach(async () => {
+    await rx.receiver.close();
+  });
+  return rx;
+}
 
 describe("notifySetup", () => {
   it("is off, naming NOTIFY_URLS, when no URL is set", () => {
@@ -151,23 +179,17 @@ describe("notifySetup", () => {
 });
 
 describe("sending", () => {
-  let receiver: NotifyReceiver;
   const secret = newSecret();
-  beforeEach(async () => {
-    receiver = await startNotifyReceiver({ secret });
-  });
-  afterEach(async () => {
-    await receiver.close();
-  });
+  const rx = receiverPerTest(secret);
 
   describe("a generic Standard Webhooks event", () => {
     it("is signed so that the standardwebhooks package's Webhook.verify accepts it", async () => {
-      const t = target(receiver.standardUrl(), secret);
+      const t = target(rx.receiver.standardUrl(), secret);
       const r = report();
       const now = Date.now();
       const outcome = await sendNotification(await notifyRequest(t, r, secret, "report_17", now), now, t.label);
       expect(outcome).toMatchObject({ kind: "sent", status: 200 });
-      const [got] = await receiver.waitFor(1);
+      const [got] = await rx.receiver.waitFor(1);
       expect(got!.problems).toEqual([]);
       expect(got!.headers["content-type"]).toBe("application/json");
       expect(got!.headers["webhook-id"]).toBe("report_17");
@@ -188,6 +210,7 @@ describe("sending", () => {
           pusher: "alice",
           message: "Add the orders page",
           status: "failed",
+          reason: null,
           url: r.url,
           hosts: [
             { agent: "web-1", status: "succeeded", failedStep: null },
@@ -202,8 +225,8 @@ describe("sending", () => {
       expect(got!.headers["webhook-signature"]).toBe(`v1,${mac}`);
     });
 
-    it("fails verification with a tampered body, a wrong secret or a changed id — and the receiver answers 401", async () => {
-      const t = target(receiver.standardUrl(), secret);
+    it("fails verification with a tampered body, a wrong secret or a changed id — and the rx.receiver answers 401", async () => {
+      const t = target(rx.receiver.standardUrl(), secret);
       const req = await notifyRequest(t, report(), secret, "report_18", Date.now());
       const tampered = req.body.replace('"failed"', '"succeeded"');
       expect(tampered).not.toBe(req.body);
@@ -212,8 +235,8 @@ describe("sending", () => {
       expect(() => new Webhook(secret).verify(req.body, { ...req.headers, "webhook-id": "report_19" })).toThrow(/signature/i);
       const outcome = await sendNotification({ ...req, body: tampered }, Date.now(), t.label);
       expect(outcome.kind).toBe("retry"); // a 401: NOTIFY_SECRET may be fixed meanwhile
-      expect(receiver.received[0]).toMatchObject({ status: 401, event: null });
-      expect(receiver.received[0]!.problems.join()).toMatch(/Webhook\.verify/);
+      expect(rx.receiver.received[0]).toMatchObject({ status: 401, event: null });
+      expect(rx.receiver.received[0]!.problems.join()).toMatch(/Webhook\.verify/);
     });
 
     it("signs the Standard Webhooks reference vector", () => {
@@ -224,8 +247,8 @@ describe("sending", () => {
     });
 
     it("keeps the same webhook-id when a 500 is retried, signing the retry anew", async () => {
-      const t = target(receiver.standardUrl(), secret);
-      receiver.failNext(1, { status: 500 });
+      const t = target(rx.receiver.standardUrl(), secret);
+      rx.receiver.failNext(1, { status: 500 });
       const r = report();
       const first = Date.now() - 30_000;
       const o1 = await sendNotification(await notifyRequest(t, r, secret, "report_20", first), first, t.label);
@@ -233,7 +256,7 @@ describe("sending", () => {
       const second = Date.now();
       const o2 = await sendNotification(await notifyRequest(t, r, secret, "report_20", second), second, t.label);
       expect(o2.kind).toBe("sent");
-      const [a, b] = await receiver.waitFor(2);
+      const [a, b] = await rx.receiver.waitFor(2);
       expect(a!.headers["webhook-id"]).toBe("report_20");
       expect(b!.headers["webhook-id"]).toBe("report_20");
       expect(b!.headers["webhook-timestamp"]).not.toBe(a!.headers["webhook-timestamp"]);
@@ -242,22 +265,22 @@ describe("sending", () => {
     });
 
     it("is never built without a secret", async () => {
-      const t = target(receiver.standardUrl(), secret);
+      const t = target(rx.receiver.standardUrl(), secret);
       await expect(notifyRequest(t, report(), null, "report_21", Date.now())).rejects.toThrow(/NOTIFY_SECRET/);
     });
   });
 
   it("retries a 429 not before its retry-after, gives up on a 404 and retries a refused connection — naming the label, never the URL", async () => {
-    const t = target(receiver.standardUrl("hooks/SECRETPATH"), secret);
+    const t = target(rx.receiver.standardUrl("hooks/SECRETPATH"), secret);
     const now = Date.now();
     const send = async () => sendNotification(await notifyRequest(t, report(), secret, "report_30", now), now, t.label);
-    receiver.failNext(1, { status: 429, retryAfter: 7 });
+    rx.receiver.failNext(1, { status: 429, retryAfter: 7 });
     const limited = await send();
     expect(limited).toEqual({ kind: "retry", error: expect.stringContaining("429"), notBefore: now + 7000 });
-    receiver.failNext(1, { status: 404 });
+    rx.receiver.failNext(1, { status: 404 });
     const gone = await send();
     expect(gone).toMatchObject({ kind: "fail", error: expect.stringContaining("404") });
-    receiver.failNext(1, { status: 503 });
+    rx.receiver.failNext(1, { status: 503 });
     expect(await send()).toMatchObject({ kind: "retry", notBefore: null });
 
     const closed = createServer();
@@ -277,31 +300,31 @@ describe("sending", () => {
   });
 
   it("does not follow a redirect: the signed body goes only where it was configured to", async () => {
-    const t = target(receiver.standardUrl(), secret);
-    receiver.failNext(1, { status: 307, location: receiver.standardUrl("elsewhere") });
+    const t = target(rx.receiver.standardUrl(), secret);
+    rx.receiver.failNext(1, { status: 307, location: rx.receiver.standardUrl("elsewhere") });
     const now = Date.now();
     const outcome = await sendNotification(await notifyRequest(t, report(), secret, "report_32", now), now, t.label);
     expect(outcome).toMatchObject({ kind: "fail", error: expect.stringContaining("307") });
-    expect(receiver.received.map((r) => r.path)).toEqual(["/hooks/standardsecret"]);
+    expect(rx.receiver.received.map((r) => r.path)).toEqual(["/hooks/standardsecret"]);
   });
 
-  it("gives up on a receiver that does not answer in time, to retry later", async () => {
-    const t = target(receiver.standardUrl(), secret);
-    receiver.failNext(1, { status: 0 });
+  it("gives up on a rx.receiver that does not answer in time, to retry later", async () => {
+    const t = target(rx.receiver.standardUrl(), secret);
+    rx.receiver.failNext(1, { status: 0 });
     const now = Date.now();
     const outcome = await sendNotification(await notifyRequest(t, report(), secret, "report_33", now), now, t.label, 300);
     expect(outcome).toMatchObject({ kind: "retry", error: expect.stringMatching(/timeout|abort/i), notBefore: null });
     expect(Date.now() - now).toBeLessThan(5000);
-    expect(receiver.received).toHaveLength(1);
+    expect(rx.receiver.received).toHaveLength(1);
   });
 
   describe("Slack", () => {
     it("names the failed host and step, links the commit and the deployment, and passes Slack's checks", async () => {
-      const t = target(`slack:${receiver.slackUrl()}`);
+      const t = target(`slack:${rx.receiver.slackUrl()}`);
       expect(t.kind).toBe("slack");
       const outcome = await sendNotification(await notifyRequest(t, report(), null, "report_40", Date.now()), Date.now(), t.label);
       expect(outcome).toMatchObject({ kind: "sent", status: 200 });
-      const [got] = await receiver.waitFor(1);
+      const [got] = await rx.receiver.waitFor(1);
       expect(got!.problems).toEqual([]);
       const body = json(got!.body);
       expect(body.text).toContain("❌");
@@ -333,16 +356,7 @@ describe("sending", () => {
       const r = report({ message, ref: "refs/heads/<!here>`x`", pusher: "mallory<!everyone>" });
       const body = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), r, null, "report_42", Date.now())).body);
       expect(slackProblems(body)).toEqual([]);
-      const texts: string[] = [body.text];
-      const walk = (v: unknown): void => {
-        if (Array.isArray(v)) v.forEach(walk);
-        else if (typeof v === "object" && v !== null) {
-          const o = v as Record<string, unknown>;
-          if (o.type === "mrkdwn" && typeof o.text === "string") texts.push(o.text);
-          Object.values(o).forEach(walk);
-        }
-      };
-      walk(body.blocks);
+      const texts = slackTexts(body);
       for (const text of texts) {
         // The only control sequences are our own two links.
         for (const m of text.matchAll(/<[^>]*>?/g)) expect(m[0]).toMatch(/^<https:\/\/(github\.com\/acme\/site\/commit\/|relay\.example\/)[^|<>]*\|[^<>]*>$/);
@@ -363,9 +377,9 @@ describe("sending", () => {
     it("stays within Block Kit's limits with a 10 KB commit message and 50 failed hosts", async () => {
       const hosts = Array.from({ length: 50 }, (_, i) => ({ agent: `web-${i}-${"x".repeat(56)}`.slice(0, 64), status: "failed", failedStep: `step-${"y".repeat(58)}` }));
       const r = report({ message: `${"A long message & <more>. ".repeat(420)}`, hosts, ref: `refs/heads/${"b".repeat(240)}` });
-      const t = target(`slack:${receiver.slackUrl()}`);
+      const t = target(`slack:${rx.receiver.slackUrl()}`);
       expect((await sendNotification(await notifyRequest(t, r, null, "report_43", Date.now()), Date.now(), t.label)).kind).toBe("sent");
-      const [got] = await receiver.waitFor(1);
+      const [got] = await rx.receiver.waitFor(1);
       expect(got!.problems).toEqual([]);
       expect(got!.body).toMatch(/…and \d+ more/);
     });
@@ -379,15 +393,15 @@ describe("sending", () => {
       const message = `@everyone **deploy** ${"<@123456789> [x](https://evil.example) _a_ ~b~ ".repeat(220)}`.slice(0, 10_240);
       // Long names everywhere, so the fields leave the description less than its own 4096 (the 6000 total binds).
       const r = report({ message, hosts, ref: `refs/heads/${"b".repeat(240)}`, pipeline: `p${"q".repeat(63)}`, repo: `${"o".repeat(100)}/${"r".repeat(100)}`, pusher: "u".repeat(100) });
-      const t = target(`discord:${receiver.discordUrl()}`);
+      const t = target(`discord:${rx.receiver.discordUrl()}`);
       expect(t.kind).toBe("discord");
       const outcome = await sendNotification(await notifyRequest(t, r, null, "report_50", Date.now()), Date.now(), t.label);
       expect(outcome).toMatchObject({ kind: "sent", status: 204 });
-      const [got] = await receiver.waitFor(1);
+      const [got] = await rx.receiver.waitFor(1);
       expect(got!.problems).toEqual([]);
       const body = json(got!.body);
       expect(body.allowed_mentions).toEqual({ parse: [] });
-      // The limits, stated here as well as in the receiver.
+      // The limits, stated here as well as in the rx.receiver.
       expect(body.content.length).toBeLessThanOrEqual(2000);
       const [embed] = body.embeds;
       expect(embed.title.length).toBeLessThanOrEqual(256);
@@ -420,6 +434,158 @@ describe("sending", () => {
       expect(embed.url).toBe("https://relay.example/dashboard/default/deployments/dep_8f2k");
       expect(embed.color).toBe(0xd1242f);
       expect(embed.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
+    });
+  });
+});
+
+describe("gates: a deployment waiting for approval, or blocked", () => {
+  const secret = newSecret();
+  const rx = receiverPerTest(secret);
+  const RUN = "https://github.com/acme/site/actions/runs/9876543210";
+  /** A reason as hostile as a person's note can make it: mentions, links, markup, code fences, entities. */
+  const HOSTILE_REASON = `rejected: <!channel> <@U024BE7LH> @everyone <https://evil.example|click> [x](https://evil.example) **no** _it_ \`\`\`x\`\`\` & ~s~ — ${RUN}`;
+  const waiting = (over: Partial<DeploymentReport> = {}) =>
+    report({
+      type: "deployment.waiting",
+      status: "waiting",
+      reason: "waiting for approval",
+      hosts: [
+        { agent: "web-1", status: "queued", failedStep: null },
+        { agent: "web-2", status: "queued", failedStep: null },
+      ],
+      ...over,
+    });
+  const blocked = (reason: string | null, over: Partial<DeploymentReport> = {}) =>
+    report({ type: "deployment.blocked", status: "blocked", reason, hosts: [{ agent: "web-1", status: "skipped", failedStep: null }], ...over });
+  const slackEscaped = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const unescapeDiscord = (s: string) => s.replace(/\\([^A-Za-z0-9\s])/g, "$1");
+
+  describe("Slack", () => {
+    it("says a deployment waits for approval, with the link to approve or reject it, and passes Slack's checks", async () => {
+      const req = await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), waiting(), null, "report_60", Date.now());
+      const body = json(req.body);
+      expect(slackProblems(body)).toEqual([]);
+      expect(body.text).toBe("⏸ web deploy waits for approval: acme/site@3f78685 by alice");
+      expect(body.blocks[0]).toEqual({ type: "header", text: { type: "plain_text", text: "⏸ web deploy waits for approval", emoji: true } });
+      const texts = slackTexts(body).join("\n");
+      expect(texts).toContain("<https://relay.example/dashboard/default/deployments/dep_8f2k|Approve or reject it>");
+      expect(texts).toContain("*Hosts*\n2 hosts waiting");
+      expect(texts).not.toContain("What failed");
+      expect(texts).not.toContain("Why it is blocked");
+    });
+
+    it("without PUBLIC_URL says where to approve instead of linking", async () => {
+      const body = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), waiting({ url: null }), null, "report_61", Date.now())).body);
+      expect(slackProblems(body)).toEqual([]);
+      const texts = slackTexts(body).join("\n");
+      expect(texts).toContain("Approve or reject it on the dashboard.");
+      expect(texts).not.toMatch(/<https:\/\/relay/);
+    });
+
+    it("says a deployment is blocked and why, the reason escaped like a commit message: no ping, no link, no format of its own", async () => {
+      const t = target(`slack:${rx.receiver.slackUrl()}`);
+      const outcome = await sendNotification(await notifyRequest(t, blocked(HOSTILE_REASON), null, "report_62", Date.now()), Date.now(), t.label);
+      expect(outcome).toMatchObject({ kind: "sent", status: 200 });
+      const [got] = await rx.receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const body = json(got!.body);
+      expect(body.blocks[0].text.text).toBe("⛔ web deploy blocked");
+      expect(body.text).toBe(`⛔ web deploy blocked: ${slackEscaped(HOSTILE_REASON)} — acme/site@3f78685 by alice`);
+      const texts = slackTexts(body);
+      for (const text of texts) {
+        // The only control sequences are our own links.
+        for (const m of text.matchAll(/<[^>]*>?/g)) expect(m[0]).toMatch(/^<https:\/\/(github\.com\/acme\/site\/commit\/|relay\.example\/)[^|<>]*\|[^<>]*>$/);
+        expect(text).not.toMatch(/<!|<@|<https:\/\/evil/);
+      }
+      const why = texts.find((x) => x.startsWith("*Why it is blocked*\n"))!;
+      expect(why).toBeDefined();
+      const block = why.slice("*Why it is blocked*\n".length);
+      expect(block.startsWith("```") && block.endsWith("```")).toBe(true);
+      expect(block.slice(3, -3)).not.toMatch(/``/);
+      expect(block.slice(3, -3).replace(/\u200b/g, "")).toBe(slackEscaped(HOSTILE_REASON));
+      expect(texts.join("\n")).toContain("*Hosts*\nnone of 1 host deployed");
+      expect(texts.join("\n")).toContain("|Open the deployment>");
+    });
+
+    it("says blocked without a colon when there is no reason, and stays within Block Kit's limits with a 10 KB one", async () => {
+      const none = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), blocked(null), null, "report_63", Date.now())).body);
+      expect(slackProblems(none)).toEqual([]);
+      expect(none.text).toBe("⛔ web deploy blocked: acme/site@3f78685 by alice");
+      expect(JSON.stringify(none)).not.toContain("Why it is blocked");
+      const long = json((await notifyRequest(target("https://hooks.slack.com/services/T/B/x"), blocked(`rejected: ${"<&> ".repeat(2600)}`), null, "report_64", Date.now())).body);
+      expect(slackProblems(long)).toEqual([]);
+      expect(long.text.length).toBeLessThanOrEqual(3000);
+      expect(slackTexts(long).find((x) => x.startsWith("*Why it is blocked*"))).toMatch(/…```$/);
+    });
+  });
+
+  describe("Discord", () => {
+    it("says a deployment waits for approval, links it, in the attention colour, and passes Discord's checks", async () => {
+      const t = target(`discord:${rx.receiver.discordUrl()}`);
+      const outcome = await sendNotification(await notifyRequest(t, waiting(), null, "report_70", Date.now()), Date.now(), t.label);
+      expect(outcome).toMatchObject({ kind: "sent", status: 204 });
+      const [got] = await rx.receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const body = json(got!.body);
+      expect(unescapeDiscord(body.content)).toBe("⏸ web deploy waits for approval: acme/site@3f78685 by alice");
+      const [embed] = body.embeds;
+      expect(embed.title).toBe("⏸ web deploy waits for approval");
+      expect(embed.color).toBe(0xbf8700);
+      expect(embed.url).toBe("https://relay.example/dashboard/default/deployments/dep_8f2k");
+      const approval = embed.fields.find((f: { name: string }) => f.name === "Waiting for approval");
+      expect(approval.value).toContain("[Approve or reject it](https://relay.example/dashboard/default/deployments/dep_8f2k)");
+      expect(embed.fields.find((f: { name: string }) => f.name === "Hosts").value).toBe("2 hosts waiting");
+      expect(embed.fields.map((f: { name: string }) => f.name)).not.toContain("Why it is blocked");
+    });
+
+    it("says a deployment is blocked and why, the reason escaped like a commit message: pinging no one, no markdown of its own", async () => {
+      const req = await notifyRequest(target("https://discord.com/api/webhooks/1/abc"), blocked(HOSTILE_REASON), null, "report_71", Date.now());
+      const body = json(req.body);
+      expect(discordProblems(body)).toEqual([]);
+      expect(body.allowed_mentions).toEqual({ parse: [] });
+      expect(unescapeDiscord(body.content)).toBe(`⛔ web deploy blocked: ${HOSTILE_REASON} — acme/site@3f78685 by alice`);
+      const [embed] = body.embeds;
+      expect(embed.title).toBe("⛔ web deploy blocked");
+      expect(embed.color).toBe(0xbc4c00);
+      const why = embed.fields.find((f: { name: string }) => f.name === "Why it is blocked");
+      expect(unescapeDiscord(why.value)).toBe(HOSTILE_REASON);
+      for (const text of [why.value, body.content]) expect(text).not.toMatch(/(^|[^\\])[@<*`[>_~]/);
+      expect(embed.fields.find((f: { name: string }) => f.name === "Hosts").value).toBe("none of 1 host deployed");
+    });
+
+    it("stays within every Discord limit with a 10 KB reason and a 10 KB commit message", async () => {
+      const r = blocked(`rejected: ${"@everyone **x** ".repeat(700)}`, { message: "<@1> _m_ ".repeat(1200) });
+      const t = target(`discord:${rx.receiver.discordUrl()}`);
+      expect((await sendNotification(await notifyRequest(t, r, null, "report_72", Date.now()), Date.now(), t.label)).kind).toBe("sent");
+      const [got] = await rx.receiver.waitFor(1);
+      expect(got!.problems).toEqual([]);
+      const [embed] = json(got!.body).embeds;
+      const why = embed.fields.find((f: { name: string }) => f.name === "Why it is blocked");
+      expect(why.value.length).toBeLessThanOrEqual(1024);
+      expect(why.value).toMatch(/…$/);
+    });
+  });
+
+  describe("Standard Webhooks", () => {
+    it("sends deployment.waiting and deployment.blocked signed, the reason as given (JSON needs no markup escaping)", async () => {
+      const t = target(rx.receiver.standardUrl(), secret);
+      const now = Date.now();
+      for (const [i, r] of [waiting(), blocked(HOSTILE_REASON)].entries()) {
+        expect((await sendNotification(await notifyRequest(t, r, secret, `report_8${i}`, now), now, t.label)).kind).toBe("sent");
+      }
+      const [w, b] = await rx.receiver.waitFor(2);
+      for (const got of [w!, b!]) {
+        expect(got.problems).toEqual([]);
+        expect(new Webhook(secret).verify(got.body, got.headers)).toEqual(got.event);
+      }
+      expect(w!.event).toMatchObject({ type: "deployment.waiting", data: { status: "waiting", reason: "waiting for approval", url: "https://relay.example/dashboard/default/deployments/dep_8f2k" } });
+      expect(b!.event).toMatchObject({ type: "deployment.blocked", data: { status: "blocked", reason: HOSTILE_REASON, deployment: "dep_8f2k" } });
+    });
+
+    it("sends a reason a report without one lacks as null", async () => {
+      const { reason: _, ...old } = report();
+      const req = await notifyRequest(target(rx.receiver.standardUrl(), secret), old, secret, "report_90", Date.now());
+      expect(json(req.body).data.reason).toBeNull();
     });
   });
 });

@@ -37,6 +37,10 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
       // reported below
     }
     if (!isDir) problems.push(`${config.file}: pipelines[${i}].workdir: ${p.workdir} does not exist or is not a directory`);
+    if (p.waitFor !== null && (p.waitFor.workflows.length > 0 || p.waitFor.checks.length > 0)) {
+      const events = [...(p.waitFor.workflows.length > 0 ? ["workflow_run"] : []), ...(p.waitFor.checks.length > 0 ? ["check_run"] : [])].join(" and ");
+      warnings.push(`${config.file}: pipelines[${i}].wait_for: the repository's GitHub webhook must send ${events} events (besides push), or every deployment waits until its timeout and ends blocked`);
+    }
   }
   const summary = [
     `server:    ${config.server}`,
@@ -47,7 +51,8 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
     ...(secrets.ok && secrets.secrets.described.length > 0 ? [`secrets:   ${secrets.secrets.described.join("; ")} (masked in every job's output)`] : []),
     `heartbeat ${formatDuration(config.heartbeatMs)}, kill_grace ${formatDuration(config.killGraceMs)}, log_cap ${formatSize(config.logCapBytes)}`,
     ...config.pipelines.flatMap((p) => [
-      `pipeline ${p.name}: ${p.repo}, ${p.events.join(", ")} to ${p.branches.join(", ")}; workdir ${p.workdir}; timeout ${formatDuration(p.timeoutMs)}`,
+      `pipeline ${p.name}: ${p.repo}, ${p.events.join(", ")} to ${p.branches.length > 0 ? p.branches.join(", ") : "no branch (tags only)"}; workdir ${p.workdir}; timeout ${formatDuration(p.timeoutMs)}`,
+      ...describeGates(p),
       `  steps:      ${p.steps.map((s) => (s.timeoutMs === null ? s.name : `${s.name} (timeout ${formatDuration(s.timeoutMs)})`)).join(", ")}`,
       ...(p.onFailure.length > 0 ? [`  on_failure: ${p.onFailure.map((s) => s.name).join(", ")}`] : []),
       `  rollout:    ${describeRollout(p.rollout)}`,
@@ -55,6 +60,30 @@ export function checkHost(config: AgentConfig, env: NodeJS.ProcessEnv): CheckRep
     ]),
   ];
   return { problems, warnings, summary };
+}
+
+/**
+ * The pipeline's gates as `check` prints them, one line each, only those it sets:
+ * `  tags:       v* (HOOKRELAY_TAG is the tag, HOOKRELAY_BRANCH empty)`,
+ * `  paths:      app/** (deploys only when a pushed commit changed one of these)`,
+ * `  wait_for:   workflows "CI"; checks "lint"; approval; at most 2h, then blocked`.
+ */
+export function describeGates(p: PipelineConfig): string[] {
+  const lines: string[] = [];
+  if (p.tags.length > 0) lines.push(`  tags:       ${p.tags.join(", ")} (HOOKRELAY_TAG is the tag, HOOKRELAY_BRANCH empty)`);
+  if (p.paths !== null) lines.push(`  paths:      ${p.paths.join(", ")} (deploys only when a pushed commit changed one of these)`);
+  if (p.pathsIgnore !== null) lines.push(`  paths_ignore: ${p.pathsIgnore.join(", ")} (deploys only when a pushed commit changed a file outside these)`);
+  if (p.waitFor !== null) {
+    const w = p.waitFor;
+    const names = (list: string[]) => list.map((n) => JSON.stringify(n)).join(", ");
+    const parts = [
+      ...(w.workflows.length > 0 ? [`workflows ${names(w.workflows)}`] : []),
+      ...(w.checks.length > 0 ? [`checks ${names(w.checks)}`] : []),
+      ...(w.approval ? ["approval"] : []),
+    ];
+    lines.push(`  wait_for:   ${parts.join("; ")}; at most ${formatDuration(w.timeoutMs)}, then blocked`);
+  }
+  return lines;
 }
 
 /** `production (the default for its name), not transient`: what GitHub is told of the environment. */

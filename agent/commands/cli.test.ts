@@ -134,6 +134,20 @@ describe("command line", () => {
     expect(r2.code).toBe(1);
     expect((await runCli(["exec", "--config", bad.file, "--pipeline", "nope", "--sha", SHA_A])).code).toBe(2);
   });
+
+  it("exec runs a tag the pipeline names (HOOKRELAY_TAG set, HOOKRELAY_BRANCH empty) and refuses one it does not", async () => {
+    const run = 'echo "tag=[$HOOKRELAY_TAG] branch=[$HOOKRELAY_BRANCH]"';
+    const tagged = writeTestConfig({ server: "ws://127.0.0.1:9", pipeline: { tags: ["v*"] }, steps: [{ name: "show", run }] });
+    const r = await runCli(["exec", "--config", tagged.file, "--pipeline", "app", "--sha", SHA_A, "--ref", "refs/tags/v1.0"]);
+    expect(r.stdout).toBe("tag=[v1.0] branch=[]\n");
+    expect(r.code).toBe(0);
+    const refused = await runCli(["exec", "--config", tagged.file, "--pipeline", "app", "--sha", SHA_A, "--ref", "refs/tags/nightly"]);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toContain(`[hookrelay] not run: tag "nightly" does not match this pipeline's tags (configured: v*)`);
+    expect(refused.code).toBe(1);
+    const pull = await runCli(["exec", "--config", tagged.file, "--pipeline", "app", "--sha", SHA_A, "--ref", "refs/pull/1/merge"]);
+    expect(pull.stderr).toContain(`--ref must be refs/heads/<branch> or refs/tags/<tag>, got "refs/pull/1/merge"`);
+  });
 });
 
 describe("agent process", () => {

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { userInfo } from "node:os";
 import { assertNever } from "../../shared/assert-never.ts";
 import { type JobEndStatus, type JobEventBody } from "../../shared/protocol.ts";
-import { BRANCH_REF_PATTERN } from "../../shared/patterns.ts";
+import { JOB_REF_HINT, JOB_REF_PATTERN } from "../../shared/patterns.ts";
 import type { AgentConfig, PipelineConfig } from "../common/config.ts";
 import type { Logger } from "../common/logger.ts";
 import { startJob } from "../runtime/runner.ts";
@@ -29,8 +29,8 @@ export function planExec(args: ExecArgs): ExecPlan {
   if (!sha) return { ok: false, problem: `--sha is required (${args.pipeline.workdir} is not a git checkout)` };
   const literal = args.pipeline.branches.find((b) => !/[*?]/.test(b));
   const ref = args.ref ?? (literal ? `refs/heads/${literal}` : undefined);
-  if (!ref) return { ok: false, problem: "--ref is required (the pipeline's branches are all globs)" };
-  if (!BRANCH_REF_PATTERN.test(ref)) return { ok: false, problem: `--ref must be refs/heads/<branch>, got ${JSON.stringify(ref)}` };
+  if (!ref) return { ok: false, problem: "--ref is required (the pipeline names no branch without a glob)" };
+  if (!JOB_REF_PATTERN.test(ref)) return { ok: false, problem: `--ref ${JOB_REF_HINT}, got ${JSON.stringify(ref)}` };
   return { ok: true, sha, before: head ?? "0".repeat(40), ref };
 }
 

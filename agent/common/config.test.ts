@@ -52,6 +52,7 @@ describe("config", () => {
       name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: "/srv/app", env: {},
       timeoutMs: 30 * 60_000, steps: [{ name: "fetch", run: "git fetch", timeoutMs: null }], onFailure: [],
       rollout: { batch: 1, haltOnFailure: true }, environment: null, environmentUrl: null, productionEnvironment: null, transientEnvironment: null, secrets: {},
+      tags: [], paths: null, pathsIgnore: null, waitFor: null,
     });
   });
 
@@ -96,7 +97,7 @@ pipelines:
         expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.stepz: unknown key \(did you mean steps\?\)/),
         `${FILE}: pipelines[0].repo: must be owner/name (the repository's full_name)`,
         `${FILE}: pipelines[0].events[1]: unsupported event "pull_request": only push is supported for now`,
-        `${FILE}: pipelines[0].branches: required for push: a list of branch globs, e.g. [main]`,
+        `${FILE}: pipelines[0].branches: required for push: a list of branch globs, e.g. [main] (or leave it out and list tags to deploy tag pushes only)`,
         `${FILE}: pipelines[0].workdir: must be an absolute path`,
         `${FILE}: pipelines[0].steps[1].run: must not be empty`,
         `${FILE}: pipelines[0].steps[2].run: expected a string, got nothing`,
@@ -198,6 +199,101 @@ pipelines:
       `${FILE}: pipelines[0].rollout.halt_on_failure: expected true or false, got number 1`,
     ]);
     expect(problems(`${minimal}    rollut: { batch: 2 }\n`)).toEqual([expect.stringMatching(/^\/etc\/hookrelay\/agent.yml: pipelines\[0\]\.rollut: unknown key \(did you mean rollout\?\)/)]);
+  });
+
+  describe("gates: tags, paths, paths_ignore, wait_for", () => {
+    const gates = (yaml: string) => ok(`${minimal}${yaml}`).pipelines[0]!;
+    const refused = (yaml: string) => problems(`${minimal}${yaml}`);
+
+    it("reads them, with wait_for's defaults (nothing but what is named, a 2h timeout)", () => {
+      const p = gates(`    tags: ["v*", "!v0.*"]\n    paths: ["app/**", requirements.txt, "!app/**/*.md"]\n    wait_for:\n      workflows: [CI]\n      checks: [lint, test (3.12)]\n      approval: true\n      timeout: 90m\n`);
+      expect(p).toMatchObject({
+        tags: ["v*", "!v0.*"], paths: ["app/**", "requirements.txt", "!app/**/*.md"], pathsIgnore: null,
+        waitFor: { workflows: ["CI"], checks: ["lint", "test (3.12)"], approval: true, timeoutMs: 90 * 60_000 },
+      });
+      expect(gates("    paths_ignore: [docs/**, \"*.md\"]\n")).toMatchObject({ paths: null, pathsIgnore: ["docs/**", "*.md"] });
+      expect(gates("    wait_for: { workflows: [CI] }\n").waitFor).toEqual({ workflows: ["CI"], checks: [], approval: false, timeoutMs: 2 * 60 * 60_000 });
+      expect(gates("    wait_for: { approval: true }\n").waitFor).toEqual({ workflows: [], checks: [], approval: true, timeoutMs: 2 * 60 * 60_000 });
+    });
+
+    it("lets a pipeline leave branches out when it lists tags (tag pushes only)", () => {
+      const tagOnly = minimal.replace("    branches: [main]\n", "    tags: [v*]\n");
+      expect(tagOnly).not.toBe(minimal);
+      expect(ok(tagOnly).pipelines[0]).toMatchObject({ branches: [], tags: ["v*"] });
+      expect(problems(minimal.replace("    branches: [main]\n", ""))).toEqual([
+        `${FILE}: pipelines[0].branches: required for push: a list of branch globs, e.g. [main] (or leave it out and list tags to deploy tag pushes only)`,
+      ]);
+    });
+
+    it("names the entry and why for a bad glob, a refs/ prefix, a rooted path, only ! patterns, an empty list", () => {
+      expect(refused(`    tags: ["refs/tags/v1", "v[0-9", "!v0*"]\n`)).toEqual([
+        `${FILE}: pipelines[0].tags[0]: must be a tag name or glob without refs/tags/, e.g. v* or v[0-9]+.[0-9]+.[0-9]+`,
+        `${FILE}: pipelines[0].tags[1]: unclosed [ at character 2`,
+      ]);
+      expect(refused(`    tags: ["!v0*"]\n`)).toEqual([`${FILE}: pipelines[0].tags: needs at least one pattern without a leading ! (a list of only ! patterns selects nothing)`]);
+      expect(refused(`    paths: ["/app/**", "./lib/*", "x+?", ""]\n`)).toEqual([
+        `${FILE}: pipelines[0].paths[0]: paths are relative to the repository's root: write app/**, not /app/** or ./app/**`,
+        `${FILE}: pipelines[0].paths[1]: paths are relative to the repository's root: write app/**, not /app/** or ./app/**`,
+        `${FILE}: pipelines[0].paths[2]: ? at character 3 must follow a character or [...] (write \\? for a literal ?)`,
+        `${FILE}: pipelines[0].paths[3]: must be a path or glob from the repository's root, e.g. app/** or requirements.txt`,
+      ]);
+      expect(refused("    paths_ignore: []\n")).toEqual([`${FILE}: pipelines[0].paths_ignore: must list at least one glob (leave the key out for none)`]);
+      expect(refused("    tags: v*\n")).toEqual([`${FILE}: pipelines[0].tags: expected a list, got a string ("v*")`]);
+    });
+
+    it("refuses paths and paths_ignore together, as GitHub Actions does", () => {
+      expect(refused("    paths: [app/**]\n    paths_ignore: [docs/**]\n")).toEqual([
+        `${FILE}: pipelines[0].paths_ignore: paths and paths_ignore together: GitHub Actions refuses both for one event, and so does hookrelay; use paths with ! patterns to leave files out (e.g. [app/**, "!app/**/*.md"])`,
+      ]);
+    });
+
+    it("bounds every list and the timeout, naming the key", () => {
+      const list = (n: number, f: (i: number) => string) => `[${Array.from({ length: n }, (_, i) => JSON.stringify(f(i))).join(", ")}]`;
+      expect(refused(`    tags: ${list(51, (i) => `v${i}`)}\n`)).toEqual([`${FILE}: pipelines[0].tags: more than 50 items`]);
+      expect(refused(`    paths: ${list(51, (i) => `d${i}/**`)}\n`)).toEqual([`${FILE}: pipelines[0].paths: more than 50 items`]);
+      expect(refused(`    paths: ${list(50, (i) => `d${i}/**`)}\n`)).toEqual([]);
+      expect(refused(`    paths: ["${"a".repeat(256)}"]\n`)).toEqual([`${FILE}: pipelines[0].paths[0]: longer than 255 characters`]);
+      expect(refused(`    wait_for: { checks: ${list(21, (i) => `c${i}`)} }\n`)).toEqual([`${FILE}: pipelines[0].wait_for.checks: more than 20 items`]);
+      expect(refused(`    wait_for: { checks: ${list(20, (i) => `c${i}`)} }\n`)).toEqual([]);
+      expect(refused(`    wait_for: { workflows: ["${"w".repeat(256)}"] }\n`)).toEqual([
+        `${FILE}: pipelines[0].wait_for.workflows[0]: must be a workflow's or check run's name as GitHub shows it: 1-255 characters, not blank, no control characters`,
+      ]);
+      expect(refused("    wait_for: { approval: true, timeout: 8d }\n")).toEqual([`${FILE}: pipelines[0].wait_for.timeout: expected a duration like 500ms, 10s, 15m or 1h, got "8d"`]);
+      expect(refused("    wait_for: { approval: true, timeout: 169h }\n")).toEqual([`${FILE}: pipelines[0].wait_for.timeout: 169h is longer than a deployment may wait: at most 168h`]);
+      expect(refused("    wait_for: { approval: true, timeout: 168h }\n")).toEqual([]);
+    });
+
+    it("names every wait_for problem at once: unknown key, blank or repeated name, a non-boolean approval", () => {
+      expect(refused(`    wait_for:\n      workflow: [CI]\n      checks: [lint, "  ", lint, 3]\n      approval: "yes"\n`)).toEqual([
+        `${FILE}: pipelines[0].wait_for.workflow: unknown key (did you mean workflows?); allowed: workflows, checks, approval, timeout`,
+        `${FILE}: pipelines[0].wait_for.checks[1]: must be a workflow's or check run's name as GitHub shows it: 1-255 characters, not blank, no control characters`,
+        `${FILE}: pipelines[0].wait_for.approval: expected true or false, got a string ("yes")`,
+      ]);
+      expect(refused(`    wait_for: { checks: [lint, lint] }\n`)).toEqual([`${FILE}: pipelines[0].wait_for.checks[1]: "lint" is listed twice`]);
+      expect(refused(`    wait_for: { checks: [3] }\n`)).toEqual([`${FILE}: pipelines[0].wait_for.checks[0]: expected a string, got number 3`]);
+    });
+
+    it("refuses a wait_for that waits for nothing, and one that is not a mapping", () => {
+      expect(refused("    wait_for: { approval: false, timeout: 1h }\n")).toEqual([
+        `${FILE}: pipelines[0].wait_for: waits for nothing: name workflows (GitHub Actions workflow names), checks (check run names) or set approval: true; or leave wait_for out`,
+      ]);
+      expect(refused("    wait_for: [CI]\n")).toEqual([`${FILE}: pipelines[0].wait_for: expected a mapping like { workflows: [CI], checks: [lint], approval: true, timeout: 2h }`]);
+    });
+
+    it("check prints each pipeline's gates", () => {
+      const c = ok(`${minimal}    tags: [v*]\n    paths_ignore: [docs/**]\n    wait_for: { workflows: [CI], checks: [lint, "test (3.12)"], approval: true }\n`);
+      const report = checkHost(c, {});
+      expect(report.summary).toEqual(expect.arrayContaining([
+        "  tags:       v* (HOOKRELAY_TAG is the tag, HOOKRELAY_BRANCH empty)",
+        "  paths_ignore: docs/** (deploys only when a pushed commit changed a file outside these)",
+        '  wait_for:   workflows "CI"; checks "lint", "test (3.12)"; approval; at most 2h, then blocked',
+      ]));
+      expect(report.warnings).toContain(`${FILE}: pipelines[0].wait_for: the repository's GitHub webhook must send workflow_run and check_run events (besides push), or every deployment waits until its timeout and ends blocked`);
+      const plain = checkHost(ok(minimal), {});
+      expect(plain.summary.filter((l) => /^ {2}(tags|paths|paths_ignore|wait_for):/.test(l))).toEqual([]);
+      expect(plain.warnings.filter((w) => w.includes("wait_for"))).toEqual([]);
+      expect(checkHost(ok(minimal.replace("    branches: [main]\n", "    tags: [v*]\n")), {}).summary).toContain(`pipeline app: owner/app, push to no branch (tags only); workdir /srv/app; timeout 30m`);
+    });
   });
 
   it("refuses a step command with a NUL character (no command line can hold one)", () => {

@@ -10,10 +10,13 @@ import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { branchFiltersProblem, globProblem } from "../../shared/glob.ts";
-import { MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_PIPELINE_TIMEOUT_MS, MAX_PIPELINES_PER_AGENT } from "../../shared/limits.ts";
+import {
+  DEFAULT_GATE_TIMEOUT_MS, MAX_BRANCH_GLOBS_PER_PIPELINE, MAX_DECLARED_STEPS_PER_PIPELINE, MAX_GATE_NAMES_PER_LIST, MAX_GATE_TIMEOUT_MS,
+  MAX_PATH_GLOBS_PER_PIPELINE, MAX_PIPELINE_TIMEOUT_MS, MAX_PIPELINES_PER_AGENT, MAX_TAG_GLOBS_PER_PIPELINE,
+} from "../../shared/limits.ts";
 import { NAME_HINT, NAME_PATTERN } from "../../shared/patterns.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
-import { ENVIRONMENT_HINT, ENVIRONMENT_PATTERN, ENVIRONMENT_URL_HINT, ENVIRONMENT_URL_PATTERN } from "../../shared/protocol.ts";
+import { ENVIRONMENT_HINT, ENVIRONMENT_PATTERN, ENVIRONMENT_URL_HINT, ENVIRONMENT_URL_PATTERN, GATE_NAME_HINT, GATE_NAME_PATTERN, type WaitForDecl } from "../../shared/protocol.ts";
 import { batchProblem, DEFAULT_ROLLOUT, type Rollout } from "../../shared/rollout.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
 import { formatDuration, parseDuration, parseSize } from "./units.ts";
@@ -45,7 +48,17 @@ export interface PipelineConfig {
   transientEnvironment: boolean | null;
   /** This pipeline's own `secrets:` (NAME → absolute file path), over the top-level ones. Values are read by secrets.ts. */
   secrets: Record<string, string>;
+  /** Tag globs whose pushes deploy (without refs/tags/); [] (the default): no tag push deploys, and the agent refuses tag jobs. */
+  tags: string[];
+  /** GitHub Actions' path filters on a push's changed files (null: not set; never both set). */
+  paths: string[] | null;
+  pathsIgnore: string[] | null;
+  /** What a deployment waits for before any host runs it (null: nothing, it is queued at once). */
+  waitFor: WaitFor | null;
 }
+
+/** `wait_for:` as read (the hello's WaitForDecl). */
+export type WaitFor = WaitForDecl;
 
 export interface AgentConfig {
   /** Absolute path of the file this came from. */
@@ -77,7 +90,11 @@ export const DEFAULTS = {
 
 const SUPPORTED_EVENTS = ["push"];
 const TOP_KEYS = ["server", "target", "name", "token_file", "token", "state_dir", "heartbeat", "kill_grace", "log_cap", "secrets", "pipelines"];
-const PIPELINE_KEYS = ["name", "repo", "events", "branches", "workdir", "env", "timeout", "steps", "on_failure", "rollout", "environment", "environment_url", "production_environment", "transient_environment", "secrets"];
+const PIPELINE_KEYS = [
+  "name", "repo", "events", "branches", "tags", "paths", "paths_ignore", "wait_for", "workdir", "env", "timeout", "steps", "on_failure", "rollout",
+  "environment", "environment_url", "production_environment", "transient_environment", "secrets",
+];
+const WAIT_FOR_KEYS = ["workflows", "checks", "approval", "timeout"];
 const ROLLOUT_KEYS = ["batch", "halt_on_failure"];
 const STEP_KEYS = ["name", "run", "timeout"];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -238,8 +255,9 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
         return list;
       })
     : [...DEFAULTS.events];
-  const branches = get(() => {
-    if (!r.has("branches")) r.field("branches").fail("required for push: a list of branch globs, e.g. [main]");
+  const tagOnly = !r.has("branches") && r.has("tags");
+  const branches = tagOnly ? [] : get(() => {
+    if (!r.has("branches")) r.field("branches").fail("required for push: a list of branch globs, e.g. [main] (or leave it out and list tags to deploy tag pushes only)");
     const list = r.field("branches").array({ max: MAX_BRANCH_GLOBS_PER_PIPELINE }).map((b) => b.string({ max: 255 }));
     if (list.length === 0) r.field("branches").fail("must list at least one branch glob");
     for (const [i, b] of list.entries()) {
@@ -250,6 +268,13 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
     if (listWhy !== null) problems.push(`${r.path}.branches: ${listWhy}`);
     return list;
   });
+  const tags = r.has("tags") ? get(() => readGlobList(r.field("tags"), MAX_TAG_GLOBS_PER_PIPELINE, tagGlobProblem, problems)) : [];
+  const paths = r.has("paths") ? get(() => readGlobList(r.field("paths"), MAX_PATH_GLOBS_PER_PIPELINE, pathGlobProblem, problems)) : null;
+  const pathsIgnore = r.has("paths_ignore") ? get(() => readGlobList(r.field("paths_ignore"), MAX_PATH_GLOBS_PER_PIPELINE, pathGlobProblem, problems)) : null;
+  if (r.has("paths") && r.has("paths_ignore")) {
+    problems.push(`${r.path}.paths_ignore: paths and paths_ignore together: GitHub Actions refuses both for one event, and so does hookrelay; use paths with ! patterns to leave files out (e.g. [app/**, "!app/**/*.md"])`);
+  }
+  const waitFor = r.has("wait_for") ? get(() => readWaitFor(r.field("wait_for"), problems)) : null;
   const workdir = get(() => {
     const w = r.field("workdir").string();
     if (!isAbsolute(w)) r.field("workdir").fail("must be an absolute path");
@@ -310,7 +335,69 @@ function readPipeline(r: Reader, base: string, problems: string[]): PipelineConf
     steps: steps as StepConfig[], onFailure: (onFailure ?? []) as StepConfig[], rollout: rollout!,
     environment: environment ?? null, environmentUrl: environmentUrl ?? null,
     productionEnvironment: productionEnvironment ?? null, transientEnvironment: transientEnvironment ?? null, secrets: secrets!,
+    tags: tags!, paths: paths ?? null, pathsIgnore: pathsIgnore ?? null, waitFor: waitFor ?? null,
   };
+}
+
+/**
+ * `tags`, `paths`, `paths_ignore`: a non-empty list of GitHub filter globs (shared/glob.ts), each named
+ * by its index when it is not one, with at least one positive pattern.
+ */
+function readGlobList(r: Reader, max: number, entryProblem: (glob: string) => string | null, problems: string[]): string[] {
+  const list = r.array({ max }).map((g) => g.string({ max: 255 }));
+  if (list.length === 0) r.fail("must list at least one glob (leave the key out for none)");
+  for (const [i, g] of list.entries()) {
+    const why = entryProblem(g);
+    if (why !== null) problems.push(`${r.path}[${i}]: ${why}`);
+  }
+  const listWhy = branchFiltersProblem(list);
+  if (listWhy !== null) problems.push(`${r.path}: ${listWhy}`);
+  return list;
+}
+
+function tagGlobProblem(g: string): string | null {
+  if (g.trim() === "" || /^!?refs\//.test(g)) return "must be a tag name or glob without refs/tags/, e.g. v* or v[0-9]+.[0-9]+.[0-9]+";
+  return globProblem(g);
+}
+
+function pathGlobProblem(g: string): string | null {
+  if (g.trim() === "") return "must be a path or glob from the repository's root, e.g. app/** or requirements.txt";
+  if (/^!?(\/|\.\/)/.test(g)) return "paths are relative to the repository's root: write app/**, not /app/** or ./app/**";
+  return globProblem(g);
+}
+
+/** `wait_for: { workflows: [CI], checks: [lint], approval: true, timeout: 2h }`: every key optional, but it must wait for something. */
+function readWaitFor(r: Reader, problems: string[]): WaitFor | undefined {
+  if (!r.isObject()) r.fail("expected a mapping like { workflows: [CI], checks: [lint], approval: true, timeout: 2h }");
+  checkKeys(r, WAIT_FOR_KEYS, problems);
+  const names = (key: "workflows" | "checks"): string[] | undefined => {
+    if (!r.has(key)) return [];
+    return tryRead(problems, () => {
+      const f = r.field(key);
+      const list = f.array({ max: MAX_GATE_NAMES_PER_LIST }).map((n) => n.string({ pattern: GATE_NAME_PATTERN, patternHint: GATE_NAME_HINT }));
+      const seen = new Set<string>();
+      for (const [i, n] of list.entries()) {
+        if (seen.has(n)) problems.push(`${f.path}[${i}]: ${JSON.stringify(n)} is listed twice`);
+        seen.add(n);
+      }
+      return list;
+    });
+  };
+  const workflows = names("workflows");
+  const checks = names("checks");
+  const approval = r.has("approval") ? tryRead(problems, () => r.field("approval").boolean()) : false;
+  const timeoutMs = r.has("timeout")
+    ? tryRead(problems, () => {
+        const ms = duration(r.field("timeout"));
+        if (ms > MAX_GATE_TIMEOUT_MS) r.field("timeout").fail(`${formatDuration(ms)} is longer than a deployment may wait: at most ${formatDuration(MAX_GATE_TIMEOUT_MS)}`);
+        return ms;
+      })
+    : DEFAULT_GATE_TIMEOUT_MS;
+  if (workflows === undefined || checks === undefined || approval === undefined || timeoutMs === undefined) return undefined;
+  if (workflows.length === 0 && checks.length === 0 && !approval) {
+    r.fail("waits for nothing: name workflows (GitHub Actions workflow names), checks (check run names) or set approval: true; or leave wait_for out");
+  }
+  return { workflows, checks, approval, timeoutMs };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentMessage, MAX_UNFINISHED, PROTOCOL_VERSION } from "../../shared/protocol.ts";
+import { type AgentMessage, GATES_PROTOCOL_VERSION, MAX_UNFINISHED, PROTOCOL_VERSION } from "../../shared/protocol.ts";
 import { groupAlive } from "./process-group.ts";
 import { eventually } from "../../dev/eventually.ts";
 import { type FakeWorker, jobMessage, SHA_A, startFakeWorker } from "../../testing/fake-worker.ts";
@@ -43,9 +43,26 @@ describe("connecting", () => {
     await eventually("connected log line", () => a.lines.some((l) => l.startsWith("connected to ")));
   });
 
+  it("says protocol 4 in hello when a pipeline declares gates (a worker that does not know them refuses it)", async () => {
+    await agentWith({ pipeline: { wait_for: { workflows: ["CI"] } } });
+    const h = await hello();
+    expect(h.protocol).toBe(GATES_PROTOCOL_VERSION);
+    expect(h.pipelines[0]!.waitFor).toEqual({ workflows: ["CI"], checks: [], approval: false, timeoutMs: 7_200_000 });
+  });
+
   it("declares each pipeline's configured rollout in hello", async () => {
     await agentWith({ pipeline: { rollout: { batch: "50%", halt_on_failure: false } } });
     expect((await hello()).pipelines.map((p) => p.rollout)).toEqual([{ batch: "50%", haltOnFailure: false }]);
+  });
+
+  it("declares each pipeline's gates in hello, as the protocol's parser reads them; none when the config sets none", async () => {
+    await agentWith({
+      pipeline: { tags: ["v*"], paths_ignore: ["docs/**", "*.md"], wait_for: { workflows: ["CI"], checks: ["test (3.12)"], approval: true, timeout: "90m" } },
+    });
+    expect((await hello()).pipelines[0]).toMatchObject({
+      tags: ["v*"], pathsIgnore: ["docs/**", "*.md"], waitFor: { workflows: ["CI"], checks: ["test (3.12)"], approval: true, timeoutMs: 5_400_000 },
+    });
+    expect("paths" in (await hello()).pipelines[0]!).toBe(false);
   });
 
   it("waits long after the worker rejects its token (HTTP 401) instead of retrying in a loop", async () => {
@@ -123,15 +140,49 @@ describe("running jobs", () => {
     fake.latest()!.send(jobMessage("bad1", { sha: "ABC" }));
     fake.latest()!.send(jobMessage("bad1")); // a re-send of the same id: answered, not run
     expect(await jobEnd("bad1")).toEqual({ kind: "job-end", status: "failed" });
-    fake.latest()!.send(jobMessage("bad2", { ref: "refs/tags/v1", before: "0".repeat(40) }));
+    fake.latest()!.send(jobMessage("bad2", { ref: "refs/pull/1/merge", before: "0".repeat(40) }));
     expect(await jobEnd("bad2")).toEqual({ kind: "job-end", status: "failed" });
     fake.latest()!.send(jobMessage("bad3", { pipeline: "nope" }));
     expect(await jobEnd("bad3")).toEqual({ kind: "job-end", status: "failed" });
     expect(kinds("bad1")).toEqual(["output", "job-end"]);
     expect(fake.output("bad1", null)).toMatch(/not run: sha must be 40 or 64 lowercase hex digits/);
-    expect(fake.output("bad2", null)).toMatch(/not run: ref must be refs\/heads\/<branch>/);
+    expect(fake.output("bad2", null)).toMatch(/not run: ref must be refs\/heads\/<branch> or refs\/tags\/<tag>/);
     expect(fake.output("bad3", null)).toMatch(/not run: pipeline "nope" is not configured/);
     expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+  });
+
+  it("runs a tag job only where the pipeline's own tags name it, with HOOKRELAY_TAG set and HOOKRELAY_BRANCH empty", async () => {
+    const show = { name: "show", run: 'touch "ran-$HOOKRELAY_JOB_ID"; printf "ref=%s branch=[%s] tag=[%s]\\n" "$HOOKRELAY_REF" "$HOOKRELAY_BRANCH" "$HOOKRELAY_TAG"' };
+    const a = await agentWith({ pipeline: { tags: ["v[0-9]+.*", "!v0.*"] }, steps: [show] });
+    await hello();
+    const socket = fake.latest()!;
+    socket.send(jobMessage("tag1", { ref: "refs/tags/v1.2.0" }));
+    expect(await jobEnd("tag1")).toMatchObject({ status: "succeeded" });
+    expect(fake.output("tag1", "show")).toBe("ref=refs/tags/v1.2.0 branch=[] tag=[v1.2.0]\n");
+    // A tag the config does not name (or excludes): refused before anything runs, as an unnamed branch is.
+    for (const [id, tag] of [["tag2", "release-1"], ["tag3", "v0.9"]] as const) {
+      socket.send(jobMessage(id, { ref: `refs/tags/${tag}` }));
+      expect(await jobEnd(id)).toEqual({ kind: "job-end", status: "failed" });
+      expect(kinds(id)).toEqual(["output", "job-end"]);
+      expect(fake.output(id, null)).toBe(`[hookrelay] not run: tag "${tag}" does not match this pipeline's tags (configured: v[0-9]+.*, !v0.*)\n`);
+      expect(existsSync(join(a.workdir, `ran-${id}`))).toBe(false);
+    }
+    // A branch job of the same pipeline: HOOKRELAY_TAG empty, even when the agent's own environment has one.
+    socket.send(jobMessage("branch1"));
+    expect(await jobEnd("branch1")).toMatchObject({ status: "succeeded" });
+    expect(fake.output("branch1", "show")).toBe("ref=refs/heads/main branch=[main] tag=[]\n");
+  });
+
+  it("refuses every tag job of a pipeline without tags", async () => {
+    const a = await agentWith({ env: { HOOKRELAY_TAG: "from-the-agent" }, steps: [{ name: "touch", run: 'touch ran; echo "tag=[$HOOKRELAY_TAG]"' }] });
+    await hello();
+    fake.latest()!.send(jobMessage("notag", { ref: "refs/tags/main" }));
+    expect(await jobEnd("notag")).toEqual({ kind: "job-end", status: "failed" });
+    expect(fake.output("notag", null)).toBe(`[hookrelay] not run: tag "main" does not match this pipeline's tags (configured: none: this pipeline deploys no tags)\n`);
+    expect(existsSync(join(a.workdir, "ran"))).toBe(false);
+    fake.latest()!.send(jobMessage("branch"));
+    expect(await jobEnd("branch")).toMatchObject({ status: "succeeded" });
+    expect(fake.output("branch", "touch")).toBe("tag=[]\n");
   });
 
   it("skips the remaining steps after a failing one and runs on_failure", async () => {

@@ -5,7 +5,7 @@
  */
 import { errorDetail, errorMessage } from "../../shared/errors.ts";
 import { assertNever } from "../../shared/assert-never.ts";
-import { type AgentMessage, type JobEndStatus, type JobEventBody, type PipelineDecl, PROTOCOL_VERSION, parseWorkerMessage, type WorkerMessage } from "../../shared/protocol.ts";
+import { type AgentMessage, helloProtocol, type JobEndStatus, type JobEventBody, type PipelineDecl, parseWorkerMessage, type WorkerMessage } from "../../shared/protocol.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { AgentConfig } from "../common/config.ts";
 import { Connection, type Link } from "./connection.ts";
@@ -44,6 +44,11 @@ export function pipelineDecls(config: AgentConfig): PipelineDecl[] {
     ...(p.environmentUrl !== null ? { environmentUrl: p.environmentUrl } : {}),
     ...(p.productionEnvironment !== null ? { productionEnvironment: p.productionEnvironment } : {}),
     ...(p.transientEnvironment !== null ? { transientEnvironment: p.transientEnvironment } : {}),
+    // Gates, only when set: a pipeline without them declares what an older agent did.
+    ...(p.tags.length > 0 ? { tags: p.tags } : {}),
+    ...(p.paths !== null ? { paths: p.paths } : {}),
+    ...(p.pathsIgnore !== null ? { pathsIgnore: p.pathsIgnore } : {}),
+    ...(p.waitFor !== null ? { waitFor: { workflows: p.waitFor.workflows, checks: p.waitFor.checks, approval: p.waitFor.approval, timeoutMs: p.waitFor.timeoutMs } } : {}),
   }));
 }
 
@@ -156,14 +161,9 @@ export class JobServer {
 
   private onOpen(link: Link): void {
     const unfinished = this.outbox.connected(link);
-    this.send(link, {
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      agent: this.config.name,
-      version: AGENT_VERSION,
-      pipelines: pipelineDecls(this.config),
-      unfinished,
-    });
+    const pipelines = pipelineDecls(this.config);
+    // 4 when a pipeline declares gates: a worker that does not know them refuses it rather than ignore them.
+    this.send(link, { type: "hello", protocol: helloProtocol(pipelines), agent: this.config.name, version: AGENT_VERSION, pipelines, unfinished });
   }
 
   private onFrame(text: string, link: Link): void {

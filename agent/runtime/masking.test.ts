@@ -27,6 +27,7 @@ async function runSteps(steps: { name: string; run: string }[], opts: { logCapBy
     name: "app", repo: "owner/app", events: ["push"], branches: ["main"], workdir: testDir(), env: {}, timeoutMs: 60_000,
     steps: steps.map((s) => ({ ...s, timeoutMs: null })), onFailure: [], rollout: { batch: 1, haltOnFailure: true },
     environment: null, environmentUrl: null, productionEnvironment: null, transientEnvironment: null, secrets: {},
+    tags: [], paths: null, pathsIgnore: null, waitFor: null,
   };
   const events: JobEventBody[] = [];
   const job = startJob(

@@ -21,6 +21,10 @@ const pipeline: PipelineConfig = {
   productionEnvironment: null,
   transientEnvironment: null,
   secrets: {},
+  tags: [],
+  paths: null,
+  pathsIgnore: null,
+  waitFor: null,
 };
 
 const job = (fields: Partial<JobRequest["fields"]> = {}): JobRequest => ({
@@ -61,6 +65,18 @@ describe("checkJob", () => {
     expect(checkJob(job(), none, [none])).toEqual([`branch "main" does not match this pipeline's branches (configured: main, !main)`]);
   });
 
+  it("refuses a tag job unless the pipeline's own tags name it (none configured: every tag job)", () => {
+    const tagged = { ...pipeline, tags: ["v*", "!v*-rc*"] };
+    expect(checkJob(job({ ref: "refs/tags/v2.1.0" }), tagged, [tagged])).toEqual([]);
+    expect(checkJob(job({ ref: "refs/tags/v2.1.0-rc1" }), tagged, [tagged])).toEqual([`tag "v2.1.0-rc1" does not match this pipeline's tags (configured: v*, !v*-rc*)`]);
+    expect(checkJob(job({ ref: "refs/tags/main" }), pipeline, [pipeline])).toEqual([`tag "main" does not match this pipeline's tags (configured: none: this pipeline deploys no tags)`]);
+    // a tag named like a branch the pipeline takes is still a tag; a branch named like a tag glob is still a branch
+    expect(checkJob(job({ ref: "refs/heads/v2.1.0" }), tagged, [tagged])).toEqual([`branch "v2.1.0" does not match this pipeline's branches (configured: main)`]);
+    const tagOnly = { ...tagged, branches: [] };
+    expect(checkJob(job(), tagOnly, [tagOnly])).toEqual([`branch "main" does not match this pipeline's branches (configured: none)`]);
+    expect(checkJob(job({ ref: "refs/tags/a\u2028b" }), pipeline, [pipeline])).toEqual([`tag "a\\u2028b" does not match this pipeline's tags (configured: none: this pipeline deploys no tags)`]);
+  });
+
   // Controls are refused as a field problem above; a line separator is valid in a branch name but must not split a log line.
   it("escapes a line separator in a refused branch's name", () => {
     expect(checkJob(job({ ref: "refs/heads/a\u2028b\u2029c" }), pipeline, [pipeline])).toEqual([
@@ -70,6 +86,13 @@ describe("checkJob", () => {
 });
 
 describe("stepEnv", () => {
+  it("sets HOOKRELAY_TAG and an empty HOOKRELAY_BRANCH for a tag job, the reverse for a branch job, over the agent's own values", () => {
+    const tag = stepEnv(job({ ref: "refs/tags/v1.2.0" }), pipeline, { HOOKRELAY_TAG: "stale", HOOKRELAY_BRANCH: "stale" });
+    expect(tag.ok && { branch: tag.env.HOOKRELAY_BRANCH, tag: tag.env.HOOKRELAY_TAG, ref: tag.env.HOOKRELAY_REF }).toEqual({ branch: "", tag: "v1.2.0", ref: "refs/tags/v1.2.0" });
+    const branch = stepEnv(job({ ref: "refs/heads/release/2" }), pipeline, { HOOKRELAY_TAG: "stale" });
+    expect(branch.ok && { branch: branch.env.HOOKRELAY_BRANCH, tag: branch.env.HOOKRELAY_TAG }).toEqual({ branch: "release/2", tag: "" });
+  });
+
   it("keeps the agent's own settings and credentials from the steps, and an operator's own values in", () => {
     const unit = { PATH: "/usr/bin", HOOKRELAY_AGENT_TOKEN: "hr_secret", CREDENTIALS_DIRECTORY: "/run/credentials/x", NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV };
     const r = stepEnv(job(), pipeline, unit);

@@ -7,6 +7,7 @@
 import { errorCode, errorMessage } from "../../shared/errors.ts";
 import { statSync } from "node:fs";
 import { matchesBranchFilters } from "../../shared/glob.ts";
+import { TAG_PREFIX, tagMatches } from "../../shared/gates.ts";
 import { jobFieldProblem, jobFieldProblems } from "../../shared/job-fields.ts";
 import type { JobEndStatus, JobEventBody, JobFields, OutputStream, StepEndStatus } from "../../shared/protocol.ts";
 import type { PipelineConfig, StepConfig } from "../common/config.ts";
@@ -121,7 +122,7 @@ function describeError(e: unknown, withStack: boolean): string {
 /**
  * Every reason the job cannot run (empty when it can), checked before anything runs: the pipeline
  * exists here, the payload fields pass the shared strict rules (they become environment values),
- * the push is one the pipeline's own repo, events and branches allow, the workdir exists.
+ * the push is one the pipeline's own repo, events and branches (or tags) allow, the workdir exists.
  */
 export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, known: readonly PipelineConfig[]): string[] {
   const problems: string[] = [];
@@ -142,8 +143,8 @@ export function checkJob(job: JobRequest, pipeline: PipelineConfig | undefined, 
 
 /**
  * The job frame is only a request: the worker matched the push to this pipeline, but a worker that
- * is not ours (or a forged push) must not deploy another repo or an unreviewed branch, so the same
- * match is made again here against this host's config. A field that broke its own rule above is not
+ * is not ours (or a forged push) must not deploy another repo, an unreviewed branch or a tag this
+ * host's config does not name, so the same match is made again here against this host's config. A field that broke its own rule above is not
  * compared. The repo is compared ignoring case, as GitHub (and the worker's matching) treat names.
  */
 function configProblems(f: JobFields, pipeline: PipelineConfig): string[] {
@@ -155,12 +156,24 @@ function configProblems(f: JobFields, pipeline: PipelineConfig): string[] {
     problems.push(`event ${JSON.stringify(f.event)} is not in this pipeline's events (configured: ${pipeline.events.join(", ")})`);
   }
   if (jobFieldProblem("ref", f.ref) === null) {
-    const branch = f.ref.replace(/^refs\/heads\//, ""); // the ref's rule: it starts so
-    if (!matchesBranchFilters(branch, pipeline.branches)) {
-      problems.push(`branch "${peerText(branch)}" does not match this pipeline's branches (configured: ${pipeline.branches.join(", ")})`);
+    const tag = tagOf(f.ref);
+    if (tag !== null) {
+      if (!tagMatches(pipeline.tags, tag)) {
+        problems.push(`tag "${peerText(tag)}" does not match this pipeline's tags (configured: ${pipeline.tags.length > 0 ? pipeline.tags.join(", ") : "none: this pipeline deploys no tags"})`);
+      }
+    } else {
+      const branch = f.ref.replace(/^refs\/heads\//, ""); // the ref's rule: it is a branch or a tag
+      if (!matchesBranchFilters(branch, pipeline.branches)) {
+        problems.push(`branch "${peerText(branch)}" does not match this pipeline's branches (configured: ${pipeline.branches.join(", ") || "none"})`);
+      }
     }
   }
   return problems;
+}
+
+/** The tag name of a `refs/tags/…` ref, or null for a branch. */
+function tagOf(ref: string): string | null {
+  return ref.startsWith(TAG_PREFIX) ? ref.slice(TAG_PREFIX.length) : null;
 }
 
 export type StepEnv = { ok: true; env: NodeJS.ProcessEnv } | { ok: false; problem: string };
@@ -181,13 +194,16 @@ export function stepEnv(job: JobRequest, pipeline: PipelineConfig, baseEnv: Node
   for (const [name, value] of Object.entries(AGENT_MALLOC_ENV)) if (env[name] === value) delete env[name];
   Object.assign(env, pipeline.env, secrets);
   const f = job.fields;
+  const tag = tagOf(f.ref);
   Object.assign(env, {
     HOOKRELAY_JOB_ID: job.jobId,
     HOOKRELAY_DELIVERY: f.delivery,
     HOOKRELAY_EVENT: f.event,
     HOOKRELAY_REPO: f.repo,
     HOOKRELAY_REF: f.ref,
-    HOOKRELAY_BRANCH: f.ref.replace(/^refs\/heads\//, ""),
+    // Exactly one of the two is set: a tag job has no branch, a branch job no tag.
+    HOOKRELAY_BRANCH: tag === null ? f.ref.replace(/^refs\/heads\//, "") : "",
+    HOOKRELAY_TAG: tag ?? "",
     HOOKRELAY_SHA: f.sha,
     HOOKRELAY_BEFORE: f.before,
     HOOKRELAY_PUSHER: f.pusher,

@@ -1,7 +1,7 @@
 /** Helpers for the worker's tests (inside workerd): signed webhooks and a real agent WebSocket. */
 import { env, exports } from "cloudflare:workers";
 import type { AgentMessage, PipelineDecl, WorkerMessage } from "../../shared/protocol.ts";
-import { parseWorkerMessage, PROTOCOL_VERSION } from "../../shared/protocol.ts";
+import { helloProtocol, parseWorkerMessage } from "../../shared/protocol.ts";
 import { eventually } from "../../dev/eventually.ts";
 import { app } from "../../worker/app.ts";
 import type { AgentView, DeliveryBody, JobListItem, JobView } from "../../worker/target-object/types.ts";
@@ -172,7 +172,7 @@ export async function connectAgent(target: string, agent: string, token?: string
 }
 
 export function hello(agent: string, pipelines: PipelineDecl[] = [pipeline()], unfinished: { jobId: string; lastSeq: number }[] = []): AgentMessage {
-  return { type: "hello", protocol: PROTOCOL_VERSION, agent, version: "test-1", pipelines, unfinished };
+  return { type: "hello", protocol: helloProtocol(pipelines), agent, version: "test-1", pipelines, unfinished };
 }
 
 /** Connects and says hello; resolves after `welcome`. */

@@ -72,10 +72,10 @@ function parseLimit(value: string | undefined): number | null {
   return n >= 1 ? Math.min(n, MAX_LIMIT) : null;
 }
 
-/** The request's JSON body, or a 400 answer saying what shape was expected. */
-async function jsonBody(c: Context<AppEnv>, shape: string): Promise<{ ok: true; value: unknown } | { ok: false; answer: Response }> {
+/** The request's JSON body (or `text`, already read), or a 400 answer saying what shape was expected. */
+async function jsonBody(c: Context<AppEnv>, shape: string, text?: string): Promise<{ ok: true; value: unknown } | { ok: false; answer: Response }> {
   try {
-    return { ok: true, value: await c.req.json() };
+    return { ok: true, value: text === undefined ? await c.req.json() : JSON.parse(text) };
   } catch {
     return { ok: false, answer: c.json({ error: `body must be JSON: ${shape}` }, 400) };
   }
@@ -188,6 +188,34 @@ export function apiRoutes(): Hono<AppEnv> {
     return cancelAnswer(c, "deployment", id, await stub(c).cancelDeployment(id), deploymentNotFound);
   });
 
+  // A person's decision on a deployment waiting for approval (its gates: README "Deploy only what passed").
+  for (const [verb, approve] of [["approve", true], ["reject", false]] as const) {
+    api.post(`/targets/:target/deployments/:id/${verb}`, async (c) => {
+      const id = c.req.param("id");
+      if (!JOB_ID_PATTERN.test(id)) return deploymentNotFound(c, id);
+      const text = await c.req.text();
+      let note: string | null = null;
+      if (text.trim() !== "") {
+        const body = await jsonBody(c, "{note?}", text);
+        if (!body.ok) return body.answer;
+        const read = readNote(body.value);
+        if (!read.ok) return c.json({ error: read.error }, 400);
+        note = read.note;
+      }
+      const result = await stub(c).decideApproval(id, approve, note);
+      switch (result.outcome) {
+        case "not-found":
+          return deploymentNotFound(c, id);
+        case "not-waiting":
+          return c.json({ error: `deployment ${id} is ${result.status}: it does not wait for approval` }, 409);
+        case "decided":
+          return c.json({ id: result.id, status: result.status, gates: result.gates });
+        default:
+          return assertNever(result, "approval result");
+      }
+    });
+  }
+
   api.post("/targets/:target/deploy", async (c) => {
     const body = await jsonBody(c, "{pipeline, agent?, ref?, sha?}");
     if (!body.ok) return body.answer;
@@ -204,6 +232,19 @@ export function apiRoutes(): Hono<AppEnv> {
 function readAgentName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
   try {
     return { ok: true, name: new Reader(value).field("name").string({ pattern: NAME_PATTERN, patternHint: NAME_HINT }) };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+/** An approval's or rejection's note: shown on the dashboard, sent to GitHub and the chats. */
+export const MAX_NOTE_CHARS = 500;
+
+function readNote(value: unknown): { ok: true; note: string | null } | { ok: false; error: string } {
+  try {
+    const note = new Reader(value).field("note").optionalString({ max: MAX_NOTE_CHARS, pattern: /^[^\u0000-\u001f\u007f]*$/, patternHint: "must be one line of text (no control characters)" });
+    return { ok: true, note: note === undefined || note.trim() === "" ? null : note.trim() };
   } catch (e) {
     if (e instanceof InvalidInput) return { ok: false, error: e.message };
     throw e;

@@ -72,8 +72,8 @@ export interface DeploymentInput {
   payload: { target: string; deployment: string };
 }
 
-/** GitHub's deployment states; the outbox sends queued → in_progress → success | failure | error (inactive for superseded). */
-export type GitHubStatusState = "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
+/** GitHub's deployment states; the outbox sends (pending while a gate waits →) queued → in_progress → success | failure | error (inactive for superseded). */
+export type GitHubStatusState = "pending" | "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
 
 export interface StatusInput {
   state: GitHubStatusState;

@@ -3,10 +3,11 @@
  * `blocks`. Every untrusted value is escaped for Slack's control characters (&, <, >), so a commit
  * message cannot write `<!channel>` or a link; mrkdwn objects are `verbatim` so Slack does not
  * auto-link names either; names sit in inline code and the commit message in a code block, where
- * *bold* and _italics_ stay text.
+ * *bold* and _italics_ stay text. A blocked deployment's reason (a run's URL, a person's note) is treated
+ * like a commit message: escaped, in a code block.
  * Limits (Block Kit): header ≤ 150 characters, section text ≤ 3000, ≤ 10 fields of ≤ 2000, ≤ 50 blocks.
  */
-import { branch, commitUrl, cutTo, escapeWithin, httpUrl, type DeploymentReport, headline, type HostTrouble, hostCount, joinWithin, shortSha, troubleText, troubles } from "./notify-text.ts";
+import { blockedReason, branch, commitUrl, cutTo, escapeWithin, httpUrl, type DeploymentReport, headline, type HostTrouble, hostCount, joinWithin, shortSha, troubleText, troubles } from "./notify-text.ts";
 
 /** Slack's three control characters as the entities Slack decodes for display. */
 export function slackEscape(text: string): string {
@@ -31,14 +32,34 @@ function link(url: string, label: string): string {
 
 const mrkdwn = (text: string) => ({ type: "mrkdwn", text, verbatim: true });
 
+/**
+ * Untrusted multi-line text as a code block: escaped, and at most `max` code units. Backticks next to each
+ * other (or to the fences) would close the block early: a zero-width space after each keeps them apart.
+ */
+function codeBlock(text: string, max: number): string {
+  const inner = `\u200b${text.replace(/`/g, "`\u200b")}`;
+  return `\`\`\`${slackEscapeWithin(inner, max)}\`\`\``;
+}
+
 const troubleLine = (t: HostTrouble) => `• ${code(t.agent)} ${t.what}${t.step !== null ? ` at ${code(t.step)}` : ""}`;
 
 export function slackBody(r: DeploymentReport): { text: string; blocks: unknown[] } {
   const failed = troubles(r);
   const title = headline(r);
-  const summary = `${title}: ${r.repo}@${shortSha(r.sha)} by ${r.pusher}${failed.length > 0 ? ` — ${failed.map(troubleText).join(", ")}` : ""}`;
-  const blocks: unknown[] = [
-    { type: "header", text: { type: "plain_text", text: cutTo(title, 150), emoji: true } },
+  const reason = blockedReason(r);
+  const url = httpUrl(r.url);
+  const push = `${r.repo}@${shortSha(r.sha)} by ${r.pusher}`;
+  const summary =
+    reason !== null
+      ? `${title}: ${cutTo(reason, 1000)} — ${push}`
+      : `${title}: ${push}${failed.length > 0 ? ` — ${failed.map(troubleText).join(", ")}` : ""}`;
+  const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cutTo(title, 150), emoji: true } }];
+  if (reason !== null) blocks.push({ type: "section", text: mrkdwn(`*Why it is blocked*\n${codeBlock(reason, 2900)}`) });
+  if (r.type === "deployment.waiting") {
+    const where = url !== null ? link(url, "Approve or reject it") : "Approve or reject it on the dashboard";
+    blocks.push({ type: "section", text: mrkdwn(`*Waiting for approval*: nothing runs on any host until a person decides. ${where}.`) });
+  }
+  blocks.push(
     {
       type: "section",
       fields: [
@@ -48,16 +69,11 @@ export function slackBody(r: DeploymentReport): { text: string; blocks: unknown[
         mrkdwn(`*Hosts*\n${hostCount(r)}`),
       ],
     },
-  ];
+  );
   if (failed.length > 0) blocks.push({ type: "section", text: mrkdwn(joinWithin(["*What failed*", ...failed.map(troubleLine)], 3000)) });
   const message = r.message.trim();
-  if (message !== "") {
-    // Backticks next to each other (or to the fences) would close the code block early: a zero-width space after each keeps them apart.
-    const inner = `\u200b${message.replace(/`/g, "`\u200b")}`;
-    blocks.push({ type: "section", text: mrkdwn(`\`\`\`${slackEscapeWithin(inner, 2990)}\`\`\``) });
-  }
+  if (message !== "") blocks.push({ type: "section", text: mrkdwn(codeBlock(message, 2990)) });
   const context = [mrkdwn(`${code(r.target)} · deployment ${code(r.deployment)}`)];
-  const url = httpUrl(r.url);
   if (url !== null) context.push(mrkdwn(link(url, "Open the deployment")));
   blocks.push({ type: "context", elements: context });
   return { text: slackEscapeWithin(summary, 3000), blocks };

@@ -25,6 +25,8 @@ export function standardEvent(r: DeploymentReport) {
       pusher: r.pusher,
       message: r.message,
       status: r.status,
+      // blocked: why; waiting: "waiting for approval"; otherwise null. JSON: nothing to escape.
+      reason: r.reason ?? null,
       url: r.url,
       hosts: r.hosts.map((h) => ({ agent: h.agent, status: h.status, failedStep: h.failedStep })),
     },

@@ -3,9 +3,13 @@
  * and which host failed at which step. Runtime-neutral (workerd and Node).
  */
 
-/** One deployment's end, as the outbox froze it. Every string in it is untrusted text from a push or a config. */
+/**
+ * One deployment's end — or its stop at a gate (`deployment.waiting`: it waits for a person's approval;
+ * `deployment.blocked`: a gate failed, was rejected or timed out) — as the outbox froze it. Every string
+ * in it is untrusted text from a push, a config, a CI run or a person's note.
+ */
 export interface DeploymentReport {
-  type: "deployment.succeeded" | "deployment.failed" | "deployment.canceled";
+  type: "deployment.succeeded" | "deployment.failed" | "deployment.canceled" | "deployment.waiting" | "deployment.blocked";
   target: string;
   deployment: string;
   pipeline: string;
@@ -18,8 +22,15 @@ export interface DeploymentReport {
   /** The deployment's dashboard page, when PUBLIC_URL is set. */
   url: string | null;
   hosts: { agent: string; status: string; failedStep: string | null }[];
-  /** ms epoch of the deployment's end */
+  /** ms epoch of the deployment's end (or of its stop at the gate) */
   at: number;
+  /**
+   * Why it stopped at a gate: blocked → the reason ("CI concluded failure — <run url>", "rejected: <note>",
+   * "CI did not finish within 2h"); waiting → "waiting for approval"; otherwise null. Untrusted: it can
+   * hold a run's URL and a person's note. Optional only so that reports queued before gates existed
+   * (and their writer, until it sets it) still read; absent is null.
+   */
+  reason?: string | null;
 }
 
 export type ReportHost = DeploymentReport["hosts"][number];
@@ -28,11 +39,36 @@ const ICONS: Record<DeploymentReport["type"], string> = {
   "deployment.succeeded": "✅",
   "deployment.failed": "❌",
   "deployment.canceled": "⚪",
+  "deployment.waiting": "⏸",
+  "deployment.blocked": "⛔",
 };
 
-/** "❌ web deploy failed" — the headline every body starts with. */
+/**
+ * "❌ web deploy failed", "⏸ web deploy waits for approval", "⛔ web deploy blocked" — the headline every
+ * body starts with. It never holds the reason (untrusted text): each body adds `blockedReason(r)`,
+ * escaped for its own markup.
+ */
 export function headline(r: DeploymentReport): string {
-  return `${ICONS[r.type]} ${r.pipeline} deploy ${r.status}`;
+  switch (r.type) {
+    case "deployment.waiting":
+      return `${ICONS[r.type]} ${r.pipeline} deploy waits for approval`;
+    case "deployment.blocked":
+      return `${ICONS[r.type]} ${r.pipeline} deploy blocked`;
+    default:
+      return `${ICONS[r.type]} ${r.pipeline} deploy ${r.status}`;
+  }
+}
+
+/** A blocked deployment's reason, trimmed; null for other types, or when it has none. Not escaped. */
+export function blockedReason(r: DeploymentReport): string | null {
+  if (r.type !== "deployment.blocked") return null;
+  const reason = (r.reason ?? "").trim();
+  return reason === "" ? null : reason;
+}
+
+/** Whether the deployment stopped at a gate (nothing ran on any host). */
+export function atGate(r: DeploymentReport): boolean {
+  return r.type === "deployment.waiting" || r.type === "deployment.blocked";
 }
 
 /** What went wrong on one host: "failed" at a step, "timed out" at a step, "interrupted"; null if nothing did. */
@@ -60,11 +96,14 @@ export function troubleText(t: HostTrouble): string {
   return `${t.agent} ${t.what}${t.step !== null ? ` at ${t.step}` : ""}`;
 }
 
-/** "2/3 hosts deployed" */
+/** "2/3 hosts deployed"; at a gate, where nothing ran: "3 hosts waiting", "none of 3 hosts deployed" (no hosts: "no host started", "nothing deployed"). */
 export function hostCount(r: DeploymentReport): string {
   const n = r.hosts.length;
+  const hosts = `host${n === 1 ? "" : "s"}`;
+  if (r.type === "deployment.waiting") return n === 0 ? "no host started" : `${n} ${hosts} waiting`;
+  if (r.type === "deployment.blocked") return n === 0 ? "nothing deployed" : `none of ${n} ${hosts} deployed`;
   const done = r.hosts.filter((h) => h.status === "succeeded").length;
-  return `${done}/${n} host${n === 1 ? "" : "s"} deployed`;
+  return `${done}/${n} ${hosts} deployed`;
 }
 
 export function shortSha(sha: string): string {

@@ -6,7 +6,8 @@
  * retention of finished jobs, deployments and delivery records, pruning agents unseen that long, and
  * the next report due in the outbox (report-outbox.ts; report-sending.ts sends them), and a released job an
  * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
- * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS). deadlines.ts applies them.
+ * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS), a deployment waiting at
+ * its gates past their timeout, and retention of CI conclusions. handlers/deadlines.ts applies them.
  */
 import type { AlarmSettings } from "./deadline-settings.ts";
 import { UNSEEN_AGENTS } from "./agents/agent-tokens.ts";
@@ -38,6 +39,8 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
       deployments: number | null;
       unseen: number | null;
       unsent: number | null;
+      gates: number | null;
+      conclusions: number | null;
     }>(
       `SELECT
          (SELECT min(a.disconnected_at) FROM agents a
@@ -54,7 +57,9 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(finished_at) FROM deployments WHERE finished_at IS NOT NULL) AS deployments,
          (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen,
          (SELECT min(j.released_at) FROM jobs j JOIN agents a ON a.name = j.agent
-            WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NULL AND ${IDLE_CONNECTED}) AS unsent`,
+            WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NULL AND ${IDLE_CONNECTED}) AS unsent,
+         (SELECT min(wait_until) FROM deployments WHERE status = 'waiting') AS gates,
+         (SELECT min(received_at) FROM conclusions) AS conclusions`,
     )
     .one();
   const deadlines = [
@@ -71,6 +76,9 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     row.deployments === null ? null : row.deployments + s.retentionMs,
     row.unseen === null ? null : row.unseen + s.retentionMs,
     row.unsent === null ? null : row.unsent + UNSENT_GRACE_MS,
+    // A deployment waiting at its gates ends blocked at their timeout.
+    row.gates,
+    row.conclusions === null ? null : row.conclusions + s.retentionMs,
   ].filter((d): d is number => d !== null);
   return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }
@@ -92,6 +100,8 @@ export interface DeliveryAlarmFacts {
   reporting: boolean;
   /** A deployment over several hosts: its rollout may wait for an offline one (the stale deadline). */
   severalHosts: boolean;
+  /** A deployment waiting at its gates: it ends blocked at their timeout. */
+  gated?: boolean;
   /** The agents its jobs are for. */
   agents: readonly string[];
 }
@@ -99,7 +109,7 @@ export interface DeliveryAlarmFacts {
 /**
  * The alarm after a delivery made jobs — the one entry point that does not always derive it in full,
  * since it is on the webhook's hot path (a push's answer waits for it):
- * - reports queued, or a deployment over several hosts → derived in full ("derived");
+ * - reports queued, a deployment over several hosts, or one waiting at its gates → derived in full ("derived");
  * - a job for an idle connected agent → only the dispatch net, UNSENT_GRACE_MS from now (the send after
  *   the answer is a timer: should the DO go away first, the alarm sends the job), unless the alarm is
  *   due sooner anyway ("net");
@@ -107,7 +117,7 @@ export interface DeliveryAlarmFacts {
  *   off: derived only when no alarm is due before it ("kept" when one is).
  */
 export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSettings, facts: DeliveryAlarmFacts, now: number): Promise<"derived" | "net" | "kept"> {
-  if (facts.severalHosts || facts.reporting) {
+  if (facts.severalHosts || facts.reporting || facts.gated === true) {
     await scheduleAlarm(storage, s);
     return "derived";
   }

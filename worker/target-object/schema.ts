@@ -300,6 +300,43 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE deployments DROP COLUMN github_id;
   `,
   },
+  // Gates (deployments/gates.ts): what a deployment waits for before any host runs — each CI workflow or
+  // check by name, and a person's approval — and how each was decided. A `waiting` deployment ends
+  // `blocked` (with its reason) at `wait_until`. `conclusions` keeps the CI conclusions the webhook
+  // took (deployments/conclusions.ts), so one that came before its push still opens the gate; bounded
+  // per target, kept for the retention period.
+  {
+    name: "011-gates",
+    sql: `
+  ALTER TABLE deployments ADD COLUMN blocked_reason TEXT;
+  ALTER TABLE deployments ADD COLUMN wait_until INTEGER;
+  CREATE TABLE gates (
+    deployment_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    url TEXT,
+    decided_at INTEGER,
+    decided_by TEXT,
+    note TEXT,
+    required_by TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, kind, name)
+  );
+  CREATE TABLE conclusions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    conclusion TEXT NOT NULL,
+    url TEXT,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX conclusions_run ON conclusions (repo, sha, kind, name, id);
+  CREATE INDEX deployments_waiting ON deployments (status, wait_until);
+  `,
+  },
 ];
 
 export type MigrateResult = { ok: true; applied: string[] } | { ok: false; problem: string };

@@ -23,10 +23,10 @@ import { armAfterDelivery, scheduleAlarm } from "./alarm.ts";
 import { alarmSettings } from "./deadline-settings.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./agents/connections.ts";
 import { runDeadlines } from "./handlers/deadlines.ts";
-import { cancelDeployment } from "./handlers/deployment-calls.ts";
-import { deploymentView, listDeployments } from "./deployments/deployments.ts";
+import { cancelDeployment, decideApproval } from "./handlers/deployment-calls.ts";
+import { anyWaiting, deploymentView, listDeployments } from "./deployments/deployments.ts";
 import { agentsWithUnsentJobs, sendNextJob } from "./jobs/dispatch.ts";
-import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveDelivery } from "./handlers/job-calls.ts";
+import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveConclusion, receiveDelivery } from "./handlers/job-calls.ts";
 import { jobView, listJobs } from "./jobs/jobs.ts";
 import type { LogCursor, LogPage } from "./jobs/log-reader.ts";
 import { outputCaps } from "./jobs/events.ts";
@@ -41,6 +41,8 @@ import type { Changed, Handled, TargetContext } from "./handlers/target-context.
 import { schemaProblemMessage, TargetUnavailable } from "./target-unavailable.ts";
 import type {
   AgentView,
+  ApprovalResult,
+  ConclusionDelivery,
   CancelResult,
   DeliveryAnswer,
   DeploymentCancelResult,
@@ -215,26 +217,54 @@ export class Target extends DurableObject<Env> {
     await armAfterDelivery(this.ctx.storage, alarmSettings(this.env), {
       reporting: this.reports.setup.github.state === "on" || this.reports.setup.notify.state === "on",
       severalHosts: answer.body.deployments?.some((d) => d.jobs.length > 1) ?? false,
+      gated: anyWaiting(this.ctx.storage.sql, (answer.body.deployments ?? []).map((d) => d.id)),
       agents: [...new Set(answer.body.jobs.map((j) => j.agent))],
     }, c.now);
-    if (answer.body.jobs.length > 0) {
-      const send = () => {
-        try {
-          const sent = this.sendJobs([], Date.now());
-          const ours = new Set(answer.body.jobs.map((j) => j.id));
-          logDeliverySent(d.delivery, answer, new Set(sent.map((j) => j.id)));
-          for (const { id, agent } of sent) if (!ours.has(id)) logInfo(`[job ${id}] sent to ${agent}`);
-        } catch (e) {
-          logError(`[delivery ${d.delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
-        }
-      };
-      // Not awaited: the answer never waits for this. A failed sync resets the DO; the alarm then sends.
-      this.ctx.storage.sync().then(
-        () => setTimeout(send, DISPATCH_DELAY_MS),
-        (e: unknown) => logError(`[delivery ${d.delivery}] its rows were not confirmed (the alarm sends its jobs): ${errorDetail(e)}`),
-      );
-    }
+    if (answer.body.jobs.length > 0) this.sendAfterAnswer(d.delivery, answer);
     return answer;
+  }
+
+  /**
+   * After an answer whose rows released jobs (a push; a CI conclusion that opened a gate): they go out
+   * DISPATCH_DELAY_MS after the rows are confirmed on disk (`storage.sync()`), so the answer never
+   * waits for a send, an agent's `accepted`, or the events that follow it. The alarm is the net.
+   */
+  private sendAfterAnswer(delivery: string, answer: DeliveryAnswer): void {
+    const send = () => {
+      try {
+        const sent = this.sendJobs([], Date.now());
+        const ours = new Set(answer.body.jobs.map((j) => j.id));
+        logDeliverySent(delivery, answer, new Set(sent.map((j) => j.id)));
+        for (const { id, agent } of sent) if (!ours.has(id)) logInfo(`[job ${id}] sent to ${agent}`);
+      } catch (e) {
+        logError(`[delivery ${delivery}] sending its jobs failed (the alarm sends them): ${errorDetail(e)}`);
+      }
+    };
+    // Not awaited: the answer never waits for this. A failed sync resets the DO; the alarm then sends.
+    this.ctx.storage.sync().then(
+      () => setTimeout(send, DISPATCH_DELAY_MS),
+      (e: unknown) => logError(`[delivery ${delivery}] its rows were not confirmed (the alarm sends its jobs): ${errorDetail(e)}`),
+    );
+  }
+
+  /**
+   * RPC: a CI run's conclusion (workflow_run, check_run): the gates it decides (job-calls.ts). As after
+   * a push, the jobs it released go out after the answer (sendAfterAnswer); the alarm is derived first
+   * (a gate's timeout went, a released job's dispatch net came).
+   */
+  async receiveConclusion(d: ConclusionDelivery): Promise<DeliveryAnswer> {
+    this.usable();
+    const { result, changed } = receiveConclusion(this.context(), d);
+    if (changed === null) return result;
+    await this.reschedule();
+    this.sendAfterAnswer(d.delivery, result);
+    return result;
+  }
+
+  /** RPC: POST …/deployments/:id/approve and …/reject (deployment-calls.ts). */
+  async decideApproval(id: string, approve: boolean, note: string | null): Promise<ApprovalResult> {
+    this.usable();
+    return this.answer(decideApproval(this.context(), id, approve, note));
   }
 
   /** RPC: POST …/deploy (job-calls.ts). */

@@ -15,6 +15,36 @@ export interface WebhookDelivery extends DeliveryInput {
   stale: string | null;
   /** The head commit's first line, made safe and short (webhook/payload.ts); "" when there is none. */
   message: string;
+  /**
+   * The files the push's commits changed (added, modified, removed), for pipelines' `paths` filters;
+   * null or absent when the push cannot tell (no commits listed, a new branch, a tag, a list GitHub cut): every filter passes.
+   */
+  changedFiles?: string[] | null;
+}
+
+/** A CI run's conclusion (webhook `workflow_run` or `check_run`, action completed), as the route hands it to the DO. */
+export interface RunConclusion {
+  kind: "workflow" | "check";
+  /** The repository the run belongs to (`repository.full_name`). */
+  repo: string;
+  /** The repository of the commit it ran on: another one is a fork's run, which never opens a gate. */
+  headRepo: string | null;
+  sha: string;
+  /** The workflow's or check's name: what a pipeline's `wait_for` lists. */
+  name: string;
+  conclusion: string;
+  /** The run's page on GitHub. */
+  url: string | null;
+}
+
+/** A conclusion's delivery, deduplicated and replay-checked as a push is. */
+export interface ConclusionDelivery {
+  hookId: string;
+  delivery: string;
+  bodyHash: string;
+  /** Why the conclusion is too old to act on (its signed completion time is past RETENTION_DAYS), or null. */
+  stale: string | null;
+  run: RunConclusion;
 }
 
 export interface JobSummary {
@@ -36,12 +66,43 @@ export interface DeliveryBody {
   jobs: JobSummary[];
   /** Absent in answers stored before deployments (a redelivery of one is answered as it was). */
   deployments?: DeploymentSummary[];
+  /** A CI conclusion's answer: the gates it decided, each with its deployment. */
+  gates?: { deployment: string; gate: string; state: "passed" | "failed" }[];
   ignored?: string;
 }
 
-export const DEPLOYMENT_STATUSES = ["queued", "running", "succeeded", "failed", "canceled", "superseded"] as const;
+/** `waiting`: a gate is open (nothing is sent to any host); `blocked`: a gate failed, was rejected, or timed out. */
+export const DEPLOYMENT_STATUSES = ["waiting", "queued", "running", "succeeded", "failed", "canceled", "superseded", "blocked"] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
-export const FINAL_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ["succeeded", "failed", "canceled", "superseded"];
+export const FINAL_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ["succeeded", "failed", "canceled", "superseded", "blocked"];
+
+export const GATE_KINDS = ["workflow", "check", "approval"] as const;
+export type GateKind = (typeof GATE_KINDS)[number];
+export const GATE_STATES = ["waiting", "passed", "failed"] as const;
+export type GateState = (typeof GATE_STATES)[number];
+
+/** One gate of a deployment, as the API shows it. */
+export interface GateView {
+  kind: GateKind;
+  /** The workflow's or check's name; "approval" for the approval gate. */
+  name: string;
+  state: GateState;
+  /** The run that decided it (CI gates). */
+  url: string | null;
+  /** When it was decided. */
+  at: string | null;
+  /** Approval: who decided ("admin", or "api" for a manual deploy); CI: the run's conclusion. */
+  by: string | null;
+  /** The approval's or rejection's note. */
+  note: string | null;
+  /** The agents whose declaration of the pipeline asked for this gate. */
+  requiredBy: string[];
+}
+
+export type ApprovalResult =
+  | { outcome: "not-found" }
+  | { outcome: "not-waiting"; status: DeploymentStatus }
+  | { outcome: "decided"; id: string; status: DeploymentStatus; gates: GateView[] };
 
 export interface DeploymentListItem extends JobFields {
   id: string;
@@ -49,6 +110,8 @@ export interface DeploymentListItem extends JobFields {
   pipeline: string;
   message: string;
   status: DeploymentStatus;
+  /** Why it is `blocked` ("CI concluded failure — <run url>", "rejected: <note>", "CI did not finish within 2 h"); null otherwise. */
+  blockedReason: string | null;
   rollout: RolloutPlan;
   createdAt: string | null;
   startedAt: string | null;
@@ -69,6 +132,10 @@ export interface DeploymentJobView {
 
 export interface DeploymentView extends DeploymentListItem {
   jobs: DeploymentJobView[];
+  /** What it waits for before any host runs (the union of its hosts' `wait_for`); [] when nothing. */
+  gates: GateView[];
+  /** While `waiting`: when it ends `blocked` if a gate is still open. */
+  waitingUntil: string | null;
   /** GitHub's environment it reports to, and where its hosts disagreed (environment-choice.ts). */
   environment: EnvironmentView;
   /** What it has told GitHub and chats, and how that went (report-outbox.ts). */

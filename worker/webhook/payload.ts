@@ -3,6 +3,8 @@ import { errorMessage } from "../../shared/errors.ts";
 import { jobFieldProblem, type JobFields } from "../../shared/job-fields.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
 import { textValueProblem } from "../../shared/text-value.ts";
+import { TAG_PREFIX } from "../../shared/gates.ts";
+import { GITHUB_MAX_PUSH_COMMITS, MAX_CHANGED_FILE_CHARS, MAX_CHANGED_FILES } from "../../shared/limits.ts";
 import { BRANCH_PREFIX } from "../target-object/deployments/matching.ts";
 import { pushedAtMs } from "./freshness.ts";
 
@@ -109,6 +111,81 @@ export function readPush(payload: unknown): PushResult {
     if (e instanceof InvalidInput) return { ok: false, error: `invalid push payload: ${e.message}` };
     throw e;
   }
+}
+
+/** What a push is about, for gates: a branch, a tag, or something no pipeline deploys (and why). */
+export type PushRef = { kind: "branch"; branch: string } | { kind: "tag"; tag: string } | { kind: "ignored"; reason: string };
+
+/** A push as the gates read it (docs/operations.md, "Gates"): what it pushed, and which files its commits changed. */
+export interface PushScope {
+  ref: PushRef;
+  /**
+   * The files the push's commits added, modified or removed, each once, in the order first listed —
+   * or null when the push cannot tell, and then `filesUnknown` says why. The paths filter passes a
+   * null list (shared/gates.ts pathsFilter), as GitHub Actions runs when it cannot tell.
+   */
+  changedFiles: string[] | null;
+  filesUnknown: string | null;
+}
+
+export type PushScopeResult = { ok: true; scope: PushScope } | { ok: false; error: string };
+
+/**
+ * The push's ref kind and changed files, for the DO's matching (route.ts hands `changedFiles` over with
+ * the push; a pipeline's `paths` filter reads them). A ref is checked by the job's rule when it
+ * can become a job (a branch or tag push, not deleted); the commit lists must be lists of strings.
+ * The list is null (cannot tell) for: a tag push (GitHub Actions does not evaluate paths for tags),
+ * a deletion, a new branch (`created`), no commits listed, GITHUB_MAX_PUSH_COMMITS listed (GitHub cuts
+ * the list there), more than MAX_CHANGED_FILES distinct files, or a path past MAX_CHANGED_FILE_CHARS.
+ */
+export function readPushScope(payload: unknown): PushScopeResult {
+  try {
+    const r = new Reader(payload);
+    if (!r.isObject()) r.fail("expected a JSON object");
+    const deleted = r.has("deleted") ? r.field("deleted").boolean() : false;
+    const created = r.has("created") ? r.field("created").boolean() : false;
+    const refField = r.field("ref");
+    const ref = refField.string();
+    const refText = textValueProblem(ref, { maxBytes: MAX_REF_BYTES });
+    if (refText !== null) refField.fail(refText);
+    const repo = r.field("repository").field("full_name").string({ max: 201 });
+    const pushRef = readPushRef(refField, ref, deleted, repo);
+    const unknown = (why: string): PushScopeResult => ({ ok: true, scope: { ref: pushRef, changedFiles: null, filesUnknown: why } });
+    if (pushRef.kind === "ignored") return unknown(pushRef.reason);
+    if (pushRef.kind === "tag") return unknown("a tag push: paths are not evaluated for tags (as in GitHub Actions)");
+    if (created) return unknown("a new branch: its commits are not all listed");
+    if (!r.has("commits")) return unknown("no commits listed");
+    const commits = r.field("commits").array();
+    if (commits.length === 0) return unknown("no commits listed");
+    if (commits.length >= GITHUB_MAX_PUSH_COMMITS) return unknown(`${commits.length} commits listed: GitHub lists at most ${GITHUB_MAX_PUSH_COMMITS}, so some may be missing`);
+    const files = new Set<string>();
+    for (const commit of commits) {
+      if (!commit.isObject()) commit.fail("expected a commit object");
+      for (const key of ["added", "removed", "modified"]) {
+        if (!commit.has(key)) continue;
+        for (const file of commit.field(key).array()) {
+          const path = file.string();
+          if (path.length > MAX_CHANGED_FILE_CHARS) return unknown(`a changed file's path is longer than ${MAX_CHANGED_FILE_CHARS} characters`);
+          files.add(path);
+          if (files.size > MAX_CHANGED_FILES) return unknown(`more than ${MAX_CHANGED_FILES} changed files`);
+        }
+      }
+    }
+    return { ok: true, scope: { ref: pushRef, changedFiles: [...files], filesUnknown: null } };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: `invalid push payload: ${e.message}` };
+    throw e;
+  }
+}
+
+function readPushRef(field: Reader, ref: string, deleted: boolean, repo: string): PushRef {
+  const isBranch = ref.startsWith(BRANCH_PREFIX);
+  const isTag = ref.startsWith(TAG_PREFIX);
+  if (deleted) return { kind: "ignored", reason: `${isTag ? "tag" : "branch"} deletion (${ref} of ${repo})` };
+  if (!isBranch && !isTag) return { kind: "ignored", reason: `not a branch or tag push (${ref} of ${repo})` };
+  const why = jobFieldProblem("ref", ref);
+  if (why !== null) field.fail(why);
+  return isTag ? { kind: "tag", tag: ref.slice(TAG_PREFIX.length) } : { kind: "branch", branch: ref.slice(BRANCH_PREFIX.length) };
 }
 
 /** `head_commit.message`, when head_commit is an object (it is null for a deleted branch). */

@@ -2,7 +2,8 @@
  * POST /webhook/:target (and /webhook = target "default"), in this order: secret configured (each
  * target verifies with its own, target-secret.ts), declared length, signature header well-formed
  * (before any read), capped body, signature on the raw bytes, content type, parse, headers, ping,
- * push → the target's DO.
+ * push (a branch or a tag, with its changed files) or a CI run's conclusion (workflow_run, check_run:
+ * the gates) → the target's DO.
  */
 import { type Context, Hono } from "hono";
 import { toHex } from "../../shared/encoding.ts";
@@ -12,8 +13,9 @@ import { alarmSettings } from "../target-object/deadline-settings.ts";
 import type { DeliveryBody } from "../target-object/types.ts";
 import { type BodyResult, declaredTooLarge, MAX_WEBHOOK_BYTES, readCappedBody, tooLargeReason } from "./body.ts";
 import { BUDGET_RETRY_AFTER_SECONDS, unverifiedBodies } from "./body-budget.ts";
-import { staleReason } from "./freshness.ts";
-import { parseBody, pingHookId, readPush } from "./payload.ts";
+import { pushedAtMs, staleReason } from "./freshness.ts";
+import { parseBody, pingHookId, readPush, readPushScope } from "./payload.ts";
+import { isRunEvent, readRunEvent, type RunEvent } from "./run-event.ts";
 import { checkSignature, readSecrets, readSignatureHeaders, type SignatureResult } from "./signature.ts";
 import { DEFAULT_TARGET, secretsForTarget } from "./target-secret.ts";
 import { logError, logInfo, logWarn } from "../console-lines.ts";
@@ -88,23 +90,66 @@ async function handleWebhook(c: Context<AppEnv>, target: string): Promise<Respon
     logInfo(`[delivery ${delivery}] ping for target ${target}`);
     return c.json({ pong: true, hook: pingHookId(parsed.value, hookId || null) }, 200);
   }
-  if (event !== "push") return c.json(ignored(delivery, `${event} events are not deployed (only push)`), 200);
+  if (isRunEvent(event)) return handleRunEvent(c, target, { hookId, delivery, event, payload: parsed.value, bytes: body.bytes });
+  if (event !== "push") return c.json(ignored(delivery, `${event} events are not deployed (only push; workflow_run and check_run open gates)`), 200);
 
   const push = readPush(parsed.value);
   if (!push.ok) {
     logWarn(`[delivery ${delivery}] ${push.error}`);
     return c.json({ error: push.error }, 400);
   }
+  const scope = readPushScope(parsed.value);
+  if (!scope.ok) {
+    logWarn(`[delivery ${delivery}] ${scope.error}`);
+    return c.json({ error: scope.error }, 400);
+  }
   const { deleted, pushedAt, ...fields } = push.push;
   const { repo, ref } = fields;
-  if (deleted) return c.json(ignored(delivery, `branch deletion (${ref} of ${repo})`), 200);
-  if (!ref.startsWith("refs/heads/")) return c.json(ignored(delivery, `not a branch push (${ref} of ${repo})`), 200);
+  if (deleted) return c.json(ignored(delivery, `${ref.startsWith("refs/tags/") ? "tag" : "branch"} deletion (${ref} of ${repo})`), 200);
+  if (scope.scope.ref.kind === "ignored") return c.json(ignored(delivery, scope.scope.ref.reason), 200);
 
   // Judged in the DO after the dedupe lookups, so a redelivery still gets its first answer.
   const stale = staleReason(pushedAt, Date.now(), alarmSettings(c.env).retentionMs);
   const bodyHash = await sha256Hex(body.bytes);
-  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, ...fields, bodyHash, stale });
+  const answer = await c.env.TARGET.getByName(target).receiveDelivery({ hookId, delivery, event, ...fields, bodyHash, stale, changedFiles: scope.scope.changedFiles });
   return c.json(answer.body, answer.status);
+}
+
+/**
+ * A CI run's conclusion: a completed workflow run or check run, for the gates of the target's
+ * deployments (the DO keeps it, refuses a fork's). Replay-checked as a push: deduplicated by delivery
+ * and body in the DO, and stale past RETENTION_DAYS by its signed completion time.
+ */
+async function handleRunEvent(
+  c: Context<AppEnv>,
+  target: string,
+  d: { hookId: string; delivery: string; event: RunEvent; payload: unknown; bytes: Uint8Array<ArrayBuffer> },
+): Promise<Response> {
+  const read = readRunEvent(d.event, d.payload);
+  if (read.status === "invalid") {
+    logWarn(`[delivery ${d.delivery}] ${read.error}`);
+    return c.json({ error: read.error }, 400);
+  }
+  if (read.status === "ignored") return c.json(ignored(d.delivery, read.reason), 200);
+  const run = read.run;
+  const stale = staleReason(runCompletedAt(d.event, d.payload), Date.now(), alarmSettings(c.env).retentionMs);
+  const answer = await c.env.TARGET.getByName(target).receiveConclusion({
+    hookId: d.hookId,
+    delivery: d.delivery,
+    bodyHash: await sha256Hex(d.bytes),
+    stale,
+    run: { kind: run.kind === "workflow_run" ? "workflow" : "check", repo: run.repo, headRepo: run.fromFork ? (run.headRepo ?? "a fork") : run.repo, sha: run.headSha, name: run.name, conclusion: run.conclusion, url: run.url },
+  });
+  return c.json(answer.body, answer.status);
+}
+
+/** When the run completed, as its signed body says (workflow_run.updated_at, check_run.completed_at), or null. */
+function runCompletedAt(event: RunEvent, payload: unknown): number | null {
+  if (typeof payload !== "object" || payload === null) return null;
+  const run: unknown = (payload as Record<string, unknown>)[event];
+  if (typeof run !== "object" || run === null) return null;
+  const r = run as Record<string, unknown>;
+  return pushedAtMs(event === "workflow_run" ? r["updated_at"] : r["completed_at"]);
 }
 
 export function webhookRoutes(): Hono<AppEnv> {

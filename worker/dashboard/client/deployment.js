@@ -1,12 +1,16 @@
-// `/targets/:target/deployments/:id`: the push, the rollout as hosts × steps, each host's live log,
-// cancel and re-deploy, and what was reported to GitHub and chats.
+// `/targets/:target/deployments/:id`: the push, its gates (CI runs and approval: approve or reject it
+// here), the rollout as hosts × steps, each host's live log, cancel and re-deploy, and what was
+// reported to GitHub and chats.
 import { apiGet, apiPost } from "./api.js";
-import { branch, commitLink, compareLink, duration, fact, FINAL_DEPLOYMENT, FINAL_JOB, h, path, status, when } from "./dom.js";
+import { branch, commitLink, compareLink, duration, fact, FINAL_DEPLOYMENT, FINAL_JOB, h, linkedText, path, status, webUrl, when } from "./dom.js";
 import { logView } from "./log-view.js";
 import { navigate } from "./navigation.js";
 import { table } from "./pages.js";
 
 const NOT_RUN = ["queued", "skipped", "superseded"];
+/** An approval's or rejection's note: at most this many characters (the API's limit). */
+export const NOTE_MAX = 500;
+const GATE_KINDS = { workflow: "Workflow", check: "Check", approval: "Approval" };
 
 export async function deploymentPage(scope, main, [target, id]) {
   const base = path("targets", target);
@@ -22,8 +26,26 @@ export async function deploymentPage(scope, main, [target, id]) {
   const cancel = h("button", { type: "button", class: "danger" }, "Cancel deployment");
   const redeploy = h("button", { type: "button" }, "Re-deploy this commit");
   const views = new Map();
-  const waiting = h("p", { class: "muted" }, "No host has started yet.");
-  logs.append(waiting);
+  const noLog = h("p", { class: "muted" }, "No host has started yet.");
+  logs.append(noLog);
+  // The gates: their table is redrawn on each refresh; the approval form is made once and only shown or
+  // hidden, so a note being typed keeps its text and focus through the page's polling.
+  const gatesBody = h("div");
+  const note = h("textarea", { id: "gate-note", name: "note", rows: 2, maxlength: NOTE_MAX, placeholder: "Why (optional; kept with the decision)" });
+  const approve = h("button", { type: "button", class: "approve" }, "Approve");
+  const reject = h("button", { type: "button", class: "danger" }, "Reject");
+  const decision = h(
+    "div",
+    { class: "decision", hidden: true },
+    h("label", { for: "gate-note" }, `Note (optional, at most ${NOTE_MAX} characters)`),
+    note,
+    h("div", { class: "actions" }, approve, reject),
+  );
+  const gates = h("section", { class: "card gates" }, h("h2", {}, "Gates"), gatesBody, decision);
+  // Where the card goes: in the page only when the pipeline declares gates (an ungated deployment's page is as before).
+  const gatesSlot = h("div", { class: "gates-slot" });
+  approve.addEventListener("click", () => decide("approve"));
+  reject.addEventListener("click", () => decide("reject"));
 
   cancel.addEventListener("click", () =>
     act(cancel, async () => {
@@ -40,25 +62,41 @@ export async function deploymentPage(scope, main, [target, id]) {
       else notice.textContent = "Re-deploy asked; no agent took it.";
     }),
   );
-  async function act(button, fn) {
-    button.disabled = true;
+  /** POST …/approve or …/reject with the note, then draw the answer. */
+  function decide(verb) {
+    return act([approve, reject], async () => {
+      const text = note.value.trim();
+      if (text.length > NOTE_MAX) throw new Error(`The note is ${text.length} characters long; at most ${NOTE_MAX} are kept. Shorten it.`);
+      const r = await apiPost(`${base}/deployments/${encodeURIComponent(id)}/${verb}`, text === "" ? {} : { note: text });
+      note.value = "";
+      notice.textContent = `${verb === "approve" ? "Approved" : "Rejected"}: the deployment is ${r?.status ?? "changed"} now.`;
+      await refresh();
+    });
+  }
+  async function act(buttons, fn) {
+    const all = Array.isArray(buttons) ? buttons : [buttons];
+    for (const b of all) b.disabled = true;
     notice.textContent = "";
     try {
       await fn();
     } catch (e) {
       notice.textContent = e instanceof Error ? e.message : String(e);
     } finally {
-      button.disabled = false;
+      for (const b of all) b.disabled = false;
     }
   }
 
   function draw() {
     const final = FINAL_DEPLOYMENT.includes(d.status);
+    const isWaiting = d.status === "waiting";
     cancel.hidden = final;
     const compare = compareLink(d.repo, d.before, d.sha);
-    head.replaceChildren(
+    // (replaceChildren would write a null as the text "null": the optional parts are filtered out.)
+    const parts = [
       h("div", { class: "page-head" }, h("h1", {}, status(d.status), " ", h("span", { class: "title" }, d.message || "(no commit message)")), h("div", { class: "actions" }, cancel, redeploy)),
       notice,
+      d.status === "blocked" ? h("p", { class: "blocked-reason" }, h("strong", {}, "Blocked: "), d.blockedReason ? linkedText(d.blockedReason) : "no reason was recorded.", " Nothing ran on any host.") : null,
+      isWaiting ? h("p", { class: "waiting-note" }, waitingText(d)) : null,
       h(
         "dl",
         { class: "facts" },
@@ -68,11 +106,24 @@ export async function deploymentPage(scope, main, [target, id]) {
         fact("Repository", d.repo),
         fact("Pushed by", d.pusher || "—"),
         fact("Created", when(d.createdAt)),
-        fact(final ? "Took" : "Running for", duration(d.startedAt, d.finishedAt) || "—"),
+        isWaiting ? fact("Waiting for", duration(d.createdAt) || "—") : fact(final ? "Took" : "Running for", duration(d.startedAt, d.finishedAt) || "—"),
+        isWaiting && d.waitingUntil ? fact("Blocked if still waiting", h("span", { class: "waiting-until" }, when(d.waitingUntil))) : null,
         fact("Deployment", h("code", {}, d.id)),
         d.environment ? fact("GitHub environment", ...environmentFact(d.environment)) : null,
       ),
-    );
+    ];
+    head.replaceChildren(...parts.filter((part) => part !== null));
+    const gateList = d.gates ?? [];
+    // Moved only when that changes: taking the card out and back would lose a note's focus.
+    if (gateList.length > 0 && gates.parentNode !== gatesSlot) gatesSlot.append(gates);
+    if (gateList.length === 0) gates.remove();
+    gatesBody.replaceChildren(gateTable(gateList));
+    decision.hidden = !(isWaiting && gateList.some((g) => g.kind === "approval" && g.state === "waiting"));
+    noLog.textContent = isWaiting
+      ? "No host has started: nothing is sent to any host while a gate is open."
+      : d.status === "blocked"
+        ? "Nothing ran: the deployment was blocked at a gate."
+        : "No host has started yet.";
     rollout.replaceChildren(h("h2", {}, "Rollout"), hostsBySteps(target, d));
     // A host's log section is made once, when it starts, and never moved: a <pre> taken out of the
     // document and put back loses where the reader had scrolled to.
@@ -80,7 +131,7 @@ export async function deploymentPage(scope, main, [target, id]) {
       if (views.has(job.id) || NOT_RUN.includes(job.status)) continue;
       const section = h("section", { class: "card host-log", id: `log-${job.id}` }, h("h3", {}, job.agent, " ", h("a", { href: path("targets", target, "jobs", job.id), class: "muted" }, "job page")), logView(scope, target, job.id));
       views.set(job.id, section);
-      waiting.remove();
+      noLog.remove();
       logs.append(section);
     }
     reports.replaceChildren(h("h2", {}, "Reports"), ...reportList(d));
@@ -94,11 +145,41 @@ export async function deploymentPage(scope, main, [target, id]) {
   }
 
   draw();
-  main.replaceChildren(head, rollout, logs, reports);
-  // The rollout's statuses and durations (small JSON) while it runs; the logs stream by themselves.
+  main.replaceChildren(head, gatesSlot, rollout, logs, reports);
+  // The gates, the rollout's statuses and durations (small JSON) while it waits or runs; the logs stream
+  // by themselves. A blocked deployment never sent a job: nothing of it can still be running.
   scope.every(2_000, () => {
-    if (!FINAL_DEPLOYMENT.includes(d.status) || d.jobs.some((j) => !FINAL_JOB.includes(j.status))) refresh().catch(() => {});
+    if (!FINAL_DEPLOYMENT.includes(d.status) || (d.status !== "blocked" && d.jobs.some((j) => !FINAL_JOB.includes(j.status)))) refresh().catch(() => {});
   });
+}
+
+/** What a waiting deployment waits for, in words: the open gates by kind. */
+function waitingText(d) {
+  const open = (d.gates ?? []).filter((g) => g.state === "waiting");
+  const ci = open.filter((g) => g.kind !== "approval").map((g) => g.name);
+  const approval = open.some((g) => g.kind === "approval");
+  const parts = [ci.length ? `CI (${ci.join(", ")})` : null, approval ? "a person's approval" : null].filter(Boolean);
+  return `Waiting for ${parts.length ? parts.join(", then ") : "its gates"}: nothing is sent to any host until ${parts.length > 1 || ci.length > 1 ? "they pass" : "it passes"}.`;
+}
+
+/** One row per gate (workflows, checks, approval): its state, run, when and by whom it was decided, and which hosts asked for it. */
+function gateTable(list) {
+  return table(
+    ["Gate", "Name", "State", "Run", "Decided", "By", "Note", "Required by"],
+    list.map((g) => {
+      const href = webUrl(g.url);
+      return [
+        GATE_KINDS[g.kind] ?? String(g.kind),
+        g.name,
+        status(g.state),
+        href ? h("a", { href, rel: "noopener noreferrer", target: "_blank" }, "run") : h("span", { class: "muted" }, "—"),
+        when(g.at),
+        g.by ?? "—",
+        g.note ? h("span", { class: "gate-note" }, g.note) : h("span", { class: "muted" }, "—"),
+        (g.requiredBy ?? []).join(", ") || "—",
+      ];
+    }),
+  );
 }
 
 /** One row per host (rollout order), one column per step; each cell its status and duration. */

@@ -24,6 +24,9 @@ function append(el, children) {
 const ICONS = {
   succeeded: "✓", failed: "✗", running: "●", queued: "○", pending: "○", canceled: "⊘", timed_out: "⏱",
   superseded: "↷", interrupted: "⚠", skipped: "–", sent: "✓", retrying: "↻", given_up: "✗",
+  // Gates: a deployment (or a gate) waiting, a deployment blocked at one, a gate passed. Text symbols
+  // common fonts have (the chats' ⏸ and ⛔ are emoji, missing where no emoji font is installed).
+  waiting: "‖", blocked: "⊝", passed: "✓",
 };
 
 /** A status as icon + word, so it reads without colour too. */
@@ -32,9 +35,9 @@ export function status(value) {
 }
 
 export const FINAL_JOB = ["succeeded", "failed", "timed_out", "canceled", "superseded", "interrupted", "skipped"];
-export const FINAL_DEPLOYMENT = ["succeeded", "failed", "canceled", "superseded"];
+export const FINAL_DEPLOYMENT = ["succeeded", "failed", "canceled", "superseded", "blocked"];
 
-/** "3 min ago" with the absolute time on hover; refreshed by tickTimes(). */
+/** "3 min ago" (or, for a time to come, "in 3 min") with the absolute time on hover; refreshed by tickTimes(). */
 export function when(iso) {
   if (!iso) return h("span", { class: "muted" }, "—");
   return h("time", { datetime: iso, title: new Date(iso).toLocaleString() }, relative(iso));
@@ -42,11 +45,20 @@ export function when(iso) {
 
 export function relative(iso) {
   const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (s <= -5) return `in ${span(-s)}`;
   if (s < 5) return "just now";
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86400)} d ago`;
+}
+
+/** A span of seconds to come: "40 s", "12 min", "1 h 59 min", "3 d". */
+function span(s) {
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  return `${Math.floor(s / 86400)} d`;
 }
 
 export function tickTimes() {
@@ -82,6 +94,27 @@ export function compareLink(repo, before, sha) {
 /** refs/heads/main → main (tags and others as they are). */
 export function branch(ref) {
   return String(ref ?? "").replace(/^refs\/heads\//, "");
+}
+
+/** An http(s) URL from the API as a link target, or null: a `javascript:` (or any other) URL never becomes an href. */
+export function webUrl(value) {
+  try {
+    const u = new URL(String(value ?? ""));
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Text with each http(s) URL in it as a link (opening a new tab); everything else stays text. */
+export function linkedText(text) {
+  return String(text ?? "")
+    .split(/(https?:\/\/[^\s<>"]+)/)
+    .map((part, i) => {
+      const href = i % 2 === 1 ? webUrl(part) : null;
+      return href ? h("a", { href, rel: "noopener noreferrer", target: "_blank" }, part) : part;
+    })
+    .filter((part) => part !== "");
 }
 
 export function path(...parts) {

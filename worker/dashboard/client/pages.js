@@ -103,7 +103,8 @@ export function deploymentTable(target, deployments) {
   return table(
     ["Status", "Commit", "Pipeline", "Branch", "Pusher", "Created", "Took"],
     deployments.map((d) => [
-      status(d.status),
+      // A blocked deployment's reason on hover (the deployment's page shows it in full).
+      d.status === "blocked" && d.blockedReason ? h("span", { title: `Blocked: ${d.blockedReason}` }, status(d.status)) : status(d.status),
       h("span", {}, h("a", { href: path("targets", target, "deployments", d.id) }, d.message || d.sha.slice(0, 7)), " ", h("span", { class: "muted" }, commitLink(d.repo, d.sha))),
       d.pipeline,
       h("span", { class: "ref" }, branch(d.ref)),

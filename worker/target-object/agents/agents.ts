@@ -1,5 +1,5 @@
 /** The `agents` table: who connected, with which declared pipelines, and when last seen. */
-import { type PipelineDecl, readRollout } from "../../../shared/protocol.ts";
+import { type PipelineDecl, readRollout, type WaitForDecl } from "../../../shared/protocol.ts";
 import { DEFAULT_ROLLOUT } from "../../../shared/rollout.ts";
 import { Reader } from "../../../shared/reader.ts";
 import { registeredNames } from "./agent-tokens.ts";
@@ -36,7 +36,20 @@ export function readStoredPipelines(text: string): PipelineDecl[] {
     ...(p.has("environmentUrl") ? { environmentUrl: p.field("environmentUrl").string() } : {}),
     ...(p.has("productionEnvironment") ? { productionEnvironment: p.field("productionEnvironment").boolean() } : {}),
     ...(p.has("transientEnvironment") ? { transientEnvironment: p.field("transientEnvironment").boolean() } : {}),
+    ...(p.has("tags") ? { tags: strings(p.field("tags")) } : {}),
+    ...(p.has("paths") ? { paths: strings(p.field("paths")) } : {}),
+    ...(p.has("pathsIgnore") ? { pathsIgnore: strings(p.field("pathsIgnore")) } : {}),
+    ...(p.has("waitFor") ? { waitFor: readWaitFor(p.field("waitFor")) } : {}),
   }));
+}
+
+function readWaitFor(r: Reader): WaitForDecl {
+  return {
+    workflows: r.field("workflows").array().map((s) => s.string()),
+    checks: r.field("checks").array().map((s) => s.string()),
+    approval: r.field("approval").boolean(),
+    timeoutMs: r.field("timeoutMs").int({ min: 1 }),
+  };
 }
 
 export function getAgent(sql: SqlStorage, name: string): AgentRow | undefined {

@@ -9,9 +9,14 @@ import { Reader } from "../../../shared/reader.ts";
 import { listAgentRows, readStoredPipelines } from "../agents/agents.ts";
 import { jobStatusOf } from "../jobs/job-record.ts";
 import { type NewMember } from "./deployments.ts";
-import { createDeployment } from "./lifecycle.ts";
-import { noMatchReason, pipelineMatches } from "./matching.ts";
-import type { DeliveryAnswer, DeliveryBody, DeploymentSummary, JobSummary, WebhookDelivery } from "../types.ts";
+import { createDeployment, decideAndMove } from "./lifecycle.ts";
+import { noMatchReason, pathsExclude, pipelineMatches } from "./matching.ts";
+import type { ConclusionDelivery, DeliveryAnswer, DeliveryBody, DeploymentSummary, JobSummary, WebhookDelivery } from "../types.ts";
+import { conclusionPasses } from "../../../shared/gates.ts";
+import { logInfo } from "../../console-lines.ts";
+import { storeConclusion } from "./conclusions.ts";
+import { getDeployment } from "./deployments.ts";
+import { blockedByGate, type Decision, deploymentsWaitingFor } from "./gates.ts";
 
 function readStoredAnswer(status: number, text: string): DeliveryAnswer {
   const r = new Reader(JSON.parse(text), "answer");
@@ -29,6 +34,13 @@ function readStoredAnswer(status: number, text: string): DeliveryAnswer {
       id: p.field("id").string(),
       pipeline: p.field("pipeline").string(),
       jobs: p.field("jobs").array().map((j) => j.string()),
+    }));
+  }
+  if (r.has("gates")) {
+    body.gates = r.field("gates").array().map((g) => ({
+      deployment: g.field("deployment").string(),
+      gate: g.field("gate").string(),
+      state: g.field("state").oneOf(["passed", "failed"] as const),
     }));
   }
   const ignored = r.field("ignored").optionalString();
@@ -54,9 +66,16 @@ export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number)
 
   // One deployment per matched pipeline, with a job for each agent whose declaration of it matches.
   const matched = new Map<string, NewMember[]>();
+  let pathsReason: string | null = null;
   for (const agent of listAgentRows(sql)) {
     for (const pipeline of readStoredPipelines(agent.pipelines)) {
-      if (pipelineMatches(pipeline, d)) matched.set(pipeline.name, [...(matched.get(pipeline.name) ?? []), { agent: agent.name, pipeline }]);
+      if (!pipelineMatches(pipeline, d)) continue;
+      const excluded = pathsExclude(pipeline, d.changedFiles);
+      if (excluded !== null) {
+        pathsReason ??= excluded;
+        continue;
+      }
+      matched.set(pipeline.name, [...(matched.get(pipeline.name) ?? []), { agent: agent.name, pipeline }]);
     }
   }
   const jobs: JobSummary[] = [];
@@ -69,7 +88,13 @@ export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number)
   const answer: DeliveryAnswer =
     jobs.length > 0
       ? { status: 202, body: { delivery: d.delivery, jobs, deployments } }
-      : { status: 200, body: { delivery: d.delivery, jobs: [], ignored: noMatchReason(d) } };
+      : { status: 200, body: { delivery: d.delivery, jobs: [], ignored: pathsReason ?? noMatchReason(d) } };
+  recordAnswer(sql, d, answer, now);
+  return { answer, duplicate: false };
+}
+
+/** Stores the answer, so a redelivery (same hook id and GUID, or the same body) gets it again. */
+function recordAnswer(sql: SqlStorage, d: { hookId: string; delivery: string; bodyHash: string }, answer: DeliveryAnswer, now: number): void {
   sql.exec(
     "INSERT INTO deliveries (hook_id, delivery, status, answer, created_at, body_hash) VALUES (?, ?, ?, ?, ?, ?)",
     d.hookId,
@@ -79,7 +104,65 @@ export function acceptDelivery(sql: SqlStorage, d: WebhookDelivery, now: number)
     now,
     d.bodyHash,
   );
+}
+
+/**
+ * Call inside a transaction. A CI run's conclusion, exactly once per delivery and body as a push: a
+ * fork's run is refused (it never opens a gate); otherwise it is kept (one that came before its push
+ * opens the gate when the push comes: gates.ts), decides that gate of every deployment of the commit
+ * waiting for it, and — a passing re-run — deploys the commit again for each pipeline whose newest
+ * deployment that gate blocked.
+ */
+export function acceptConclusion(sql: SqlStorage, d: ConclusionDelivery, now: number): { answer: DeliveryAnswer; duplicate: boolean } {
+  const stored = findStoredAnswer(sql, d.hookId, d.delivery, d.bodyHash);
+  if (stored) return { answer: stored, duplicate: true };
+  const run = d.run;
+  const what = `${run.kind} ${run.name} at ${run.sha.slice(0, 7)} of ${run.repo}`;
+  const ignore = (why: string): DeliveryAnswer => ({ status: 200, body: { delivery: d.delivery, jobs: [], ignored: why } });
+  if (d.stale !== null) return { answer: ignore(d.stale), duplicate: false };
+  if (run.headRepo === null || run.headRepo.toLowerCase() !== run.repo.toLowerCase()) {
+    const answer = ignore(`${what}: a run of another repository's commit (${run.headRepo ?? "unknown"}, a fork) never opens a gate`);
+    recordAnswer(sql, d, answer, now);
+    return { answer, duplicate: false };
+  }
+  storeConclusion(sql, run, now);
+  const passed = conclusionPasses(run.conclusion);
+  const decision: Decision = { state: passed ? "passed" : "failed", url: run.url, by: run.conclusion, note: null };
+  const gates: NonNullable<DeliveryBody["gates"]> = [];
+  for (const id of deploymentsWaitingFor(sql, run.repo, run.sha, run.kind, run.name)) {
+    if (decideAndMove(sql, id, run, decision, now)) gates.push({ deployment: id, gate: `${run.kind} ${run.name}`, state: decision.state });
+  }
+  const jobs: JobSummary[] = [];
+  const deployments: DeploymentSummary[] = [];
+  if (passed) {
+    for (const blocked of blockedByGate(sql, run.repo, run.sha, run.kind, run.name)) {
+      const again = redeployBlocked(sql, blocked.id, d, now);
+      if (!again) continue;
+      jobs.push(...again.jobs);
+      deployments.push(again.deployment);
+    }
+  }
+  const answer: DeliveryAnswer =
+    gates.length > 0 || jobs.length > 0
+      ? { status: jobs.length > 0 ? 202 : 200, body: { delivery: d.delivery, jobs, deployments, gates } }
+      : ignore(`${what}: no deployment waits for it (kept: a push of that commit will find it)`);
+  recordAnswer(sql, d, answer, now);
   return { answer, duplicate: false };
+}
+
+/** The blocked deployment's commit again, on the agents that declare its pipeline now, waiting at their gates anew. */
+function redeployBlocked(sql: SqlStorage, blockedId: string, d: ConclusionDelivery, now: number): { deployment: DeploymentSummary; jobs: JobSummary[] } | null {
+  const old = getDeployment(sql, blockedId);
+  if (!old) return null;
+  const members = listAgentRows(sql).flatMap((a) =>
+    readStoredPipelines(a.pipelines)
+      .filter((p) => p.name === old.pipeline && p.repo.toLowerCase() === old.repo.toLowerCase())
+      .map((pipeline): NewMember => ({ agent: a.name, pipeline })),
+  );
+  if (members.length === 0) return null;
+  const fields = { hookId: d.hookId, delivery: d.delivery, event: old.event, repo: old.repo, ref: old.ref, sha: old.sha, before: old.before, pusher: old.pusher };
+  logInfo(`[delivery ${d.delivery}] ${d.run.kind} ${d.run.name} passed on a re-run: ${old.pipeline} at ${old.sha.slice(0, 7)} deploys again (blocked deployment ${old.id})`);
+  return createDeployment(sql, { members, fields, message: old.message, now });
 }
 
 /** Delivery records older than `retentionMs` go (a push that old is answered `ignored` by its signed age anyway). */

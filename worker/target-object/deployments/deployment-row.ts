@@ -22,4 +22,8 @@ export interface DeploymentRow extends Record<string, SqlStorageValue>, StoredEn
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** Why it ended `blocked` (gates.ts). */
+  blocked_reason: string | null;
+  /** While `waiting`: when it ends `blocked` if a gate is still open. */
+  wait_until: number | null;
 }

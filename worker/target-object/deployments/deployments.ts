@@ -19,7 +19,9 @@ import { channelStateText, deleteReportsOf, queueReports, readReportSetup, repor
 import { planRollout } from "./rollout-plan.ts";
 import { DEPLOYMENT_STATUSES, type DeploymentStatus, FINAL_DEPLOYMENT_STATUSES, type RolloutPlan } from "../types.ts";
 import { type DeliveryInput, type DeploymentJobView, type DeploymentListItem, type DeploymentView, isoOrNull } from "../types.ts";
-import { logError, logWarn } from "../../console-lines.ts";
+import { logError, logInfo, logWarn } from "../../console-lines.ts";
+import { deleteGatesOf, gateOutcome, gateViews } from "./gates.ts";
+import type { DeploymentChange } from "../reports/report-record.ts";
 import { logText } from "../../log-text.ts";
 import { chooseEnvironment, describeDisagreements, environmentView } from "./environment-choice.ts";
 import type { DeploymentRow } from "./deployment-row.ts";
@@ -55,6 +57,8 @@ export interface NewDeployment {
   /** The head commit's first line ("" when there is none). */
   message: string;
   now: number;
+  /** A manual deploy: the admin who asked is its approval (gates.ts). */
+  approvedBy?: string;
 }
 
 /**
@@ -62,7 +66,11 @@ export interface NewDeployment {
  * rollout planned and GitHub's environment chosen. Returns its id, its hosts in rollout order and each
  * one's batch; the jobs are the caller's to create.
  */
-export function insertDeployment(sql: SqlStorage, d: NewDeployment): { id: string; order: string[]; batchOf: (agent: string) => number } {
+export function insertDeployment(
+  sql: SqlStorage,
+  d: NewDeployment,
+  waitUntil: number | null,
+): { id: string; order: string[]; batchOf: (agent: string) => number } {
   const pipeline = d.members[0]!.pipeline.name;
   const { plan, order, batchOf } = planRollout(d.members.map((m) => ({ agent: m.agent, rollout: m.pipeline.rollout })));
   const id = crypto.randomUUID();
@@ -71,12 +79,12 @@ export function insertDeployment(sql: SqlStorage, d: NewDeployment): { id: strin
   const env = chooseEnvironment(order.map((agent) => ({ agent, pipeline: declOf.get(agent)! })));
   sql.exec(
     `INSERT INTO deployments (id, pipeline, delivery, hook_id, event, repo, ref, sha, before, pusher, message, status, rollout, batch_hosts, halt_on_failure,
-                              created_at, environment, environment_url, production_environment, transient_environment, environment_disagreements)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message,
+                              created_at, environment, environment_url, production_environment, transient_environment, environment_disagreements, wait_until)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    id, pipeline, f.delivery, f.hookId, f.event, f.repo, f.ref, f.sha, f.before, f.pusher, d.message, waitUntil === null ? "queued" : "waiting",
     JSON.stringify(plan), plan.batchHosts, plan.haltOnFailure ? 1 : 0, d.now, env.environment, env.environmentUrl,
     env.production === null ? null : env.production ? 1 : 0, env.transient ? 1 : 0,
-    env.disagreements.length > 0 ? JSON.stringify(env.disagreements) : null,
+    env.disagreements.length > 0 ? JSON.stringify(env.disagreements) : null, waitUntil,
   );
   if (env.disagreements.length > 0) {
     logWarn(`[deployment ${id}] its hosts disagree on GitHub's ${logText(describeDisagreements(env.disagreements))}: the target's defaults are used for those`);
@@ -85,13 +93,60 @@ export function insertDeployment(sql: SqlStorage, d: NewDeployment): { id: strin
 }
 
 /** Hands the deployment's change to reports/ (in the transaction that made it): what GitHub and the chats will be told. */
-export function reportChange(sql: SqlStorage, id: string, change: "created" | "running" | "ended", now: number): void {
+export function reportChange(sql: SqlStorage, id: string, change: DeploymentChange, now: number): void {
   const setup = readReportSetup(sql);
   if (!reportingOn(setup)) return;
   const row = getDeployment(sql, id);
   if (!row) return;
   const env = environmentView(row, setup.target);
-  queueReports(sql, setup, { ...row, githubEnvironment: { name: env.name, production: env.production, transient: env.transient } }, change, now);
+  const reason = row.status === "blocked" ? row.blocked_reason : row.status === "waiting" ? `waiting for ${change === "approval" ? "approval" : waitingFor(sql, id)}` : null;
+  queueReports(sql, setup, { ...row, reason, githubEnvironment: { name: env.name, production: env.production, transient: env.transient } }, change, now);
+}
+
+/** What a waiting deployment waits for, as GitHub's status says it. */
+function waitingFor(sql: SqlStorage, id: string): string {
+  const outcome = gateOutcome(sql, id);
+  return outcome.kind === "waiting" ? outcome.for : "gates";
+}
+
+/** Its gates all passed: the deployment is queued and its first batch released (settle). `told`: reported as a change (not when it is new). */
+export function openDeployment(sql: SqlStorage, id: string, now: number, opts: { told: boolean } = { told: true }): void {
+  if (sql.exec("UPDATE deployments SET status = 'queued', wait_until = NULL WHERE id = ? AND status = 'waiting'", id).rowsWritten === 0) return;
+  if (opts.told) reportChange(sql, id, "opened", now);
+  settleDeployment(sql, id, now);
+}
+
+/**
+ * A gate failed, was rejected or timed out: the deployment ends `blocked` with the reason, and its jobs
+ * (none was ever sent) end `skipped`, each with a note. Its own end, as a halt is (no second settle).
+ */
+export function blockDeployment(sql: SqlStorage, id: string, reason: string, now: number): void {
+  const blocked = sql.exec(
+    "UPDATE deployments SET status = 'blocked', blocked_reason = ?, finished_at = ?, wait_until = NULL WHERE id = ? AND status = 'waiting'",
+    reason,
+    now,
+    id,
+  ).rowsWritten;
+  if (blocked === 0) return;
+  for (const j of deploymentMembers(sql, id)) {
+    if (!writeJobEnd(sql, j.id, "skipped", now)) continue;
+    addNote(sql, j.id, `the deployment was blocked: ${reason}; nothing ran on ${j.agent}`, now);
+  }
+  logInfo(`[deployment ${id}] blocked: ${logText(reason)}`);
+  reportChange(sql, id, "ended", now);
+}
+
+/** Whether any of these deployments waits at its gates. */
+export function anyWaiting(sql: SqlStorage, ids: readonly string[]): boolean {
+  return ids.some((id) => sql.exec("SELECT 1 FROM deployments WHERE id = ? AND status = 'waiting'", id).toArray().length > 0);
+}
+
+/** Waiting deployments past their gate timeout. */
+export function expiredWaits(sql: SqlStorage, now: number): { id: string; waitedMs: number }[] {
+  return sql
+    .exec<{ id: string; created_at: number; wait_until: number }>("SELECT id, created_at, wait_until FROM deployments WHERE status = 'waiting' AND wait_until <= ?", now)
+    .toArray()
+    .map((r) => ({ id: r.id, waitedMs: r.wait_until - r.created_at }));
 }
 
 /** Its first job started: the deployment runs (once). */
@@ -153,6 +208,8 @@ export function settleDeployment(sql: SqlStorage, id: string, now: number): void
     }
     // Canceled: its queued jobs ended at the request; running ones end on their own.
     if (dep.cancel_requested === 1) return;
+    // Waiting at its gates: no batch is released until they open (openDeployment).
+    if (dep.status === "waiting") return;
     const halting = haltingJob(dep, jobs);
     if (halting) {
       // Jobs already sent (their batch is running) are the agent's now; the rest never start.
@@ -203,6 +260,7 @@ function toDeploymentItem(target: string, row: DeploymentRow): DeploymentListIte
     delivery: row.delivery,
     event: row.event,
     status: deploymentStatusOf(row.status),
+    blockedReason: row.blocked_reason,
     rollout: storedPlan(row),
     createdAt: isoOrNull(row.created_at),
     startedAt: isoOrNull(row.started_at),
@@ -232,7 +290,8 @@ export function deploymentView(sql: SqlStorage, target: string, id: string): Dep
     });
   const setup = readReportSetup(sql);
   return {
-    ...toDeploymentItem(target, row), jobs, environment: environmentView(row, target), reports: reportViews(sql, id),
+    ...toDeploymentItem(target, row), jobs, gates: gateViews(sql, id), waitingUntil: row.status === "waiting" ? isoOrNull(row.wait_until) : null,
+    environment: environmentView(row, target), reports: reportViews(sql, id),
     reporting: { github: channelStateText(setup.github), notifications: channelStateText(setup.notify) },
   };
 }
@@ -242,6 +301,7 @@ export function deleteExpiredDeployments(sql: SqlStorage, retentionMs: number, n
   const expired = sql.exec<{ id: string }>("SELECT id FROM deployments WHERE finished_at IS NOT NULL AND finished_at + ? <= ?", retentionMs, now).toArray();
   for (const { id } of expired) {
     deleteReportsOf(sql, id);
+    deleteGatesOf(sql, id);
     sql.exec("DELETE FROM deployments WHERE id = ?", id);
   }
 }

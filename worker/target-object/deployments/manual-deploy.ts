@@ -69,6 +69,7 @@ export function planDeploy(sql: SqlStorage, req: DeployRequest): DeployPlan | De
 
 /** Call inside a transaction: creates the planned deployment. */
 export function writeDeploy(sql: SqlStorage, plan: DeployPlan, now: number): DeployResult {
-  const { deployment, jobs } = createDeployment(sql, { members: plan.members, fields: plan.fields, message: plan.message, now });
+  // The admin who asked is its approval; its CI gates still wait for its commit's runs (concluded already → at once).
+  const { deployment, jobs } = createDeployment(sql, { members: plan.members, fields: plan.fields, message: plan.message, now, approvedBy: "api" });
   return { ok: true, delivery: plan.fields.delivery, jobs, deployments: [deployment] };
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, OUTPUT_FRAME_TAG, PROTOCOL_VERSION } from "../../../shared/protocol.ts";
+import { encodeOutputFrame, GATES_PROTOCOL_VERSION, MAX_FRAME_BYTES, MAX_UNFINISHED, OUTPUT_FRAME_TAG, PROTOCOL_VERSION } from "../../../shared/protocol.ts";
 import {
   api,
   apiJson,
@@ -313,6 +313,23 @@ describe("Target DO: protocol 3's binary output frames", () => {
     expect((await agent.closed()).code).toBe(4002);
     const { agents } = (await apiJson(`/api/targets/${target}/agents`)) as { agents: { name: string; connected: boolean }[] };
     expect(agents.find((a) => a.name === "web-1")?.connected).toBe(false);
+  });
+});
+
+describe("Target DO: gates need protocol 4", () => {
+  it("welcomes an agent whose pipelines declare gates in protocol 4, and refuses one past it saying to deploy the matching worker", async () => {
+    const target = uniqueName();
+    const agent = await connectAgent(target, "web-1");
+    const gated = [pipeline({ waitFor: { workflows: ["CI"], checks: [], approval: false, timeoutMs: 3_600_000 } })];
+    agent.send(hello("web-1", gated));
+    expect(await agent.next("welcome")).toMatchObject({ protocol: GATES_PROTOCOL_VERSION });
+    agent.close();
+    const newer = await connectAgent(target, "web-2");
+    newer.send({ ...hello("web-2", gated), protocol: GATES_PROTOCOL_VERSION + 1 } as ReturnType<typeof hello>);
+    expect((await newer.next("error")).message).toBe(
+      `this worker speaks protocol ${PROTOCOL_VERSION} and agent web-2 speaks ${GATES_PROTOCOL_VERSION + 1} (version test-1): deploy the worker that matches this agent`,
+    );
+    expect((await newer.closed()).code).toBe(4002);
   });
 });
 

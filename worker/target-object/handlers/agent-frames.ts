@@ -4,7 +4,7 @@
  * the alarm: handleFrame returns what changed, and the DO shell (target.ts) does both after it.
  */
 import { assertNever } from "../../../shared/assert-never.ts";
-import { type AgentMessage, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../../shared/protocol.ts";
+import { type AgentMessage, GATES_PROTOCOL_VERSION, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../../shared/protocol.ts";
 import { logText } from "../../log-text.ts";
 import { isCurrentConnection, isLiveConnection, recordHello, touchAgent } from "../agents/agents.ts";
 import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } from "../agents/connections.ts";
@@ -87,7 +87,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     }
     return CHANGED;
   }
-  if (msg.protocol !== PROTOCOL_VERSION) {
+  if (msg.protocol !== PROTOCOL_VERSION && msg.protocol !== GATES_PROTOCOL_VERSION) {
     const fix = msg.protocol < PROTOCOL_VERSION ? "upgrade the agent to the release that matches this worker" : "deploy the worker that matches this agent";
     const why = `this worker speaks protocol ${PROTOCOL_VERSION} and agent ${att.agent} speaks ${msg.protocol} (version ${msg.version}): ${fix}`;
     logWarn(`[agent ${att.agent}] hello refused: ${logText(why)}`);
@@ -110,7 +110,8 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     return CHANGED;
   }
   const unfinished = new Map(msg.unfinished.map((u) => [u.jobId, u.lastSeq]));
-  const toSend: WorkerMessage[] = [{ type: "welcome", protocol: PROTOCOL_VERSION, target: s.target, agent: att.agent }];
+  // Welcomed in the agent's own protocol (3, or 4 with gates): this worker speaks both.
+  const toSend: WorkerMessage[] = [{ type: "welcome", protocol: msg.protocol, target: s.target, agent: att.agent }];
   s.ctx.storage.transactionSync(() => {
     recordHello(sql, { name: att.agent, version: msg.version, pipelines: msg.pipelines, connId: att.connId, connectedAt: att.connectedAt, now: s.now });
     for (const [jobId, lastSeq] of unfinished) {

@@ -8,7 +8,9 @@ import { unseenAgentNames } from "../agents/agent-tokens.ts";
 import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "../agents/connections.ts";
 import type { AlarmSettings } from "../deadline-settings.ts";
 import { deleteExpiredDeliveries } from "../deployments/deliveries.ts";
-import { deleteExpiredDeployments } from "../deployments/deployments.ts";
+import { deleteExpiredConclusions } from "../deployments/conclusions.ts";
+import { blockDeployment, deleteExpiredDeployments, expiredWaits } from "../deployments/deployments.ts";
+import { timeoutReason } from "../deployments/gates.ts";
 import { endJob } from "../deployments/lifecycle.ts";
 import { deleteJob, expiredJobIds, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unconfirmedCancels } from "../jobs/jobs.ts";
 import { removeAgent } from "./agent-calls.ts";
@@ -56,7 +58,11 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
       out.push({ id: job.id, agent: job.agent, cancel: false }); // it had the cancel; it gets it again on hello
     }
 
+    // A deployment that waited at its gates past their timeout ends blocked (nothing was sent).
+    for (const dep of expiredWaits(sql, now)) blockDeployment(sql, dep.id, timeoutReason(sql, dep.id, dep.waitedMs), now);
+
     for (const id of expiredJobIds(sql, s.retentionMs, now)) deleteJob(sql, id);
+    deleteExpiredConclusions(sql, s.retentionMs, now);
     deleteExpiredDeliveries(sql, s.retentionMs, now);
     deleteExpiredDeployments(sql, s.retentionMs, now);
 

@@ -5,14 +5,14 @@
  */
 import { FINAL_JOB_STATUSES } from "../../../shared/protocol.ts";
 import { liveSocket, sendFrame } from "../agents/connections.ts";
-import { acceptDelivery } from "../deployments/deliveries.ts";
+import { acceptConclusion, acceptDelivery } from "../deployments/deliveries.ts";
 import { endJob } from "../deployments/lifecycle.ts";
 import { jobStatusOf } from "../jobs/job-record.ts";
 import { getJob, markCancelRequested, requestCancel } from "../jobs/jobs.ts";
 import { type LogCursor, type LogPage, logStream, readLogPage } from "../jobs/log-reader.ts";
 import { type DeployRequest, type DeployResult, planDeploy, writeDeploy } from "../deployments/manual-deploy.ts";
 import type { Handled, TargetContext } from "./target-context.ts";
-import type { CancelResult, DeliveryAnswer, WebhookDelivery } from "../types.ts";
+import type { CancelResult, ConclusionDelivery, DeliveryAnswer, WebhookDelivery } from "../types.ts";
 import { logInfo } from "../../console-lines.ts";
 
 /** A verified push: the jobs and the answer stored together, then the jobs sent. `created`: not a redelivery. */
@@ -25,6 +25,21 @@ export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer:
   }
   if (answer.body.ignored) logInfo(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
   return { answer, created: true };
+}
+
+/**
+ * A CI run's conclusion (workflow_run, check_run): kept, and the gates it decides moved on — a
+ * deployment opened (its first batch released), blocked, or made again by a passing re-run.
+ */
+export function receiveConclusion(c: TargetContext, d: ConclusionDelivery): Handled<DeliveryAnswer> {
+  const { answer, duplicate } = c.ctx.storage.transactionSync(() => acceptConclusion(c.ctx.storage.sql, d, c.now));
+  if (duplicate) {
+    logInfo(`[delivery ${d.delivery}] seen before: same answer`);
+    return { result: answer, changed: null };
+  }
+  if (answer.body.ignored) logInfo(`[delivery ${d.delivery}] ignored: ${answer.body.ignored}`);
+  for (const g of answer.body.gates ?? []) logInfo(`[delivery ${d.delivery}] [deployment ${g.deployment}] ${g.gate} ${g.state}`);
+  return { result: answer, changed: { resend: [] } };
 }
 
 /**

@@ -2,8 +2,8 @@
 import { Reader } from "../../../shared/reader.ts";
 import type { GitHubState, ReportBody, ReportRow } from "./report-record.ts";
 
-const GITHUB_STATES: readonly GitHubState[] = ["queued", "in_progress", "success", "failure", "error", "inactive"];
-const NOTIFY_TYPES = ["deployment.succeeded", "deployment.failed", "deployment.canceled"] as const;
+const GITHUB_STATES: readonly GitHubState[] = ["pending", "queued", "in_progress", "success", "failure", "error", "inactive"];
+const NOTIFY_TYPES = ["deployment.succeeded", "deployment.failed", "deployment.canceled", "deployment.waiting", "deployment.blocked"] as const;
 
 export function parseReportBody(row: ReportRow): ReportBody {
   const r = new Reader(JSON.parse(row.body), `report ${row.id}`);
@@ -24,6 +24,8 @@ export function parseReportBody(row: ReportRow): ReportBody {
       return {
         kind, type: r.field("type").oneOf(NOTIFY_TYPES), target: s("target"), deployment: s("deployment"), pipeline: s("pipeline"), repo: s("repo"),
         ref: s("ref"), sha: s("sha"), pusher: s("pusher"), message: s("message"), status: s("status"), path: s("path"), at: r.field("at").int(),
+        // Queued before gates: no reason.
+        reason: r.field("reason").optionalString() ?? null,
         hosts: r.field("hosts").array().map((h) => ({ agent: h.field("agent").string(), status: h.field("status").string(), failedStep: h.field("failedStep").optionalString() ?? null })),
       };
   }

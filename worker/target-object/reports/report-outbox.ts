@@ -12,8 +12,8 @@
 import { Reader } from "../../../shared/reader.ts";
 import type { SendOutcome } from "../../report/outcome.ts";
 import { parseReportBody } from "./report-body.ts";
-import type { GitHubState, ReportBody, ReportedDeployment, ReportRow } from "./report-record.ts";
-import { describeDeployment, hostOutcomes } from "./report-text.ts";
+import type { DeploymentChange, GitHubState, ReportBody, ReportedDeployment, ReportRow } from "./report-record.ts";
+import { describeDeployment, hostOutcomes, MAX_DESCRIPTION_CHARS } from "./report-text.ts";
 import { isoOrNull, type ReportView } from "../types.ts";
 import { logInfo } from "../../console-lines.ts";
 
@@ -101,16 +101,17 @@ export function deploymentPath(target: string, id: string): string {
   return `/targets/${encodeURIComponent(target)}/deployments/${encodeURIComponent(id)}`;
 }
 
-const GITHUB_STATE: Record<string, GitHubState> = { succeeded: "success", failed: "failure", canceled: "error", superseded: "inactive" };
-const NOTIFY_TYPE: Record<string, "deployment.succeeded" | "deployment.failed" | "deployment.canceled"> = {
+const GITHUB_STATE: Record<string, GitHubState> = { succeeded: "success", failed: "failure", canceled: "error", superseded: "inactive", blocked: "failure" };
+const NOTIFY_TYPE: Record<string, "deployment.succeeded" | "deployment.failed" | "deployment.canceled" | "deployment.blocked"> = {
   succeeded: "deployment.succeeded",
   failed: "deployment.failed",
   canceled: "deployment.canceled",
+  blocked: "deployment.blocked",
 };
 
-/** NOTIFY_ON=failure: a failure, or the first success after one (the pipeline's previous ended deployment failed). */
+/** NOTIFY_ON=failure: a failure (a blocked deployment is one), or the first success after one (the pipeline's previous ended deployment failed). */
 function worthNotifying(sql: SqlStorage, d: ReportedDeployment, on: "all" | "failure"): boolean {
-  if (on === "all" || d.status === "failed") return true;
+  if (on === "all" || d.status === "failed" || d.status === "blocked") return true;
   if (d.status !== "succeeded") return false;
   const previous = sql
     .exec<{ status: string }>(
@@ -127,24 +128,35 @@ export function reportingOn(setup: ReportSetup): boolean {
   return setup.github.state === "on" || setup.notify.state === "on";
 }
 
+/** GitHub refuses a status description over 140 characters (422). */
+function clip(text: string): string {
+  return text.length <= MAX_DESCRIPTION_CHARS ? text : `${text.slice(0, MAX_DESCRIPTION_CHARS - 1)}…`;
+}
+
 /**
  * Call in the transaction that changed the deployment (deployments/ hands over `d`, read after the
  * change, and the `setup` it checked with reportingOn): queues what each configured channel is told.
- * `created` → GitHub deployment + `queued`; `running` → `in_progress`; `ended` → the final status and,
- * per NOTIFY_ON, a notification (a superseded deployment notifies nobody: a newer one follows).
+ * `created` → GitHub deployment + `queued` (or `pending` "waiting for CI" while a gate is open);
+ * `opened` → `queued`; `approval` → `pending` "waiting for approval" and, to every chat, a
+ * `deployment.waiting` notification (a person must act); `running` → `in_progress`; `ended` → the
+ * final status and, per NOTIFY_ON, a notification (a superseded deployment notifies nobody: a newer one follows).
  */
-export function queueReports(sql: SqlStorage, setup: ReportSetup, d: ReportedDeployment, change: "created" | "running" | "ended", now: number): void {
+export function queueReports(sql: SqlStorage, setup: ReportSetup, d: ReportedDeployment, change: DeploymentChange, now: number): void {
   if (!reportingOn(setup)) return;
   const target = setup.target;
   const { name: environment, production, transient } = d.githubEnvironment;
   const hosts = hostOutcomes(sql, d.id);
-  const description = describeDeployment(d.status, hosts);
+  const description = d.reason !== null && (d.status === "waiting" || d.status === "blocked") ? clip(d.reason) : describeDeployment(d.status, hosts);
   const path = deploymentPath(target, d.id);
   if (setup.github.state === "on") {
     const status = (state: GitHubState): ReportBody => ({ kind: "github-status", repo: d.repo, state, description, environment, environmentUrl: d.environment_url, path });
     if (change === "created") {
       insertReport(sql, d.id, "github", { kind: "github-deployment", repo: d.repo, sha: d.sha, environment, description, production, transient, target, deployment: d.id }, now);
+      insertReport(sql, d.id, "github", status(d.status === "waiting" ? "pending" : "queued"), now);
+    } else if (change === "opened") {
       insertReport(sql, d.id, "github", status("queued"), now);
+    } else if (change === "approval") {
+      insertReport(sql, d.id, "github", status("pending"), now);
     } else if (change === "running") {
       insertReport(sql, d.id, "github", status("in_progress"), now);
     } else {
@@ -152,14 +164,14 @@ export function queueReports(sql: SqlStorage, setup: ReportSetup, d: ReportedDep
       if (state) insertReport(sql, d.id, "github", status(state), now);
     }
   }
-  const type = NOTIFY_TYPE[d.status];
-  if (change === "ended" && setup.notify.state === "on" && type && worthNotifying(sql, d, setup.notify.on)) {
-    for (const t of setup.notify.targets) {
-      insertReport(sql, d.id, t.channel, {
-        kind: "notify", type, target, deployment: d.id, pipeline: d.pipeline, repo: d.repo, ref: d.ref, sha: d.sha, pusher: d.pusher,
-        message: d.message, status: d.status, path, hosts, at: d.finished_at ?? now,
-      }, now);
-    }
+  if (setup.notify.state !== "on") return;
+  const type = change === "approval" ? "deployment.waiting" : change === "ended" ? NOTIFY_TYPE[d.status] : undefined;
+  if (!type || (change === "ended" && !worthNotifying(sql, d, setup.notify.on))) return;
+  for (const t of setup.notify.targets) {
+    insertReport(sql, d.id, t.channel, {
+      kind: "notify", type, target, deployment: d.id, pipeline: d.pipeline, repo: d.repo, ref: d.ref, sha: d.sha, pusher: d.pusher,
+      message: d.message, status: d.status, reason: d.reason, path, hosts, at: change === "ended" ? (d.finished_at ?? now) : now,
+    }, now);
   }
 }
 

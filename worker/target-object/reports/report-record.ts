@@ -5,7 +5,13 @@
 import type { DeploymentReport } from "../../report/notify.ts";
 
 export type ReportKind = "github-deployment" | "github-status" | "notify";
-export type GitHubState = "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
+export type GitHubState = "pending" | "queued" | "in_progress" | "success" | "failure" | "error" | "inactive";
+
+/**
+ * What changed in a deployment, as deployments/ hands it over: `created`; `opened` (its gates passed:
+ * queued); `approval` (it now waits for a person only); `running` (its first host started); `ended`.
+ */
+export type DeploymentChange = "created" | "opened" | "approval" | "running" | "ended";
 
 /** What one row sends, frozen when the deployment changed. Links are paths; the sender adds PUBLIC_URL. */
 export type ReportBody =
@@ -39,4 +45,6 @@ export interface ReportedDeployment extends Pick<DeploymentReport, "pipeline" | 
   finished_at: number | null;
   environment_url: string | null;
   githubEnvironment: { name: string; production: boolean; transient: boolean };
+  /** Blocked: why; waiting: what for ("waiting for CI"); null otherwise. */
+  reason: string | null;
 }
