@@ -1,0 +1,103 @@
+/**
+ * Review of gates (issue 25): each test here states what the contract says and fails against main
+ * (3e1737a). Payloads are GitHub-shaped (testing/workerd/run-payloads.ts).
+ */
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { WaitForDecl } from "../../shared/protocol.ts";
+import { api, apiJson, helloAgent, pipeline, postWebhook, pushPayload, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
+import { HEAD_SHA, REPO, workflowRunPayload } from "../../testing/workerd/run-payloads.ts";
+import type { DeliveryBody, DeploymentView } from "./types.ts";
+
+const HOUR = 3_600_000;
+const waitFor = (w: Partial<WaitForDecl>): WaitForDecl => ({ workflows: [], checks: [], approval: false, timeoutMs: 2 * HOUR, ...w });
+const decl = (o: Parameters<typeof pipeline>[0] = {}) => pipeline({ repo: REPO, branches: ["main"], ...o });
+
+let runs = 0;
+/** A completed run of "CI" on REPO's HEAD_SHA; each call another run (another body). */
+function run(over: Record<string, unknown> = {}): Record<string, unknown> {
+  runs += 1;
+  const id = 900_000 + runs;
+  return workflowRunPayload({ id, html_url: `https://github.com/${REPO}/actions/runs/${id}`, updated_at: new Date().toISOString(), ...over });
+}
+
+async function conclude(target: string, payload: Record<string, unknown>, event: "workflow_run" | "check_run" = "workflow_run"): Promise<{ status: number; body: DeliveryBody }> {
+  const res = await postWebhook(target, JSON.stringify(payload), { event });
+  return { status: res.status, body: (await res.json()) as DeliveryBody };
+}
+
+async function pushMain(target: string, over: Record<string, unknown> = {}): Promise<{ status: number; body: DeliveryBody }> {
+  const body = pushPayload({ ref: "refs/heads/main", after: HEAD_SHA, repository: { full_name: REPO }, ...over });
+  const res = await postWebhook(target, JSON.stringify(body));
+  return { status: res.status, body: (await res.json()) as DeliveryBody };
+}
+
+const deploymentOf = (target: string, id: string) => apiJson(`/api/targets/${target}/deployments/${id}`) as Promise<DeploymentView>;
+
+async function nothingSent(agent: TestAgent): Promise<void> {
+  await new Promise((r) => setTimeout(r, 150));
+  expect(agent.pending().filter((f) => f.type === "job")).toEqual([]);
+}
+
+describe("review: which runs open a gate", () => {
+  // GitHub runs a `pull_request_target` workflow for a fork's pull request in the base repository:
+  // its workflow_run names the base repository as head_repository and the base branch's head as
+  // head_sha (actions/checkout#2454: "when workflow_run is triggered by pull_request_target, the
+  // head_sha points to the base branch, not the PR head"). Such a run is the fork's pull request,
+  // not a test of the pushed commit, and commonly runs the fork's code.
+  it("a pull_request_target run (a fork's pull request) does not open the gate of the base branch's head", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"] }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    await conclude(target, run({ event: "pull_request_target", head_branch: "main", pull_requests: [] }));
+    expect((await deploymentOf(target, dep.id)).status).toBe("waiting");
+    await nothingSent(agent);
+    agent.close();
+  });
+
+  it("a fork's pull_request_target run that passes does not re-deploy a commit whose own CI failed", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"] }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    await conclude(target, run({ conclusion: "failure" }));
+    expect((await deploymentOf(target, dep.id)).status).toBe("blocked");
+    const answer = await conclude(target, run({ event: "pull_request_target", head_branch: "main", pull_requests: [] }));
+    expect(answer.body.jobs).toEqual([]);
+    await nothingSent(agent);
+    agent.close();
+  });
+});
+
+describe("review: a passing re-run deploys what the push deployed", () => {
+  it("re-deploys on the hosts the push matched, not on a host whose paths left the push out", async () => {
+    const target = uniqueName();
+    const gate = waitFor({ workflows: ["CI"] });
+    const web1 = await helloAgent(target, "web-1", [decl({ waitFor: gate, paths: ["app/**"] })]);
+    const web2 = await helloAgent(target, "web-2", [decl({ waitFor: gate, paths: ["api/**"] })]);
+    const pushed = await pushMain(target, { commits: [{ added: [], modified: ["app/views.py"], removed: [] }] });
+    expect(pushed.body.jobs.map((j) => j.agent), "the push").toEqual(["web-1"]);
+    await conclude(target, run({ conclusion: "failure" }));
+    const rerun = await conclude(target, run());
+    expect(rerun.status).toBe(202);
+    // web-2's config said this push is not its business; the agent cannot re-check paths itself.
+    expect(rerun.body.jobs.map((j) => j.agent), "the re-run's deployment").toEqual(["web-1"]);
+    web1.close();
+    web2.close();
+  });
+
+  it("re-deploys on the hosts the push matched, not on a host whose branches do not take the pushed branch", async () => {
+    const target = uniqueName();
+    const gate = waitFor({ workflows: ["CI"] });
+    const web1 = await helloAgent(target, "web-1", [decl({ waitFor: gate })]);
+    const web2 = await helloAgent(target, "web-2", [decl({ waitFor: gate, branches: ["release"] })]);
+    const pushed = await pushMain(target);
+    expect(pushed.body.jobs.map((j) => j.agent), "the push").toEqual(["web-1"]);
+    await conclude(target, run({ conclusion: "failure" }));
+    const rerun = await conclude(target, run());
+    // web-2 would refuse the job (its branches) and fail the re-deployment, telling GitHub `failure`.
+    expect(rerun.body.jobs.map((j) => j.agent), "the re-run's deployment").toEqual(["web-1"]);
+    web1.close();
+    web2.close();
+  });
+});
