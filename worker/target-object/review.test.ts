@@ -101,3 +101,20 @@ describe("review: a passing re-run deploys what the push deployed", () => {
     web2.close();
   });
 });
+
+describe("review: paths on a force-push", () => {
+  // A force-push (GitHub sends `forced: true`) can drop commits: its `commits` list only the new ones,
+  // not what changed between `before` and `after`. GitHub Actions judges a push to an existing branch by
+  // the two-dot diff before..after; the commits' own files cannot tell it, so the filter must pass.
+  it("a force-push that drops an app commit (a rollback) is not ignored by a paths pipeline because its new commit touched only docs", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ paths: ["app/**"] })]);
+    const first = await pushMain(target, { after: "c".repeat(40), commits: [{ added: [], modified: ["app/views.py"], removed: [] }] });
+    expect(first.body.jobs).toHaveLength(1);
+    // main reset to before the app commit, plus a docs commit, pushed with --force.
+    const rollback = await pushMain(target, { before: "c".repeat(40), after: "d".repeat(40), forced: true, commits: [{ added: [], modified: ["docs/rollback.md"], removed: [] }] });
+    expect(rollback.body.ignored, "the rollback push").toBeUndefined();
+    expect(rollback.body.jobs).toHaveLength(1);
+    agent.close();
+  });
+});
