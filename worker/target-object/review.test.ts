@@ -9,6 +9,7 @@ import type { WaitForDecl } from "../../shared/protocol.ts";
 import { api, apiJson, helloAgent, pipeline, postWebhook, pushPayload, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
 import { HEAD_SHA, REPO, workflowRunPayload } from "../../testing/workerd/run-payloads.ts";
 import type { DeliveryBody, DeploymentView } from "./types.ts";
+import { MAX_CONCLUSIONS, storeConclusion } from "./deployments/conclusions.ts";
 
 const HOUR = 3_600_000;
 const waitFor = (w: Partial<WaitForDecl>): WaitForDecl => ({ workflows: [], checks: [], approval: false, timeoutMs: 2 * HOUR, ...w });
@@ -115,6 +116,84 @@ describe("review: paths on a force-push", () => {
     const rollback = await pushMain(target, { before: "c".repeat(40), after: "d".repeat(40), forced: true, commits: [{ added: [], modified: ["docs/rollback.md"], removed: [] }] });
     expect(rollback.body.ignored, "the rollback push").toBeUndefined();
     expect(rollback.body.jobs).toHaveLength(1);
+    agent.close();
+  });
+});
+
+describe("review: re-deploying a commit that already passed its gates", () => {
+  // The dashboard's "Re-deploy this commit" (POST …/deploy with its sha) is how an operator rolls back to
+  // the last good commit. That commit passed its CI gates when it deployed (its gates rows say so, kept
+  // with the deployment), but its conclusion is gone from `conclusions` once MAX_CONCLUSIONS newer runs
+  // came (a busy repository's few days, or hours with an org-wide hook): CI will not run on it again.
+  it("a manual re-deploy of a commit whose CI gate passed before does not wait for CI again after its conclusion was pushed out of the table", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"] }) })]);
+    await conclude(target, run());
+    const good = (await pushMain(target)).body.deployments![0]!;
+    const job = await agent.next("job");
+    expect(job.jobId).toBe(good.jobs[0]);
+    expect((await deploymentOf(target, good.id)).gates.map((g) => g.state)).toEqual(["passed"]);
+    // Newer runs of other commits, as the webhook keeps them: the oldest go past MAX_CONCLUSIONS.
+    await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
+      for (let i = 0; i < MAX_CONCLUSIONS; i++) {
+        const sha = i.toString(16).padStart(40, "0");
+        storeConclusion(state.storage.sql, { kind: "check", repo: REPO, headRepo: REPO, sha, name: "lint", conclusion: "success", url: null }, Date.now());
+      }
+    });
+    const res = await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app", ref: "refs/heads/main", sha: HEAD_SHA }) });
+    expect(res.status).toBe(202);
+    const again = ((await res.json()) as DeliveryBody).deployments![0]!;
+    // Today: `waiting` for CI, then `blocked` at the gate timeout ("CI did not finish within 2 h").
+    expect((await deploymentOf(target, again.id)).status).toBe("queued");
+    agent.close();
+  });
+});
+
+describe("review: the gate timeout", () => {
+  it("after a deployment ended blocked at its gate timeout, its gates do not still read `waiting`", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"], timeoutMs: HOUR }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    await runInDurableObject(env.TARGET.getByName(target), async (_, state) => {
+      state.storage.sql.exec("UPDATE deployments SET created_at = created_at - ?, wait_until = wait_until - ? WHERE id = ?", HOUR + 1000, HOUR + 1000, dep.id);
+      await state.storage.setAlarm(Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    const d = await deploymentOf(target, dep.id);
+    expect(d.status).toBe("blocked");
+    // The API's gate states are waiting|passed|failed: a blocked deployment still "waiting" at a gate
+    // reads as if CI could still open it (the dashboard draws it ‖ waiting).
+    expect(d.gates.map((g) => g.state)).not.toContain("waiting");
+    agent.close();
+  });
+
+  // gates.test.ts ("ends blocked when the gates stay open past their timeout") says: "A success after the
+  // timeout is a re-run for a blocked deployment: it deploys the commit again." It does not.
+  it("CI that passes after the gate timeout blocked the newest deployment deploys the commit again", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"], timeoutMs: HOUR }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    await runInDurableObject(env.TARGET.getByName(target), async (_, state) => {
+      state.storage.sql.exec("UPDATE deployments SET created_at = created_at - ?, wait_until = wait_until - ? WHERE id = ?", HOUR + 1000, HOUR + 1000, dep.id);
+      await state.storage.setAlarm(Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await deploymentOf(target, dep.id)).status).toBe("blocked");
+    const late = await conclude(target, run());
+    expect(late.status).toBe(202);
+    expect(late.body.deployments).toHaveLength(1);
+    agent.close();
+  });
+});
+
+describe("review: an approval's note", () => {
+  it("refuses C1 control characters in a note (U+0080–U+009F), as every other text edge does", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ approval: true }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    // U+009B is the 8-bit CSI: the note becomes the blocked reason, each job's log note and the chats' text.
+    const res = await api(`/api/targets/${target}/deployments/${dep.id}/reject`, { method: "POST", body: JSON.stringify({ note: "nope \u009b31mred" }) });
+    expect(res.status).toBe(400);
     agent.close();
   });
 });
