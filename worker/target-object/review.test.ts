@@ -197,3 +197,22 @@ describe("review: an approval's note", () => {
     agent.close();
   });
 });
+
+describe("review: what run events leave behind", () => {
+  // Every workflow run and check run of every repository the hook covers (an org-wide hook: all of
+  // them) is delivered; each completed one leaves a `deliveries` row for RETENTION_DAYS, even when no
+  // pipeline names its repository and nothing waits for it. `conclusions` is capped at MAX_CONCLUSIONS;
+  // the delivery records of the same runs are not (docs/operations.md counts delivery records among
+  // what is "small and bounded").
+  it("delivery records of conclusions no gate used are bounded as the conclusions are", async () => {
+    const target = uniqueName();
+    const n = MAX_CONCLUSIONS + 100;
+    for (let i = 0; i < n; i++) {
+      const payload = run({ head_sha: i.toString(16).padStart(40, "0"), head_repository: { full_name: "octo-org/unrelated" } });
+      const res = await postWebhook(target, JSON.stringify({ ...payload, repository: { full_name: "octo-org/unrelated" } }), { event: "workflow_run" });
+      expect(res.status).toBe(200);
+    }
+    const rows = await runInDurableObject(env.TARGET.getByName(target), (_, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM deliveries").one().n);
+    expect(rows).toBeLessThanOrEqual(MAX_CONCLUSIONS);
+  }, 120_000);
+});
