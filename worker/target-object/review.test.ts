@@ -216,3 +216,22 @@ describe("review: what run events leave behind", () => {
     expect(rows).toBeLessThanOrEqual(MAX_CONCLUSIONS);
   }, 120_000);
 });
+
+describe("review: attempts of one workflow run", () => {
+  // GitHub does not promise delivery order. workflow_run carries its id and run_attempt (run-event.ts
+  // parses both); the DO never sees them, so an older attempt's conclusion arriving after a newer one
+  // counts as the newest: here attempt 1's success, delivered late, re-deploys a commit whose re-run
+  // (attempt 2) failed.
+  it("an older attempt's success delivered after a newer attempt's failure does not re-deploy the commit", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"] }) })]);
+    const dep = (await pushMain(target)).body.deployments![0]!;
+    const url = `https://github.com/${REPO}/actions/runs/777`;
+    await conclude(target, run({ id: 777, html_url: url, run_attempt: 2, conclusion: "failure" }));
+    expect((await deploymentOf(target, dep.id)).status).toBe("blocked");
+    const late = await conclude(target, run({ id: 777, html_url: url, run_attempt: 1, conclusion: "success", updated_at: new Date(Date.now() - 600_000).toISOString() }));
+    expect(late.body.jobs).toEqual([]);
+    await nothingSent(agent);
+    agent.close();
+  });
+});
