@@ -6,6 +6,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { assertNever } from "../../shared/assert-never.ts";
 import { BRANCH_REF_HINT, BRANCH_REF_PATTERN, JOB_ID_PATTERN, NAME_HINT, NAME_PATTERN, SHA_HINT, SHA_PATTERN } from "../../shared/patterns.ts";
 import { InvalidInput, Reader } from "../../shared/reader.ts";
+import { textValueProblem } from "../../shared/text-value.ts";
 import type { DeployRequest } from "../target-object/deployments/manual-deploy.ts";
 import type { CancelResult, DeploymentCancelResult } from "../target-object/types.ts";
 import type { AppEnv } from "../http/app-env.ts";
@@ -243,7 +244,10 @@ export const MAX_NOTE_CHARS = 500;
 
 function readNote(value: unknown): { ok: true; note: string | null } | { ok: false; error: string } {
   try {
-    const note = new Reader(value).field("note").optionalString({ max: MAX_NOTE_CHARS, pattern: /^[^\u0000-\u001f\u007f]*$/, patternHint: "must be one line of text (no control characters)" });
+    const field = new Reader(value).field("note");
+    const note = field.optionalString({ max: MAX_NOTE_CHARS });
+    const problem = note === undefined ? null : textValueProblem(note, { maxBytes: 4 * MAX_NOTE_CHARS });
+    if (problem !== null) field.fail(`${problem}: a note is one line of text`);
     return { ok: true, note: note === undefined || note.trim() === "" ? null : note.trim() };
   } catch (e) {
     if (e instanceof InvalidInput) return { ok: false, error: e.message };

@@ -137,7 +137,7 @@ describe("review: re-deploying a commit that already passed its gates", () => {
     await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
       for (let i = 0; i < MAX_CONCLUSIONS; i++) {
         const sha = i.toString(16).padStart(40, "0");
-        storeConclusion(state.storage.sql, { kind: "check", repo: REPO, headRepo: REPO, sha, name: "lint", conclusion: "success", url: null }, Date.now());
+        storeConclusion(state.storage.sql, { kind: "check", repo: REPO, headRepo: REPO, sha, name: "lint", conclusion: "success", url: null, runId: i + 1, attempt: 1 }, Date.now());
       }
     });
     const res = await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app", ref: "refs/heads/main", sha: HEAD_SHA }) });

@@ -331,8 +331,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name TEXT NOT NULL,
     conclusion TEXT NOT NULL,
     url TEXT,
+    run_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
     received_at INTEGER NOT NULL
   );
+  CREATE INDEX conclusions_attempt ON conclusions (kind, run_id, attempt);
   CREATE INDEX conclusions_run ON conclusions (repo, sha, kind, name, id);
   CREATE INDEX deployments_waiting ON deployments (status, wait_until);
   `,

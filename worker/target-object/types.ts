@@ -35,6 +35,9 @@ export interface RunConclusion {
   conclusion: string;
   /** The run's page on GitHub. */
   url: string | null;
+  /** GitHub's id of the run, and which attempt (a re-run of a workflow is its next attempt; a check's re-run is a new check run). */
+  runId: number;
+  attempt: number;
 }
 
 /** A conclusion's delivery, deduplicated and replay-checked as a push is. */

@@ -135,7 +135,7 @@ export type PushScopeResult = { ok: true; scope: PushScope } | { ok: false; erro
  * the push; a pipeline's `paths` filter reads them). A ref is checked by the job's rule when it
  * can become a job (a branch or tag push, not deleted); the commit lists must be lists of strings.
  * The list is null (cannot tell) for: a tag push (GitHub Actions does not evaluate paths for tags),
- * a deletion, a new branch (`created`), no commits listed, GITHUB_MAX_PUSH_COMMITS listed (GitHub cuts
+ * a deletion, a new branch (`created`), a force-push (`forced`: it may drop commits), no commits listed, GITHUB_MAX_PUSH_COMMITS listed (GitHub cuts
  * the list there), more than MAX_CHANGED_FILES distinct files, or a path past MAX_CHANGED_FILE_CHARS.
  */
 export function readPushScope(payload: unknown): PushScopeResult {
@@ -154,6 +154,8 @@ export function readPushScope(payload: unknown): PushScopeResult {
     if (pushRef.kind === "ignored") return unknown(pushRef.reason);
     if (pushRef.kind === "tag") return unknown("a tag push: paths are not evaluated for tags (as in GitHub Actions)");
     if (created) return unknown("a new branch: its commits are not all listed");
+    // A force-push's commits are only the new ones: what it dropped (a rollback) changed files too.
+    if (r.has("forced") && r.field("forced").boolean()) return unknown("a force-push: its commits do not list what it dropped");
     if (!r.has("commits")) return unknown("no commits listed");
     const commits = r.field("commits").array();
     if (commits.length === 0) return unknown("no commits listed");

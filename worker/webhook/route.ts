@@ -138,7 +138,7 @@ async function handleRunEvent(
     delivery: d.delivery,
     bodyHash: await sha256Hex(d.bytes),
     stale,
-    run: { kind: run.kind === "workflow_run" ? "workflow" : "check", repo: run.repo, headRepo: run.fromFork ? (run.headRepo ?? "a fork") : run.repo, sha: run.headSha, name: run.name, conclusion: run.conclusion, url: run.url },
+    run: { kind: run.kind === "workflow_run" ? "workflow" : "check", repo: run.repo, headRepo: run.fromFork ? (run.headRepo ?? "a fork") : run.repo, sha: run.headSha, name: run.name, conclusion: run.conclusion, url: run.url, runId: run.runId, attempt: run.runAttempt },
   });
   return c.json(answer.body, answer.status);
 }

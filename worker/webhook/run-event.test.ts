@@ -21,8 +21,18 @@ describe("workflow_run", () => {
     });
   });
 
+  it("ignores a pull request's run, a fork's among them: only the pushed commit's own runs open a gate", () => {
+    for (const event of ["pull_request", "pull_request_target"]) {
+      expect(readRunEvent("workflow_run", forkWorkflowRunPayload({ event }))).toEqual({
+        status: "ignored",
+        reason: `workflow "CI" ran for ${event}: a pull request's run never opens a gate (only the pushed commit's own runs do)`,
+      });
+    }
+  });
+
   it("names a fork's run by its head repository, and says it is a fork's", () => {
-    const run = completed("workflow_run", forkWorkflowRunPayload());
+    // A run chained from a fork's (event workflow_run) still names the fork as its head repository.
+    const run = completed("workflow_run", forkWorkflowRunPayload({ event: "workflow_run" }));
     expect(run).toMatchObject({ repo: REPO, headRepo: FORK, fromFork: true, headSha: HEAD_SHA, conclusion: "success" });
   });
 

@@ -76,6 +76,15 @@ export function readRunEvent(event: RunEvent, payload: unknown): RunEventResult 
     if (!run.isObject()) run.fail("expected an object");
     const name = readName(event, r, run);
     if (typeof name !== "string") return { status: "ignored", reason: name.ignored };
+    // A pull request's run is not the pushed commit's CI: a `pull_request` run tests the merge with the
+    // base, and a `pull_request_target` run names the base branch's head as its head_sha and the base
+    // repository as its head repository while it commonly runs the (maybe a fork's) pull request's code.
+    if (event === "workflow_run" && run.has("event")) {
+      const trigger = run.field("event").string({ max: 100 });
+      if (trigger.startsWith("pull_request")) {
+        return { status: "ignored", reason: `workflow ${JSON.stringify(name)} ran for ${trigger}: a pull request's run never opens a gate (only the pushed commit's own runs do)` };
+      }
+    }
     const headRepo = event === "workflow_run" ? workflowHeadRepo(run.field("head_repository")) : checkRunHeadRepo(run.field("check_suite"), repo);
     const headBranch = event === "workflow_run" ? optionalBranch(run.field("head_branch")) : optionalBranch(run.field("check_suite").field("head_branch"));
     return {

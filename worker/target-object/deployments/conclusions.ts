@@ -18,13 +18,15 @@ export interface StoredConclusion {
 /** Keeps the conclusion (repo compared without case, as GitHub's names are). */
 export function storeConclusion(sql: SqlStorage, run: RunConclusion, now: number): void {
   sql.exec(
-    "INSERT INTO conclusions (repo, sha, kind, name, conclusion, url, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO conclusions (repo, sha, kind, name, conclusion, url, run_id, attempt, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     run.repo.toLowerCase(),
     run.sha,
     run.kind,
     run.name,
     run.conclusion,
     run.url,
+    run.runId,
+    run.attempt,
     now,
   );
   sql.exec("DELETE FROM conclusions WHERE id <= (SELECT max(id) FROM conclusions) - ?", MAX_CONCLUSIONS);
@@ -46,4 +48,16 @@ export function newestConclusion(sql: SqlStorage, repo: string, sha: string, kin
 /** Conclusions older than `retentionMs` go. */
 export function deleteExpiredConclusions(sql: SqlStorage, retentionMs: number, now: number): void {
   sql.exec("DELETE FROM conclusions WHERE received_at + ? <= ?", retentionMs, now);
+}
+
+/**
+ * A newer attempt of the same run that already concluded: GitHub does not promise delivery order, and
+ * an older attempt's conclusion arriving late must not stand over the re-run's.
+ */
+export function newerAttempt(sql: SqlStorage, run: RunConclusion): number | null {
+  return (
+    sql
+      .exec<{ attempt: number }>("SELECT max(attempt) AS attempt FROM conclusions WHERE kind = ? AND run_id = ? AND attempt > ?", run.kind, run.runId, run.attempt)
+      .one().attempt ?? null
+  );
 }

@@ -14,7 +14,8 @@ import { noMatchReason, pathsExclude, pipelineMatches } from "./matching.ts";
 import type { ConclusionDelivery, DeliveryAnswer, DeliveryBody, DeploymentSummary, JobSummary, WebhookDelivery } from "../types.ts";
 import { conclusionPasses } from "../../../shared/gates.ts";
 import { logInfo } from "../../console-lines.ts";
-import { storeConclusion } from "./conclusions.ts";
+import { newerAttempt, storeConclusion } from "./conclusions.ts";
+import { deploymentMembers } from "../jobs/jobs.ts";
 import { getDeployment } from "./deployments.ts";
 import { blockedByGate, type Decision, deploymentsWaitingFor } from "./gates.ts";
 
@@ -125,6 +126,16 @@ export function acceptConclusion(sql: SqlStorage, d: ConclusionDelivery, now: nu
     recordAnswer(sql, d, answer, now);
     return { answer, duplicate: false };
   }
+  // A repository no pipeline here is for (an organisation's hook delivers every repository's runs):
+  // nothing to keep, and no record — answering it again changes nothing either.
+  const declared = listAgentRows(sql).some((a) => readStoredPipelines(a.pipelines).some((p) => p.repo.toLowerCase() === run.repo.toLowerCase()));
+  if (!declared) return { answer: ignore(`${what}: no pipeline of this target is for ${run.repo}`), duplicate: false };
+  const newer = newerAttempt(sql, run);
+  if (newer !== null) {
+    const answer = ignore(`${what}: attempt ${run.attempt} of run ${run.runId} came after attempt ${newer} concluded; the newer attempt's conclusion stands`);
+    recordAnswer(sql, d, answer, now);
+    return { answer, duplicate: false };
+  }
   storeConclusion(sql, run, now);
   const passed = conclusionPasses(run.conclusion);
   const decision: Decision = { state: passed ? "passed" : "failed", url: run.url, by: run.conclusion, note: null };
@@ -150,15 +161,21 @@ export function acceptConclusion(sql: SqlStorage, d: ConclusionDelivery, now: nu
   return { answer, duplicate: false };
 }
 
-/** The blocked deployment's commit again, on the agents that declare its pipeline now, waiting at their gates anew. */
+/**
+ * The blocked deployment's commit again, on its own hosts (those the push matched: their branches and
+ * paths took it) that still declare its pipeline, waiting at their gates anew.
+ */
 function redeployBlocked(sql: SqlStorage, blockedId: string, d: ConclusionDelivery, now: number): { deployment: DeploymentSummary; jobs: JobSummary[] } | null {
   const old = getDeployment(sql, blockedId);
   if (!old) return null;
-  const members = listAgentRows(sql).flatMap((a) =>
-    readStoredPipelines(a.pipelines)
-      .filter((p) => p.name === old.pipeline && p.repo.toLowerCase() === old.repo.toLowerCase())
-      .map((pipeline): NewMember => ({ agent: a.name, pipeline })),
-  );
+  const hosts = new Set(deploymentMembers(sql, blockedId).map((j) => j.agent));
+  const members = listAgentRows(sql)
+    .filter((a) => hosts.has(a.name))
+    .flatMap((a) =>
+      readStoredPipelines(a.pipelines)
+        .filter((p) => p.name === old.pipeline && p.repo.toLowerCase() === old.repo.toLowerCase())
+        .map((pipeline): NewMember => ({ agent: a.name, pipeline })),
+    );
   if (members.length === 0) return null;
   const fields = { hookId: d.hookId, delivery: d.delivery, event: old.event, repo: old.repo, ref: old.ref, sha: old.sha, before: old.before, pusher: old.pusher };
   logInfo(`[delivery ${d.delivery}] ${d.run.kind} ${d.run.name} passed on a re-run: ${old.pipeline} at ${old.sha.slice(0, 7)} deploys again (blocked deployment ${old.id})`);

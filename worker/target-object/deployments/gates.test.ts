@@ -231,7 +231,7 @@ describe("gates: a deployment waits until its CI passed", () => {
     });
     expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
     expect(await deploymentOf(target, dep.id)).toMatchObject({ status: "blocked", blockedReason: "CI did not finish within 1 h (still waiting for workflow CI)" });
-    // A success after the timeout is a re-run for a blocked deployment: it deploys the commit again.
+    expect((await deploymentOf(target, dep.id)).gates).toEqual([expect.objectContaining({ state: "failed", by: "timeout" })]);
     await nothingSent(agent);
     agent.close();
   });

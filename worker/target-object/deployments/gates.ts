@@ -83,8 +83,41 @@ export function insertGates(sql: SqlStorage, d: { id: string; repo: string; sha:
       return;
     }
     const stored = newestConclusion(sql, d.repo, d.sha, g.kind, g.name);
-    if (stored) decideGate(sql, d.id, g.kind, g.name, { state: conclusionPasses(stored.conclusion) ? "passed" : "failed", url: stored.url, by: stored.conclusion, note: null }, stored.received_at);
+    if (stored) {
+      decideGate(sql, d.id, g.kind, g.name, { state: conclusionPasses(stored.conclusion) ? "passed" : "failed", url: stored.url, by: stored.conclusion, note: null }, stored.received_at);
+      return;
+    }
+    // The conclusion may be gone (past MAX_CONCLUSIONS) while an earlier deployment of the commit kept
+    // what it said: a rollback to the last good commit does not wait for CI that will not run again.
+    const earlier = earlierDecision(sql, d, g);
+    if (earlier) decideGate(sql, d.id, g.kind, g.name, { state: earlier.state === "passed" ? "passed" : "failed", url: earlier.url, by: earlier.decided_by, note: null }, earlier.decided_at);
   });
+}
+
+/** The newest CI decision an earlier deployment of this commit recorded for this gate (not a timeout's). */
+function earlierDecision(sql: SqlStorage, d: { id: string; repo: string; sha: string }, g: PlannedGate): { state: string; url: string | null; decided_by: string | null; decided_at: number } | undefined {
+  return sql
+    .exec<{ state: string; url: string | null; decided_by: string | null; decided_at: number }>(
+      `SELECT g.state, g.url, g.decided_by, g.decided_at FROM gates g JOIN deployments d ON d.id = g.deployment_id
+       WHERE g.deployment_id != ? AND lower(d.repo) = lower(?) AND d.sha = ? AND g.kind = ? AND g.name = ?
+         AND g.state IN ('passed', 'failed') AND g.decided_by IS NOT ? AND g.decided_at IS NOT NULL
+       ORDER BY g.decided_at DESC LIMIT 1`,
+      d.id,
+      d.repo,
+      d.sha,
+      g.kind,
+      g.name,
+      TIMED_OUT,
+    )
+    .toArray()[0];
+}
+
+/** Who decided a gate the timeout closed. */
+export const TIMED_OUT = "timeout";
+
+/** The gate timeout: every gate still waiting fails, decided by the timeout (a late CI success is then a re-run). */
+export function failOpenGates(sql: SqlStorage, deploymentId: string, now: number): void {
+  sql.exec("UPDATE gates SET state = 'failed', decided_by = ?, decided_at = ? WHERE deployment_id = ? AND state = 'waiting'", TIMED_OUT, now, deploymentId);
 }
 
 export interface Decision {

@@ -10,7 +10,7 @@ import type { AlarmSettings } from "../deadline-settings.ts";
 import { deleteExpiredDeliveries } from "../deployments/deliveries.ts";
 import { deleteExpiredConclusions } from "../deployments/conclusions.ts";
 import { blockDeployment, deleteExpiredDeployments, expiredWaits } from "../deployments/deployments.ts";
-import { timeoutReason } from "../deployments/gates.ts";
+import { failOpenGates, timeoutReason } from "../deployments/gates.ts";
 import { endJob } from "../deployments/lifecycle.ts";
 import { deleteJob, expiredJobIds, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unconfirmedCancels } from "../jobs/jobs.ts";
 import { removeAgent } from "./agent-calls.ts";
@@ -59,7 +59,11 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
     }
 
     // A deployment that waited at its gates past their timeout ends blocked (nothing was sent).
-    for (const dep of expiredWaits(sql, now)) blockDeployment(sql, dep.id, timeoutReason(sql, dep.id, dep.waitedMs), now);
+    for (const dep of expiredWaits(sql, now)) {
+      const reason = timeoutReason(sql, dep.id, dep.waitedMs);
+      failOpenGates(sql, dep.id, now);
+      blockDeployment(sql, dep.id, reason, now);
+    }
 
     for (const id of expiredJobIds(sql, s.retentionMs, now)) deleteJob(sql, id);
     deleteExpiredConclusions(sql, s.retentionMs, now);
