@@ -1,15 +1,17 @@
 /**
- * Review of gates (issue 25): each test here states what the contract says and fails against main
- * (3e1737a). Payloads are GitHub-shaped (testing/workerd/run-payloads.ts).
+ * Gates at their edges, from an adversarial review: which runs may open a gate (a pull request's never),
+ * what a re-run deploys and where, force-pushes and paths, rollbacks after the conclusion is gone, the
+ * timeout, attempts delivered out of order, notes, what run events leave behind. Each failed before its
+ * fix. Payloads are GitHub-shaped (testing/workerd/run-payloads.ts).
  */
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { WaitForDecl } from "../../shared/protocol.ts";
-import { api, apiJson, helloAgent, pipeline, postWebhook, pushPayload, type TestAgent, uniqueName } from "../../testing/workerd/worker-support.ts";
-import { HEAD_SHA, REPO, workflowRunPayload } from "../../testing/workerd/run-payloads.ts";
-import type { DeliveryBody, DeploymentView } from "./types.ts";
-import { MAX_CONCLUSIONS, storeConclusion } from "./deployments/conclusions.ts";
+import type { WaitForDecl } from "../../../shared/protocol.ts";
+import { api, apiJson, helloAgent, pipeline, postWebhook, pushPayload, type TestAgent, uniqueName } from "../../../testing/workerd/worker-support.ts";
+import { HEAD_SHA, REPO, workflowRunPayload } from "../../../testing/workerd/run-payloads.ts";
+import type { DeliveryBody, DeploymentView } from "../types.ts";
+import { MAX_CONCLUSIONS, storeConclusion } from "./conclusions.ts";
 
 const HOUR = 3_600_000;
 const waitFor = (w: Partial<WaitForDecl>): WaitForDecl => ({ workflows: [], checks: [], approval: false, timeoutMs: 2 * HOUR, ...w });
@@ -41,7 +43,7 @@ async function nothingSent(agent: TestAgent): Promise<void> {
   expect(agent.pending().filter((f) => f.type === "job")).toEqual([]);
 }
 
-describe("review: which runs open a gate", () => {
+describe("gates: which runs open a gate", () => {
   // GitHub runs a `pull_request_target` workflow for a fork's pull request in the base repository:
   // its workflow_run names the base repository as head_repository and the base branch's head as
   // head_sha (actions/checkout#2454: "when workflow_run is triggered by pull_request_target, the
@@ -70,7 +72,7 @@ describe("review: which runs open a gate", () => {
   });
 });
 
-describe("review: a passing re-run deploys what the push deployed", () => {
+describe("gates: a passing re-run deploys what the push deployed", () => {
   it("re-deploys on the hosts the push matched, not on a host whose paths left the push out", async () => {
     const target = uniqueName();
     const gate = waitFor({ workflows: ["CI"] });
@@ -103,7 +105,7 @@ describe("review: a passing re-run deploys what the push deployed", () => {
   });
 });
 
-describe("review: paths on a force-push", () => {
+describe("gates: paths on a force-push", () => {
   // A force-push (GitHub sends `forced: true`) can drop commits: its `commits` list only the new ones,
   // not what changed between `before` and `after`. GitHub Actions judges a push to an existing branch by
   // the two-dot diff before..after; the commits' own files cannot tell it, so the filter must pass.
@@ -120,7 +122,7 @@ describe("review: paths on a force-push", () => {
   });
 });
 
-describe("review: re-deploying a commit that already passed its gates", () => {
+describe("gates: re-deploying a commit that already passed its gates", () => {
   // The dashboard's "Re-deploy this commit" (POST …/deploy with its sha) is how an operator rolls back to
   // the last good commit. That commit passed its CI gates when it deployed (its gates rows say so, kept
   // with the deployment), but its conclusion is gone from `conclusions` once MAX_CONCLUSIONS newer runs
@@ -149,7 +151,7 @@ describe("review: re-deploying a commit that already passed its gates", () => {
   });
 });
 
-describe("review: the gate timeout", () => {
+describe("gates: the gate timeout", () => {
   it("after a deployment ended blocked at its gate timeout, its gates do not still read `waiting`", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"], timeoutMs: HOUR }) })]);
@@ -186,7 +188,7 @@ describe("review: the gate timeout", () => {
   });
 });
 
-describe("review: an approval's note", () => {
+describe("gates: an approval's note", () => {
   it("refuses C1 control characters in a note (U+0080–U+009F), as every other text edge does", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ approval: true }) })]);
@@ -198,7 +200,7 @@ describe("review: an approval's note", () => {
   });
 });
 
-describe("review: what run events leave behind", () => {
+describe("gates: what run events leave behind", () => {
   // Every workflow run and check run of every repository the hook covers (an org-wide hook: all of
   // them) is delivered; each completed one leaves a `deliveries` row for RETENTION_DAYS, even when no
   // pipeline names its repository and nothing waits for it. `conclusions` is capped at MAX_CONCLUSIONS;
@@ -217,7 +219,7 @@ describe("review: what run events leave behind", () => {
   }, 120_000);
 });
 
-describe("review: attempts of one workflow run", () => {
+describe("gates: attempts of one workflow run", () => {
   // GitHub does not promise delivery order. workflow_run carries its id and run_attempt (run-event.ts
   // parses both); the DO never sees them, so an older attempt's conclusion arriving after a newer one
   // counts as the newest: here attempt 1's success, delivered late, re-deploys a commit whose re-run
