@@ -111,13 +111,16 @@ function initLocal(o: InitOptions): { value: string; url: string } {
   return { value: values.ADMIN_TOKEN!, url: LOCAL_URL };
 }
 
-function wrangler(o: InitOptions): string {
-  return join(new URL("..", import.meta.url).pathname, "node_modules/.bin/wrangler");
+/** The checkout's wrangler, run by this same Node (22: wrangler refuses an older one that may come first on PATH). */
+function wrangler(o: InitOptions, args: string[]): [string, string[], { cwd: string; env: NodeJS.ProcessEnv }] {
+  const bin = join(new URL("..", import.meta.url).pathname, "node_modules/.bin/wrangler");
+  return [process.execPath, [bin, ...args], { cwd: o.cwd, env: { ...o.env, WRANGLER_SEND_METRICS: o.env.WRANGLER_SEND_METRICS ?? "false" } }];
 }
 
 /** The names of the secrets the deployed worker has (`wrangler secret list`). */
 function secretNames(o: InitOptions): Set<string> {
-  const r = spawnSync(wrangler(o), ["secret", "list", "--format", "json"], { cwd: o.cwd, env: o.env, encoding: "utf8" });
+  const [cmd, args, opts] = wrangler(o, ["secret", "list", "--format", "json"]);
+  const r = spawnSync(cmd, args, { ...opts, encoding: "utf8" });
   if (r.status !== 0) throw new CliError(`wrangler secret list failed (${(r.stderr || r.stdout).trim().split("\n").pop() ?? r.status}): run \`npx wrangler login\` first`);
   try {
     return new Set((JSON.parse(r.stdout) as { name: string }[]).map((s) => s.name));
@@ -130,8 +133,9 @@ function initCloudflare(o: InitOptions): { value: string | undefined; url: strin
   o.out("deploying the worker: wrangler deploy");
   let output: string;
   try {
-    output = execFileSync(wrangler(o), ["deploy"], { cwd: o.cwd, env: o.env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  } catch (e) {
+    const [cmd, args, opts] = wrangler(o, ["deploy"]);
+    output = execFileSync(cmd, args, { ...opts, encoding: "utf8", stdio: ["inherit", "pipe", "inherit"] });
+  } catch {
     throw new CliError(`wrangler deploy failed (its output is above): fix that (\`npx wrangler login\`?) and run \`hookrelay init\` again`);
   }
   o.out(output.trimEnd());
@@ -145,7 +149,8 @@ function initCloudflare(o: InitOptions): { value: string | undefined; url: strin
       continue;
     }
     const value = newSecret();
-    const r = spawnSync(wrangler(o), ["secret", "put", name], { cwd: o.cwd, env: o.env, input: value, encoding: "utf8" });
+    const [cmd, args, opts] = wrangler(o, ["secret", "put", name]);
+    const r = spawnSync(cmd, args, { ...opts, input: value, encoding: "utf8" });
     if (r.status !== 0) throw new CliError(`wrangler secret put ${name} failed: ${(r.stderr || r.stdout).trim().split("\n").pop() ?? r.status}`);
     o.out(`${have.has(name) ? "replaced" : "set"}: ${name} on the worker`);
     if (name === "ADMIN_TOKEN") adminToken = value;

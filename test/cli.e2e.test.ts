@@ -102,6 +102,7 @@ describe("hookrelay CLI against the real worker", () => {
   }, 90_000);
 
   afterAll(async () => {
+    writeFileSync(gate, "");
     await agent?.stop();
     await worker?.stop();
   });
@@ -212,12 +213,15 @@ describe("hookrelay CLI against the real worker", () => {
     expect(d.code, d.stderr).toBe(0);
     deploymentId = JSON.parse(d.stdout).deployments[0].id;
     const follow = startProcess(NODE, [CLI, "logs", deploymentId, "-f"], { cwd: checkout, env: cliEnv(), label: "hookrelay logs -f" });
-    // The step is still running (it waits for the gate file): what the CLI printed came live.
-    await follow.waitForOutput(/green/, 20_000);
-    expect(follow.output()).toContain("line 1");
-    expect(follow.output()).not.toContain("line 2");
-    expect(follow.output()).not.toContain("\x1b[");
-    writeFileSync(gate, "");
+    try {
+      // The step is still running (it waits for the gate file): what the CLI printed came live.
+      await follow.waitForOutput(/green/, 20_000);
+      expect(follow.output()).toContain("line 1");
+      expect(follow.output()).not.toContain("line 2");
+      expect(follow.output()).not.toContain("\x1b[");
+    } finally {
+      writeFileSync(gate, ""); // else the agent stays busy and every later test fails too
+    }
     const exit = await Promise.race([follow.exited, new Promise<string>((r) => setTimeout(() => r("still running"), 20_000))]);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(follow.output()).toMatch(/line 2[\s\S]*deployment \S+: succeeded/);
@@ -230,6 +234,17 @@ describe("hookrelay CLI against the real worker", () => {
     const whole = await cli(["logs", deploymentId]);
     expect(whole.code).toBe(0);
     expect(whole.stdout).toMatch(/line 1[\s\S]*green[\s\S]*line 2/);
+    expect(whole.stdout).not.toContain("\x1b[");
+    // On a terminal (util-linux `script` gives it one) the colours stay.
+    if (existsSync("/usr/bin/script")) {
+      const tty = await new Promise<string>((resolve) => {
+        const child = spawn("/usr/bin/script", ["-qec", `'${NODE}' '${CLI}' logs ${deploymentId}`, "/dev/null"], { cwd: checkout, env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+        child.on("close", () => resolve(out));
+      });
+      expect(tty).toContain("\x1b[32mgreen\x1b[0m");
+    }
   });
 
   it("approve lets a deployment waiting for approval run; reject blocks one", async () => {
