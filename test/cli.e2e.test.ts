@@ -7,20 +7,22 @@
  *   enough for the worker), the config 0600; the worker is then started with exactly those secrets and
  *   the CLI reaches it with the saved config alone; a second run changes nothing, `--rotate` changes both;
  * - `agents add web-1` prints a token and the install commands (server, target, name filled in; the
- *   token for `install` in its environment); that token brings a real agent online (`agents ls --json`);
+ *   token for `install` in its environment); the install line, run by bash as printed in a scratch root
+ *   (`--root`), writes the token file, and an agent on the printed config and that file comes online;
  * - `deploy` + `logs -f` follows a live deploy (the step waits on a file the test writes only after the
  *   CLI has printed the step's first line) to its end, ANSI stripped on a pipe; `status --json`;
  * - `approve` on a deployment waiting for approval makes it run; `reject` blocks another;
  * - `agents rotate web-1` closes the old connection: the agent logs its token refused, the API shows it offline;
  * - errors: no token, a wrong token (the 401 names where it came from), an unreachable URL, the API's own error text.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../agent/common/config.ts";
-import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { startAgentWithConfig, type AgentProcess } from "../dev/agent-process.ts";
 import { eventually } from "../dev/eventually.ts";
 import { freePort } from "../dev/free-port.ts";
 import { createRepo, type GitRepo } from "../dev/git-repo.ts";
@@ -173,28 +175,42 @@ describe("hookrelay CLI against the real worker", () => {
     expect(twice.code).toBe(1);
     expect(twice.stderr).toContain("hookrelay agents rotate web-1");
 
-    agent = await startAgent({
-      server: worker.url,
-      name: "web-1",
-      token: agentToken,
-      pipelines: [
-        {
-          name: "site",
-          repo: "acme/site",
-          branches: ["main"],
-          workdir: repo.live,
-          steps: [{ name: "build", run: `echo "line 1"; printf '\\033[32mgreen\\033[0m\\n'; while [ ! -e '${gate}' ]; do sleep 0.1; done; echo "line 2"` }],
-        },
-        {
-          name: "gated",
-          repo: "acme/gated",
-          branches: ["main"],
-          workdir: repo.live,
-          wait_for: { approval: true },
-          steps: [{ name: "ship", run: `echo "$HOOKRELAY_SHA" >> '${ranGated}'` }],
-        },
-      ],
-    });
+    // The printed install line, run by bash as printed, in a scratch root: `hookrelay-agent` is the
+    // agent's CLI from source with --root, so the token file lands under it (mode 0600, from the environment).
+    const root = join(scratch, "server-root");
+    mkdirSync(join(root, "etc/hookrelay"), { recursive: true });
+    writeFileSync(join(root, "etc/hookrelay/agent.yml"), yaml + "\n");
+    const installLine = r.stdout.split("\n").find((l) => l.includes("hookrelay-agent install"))!;
+    const shim = `hookrelay-agent() { '${NODE}' '${join(REPO_ROOT, "agent/commands/cli.ts")}' "$1" "$2" '${root}'"$3" --root '${root}'; }`;
+    const installed = spawnSync("bash", ["-c", `${shim}\n${installLine}`], { cwd: scratch, env: cliEnv(), encoding: "utf8" });
+    expect(installed.status, installed.stdout + installed.stderr).toBe(0);
+    const tokenFile = join(root, "etc/hookrelay/token");
+    expect(readFileSync(tokenFile, "utf8").trim()).toBe(agentToken);
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(root, "etc/systemd/system/hookrelay-agent.service"))).toBe(true);
+
+    // The agent runs on the printed config (server, target, name as printed) and the token file install wrote.
+    const configPath = join(root, "etc/hookrelay/agent-test.yml");
+    const stateDir = join(root, "var/lib/hookrelay");
+    const pipelines = [
+      {
+        name: "site",
+        repo: "acme/site",
+        branches: ["main"],
+        workdir: repo.live,
+        steps: [{ name: "build", run: `echo "line 1"; printf '\\033[32mgreen\\033[0m\\n'; while [ ! -e '${gate}' ]; do sleep 0.1; done; echo "line 2"` }],
+      },
+      {
+        name: "gated",
+        repo: "acme/gated",
+        branches: ["main"],
+        workdir: repo.live,
+        wait_for: { approval: true },
+        steps: [{ name: "ship", run: `echo "$HOOKRELAY_SHA" >> '${ranGated}'` }],
+      },
+    ];
+    writeFileSync(configPath, stringifyYaml({ ...parseYaml(yaml), token_file: tokenFile, state_dir: stateDir, pipelines }));
+    agent = startAgentWithConfig(configPath, stateDir, { label: "agent web-1 (as installed)" });
     const online = await eventually("web-1 connected in agents ls --json", async () => {
       const ls = await cli(["agents", "ls", "--json"]);
       expect(ls.code, ls.stderr).toBe(0);
