@@ -228,6 +228,7 @@ describe("hookrelay CLI against the real worker", () => {
     const d = await cli(["deploy", "--pipeline", "site", "--sha", sha, "--ref", "main", "--json"]);
     expect(d.code, d.stderr).toBe(0);
     deploymentId = JSON.parse(d.stdout).deployments[0].id;
+    const jobId: string = JSON.parse(d.stdout).jobs[0].id;
     const follow = startProcess(NODE, [CLI, "logs", deploymentId, "-f"], { cwd: checkout, env: cliEnv(), label: "hookrelay logs -f" });
     try {
       // The step is still running (it waits for the gate file): what the CLI printed came live.
@@ -251,6 +252,9 @@ describe("hookrelay CLI against the real worker", () => {
     expect(whole.code).toBe(0);
     expect(whole.stdout).toMatch(/line 1[\s\S]*green[\s\S]*line 2/);
     expect(whole.stdout).not.toContain("\x1b[");
+    const job = await cli(["logs", jobId]); // a job's id works too
+    expect(job.code, job.stderr).toBe(0);
+    expect(job.stdout).toMatch(/line 1[\s\S]*line 2/);
     // On a terminal (util-linux `script` gives it one) the colours stay.
     if (existsSync("/usr/bin/script")) {
       const tty = await new Promise<string>((resolve) => {
