@@ -117,7 +117,7 @@ interface SseEvent {
 }
 
 /** Server-sent events from a response body (lines end in \n, \r\n or \r; a blank line ends an event). */
-async function* sseEvents(res: Response): AsyncGenerator<SseEvent> {
+export async function* sseEvents(res: Response): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = "";
   let event = "message";
