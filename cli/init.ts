@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliError } from "./output.ts";
 import { configPath, readConfig, TOKEN_ENV, writeConfig } from "./settings.ts";
@@ -53,6 +53,9 @@ function unquote(raw: string): string {
 
 export async function init(o: InitOptions): Promise<void> {
   if (o.url !== undefined && !/^https?:\/\/[^\s/]+/.test(o.url)) throw new CliError(`--url ${o.url}: must be http(s)://host`, 2);
+  const checkout = existsSync(join(o.cwd, "wrangler.toml"));
+  if (!o.local && !checkout) throw new CliError(`no wrangler.toml in ${o.cwd}: run \`npx hookrelay init\` in the hookrelay checkout (wrangler deploys the worker from there)`);
+  if (o.local && !checkout) o.out(`note: no wrangler.toml in ${o.cwd}: \`npm run dev\` reads the .dev.vars next to it, so run this in the checkout`);
   const adminToken = o.local ? initLocal(o) : initCloudflare(o);
   const path = configPath(o.env);
   const saved = readConfig(path);
