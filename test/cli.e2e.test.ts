@@ -150,11 +150,12 @@ describe("hookrelay CLI against the real worker", () => {
   });
 
   it("--help on every command", async () => {
-    for (const args of [["--help"], ["init", "--help"], ["agents", "--help"], ["agents", "add", "--help"], ["agents", "ls", "--help"], ["agents", "rotate", "--help"], ["agents", "revoke", "--help"], ["deploy", "--help"], ["status", "--help"], ["logs", "--help"], ["approve", "--help"], ["reject", "--help"]]) {
-      const r = await cli(args, { env: cliEnv({ HOOKRELAY_URL: "http://127.0.0.1:9" }) });
-      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
-      expect(r.stdout, args.join(" ")).toMatch(/Usage: hookrelay/);
-    }
+    const all = [["--help"], ["init", "--help"], ["agents", "--help"], ["agents", "add", "--help"], ["agents", "ls", "--help"], ["agents", "rotate", "--help"], ["agents", "revoke", "--help"], ["deploy", "--help"], ["status", "--help"], ["logs", "--help"], ["approve", "--help"], ["reject", "--help"]];
+    const runs = await Promise.all(all.map((args) => cli(args, { env: cliEnv({ HOOKRELAY_URL: "http://127.0.0.1:9" }) })));
+    runs.forEach((r, i) => {
+      expect(r.code, `${all[i]!.join(" ")}: ${r.stderr}`).toBe(0);
+      expect(r.stdout, all[i]!.join(" ")).toMatch(/Usage: hookrelay/);
+    });
   });
 
   it("agents add prints the token once and the install commands; that token brings a real agent online", async () => {
