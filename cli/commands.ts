@@ -67,7 +67,8 @@ export async function agentsAdd(client: Client, io: Io, target: string, name: st
   ${token}
 
 ${installCommands({ url: client.conn.url, target, name, token })}
-(The leading space keeps the token out of the shell's history; install writes it to /etc/hookrelay/token, mode 0600.)
+(The leading space keeps the token out of bash's history where HISTCONTROL ignores such lines, as on Debian and
+Ubuntu; install writes it to /etc/hookrelay/token, mode 0600, and the unit loads it from there.)
 Then \`hookrelay agents ls\` shows ${name} connected.
 `);
 }
