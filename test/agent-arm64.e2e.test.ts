@@ -105,6 +105,17 @@ describe("the arm64 single executable", () => {
     expect(readFileSync(ARM64).includes(SEA_FUSE_ON)).toBe(true); // postject flipped the fuse: it runs its blob
   });
 
+  it.skipIf(buildUnsupported !== null)("the README's install line picks the file for `uname -m`", () => {
+    const line = readFileSync(join(REPO_ROOT, "README.md"), "utf8").split("\n").find((l) => l.startsWith("install -m 0755 hookrelay-agent-linux-$(uname -m"));
+    const pick = /\$\((uname -m \| [^)]*)\)/.exec(line ?? "")?.[1];
+    expect(pick).toBeDefined();
+    for (const [machine, file] of [["x86_64", "hookrelay-agent-linux-x64"], ["aarch64", "hookrelay-agent-linux-arm64"]]) {
+      const picked = execFileSync("sh", ["-c", `uname() { echo ${machine}; }; echo "hookrelay-agent-linux-$(${pick})"`], { encoding: "utf8" }).trim();
+      expect(picked).toBe(file);
+      expect(existsSync(join(REPO_ROOT, "dist", picked))).toBe(true);
+    }
+  });
+
   it.skipIf(cannotRun !== null)("--version and check on a config", () => {
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
     const [cmd, ...args] = run;

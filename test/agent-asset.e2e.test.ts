@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -67,6 +67,28 @@ describe("GET /agent/hookrelay-agent.mjs", () => {
     bytes[100] = bytes[100]! ^ 1;
     writeFileSync(join(dir, "hookrelay-agent.mjs"), bytes);
     expect(() => execFileSync("sha256sum", ["-c", "hookrelay-agent.mjs.sha256"], { cwd: dir, stdio: "pipe" })).toThrow();
+  });
+
+  it("installs as the README and docs/operations.md say, word for word", async () => {
+    const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+    const readmeLine = readme.split("\n").find((l) => l.startsWith("#   or, the .mjs from the worker: "));
+    expect(readmeLine).toBeDefined();
+    const ops = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8");
+    const opsBlock = /```sh\n(curl -fsSLO [^]*?)```/.exec(ops)?.[1];
+    expect(opsBlock).toBeDefined();
+    const scripts = {
+      README: readmeLine!.slice("#   or, the .mjs from the worker: ".length).replace("https://<worker>", worker.url),
+      "docs/operations.md": opsBlock!.replace("https://hookrelay.<your-subdomain>.workers.dev", worker.url),
+    };
+    for (const [where, script] of Object.entries(scripts)) {
+      expect(script, where).toContain(`curl -fsSLO "${worker.url}/agent/hookrelay-agent.mjs{,.sha256}"`);
+      const dir = mkdtempSync(join(tmpdir(), "hookrelay-install-"));
+      const bin = join(dir, "hookrelay-agent");
+      const out = execFileSync("sh", ["-ec", script.replaceAll("/usr/local/bin/hookrelay-agent", bin)], { cwd: dir, encoding: "utf8" });
+      expect(out, where).toContain("hookrelay-agent.mjs: OK");
+      expect(statSync(bin).mode & 0o777, where).toBe(0o755);
+      expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }), where).toMatch(/^hookrelay-agent \d+\.\d+\.\d+\n$/);
+    }
   });
 
   it("answers HEAD without a body and a matching If-None-Match with 304", async () => {
