@@ -121,7 +121,7 @@ function npmNode(arch: Arch): string {
   try {
     let tgz: string;
     try {
-      const out = execFileSync("npm", ["pack", spec, "--pack-destination", work, "--silent"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
+      const out = execFileSync("npm", ["pack", spec, "--pack-destination", work, "--loglevel=error"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
       tgz = join(work, out.trim().split("\n").at(-1) ?? "");
     } catch (e) {
       const why = (e as { stderr?: string }).stderr?.trim() || (e as Error).message;
@@ -170,7 +170,16 @@ if (process.argv.includes("--no-sea")) {
         continue;
       }
       const started = Date.now();
-      const node = arch === hostArch ? process.execPath : npmNode(arch);
+      let node: string;
+      try {
+        node = arch === hostArch ? process.execPath : npmNode(arch);
+      } catch (e) {
+        // No stale file of an older build left next to the new ones.
+        rmSync(SEA_FILES[arch], { force: true });
+        console.error(e instanceof Error ? e.message : String(e));
+        process.exitCode = 1;
+        continue;
+      }
       // Built aside and renamed into place: a build running alongside, or a running agent, never sees half a file.
       const file = join(work, basename(SEA_FILES[arch]));
       // Symbols are ~18 MB of the binary and nothing a server needs: stripped when a strip for this architecture is here.
