@@ -14,7 +14,7 @@
  *   cache: it is rejected (a warning at every start) when the unit's --max-semi-space-size differs from
  *   the build's, and compiling 0.5 MB of JS at start costs less than that noise.
  *   Built on linux (x64 or arm64) only; elsewhere it says so and skips. `--no-sea` skips both,
- *   `--no-arm64` only the arm64 one (no npm registry needed then).
+ *   `--no-arm64` (or `--no-x64`) only that one: on an x64 machine no npm registry is needed then.
  */
 import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
@@ -79,7 +79,7 @@ const changed = [
 ].some(Boolean);
 console.log(`${changed ? "built" : "up to date:"} ${outfile} (${(bundle.length / 1e3).toFixed(0)} kB, sha256 ${sha256.slice(0, 12)}…; served by the worker at /agent/hookrelay-agent.mjs)`);
 
-/** The first tool of `tools` that strips `from` into `to`; false when none can (none here, or not this architecture). */
+/** The first tool of `tools` that strips `from` into `to`; null when none can (none here, or not for this architecture). */
 function strip(from: string, to: string, tools: string[]): string | null {
   for (const tool of tools) {
     try {
@@ -127,7 +127,7 @@ function npmNode(arch: Arch): string {
       const why = (e as { stderr?: string }).stderr?.trim() || (e as Error).message;
       throw new Error(
         `cannot build ${basename(SEA_FILES[arch])}: fetching ${spec} (npm's Node ${version} for linux-${arch}) from the npm registry failed:\n${why}\n` +
-          `It needs the npm registry (npm config get registry) and that exact version there; \`npm run build -- --no-arm64\` builds the rest without it.`,
+          `It needs the npm registry (npm config get registry) and that exact version there; \`npm run build -- --no-${arch}\` builds the rest without it.`,
       );
     }
     execFileSync("tar", ["-xzf", tgz, "-C", work, "package/bin/node"], { stdio: "pipe" });
@@ -165,8 +165,8 @@ if (process.argv.includes("--no-sea")) {
     execFileSync(process.execPath, ["--experimental-sea-config", config], { stdio: "pipe" });
     const postject = join(root, "node_modules/postject/dist/cli.js");
     for (const arch of arches) {
-      if (arch === "arm64" && process.argv.includes("--no-arm64")) {
-        console.log(`${SEA_FILES.arm64}: skipped (--no-arm64)`);
+      if (process.argv.includes(`--no-${arch}`)) {
+        console.log(`${SEA_FILES[arch]}: skipped (--no-${arch})`);
         continue;
       }
       const started = Date.now();
@@ -180,14 +180,20 @@ if (process.argv.includes("--no-sea")) {
         process.exitCode = 1;
         continue;
       }
-      // Built aside and renamed into place: a build running alongside, or a running agent, never sees half a file.
-      const file = join(work, basename(SEA_FILES[arch]));
-      // Symbols are ~18 MB of the binary and nothing a server needs: stripped when a strip for this architecture is here.
-      const stripper = strip(node, file, ["strip", `${GNU_TRIPLE[arch]}-strip`, "llvm-strip"]);
-      if (stripper === null) copyFileSync(node, file);
-      chmodSync(file, 0o755);
-      execFileSync(process.execPath, [postject, file, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE], { stdio: "pipe" });
-      renameSync(file, SEA_FILES[arch]);
+      // Built aside (in dist/: a rename does not cross file systems) and renamed into place: a build running
+      // alongside, or a running agent, never sees half a file.
+      const file = `${SEA_FILES[arch]}.${process.pid}.tmp`;
+      let stripper: string | null;
+      try {
+        // Symbols are ~18 MB of the binary and nothing a server needs: stripped when a strip for this architecture is here.
+        stripper = strip(node, file, ["strip", `${GNU_TRIPLE[arch]}-strip`, "llvm-strip"]);
+        if (stripper === null) copyFileSync(node, file);
+        chmodSync(file, 0o755);
+        execFileSync(process.execPath, [postject, file, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE], { stdio: "pipe" });
+        renameSync(file, SEA_FILES[arch]);
+      } finally {
+        rmSync(file, { force: true });
+      }
       const how = stripper !== null ? "stripped" : `not stripped: install ${arch === hostArch ? "binutils" : "llvm (llvm-strip) or binutils-" + GNU_TRIPLE[arch]} to strip ~18 MB of symbols`;
       console.log(
         `built ${SEA_FILES[arch]} (${(statSync(SEA_FILES[arch]).size / 1e6).toFixed(0)} MB, Node ${process.versions.node} for linux-${arch} inside${arch === hostArch ? "" : ", from npm"}, ${how}; ${((Date.now() - started) / 1000).toFixed(1)} s)`,
