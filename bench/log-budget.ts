@@ -158,7 +158,7 @@ export async function logBudgetRow(opts: { bundle?: boolean; log?: (r: BudgetRou
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  execFileSync(process.execPath, [join(import.meta.dirname, "../scripts/build-agent.ts")], { stdio: "ignore" });
+  execFileSync(process.execPath, [join(import.meta.dirname, "../scripts/build-agent.ts"), "--no-arm64"], { stdio: "ignore" });
   const rows: Row[] = [];
   try {
     rows.push(

@@ -35,7 +35,7 @@ const dir = mkdtempSync(join(tmpdir(), "hookrelay-bench-"));
 const stamp = join(dir, "stamp");
 
 // The agent as operators run it: the bundle from `npm run build`.
-execFileSync(process.execPath, [join(import.meta.dirname, "../scripts/build-agent.ts")], { stdio: "ignore" });
+execFileSync(process.execPath, [join(import.meta.dirname, "../scripts/build-agent.ts"), "--no-arm64"], { stdio: "ignore" });
 const repo = createRepo({ VERSION: "1\n" });
 const worker = await startWorker();
 const agent = await startAgent({

@@ -1,5 +1,6 @@
 /** The worker's Hono app: webhook, agent sockets, operator API, dashboard (pages, sign-in, assets), health. */
 import { Hono } from "hono";
+import { agentBundleRoutes } from "./agent-bundle.ts";
 import { agentSocketRoutes } from "./agent-socket.ts";
 import { apiRoutes } from "./api/route.ts";
 import { assetRoutes } from "./dashboard/assets.ts";
@@ -16,6 +17,8 @@ export function createApp(): Hono<AppEnv> {
   app.use("/webhook/*", answerHeaders());
   app.use("/api/*", answerHeaders());
   app.route("/webhook", webhookRoutes());
+  // Public: the agent bundle the worker was built with, for servers with distro Node (no npm).
+  app.route("/agent", agentBundleRoutes());
   app.route("/agent", agentSocketRoutes());
   app.route("/api", apiRoutes());
   // Public: the dashboard's script and styles hold no data (it comes from /api with the session).
