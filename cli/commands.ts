@@ -31,9 +31,10 @@ export const AGENT_CONFIG_PATH = "/etc/hookrelay/agent.yml";
 
 /** The lines to run as root on the server: the executable, its config (server, target, name filled in), install. */
 export function installCommands(o: { url: string; target: string; name: string; token: string }): string {
-  return `# On your machine, once: npm ci && npm run build, then copy the agent to the server:
+  return `# On your machine, once: npm ci && npm run build, then copy the agent to the server (x64 or arm64):
 scp dist/hookrelay-agent-linux-x64 root@<server>:/tmp/hookrelay-agent
-#   (or dist/hookrelay-agent.mjs, for a server with Node 18+ from its distro)
+#   or, on a server with Node 18+ from its distro, fetch the worker's own build and check it:
+#   cd /tmp && curl -fsSLO "${o.url.replace(/\/+$/, "")}/agent/hookrelay-agent.mjs{,.sha256}" && sha256sum -c hookrelay-agent.mjs.sha256 && mv hookrelay-agent.mjs hookrelay-agent
 
 # On the server, as root:
 install -m 0755 /tmp/hookrelay-agent /usr/local/bin/hookrelay-agent
