@@ -145,22 +145,27 @@ describe("gates: re-deploying a commit that already passed its gates", () => {
     const res = await api(`/api/targets/${target}/deploy`, { method: "POST", body: JSON.stringify({ pipeline: "app", ref: "refs/heads/main", sha: HEAD_SHA }) });
     expect(res.status).toBe(202);
     const again = ((await res.json()) as DeliveryBody).deployments![0]!;
-    // Today: `waiting` for CI, then `blocked` at the gate timeout ("CI did not finish within 2 h").
+    // Before the fix: `waiting` for CI that will not run again, then `blocked` at the gate timeout.
     expect((await deploymentOf(target, again.id)).status).toBe("queued");
     agent.close();
   });
 });
+
+/** An hour and a second after the push (its gate timeout an hour): the alarm runs. */
+async function pastTheTimeout(target: string, deploymentId: string): Promise<void> {
+  await runInDurableObject(env.TARGET.getByName(target), async (_, state) => {
+    state.storage.sql.exec("UPDATE deployments SET created_at = created_at - ?, wait_until = wait_until - ? WHERE id = ?", HOUR + 1000, HOUR + 1000, deploymentId);
+    await state.storage.setAlarm(Date.now() - 1);
+  });
+  expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+}
 
 describe("gates: the gate timeout", () => {
   it("after a deployment ended blocked at its gate timeout, its gates do not still read `waiting`", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"], timeoutMs: HOUR }) })]);
     const dep = (await pushMain(target)).body.deployments![0]!;
-    await runInDurableObject(env.TARGET.getByName(target), async (_, state) => {
-      state.storage.sql.exec("UPDATE deployments SET created_at = created_at - ?, wait_until = wait_until - ? WHERE id = ?", HOUR + 1000, HOUR + 1000, dep.id);
-      await state.storage.setAlarm(Date.now() - 1);
-    });
-    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    await pastTheTimeout(target, dep.id);
     const d = await deploymentOf(target, dep.id);
     expect(d.status).toBe("blocked");
     // The API's gate states are waiting|passed|failed: a blocked deployment still "waiting" at a gate
@@ -169,17 +174,12 @@ describe("gates: the gate timeout", () => {
     agent.close();
   });
 
-  // gates.test.ts ("ends blocked when the gates stay open past their timeout") says: "A success after the
-  // timeout is a re-run for a blocked deployment: it deploys the commit again." It does not.
+  // The timeout fails the gates still open, so a CI success that comes late is a passing re-run.
   it("CI that passes after the gate timeout blocked the newest deployment deploys the commit again", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1", [decl({ waitFor: waitFor({ workflows: ["CI"], timeoutMs: HOUR }) })]);
     const dep = (await pushMain(target)).body.deployments![0]!;
-    await runInDurableObject(env.TARGET.getByName(target), async (_, state) => {
-      state.storage.sql.exec("UPDATE deployments SET created_at = created_at - ?, wait_until = wait_until - ? WHERE id = ?", HOUR + 1000, HOUR + 1000, dep.id);
-      await state.storage.setAlarm(Date.now() - 1);
-    });
-    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    await pastTheTimeout(target, dep.id);
     expect((await deploymentOf(target, dep.id)).status).toBe("blocked");
     const late = await conclude(target, run());
     expect(late.status).toBe(202);
