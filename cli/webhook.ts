@@ -31,11 +31,14 @@ export function payloadUrl(workerUrl: string, target: string): string {
 }
 
 class GitHub {
-  constructor(
-    readonly api: string,
-    private readonly token: string,
-    private readonly repo: string,
-  ) {}
+  readonly api: string;
+  private readonly token: string;
+  private readonly repo: string;
+  constructor(api: string, token: string, repo: string) {
+    this.api = api;
+    this.token = token;
+    this.repo = repo;
+  }
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     const where = `${this.api}${path}`;
