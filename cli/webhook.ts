@@ -34,6 +34,8 @@ class GitHub {
   readonly api: string;
   private readonly token: string;
   private readonly repo: string;
+  /** The hook's payload URL, for the hint on a 422. */
+  payloadUrl: string | null = null;
   constructor(api: string, token: string, repo: string) {
     this.api = api;
     this.token = token;
@@ -74,7 +76,8 @@ class GitHub {
     }
     if (res.status === 422) {
       const details = Array.isArray(parsed?.errors) ? parsed.errors.map((e: any) => (typeof e === "string" ? e : (e?.message ?? JSON.stringify(e)))).join("; ") : "";
-      throw new CliError(`GitHub refused the hook (422): ${message}${details ? ` — ${details}` : ""}`);
+      const local = this.payloadUrl !== null && /^https?:\/\/(localhost|127\.|\[::1\])/.test(this.payloadUrl);
+      throw new CliError(`GitHub refused the hook (422): ${message}${details ? ` — ${details}` : ""}${local ? ` (the payload URL ${this.payloadUrl} is on this machine: GitHub needs a public URL, e.g. the deployed worker's)` : ""}`);
     }
     if (res.status === 403) throw new CliError(`GitHub answered 403 (${message}): the token lacks Repository → Webhooks: Read and write on ${this.repo}, or a rate limit was hit`);
     throw new CliError(`GitHub answered ${res.status} to ${method} ${path}: ${message}`);
@@ -99,6 +102,7 @@ export async function webhookAdd(client: Client, io: Io, o: WebhookAddOptions, e
   if (typeof secret !== "string" || secret === "") throw new CliError(`the worker gave no webhook secret for target ${o.target}`);
   const url = payloadUrl(client.conn.url, o.target);
   const gh = new GitHub(api, token, o.repo);
+  gh.payloadUrl = url;
   const [owner, name] = o.repo.split("/") as [string, string];
   const hooksPath = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/hooks`;
   const config = { url, content_type: "json", secret, insecure_ssl: "0" };
