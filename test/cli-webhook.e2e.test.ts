@@ -8,7 +8,7 @@
  *   does only for a signature made with that secret) and the CLI says so; neither token nor secret printed;
  * - a second run updates that hook: one hook in the list, not two;
  * - a hook whose stored secret differs: the worker answers 401 and the CLI reports it as such (exit 1);
- * - no GitHub token, a repository the token cannot manage: errors that say what to do.
+ * - no GitHub token, a repository the token cannot manage, GitHub's 422: errors that say what to do.
  * The fake's own rules (422 for a duplicate URL, an unknown event, no URL; 401 without a token) are
  * checked first, so that "the CLI passed" means it passed GitHub's checks.
  */
@@ -175,6 +175,20 @@ describe("hookrelay webhook add against the real worker and a fake GitHub", () =
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`the repository ${REPO} does not exist, or the token cannot manage its hooks`);
     expect(run.stderr).not.toContain(LIMITED_TOKEN);
+  });
+
+  it("GitHub's 422 (a payload URL it cannot reach): GitHub's own message, and that it needs a public URL", async () => {
+    github.refuseLoopbackUrls(true);
+    try {
+      const run = await cli(["webhook", "add", "--repo", "acme/fresh"], env({ GITHUB_TOKEN: GH_TOKEN }));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("GitHub refused the hook (422): Validation Failed");
+      expect(run.stderr).toContain("isn't reachable over the public Internet");
+      expect(run.stderr).toContain("GitHub needs a public URL");
+      expect(github.hooks("acme/fresh")).toHaveLength(0);
+    } finally {
+      github.refuseLoopbackUrls(false);
+    }
   });
 
   it("--help explains the command; the main help lists it", async () => {

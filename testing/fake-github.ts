@@ -14,7 +14,8 @@
  * `POST …/pings` it sends a `ping` to the payload URL as GitHub does (X-GitHub-Event, X-GitHub-Delivery,
  * X-GitHub-Hook-ID, X-Hub-Signature-256 over the body with the hook's secret; body {zen, hook_id, hook})
  * and records the delivery with the status code the receiver answered. Unlike GitHub, it accepts
- * loopback payload URLs (GitHub refuses URLs that are not reachable over the public Internet).
+ * loopback payload URLs unless told (`refuseLoopbackUrls`) — GitHub refuses URLs not reachable over the
+ * public Internet.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -111,6 +112,8 @@ export interface FakeGitHub {
   deliveries(repo: string, hookId: number): FakeHookDelivery[];
   /** Changes a hook's secret behind the CLI's back (as someone editing it on GitHub would). */
   setHookSecret(repo: string, hookId: number, secret: string): void;
+  /** From now on, as GitHub.com does, refuse (422) payload URLs on loopback hosts (default: accepted, so tests can reach a local worker). */
+  refuseLoopbackUrls(on: boolean): void;
   /** From now on pings are signed with `secret` instead of the hook's own (a hook whose stored secret differs); null: the hook's. */
   signPingsWith(secret: string | null): void;
   statusesOf(repo: string, deploymentId: number): FakeDeploymentStatus[];
@@ -146,6 +149,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   const hookDeliveries = new Map<number, FakeHookDelivery[]>();
   const repoIds = new Map<string, number>();
   let pingSecret: string | null = null;
+  let loopbackRefused = false;
   const repoId = (repo: string) => repoIds.get(repo) ?? (repoIds.set(repo, 500_000 + repoIds.size), repoIds.get(repo)!);
   let offset = 0;
   let nextId = 1000;
@@ -338,6 +342,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
         // below
       }
       if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) return invalid(`Config url is not a valid URL (${config.url})`, "config"), null;
+      if (loopbackRefused && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname)) {
+        return invalid(`Sorry, the URL host ${parsed.hostname} is not supported because it isn't reachable over the public Internet`, "config"), null;
+      }
       const contentType = config.content_type ?? "form";
       if (contentType !== "json" && contentType !== "form") return invalid(`Config content_type must be json or form`, "config"), null;
       const insecure = config.insecure_ssl ?? "0";
@@ -464,6 +471,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       const hook = (hooks.get(repo) ?? []).find((h) => h.id === id);
       if (!hook) throw new Error(`fake-github: no hook ${id} on ${repo}`);
       hook.config.secret = secret;
+    },
+    refuseLoopbackUrls(on) {
+      loopbackRefused = on;
     },
     signPingsWith(secret) {
       pingSecret = secret;
