@@ -195,6 +195,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     await init({ local: v.local === true, rotate: v.rotate === true, url: v.url as string | undefined, cwd: process.cwd(), env, out: (line) => io.out(line + "\n") });
     return 0;
   }
+  if (name === "webhook add" && typeof v.repo !== "string") throw new CliError(`--repo OWNER/NAME is required\nusage: ${spec.usage}`, 2);
   const client = new Client(connection(env));
   switch (name) {
     case "agents add":
@@ -209,10 +210,8 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     case "agents revoke":
       await agentsRevoke(client, io, target, pos[0]!, json);
       return 0;
-    case "webhook add": {
-      if (typeof v.repo !== "string") throw new CliError(`--repo OWNER/NAME is required\nusage: ${spec.usage}`, 2);
-      return webhookAdd(client, io, { repo: v.repo, target, token: v.token as string | undefined, json }, env);
-    }
+    case "webhook add":
+      return webhookAdd(client, io, { repo: v.repo as string, target, token: v.token as string | undefined, json }, env);
     case "deploy": {
       if (typeof v.pipeline !== "string") throw new CliError(`--pipeline is required\nusage: ${spec.usage}`, 2);
       await deploy(client, io, { target, pipeline: v.pipeline, sha: v.sha as string | undefined, ref: v.ref as string | undefined, agent: v.agent as string | undefined, json });
