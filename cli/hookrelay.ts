@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { Client } from "./client.ts";
 import { agentsAdd, agentsList, agentsRevoke, agentsRotate, decide, deploy, type Io, logs, status } from "./commands.ts";
 import { init } from "./init.ts";
+import { webhookAdd } from "./webhook.ts";
 import { CliError } from "./output.ts";
 import { connection } from "./settings.ts";
 
@@ -18,6 +19,9 @@ Setup:
   init [--local] [--rotate] [--url URL]   make the worker's secrets, deploy it, save URL + admin token
   agents add NAME [--target T]            register a server's agent: its token and install commands
   agents ls | rotate NAME | revoke NAME   list, new token, remove
+  webhook add --repo OWNER/NAME [--token TOKEN]
+                                          create (or update) the repository's GitHub webhook for the
+                                          target, then report whether GitHub's ping reached the worker
 
 Deploys:
   deploy --pipeline P [--sha S | --ref R] run a pipeline again (default: its last sha and ref)
@@ -83,6 +87,19 @@ Run again, it keeps what is there and rewrites nothing that would not change.`,
     options: { target: TARGET, json: JSON_OPT, help: HELP },
     positionals: [1, 1],
   },
+  "webhook add": {
+    usage: "hookrelay webhook add --repo OWNER/NAME [--target T] [--token TOKEN] [--json]",
+    about: `Creates the repository's GitHub webhook for target T (an existing one with the same payload URL is
+updated, not duplicated): payload URL <worker>/webhook (target default) or <worker>/webhook/<T>, the
+target's own secret (from the worker), content type json, SSL verification on, events push,
+workflow_run and check_run. Then waits up to 30 s for GitHub's ping and prints what the worker answered
+(200: it reached the worker; 401: the secret differs). Exits 0 only when the ping got 200.
+  --repo OWNER/NAME  the GitHub repository
+  --token TOKEN      a GitHub token with Repository → Webhooks: Read and write (default: env GITHUB_TOKEN)
+GITHUB_API_URL sets the API (default https://api.github.com). Neither the token nor the secret is printed.`,
+    options: { repo: { type: "string" }, token: { type: "string" }, target: TARGET, json: JSON_OPT, help: HELP },
+    positionals: [0, 0],
+  },
   deploy: {
     usage: "hookrelay deploy --pipeline P [--sha S | --ref R] [--agent A] [--target T] [--json]",
     about: `Deploys pipeline P again on every agent declaring it (or --agent A alone): the sha and ref of its
@@ -135,6 +152,16 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
   }
   let name = first;
   let args = rest;
+  if (first === "webhook") {
+    const sub = rest[0];
+    if (sub === undefined || sub === "--help" || sub === "-h") {
+      const w = SPECS["webhook add"]!;
+      io.out(`Usage: ${w.usage}\n\n${w.about}\n`);
+      return sub === undefined ? 2 : 0;
+    }
+    name = `webhook ${sub}`;
+    args = rest.slice(1);
+  }
   if (first === "agents") {
     const sub = rest[0];
     if (sub === undefined || sub === "--help" || sub === "-h") {
@@ -168,6 +195,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     await init({ local: v.local === true, rotate: v.rotate === true, url: v.url as string | undefined, cwd: process.cwd(), env, out: (line) => io.out(line + "\n") });
     return 0;
   }
+  if (name === "webhook add" && typeof v.repo !== "string") throw new CliError(`--repo OWNER/NAME is required\nusage: ${spec.usage}`, 2);
   const client = new Client(connection(env));
   switch (name) {
     case "agents add":
@@ -182,6 +210,8 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     case "agents revoke":
       await agentsRevoke(client, io, target, pos[0]!, json);
       return 0;
+    case "webhook add":
+      return webhookAdd(client, io, { repo: v.repo as string, target, token: v.token as string | undefined, json }, env);
     case "deploy": {
       if (typeof v.pipeline !== "string") throw new CliError(`--pipeline is required\nusage: ${spec.usage}`, 2);
       await deploy(client, io, { target, pipeline: v.pipeline, sha: v.sha as string | undefined, ref: v.ref as string | undefined, agent: v.agent as string | undefined, json });

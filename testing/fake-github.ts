@@ -6,10 +6,20 @@
  * (422), `auto_merge` / `required_contexts` left at GitHub's defaults (409: GitHub would merge the
  * default branch in and run every status check) — and misbehaves on demand (502s, a rate limit).
  * It records every call and keeps deployments and their statuses per repository.
+ *
+ * Repository webhooks (`/repos/{owner}/{repo}/hooks`): create, list, get, update (PATCH), pings and the
+ * deliveries list, with GitHub's rules — 422 for a missing or non-http(s) `config.url`, an unknown
+ * event, a `content_type` other than json/form, or a second hook with the same URL ("Hook already exists
+ * on this repository"); 404 for a repository the token cannot manage (`hookAccess`). On create, update and
+ * `POST …/pings` it sends a `ping` to the payload URL as GitHub does (X-GitHub-Event, X-GitHub-Delivery,
+ * X-GitHub-Hook-ID, X-Hub-Signature-256 over the body with the hook's secret; body {zen, hook_id, hook})
+ * and records the delivery with the status code the receiver answered. Unlike GitHub, it accepts
+ * loopback payload URLs unless told (`refuseLoopbackUrls`) — GitHub refuses URLs not reachable over the
+ * public Internet.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
+import { createHmac, createPublicKey, type KeyObject, randomBytes, randomUUID, verify } from "node:crypto";
 
 export interface FakeGitHubCall {
   method: string;
@@ -42,7 +52,45 @@ export interface FakeDeploymentStatus {
   environment_url: string | null;
 }
 
+export interface FakeHook {
+  id: number;
+  name: string;
+  active: boolean;
+  events: string[];
+  config: { url: string; content_type: string; insecure_ssl: string; secret?: string };
+  created_at: string;
+  updated_at: string;
+}
+
+export interface FakeHookDelivery {
+  id: number;
+  guid: string;
+  delivered_at: string;
+  redelivery: boolean;
+  duration: number;
+  status: string;
+  status_code: number;
+  event: string;
+  action: string | null;
+  installation_id: number | null;
+  repository_id: number | null;
+  /** Not in GitHub's list: what was sent and answered, for tests. */
+  request: { headers: Record<string, string>; body: string };
+  response: { body: string };
+}
+
+/** The events a hook may subscribe to (a subset of GitHub's list, enough for hookrelay; "*" is all). */
+export const HOOK_EVENT_NAMES = new Set([
+  "*", "push", "pull_request", "workflow_run", "workflow_job", "check_run", "check_suite", "status", "deployment", "deployment_status",
+  "release", "create", "delete", "issues", "issue_comment", "ping", "repository", "star", "watch", "fork",
+]);
+
 export interface FakeGitHubOptions {
+  /**
+   * Which repositories ("owner/name") each token may manage hooks on; a token not listed may manage
+   * any. A repository the token cannot manage answers 404, as GitHub does.
+   */
+  hookAccess?: Record<string, string[]>;
   /** Personal / fine-grained tokens accepted on the repository endpoints. */
   tokens?: string[];
   /** A GitHub App: JWTs signed by its private key (verified with `publicKey`), and where it is installed. */
@@ -58,6 +106,16 @@ export interface FakeGitHub {
   /** Tokens accepted on repository endpoints (mutable). */
   tokens: Set<string>;
   deployments(repo: string): FakeDeployment[];
+  /** The repository's hooks (the secret included, unlike GitHub's answers). */
+  hooks(repo: string): FakeHook[];
+  /** Every delivery to a hook, newest first. */
+  deliveries(repo: string, hookId: number): FakeHookDelivery[];
+  /** Changes a hook's secret behind the CLI's back (as someone editing it on GitHub would). */
+  setHookSecret(repo: string, hookId: number, secret: string): void;
+  /** From now on, as GitHub.com does, refuse (422) payload URLs on loopback hosts (default: accepted, so tests can reach a local worker). */
+  refuseLoopbackUrls(on: boolean): void;
+  /** From now on pings are signed with `secret` instead of the hook's own (a hook whose stored secret differs); null: the hook's. */
+  signPingsWith(secret: string | null): void;
   statusesOf(repo: string, deploymentId: number): FakeDeploymentStatus[];
   /** The next `n` calls answer `status` (default 502) before anything is checked, as a failing proxy would. */
   failNext(n: number, status?: number): void;
@@ -87,6 +145,12 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   const issued = new Map<string, { installation: number; expiresAt: number }>();
   const deployments = new Map<string, FakeDeployment[]>();
   const statuses = new Map<number, FakeDeploymentStatus[]>();
+  const hooks = new Map<string, FakeHook[]>();
+  const hookDeliveries = new Map<number, FakeHookDelivery[]>();
+  const repoIds = new Map<string, number>();
+  let pingSecret: string | null = null;
+  let loopbackRefused = false;
+  const repoId = (repo: string) => repoIds.get(repo) ?? (repoIds.set(repo, 500_000 + repoIds.size), repoIds.get(repo)!);
   let offset = 0;
   let nextId = 1000;
   let failures: { left: number; status: number } = { left: 0, status: 502 };
@@ -179,6 +243,13 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       const id = options.app?.installations[decodeURIComponent(m[1] ?? "")];
       return id === undefined ? notFound() : answer(200, { id, app_id: Number(options.app?.id), target_type: "User", account: { login: m[1]?.split("/")[0] } }, limits);
     }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/hooks(?:\/(\d+)(?:\/(deliveries|pings))?)?$/.exec(path))) {
+      const repo = decodeURIComponent(m[1] ?? "");
+      if (caller.kind !== "token") return notFound();
+      const allowed = options.hookAccess?.[caller.token];
+      if (allowed && !allowed.includes(repo)) return notFound();
+      return hooksApi(repo, m[2] === undefined ? null : Number(m[2]), m[3] ?? null, method, call, answer, limits);
+    }
     m = /^\/repos\/([^/]+\/[^/]+)\/deployments(?:\/(\d+)\/statuses)?$/.exec(path);
     if (!m || method !== "POST") return notFound();
     const repo = decodeURIComponent(m[1] ?? "");
@@ -229,6 +300,156 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     return answer(201, { ...status, created_at: new Date(now()).toISOString() }, limits);
   }
 
+  /** GitHub's view of a hook: the secret masked. */
+  function hookView(repo: string, h: FakeHook): Record<string, unknown> {
+    const { secret, ...config } = h.config;
+    const base = `${fakeUrl}/repos/${repo}/hooks/${h.id}`;
+    const last = hookDeliveries.get(h.id)?.[0];
+    return {
+      type: "Repository", id: h.id, name: h.name, active: h.active, events: h.events,
+      config: { ...config, ...(secret !== undefined ? { secret: "********" } : {}) },
+      updated_at: h.updated_at, created_at: h.created_at,
+      url: base, test_url: `${base}/test`, ping_url: `${base}/pings`, deliveries_url: `${base}/deliveries`,
+      last_response: last ? { code: last.status_code, status: last.status_code === 200 ? "active" : "misconfigured", message: last.status } : { code: null, status: "unused", message: null },
+    };
+  }
+
+  function hooksApi(
+    repo: string,
+    id: number | null,
+    sub: string | null,
+    method: string,
+    call: FakeGitHubCall,
+    answer: (status: number, body: unknown, headers?: Record<string, string>) => void,
+    limits: Record<string, string>,
+  ): void {
+    const list = hooks.get(repo) ?? [];
+    const notFound = () => answer(404, { message: "Not Found", documentation_url: DOCS });
+    const invalid = (message: string, field?: string) =>
+      answer(422, { message: "Validation Failed", errors: [{ resource: "Hook", code: "custom", ...(field ? { field } : {}), message }], documentation_url: DOCS });
+    const body = isRecord(call.body) ? call.body : {};
+    /** The checked fields of a create or update body, or the 422 already sent. */
+    const validate = (current: FakeHook | null): Pick<FakeHook, "active" | "events" | "config"> | null => {
+      if (body.config !== undefined && !isRecord(body.config)) return invalid("config is not an object", "config"), null;
+      const given = isRecord(body.config) ? body.config : current ? {} : null;
+      if (given === null) return invalid("Config must contain URL for webhooks", "config"), null;
+      const config = { ...(current?.config ?? {}), ...given } as Record<string, unknown>;
+      if (typeof config.url !== "string" || config.url === "") return invalid("Config must contain URL for webhooks", "config"), null;
+      let parsed: URL | null = null;
+      try {
+        parsed = new URL(config.url);
+      } catch {
+        // below
+      }
+      if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) return invalid(`Config url is not a valid URL (${config.url})`, "config"), null;
+      if (loopbackRefused && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname)) {
+        return invalid(`Sorry, the URL host ${parsed.hostname} is not supported because it isn't reachable over the public Internet`, "config"), null;
+      }
+      const contentType = config.content_type ?? "form";
+      if (contentType !== "json" && contentType !== "form") return invalid(`Config content_type must be json or form`, "config"), null;
+      const insecure = config.insecure_ssl ?? "0";
+      if (insecure !== "0" && insecure !== "1" && insecure !== 0 && insecure !== 1) return invalid("Config insecure_ssl must be 0 or 1", "config"), null;
+      if (config.secret !== undefined && typeof config.secret !== "string") return invalid("Config secret is not a string", "config"), null;
+      const events = body.events ?? current?.events ?? ["push"];
+      if (!Array.isArray(events) || events.some((e) => typeof e !== "string")) return invalid("events is not an array of strings", "events"), null;
+      const unknown = (events as string[]).filter((e) => !HOOK_EVENT_NAMES.has(e));
+      if (unknown.length > 0) return invalid(`Invalid event(s): ${unknown.join(", ")}`, "events"), null;
+      if (body.active !== undefined && typeof body.active !== "boolean") return invalid("active is not a boolean", "active"), null;
+      if (list.some((h) => h !== current && h.config.url === config.url)) return invalid("Hook already exists on this repository"), null;
+      return {
+        active: typeof body.active === "boolean" ? body.active : (current?.active ?? true),
+        events: [...new Set(events as string[])],
+        config: { url: config.url, content_type: contentType as string, insecure_ssl: String(insecure), ...(typeof config.secret === "string" ? { secret: config.secret } : {}) },
+      };
+    };
+
+    if (id === null) {
+      if (method === "GET") return answer(200, list.map((h) => hookView(repo, h)), limits);
+      if (method !== "POST") return notFound();
+      if (body.name !== undefined && body.name !== "web") return invalid(`Name must be "web"`, "name");
+      const fields = validate(null);
+      if (!fields) return;
+      const at = new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+      const hook: FakeHook = { id: nextId++, name: "web", ...fields, created_at: at, updated_at: at };
+      hooks.set(repo, [...list, hook]);
+      hookDeliveries.set(hook.id, []);
+      answer(201, hookView(repo, hook), limits);
+      if (hook.active) void sendPing(repo, hook);
+      return;
+    }
+    const hook = list.find((h) => h.id === id);
+    if (!hook) return notFound();
+    if (sub === "deliveries") {
+      if (method !== "GET") return notFound();
+      return answer(200, (hookDeliveries.get(id) ?? []).map(({ request: _req, response: _res, ...d }) => d), limits);
+    }
+    if (sub === "pings") {
+      if (method !== "POST") return notFound();
+      answer(204, "", limits);
+      void sendPing(repo, hook);
+      return;
+    }
+    if (method === "GET") return answer(200, hookView(repo, hook), limits);
+    if (method !== "PATCH") return notFound();
+    const fields = validate(hook);
+    if (!fields) return;
+    Object.assign(hook, fields, { updated_at: new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z") });
+    answer(200, hookView(repo, hook), limits);
+    if (hook.active) void sendPing(repo, hook);
+  }
+
+  /** What GitHub does after creating a hook: a signed `ping` to its URL, recorded as a delivery. */
+  async function sendPing(repo: string, hook: FakeHook): Promise<void> {
+    const guid = randomUUID();
+    const { secret: _secret, ...config } = hook.config;
+    const text = JSON.stringify({
+      zen: "Keep it logically awesome.",
+      hook_id: hook.id,
+      hook: { type: "Repository", id: hook.id, name: hook.name, active: hook.active, events: hook.events, config, updated_at: hook.updated_at, created_at: hook.created_at },
+      repository: { id: repoId(repo), full_name: repo, name: repo.split("/")[1] },
+      sender: { login: repo.split("/")[0], type: "User" },
+    });
+    const headers: Record<string, string> = {
+      "user-agent": "GitHub-Hookshot/fake",
+      "content-type": "application/json",
+      "x-github-event": "ping",
+      "x-github-delivery": guid,
+      "x-github-hook-id": String(hook.id),
+      "x-github-hook-installation-target-type": "repository",
+      "x-github-hook-installation-target-id": String(repoId(repo)),
+    };
+    const secret = pingSecret ?? hook.config.secret;
+    if (secret) headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", secret).update(text).digest("hex")}`;
+    const started = Date.now();
+    let statusCode = 0;
+    let status: string;
+    let responseBody = "";
+    try {
+      const res = await fetch(hook.config.url, { method: "POST", headers, body: text, signal: AbortSignal.timeout(10_000), redirect: "manual" });
+      statusCode = res.status;
+      responseBody = (await res.text()).slice(0, 2000);
+      status = res.ok ? "OK" : `Invalid HTTP Response: ${res.status}`;
+    } catch (e) {
+      status = `failed to connect to host (${e instanceof Error ? e.message : String(e)})`;
+    }
+    const delivery: FakeHookDelivery = {
+      id: nextId++,
+      guid,
+      delivered_at: new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      redelivery: false,
+      duration: (Date.now() - started) / 1000,
+      status,
+      status_code: statusCode,
+      event: "ping",
+      action: null,
+      installation_id: null,
+      repository_id: repoId(repo),
+      request: { headers, body: text },
+      response: { body: responseBody },
+    };
+    hookDeliveries.set(hook.id, [delivery, ...(hookDeliveries.get(hook.id) ?? [])]);
+  }
+
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -244,6 +465,19 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     calls,
     tokens,
     deployments: (repo) => deployments.get(repo) ?? [],
+    hooks: (repo) => hooks.get(repo) ?? [],
+    deliveries: (repo, id) => ((hooks.get(repo) ?? []).some((h) => h.id === id) ? (hookDeliveries.get(id) ?? []) : []),
+    setHookSecret(repo, id, secret) {
+      const hook = (hooks.get(repo) ?? []).find((h) => h.id === id);
+      if (!hook) throw new Error(`fake-github: no hook ${id} on ${repo}`);
+      hook.config.secret = secret;
+    },
+    refuseLoopbackUrls(on) {
+      loopbackRefused = on;
+    },
+    signPingsWith(secret) {
+      pingSecret = secret;
+    },
     statusesOf: (repo, id) => ((deployments.get(repo) ?? []).some((d) => d.id === id) ? (statuses.get(id) ?? []) : []),
     failNext(n, status = 502) {
       failures = { left: n, status };
