@@ -84,11 +84,11 @@ describe("the CLI's pieces", () => {
     expect(refused({ repo: "octo/app", workdir: "/srv/app", branch: "main" })).toBeNull();
   });
 
-  it("the printed block fetches the bundle and installs it only if sha256sum -c passed (one line); the token only in the environment", () => {
+  it("the printed block installs the bundle only if sha256sum -c passed, the service only if check passed; the token only in the environment", () => {
     const block = installCommands({ url: "https://h.workers.dev/", target: "default", name: "web-1", token: "hra_secret", repo: "octo/app", workdir: "/srv/app" });
     const fetchLine = block.split("\n").find((l) => l.includes("curl"))!;
     expect(fetchLine).toBe('(cd /tmp && curl -fsSLO "https://h.workers.dev/agent/hookrelay-agent.mjs{,.sha256}" && sha256sum -c hookrelay-agent.mjs.sha256 && install -m 0755 hookrelay-agent.mjs /usr/local/bin/hookrelay-agent)');
     const tokenLines = block.split("\n").filter((l) => l.includes("hra_secret"));
-    expect(tokenLines).toEqual([" HOOKRELAY_AGENT_TOKEN='hra_secret' hookrelay-agent install --config /etc/hookrelay/agent.yml"]);
+    expect(tokenLines).toEqual([" HOOKRELAY_AGENT_TOKEN='hra_secret' sh -c 'hookrelay-agent check --config /etc/hookrelay/agent.yml && hookrelay-agent install --config /etc/hookrelay/agent.yml'"]);
   });
 });

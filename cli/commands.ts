@@ -84,8 +84,10 @@ pipelines:
 
 /**
  * The lines to paste, as root, on the server: fetch the worker's agent bundle and check its SHA-256 (one
- * line, so an unchecked file is never installed), write the config, check, install. The single
- * executable (no Node on the server) is the alternative, in comments.
+ * line, so an unchecked file is never installed), write the config, then check and install (one line:
+ * install only if check passed; the token in both's environment, which `check` needs too since the
+ * token file is written by `install`). The single executable (no Node on the server) is the
+ * alternative, in comments.
  */
 export function installCommands(o: { url: string; target: string; name: string; token: string } & PipelineFlags): string {
   const url = o.url.replace(/\/+$/, "");
@@ -97,8 +99,7 @@ export function installCommands(o: { url: string; target: string; name: string; 
 mkdir -p /etc/hookrelay
 cat > ${AGENT_CONFIG_PATH} <<'EOF'
 ${agentConfig(o)}EOF
-hookrelay-agent check --config ${AGENT_CONFIG_PATH}
- HOOKRELAY_AGENT_TOKEN='${o.token}' hookrelay-agent install --config ${AGENT_CONFIG_PATH}
+ HOOKRELAY_AGENT_TOKEN='${o.token}' sh -c 'hookrelay-agent check --config ${AGENT_CONFIG_PATH} && hookrelay-agent install --config ${AGENT_CONFIG_PATH}'
 `;
 }
 
