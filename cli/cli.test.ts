@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { sseEvents } from "./client.ts";
 import { agentConfig, agentServer, checkPipelineFlags, installCommands } from "./commands.ts";
 import { parseConfig } from "../agent/common/config.ts";
+import { main } from "./hookrelay.ts";
 import { stripAnsi, table } from "./output.ts";
 import { configPath, connection } from "./settings.ts";
 
@@ -82,6 +83,12 @@ describe("the CLI's pieces", () => {
     expect(refused({ branch: "-main" })?.message).toContain("--branch must be a branch name");
     expect(refused({ branch: "a..b" })?.message).toContain("--branch");
     expect(refused({ repo: "octo/app", workdir: "/srv/app", branch: "main" })).toBeNull();
+  });
+
+  it("a bad flag of agents add is refused before the worker is needed (no URL, no token: still the flag's error)", async () => {
+    const io = { out: () => {}, err: () => {}, tty: false };
+    await expect(main(["agents", "add", "web-1", "--repo", "octo/app", "--workdir", "srv/app"], io, { HOME: "/nonexistent" })).rejects.toMatchObject({ code: 2, message: expect.stringContaining("--workdir must be an absolute path") });
+    await expect(main(["agents", "add", "web-1", "--repo", "octo/app", "--workdir", "/srv/app"], io, { HOME: "/nonexistent" })).rejects.toMatchObject({ code: 1, message: expect.stringContaining("no worker URL") });
   });
 
   it("the printed block installs the bundle only if sha256sum -c passed, the service only if check passed; the token only in the environment", () => {
