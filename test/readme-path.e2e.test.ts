@@ -188,6 +188,8 @@ describe.skipIf(missing !== null)("the README's real path, word for word, from a
   it("run in order, they deploy a real push with a real agent", async () => {
     let printedBlock: string | null = null;
     let pushedSha: string | null = null;
+    /** Everything the steps printed but `agents add`'s own output (which shows the agent's token, once). */
+    let printed = "";
     for (const step of steps) {
       const label = `README step ${step.n} (${step.command || step.note})`;
       if (step.command === "npm ci") {
@@ -204,6 +206,7 @@ describe.skipIf(missing !== null)("the README's real path, word for word, from a
         const r = await bash(block, root, { ...env, PATH: `${join(root, "usr/local/bin")}${delimiter}${personPath()}` }, ["-e", "-o", "pipefail"]);
         expect(r.code, `${label}:\n${block}\n${r.stdout}${r.stderr}`).toBe(0);
         expect(r.stdout + r.stderr).toContain("hookrelay-agent.mjs: OK");
+        printed += r.stdout + r.stderr;
         continue;
       }
       const command = step.command.replaceAll("OWNER/APP", REPO).replaceAll("/srv/app", app.live);
@@ -218,6 +221,7 @@ describe.skipIf(missing !== null)("the README's real path, word for word, from a
       const r = await bash(command, inApp ? app.work : clone, env);
       expect(r.code, `${label}: ${r.stdout}${r.stderr}`).toBe(0);
       if (/hookrelay agents add /.test(command)) printedBlock = serverBlock(r.stdout);
+      else printed += r.stdout + r.stderr;
       if (inApp) pushedSha = git(app.origin, "rev-parse", "refs/heads/main");
       // Once the stand-in wrangler has deployed, the worker is up at the URL it printed, with the secrets init put.
       const cloudflare = readFakeWranglerState(wranglerState);
@@ -267,6 +271,15 @@ describe.skipIf(missing !== null)("the README's real path, word for word, from a
     // And on disk: the pushed commit is what the server's workdir has checked out.
     expect(git(app.live, "rev-parse", "HEAD")).toBe(pushedSha);
     expect(readFileSync(join(app.live, "deployed.txt"), "utf8")).toMatch(/^pushed by README step \d+/);
+
+    // No secret was printed by any other step, nor given to wrangler as an argument.
+    const cloudflare = readFakeWranglerState(wranglerState);
+    const agentToken = /HOOKRELAY_AGENT_TOKEN='([^']+)'/.exec(printedBlock ?? "")?.[1];
+    expect(agentToken).toMatch(/^hra_/);
+    for (const secret of [...Object.values(cloudflare.secrets), agentToken!, GH_TOKEN, hooks[0]!.config.secret!]) {
+      expect(printed + logs.stdout + logs.stderr).not.toContain(secret);
+      expect(cloudflare.calls.some((c) => c.argv.some((a) => a.includes(secret)))).toBe(false);
+    }
   }, 300_000);
 
   /** The installed agent, on the installed config with its paths under the scratch root (as install --root wrote them). */
