@@ -17,6 +17,8 @@ import { readSecrets } from "../webhook/signature.ts";
 import { targetSecret } from "../webhook/target-secret.ts";
 import { logError, logInfo } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
+import { setupChecklist } from "./setup-checklist.ts";
+import { publicUrl } from "../target-object/reports/report-wiring.ts";
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 200;
@@ -106,6 +108,22 @@ export function apiRoutes(): Hono<AppEnv> {
     }
     const target = c.req.param("target");
     return c.json({ target, secret: await targetSecret(configured.secrets[0]!, target) });
+  });
+
+  // The setup page's checklist (setup-checklist.ts): red items stop a push from deploying.
+  api.get("/targets/:target/setup", async (c) => {
+    const target = c.req.param("target");
+    const secret = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+    const view = await stub(c).getSetup();
+    const origin = publicUrl(c.env.PUBLIC_URL) ?? new URL(c.req.url).origin;
+    const checks = setupChecklist({
+      webhookSecretProblem: secret.ok ? null : secret.problem,
+      payloadUrl: `${origin}/webhook${target === "default" ? "" : `/${target}`}`,
+      legacyAgentToken: "AGENT_TOKEN" in c.env,
+      view,
+      now: Date.now(),
+    });
+    return c.json({ target, red: checks.filter((k) => k.state === "red").length, checks, facts: view });
   });
 
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
