@@ -18,6 +18,7 @@ import { targetSecret } from "../webhook/target-secret.ts";
 import { logError, logInfo } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
 import { setupChecklist } from "./setup-checklist.ts";
+import { installCommands } from "../../shared/install-commands.ts";
 import { publicUrl } from "../target-object/reports/report-wiring.ts";
 
 const DEFAULT_LIMIT = 20;
@@ -135,7 +136,11 @@ export function apiRoutes(): Hono<AppEnv> {
     if (!name.ok) return c.json({ error: name.error }, 400);
     const result = await stub(c).registerAgent(name.name);
     if (!result.ok) return c.json({ error: result.error }, result.status);
-    return c.json({ name: result.name, token: result.token }, 201);
+    // `install`: the server's commands with this worker's URL, the target, the name and the token filled
+    // in — what `hookrelay agents add` prints, and the dashboard's "Add a server" shows once.
+    const url = publicUrl(c.env.PUBLIC_URL) ?? new URL(c.req.url).origin;
+    const install = installCommands({ url, target: c.req.param("target"), name: result.name, token: result.token });
+    return c.json({ name: result.name, token: result.token, install }, 201);
   });
 
   api.post("/targets/:target/agents/:name/token", async (c) => {
