@@ -17,6 +17,9 @@ import { readSecrets } from "../webhook/signature.ts";
 import { targetSecret } from "../webhook/target-secret.ts";
 import { logError, logInfo } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
+import { setupChecklist } from "./setup-checklist.ts";
+import { installCommands } from "../../shared/install-commands.ts";
+import { publicUrl } from "../target-object/reports/report-wiring.ts";
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 200;
@@ -108,6 +111,22 @@ export function apiRoutes(): Hono<AppEnv> {
     return c.json({ target, secret: await targetSecret(configured.secrets[0]!, target) });
   });
 
+  // The setup page's checklist (setup-checklist.ts): red items stop a push from deploying.
+  api.get("/targets/:target/setup", async (c) => {
+    const target = c.req.param("target");
+    const secret = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
+    const view = await stub(c).getSetup();
+    const origin = publicUrl(c.env.PUBLIC_URL) ?? new URL(c.req.url).origin;
+    const checks = setupChecklist({
+      webhookSecretProblem: secret.ok ? null : secret.problem,
+      payloadUrl: `${origin}/webhook${target === "default" ? "" : `/${target}`}`,
+      legacyAgentToken: "AGENT_TOKEN" in c.env,
+      view,
+      now: Date.now(),
+    });
+    return c.json({ target, red: checks.filter((k) => k.state === "red").length, checks, facts: view });
+  });
+
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
 
   api.post("/targets/:target/agents", async (c) => {
@@ -117,7 +136,11 @@ export function apiRoutes(): Hono<AppEnv> {
     if (!name.ok) return c.json({ error: name.error }, 400);
     const result = await stub(c).registerAgent(name.name);
     if (!result.ok) return c.json({ error: result.error }, result.status);
-    return c.json({ name: result.name, token: result.token }, 201);
+    // `install`: the server's commands with this worker's URL, the target, the name and the token filled
+    // in — what `hookrelay agents add` prints, and the dashboard's "Add a server" shows once.
+    const url = publicUrl(c.env.PUBLIC_URL) ?? new URL(c.req.url).origin;
+    const install = installCommands({ url, target: c.req.param("target"), name: result.name, token: result.token });
+    return c.json({ name: result.name, token: result.token, install }, 201);
   });
 
   api.post("/targets/:target/agents/:name/token", async (c) => {

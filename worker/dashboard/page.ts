@@ -26,6 +26,7 @@ ${HEAD}
 <header class="top">
   <a class="brand" href="/">hookrelay</a>
   <nav id="crumbs" aria-label="Breadcrumb"></nav>
+  <a class="setup-link" href="/setup">Setup</a>
   <form class="logout" method="post" action="/logout"><button type="submit">Sign out</button><button type="submit" formaction="/logout/everywhere" title="End every session of the dashboard, on every browser">Sign out everywhere</button></form>
 </header>
 <main id="app" aria-live="polite"><p class="muted">Loading…</p></main>

@@ -5,7 +5,7 @@ import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
 import { MAX_LOGIN_BYTES, PAGE_PATHS, WRONG_TOKEN } from "./route.ts";
 
 const HOUR = 3600_000;
-const PAGES = ["/", "/targets/default", "/targets/default/deployments/d-1", "/targets/default/jobs/j-1"];
+const PAGES = ["/", "/setup", "/targets/default", "/targets/default/deployments/d-1", "/targets/default/jobs/j-1"];
 
 function expectPageHeaders(res: Response): void {
   expect(res.headers.get("Content-Security-Policy")).toBe(DASHBOARD_CSP);
@@ -19,7 +19,7 @@ function expectPageHeaders(res: Response): void {
 const attributes = (res: Response) => (res.headers.get("Set-Cookie") ?? "").split(";").map((s) => s.trim());
 
 describe("pages without a session", () => {
-  it("covers the four stable page URLs", () => {
+  it("covers every page URL (the four stable ones and /setup)", () => {
     expect(PAGE_PATHS).toHaveLength(PAGES.length);
   });
 

@@ -23,7 +23,7 @@ import { logInfo, logWarn } from "../console-lines.ts";
 import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
 
 /** The pages; each is the same shell, the client routes by `location.pathname`. */
-export const PAGE_PATHS = ["/", "/targets/:target", "/targets/:target/deployments/:id", "/targets/:target/jobs/:id"] as const;
+export const PAGE_PATHS = ["/", "/setup", "/targets/:target", "/targets/:target/deployments/:id", "/targets/:target/jobs/:id"] as const;
 /** A sign-in form is two short fields; anything bigger is not one. */
 export const MAX_LOGIN_BYTES = 8 * 1024;
 export const WRONG_TOKEN = "That is not the admin token.";
@@ -67,7 +67,7 @@ export function dashboardRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // Only these paths: a "*" here would run for every route of the app this is mounted on at "/".
   const headers = pageHeaders({ contentSecurityPolicy: DASHBOARD_CSP });
-  for (const path of ["/", "/login", "/logout", "/logout/everywhere", "/targets/*"]) app.use(path, headers);
+  for (const path of ["/", "/setup", "/login", "/logout", "/logout/everywhere", "/targets/*"]) app.use(path, headers);
 
   app.get("/login", async function loginPage(c) {
     const admin = adminTokenOr500(c);

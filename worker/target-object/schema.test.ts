@@ -6,7 +6,7 @@ import { LOG_ROW_OVERHEAD_BYTES, logUsage, measureLogUsage } from "./jobs/log-bu
 import { githubDeploymentId } from "./reports/report-outbox.ts";
 import { MIGRATIONS, migrate } from "./schema.ts";
 
-const TABLES = ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "gates", "conclusions", "schema_version", "schema_migrations"];
+const TABLES = ["agents", "jobs", "job_steps", "job_events", "deliveries", "meta", "job_notes", "agent_tokens", "deployments", "reports", "log_usage", "gates", "conclusions", "github_events", "schema_version", "schema_migrations"];
 const ALL = MIGRATIONS.map((m) => m.name);
 const sqlOf = (name: string) => MIGRATIONS.find((m) => m.name === name)!.sql;
 

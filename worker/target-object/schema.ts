@@ -340,6 +340,26 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX deployments_waiting ON deployments (status, wait_until);
   `,
   },
+  // The setup page (handlers/setup-calls.ts): the last delivery of each event GitHub sent this target,
+  // and the last refused for its signature (deployments/github-events.ts); each agent's protocol, and
+  // the last hello refused with why (a protocol this worker does not speak, a declaration over a limit).
+  {
+    name: "012-setup",
+    sql: `
+  CREATE TABLE github_events (
+    kind TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    answer TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    count INTEGER NOT NULL
+  );
+  ALTER TABLE agents ADD COLUMN protocol INTEGER;
+  ALTER TABLE agents ADD COLUMN refused_at INTEGER;
+  ALTER TABLE agents ADD COLUMN refused_reason TEXT;
+  `,
+  },
 ];
 
 export type MigrateResult = { ok: true; applied: string[] } | { ok: false; problem: string };

@@ -26,6 +26,8 @@ import { runDeadlines } from "./handlers/deadlines.ts";
 import { cancelDeployment, decideApproval } from "./handlers/deployment-calls.ts";
 import { anyWaiting, deploymentView, listDeployments } from "./deployments/deployments.ts";
 import { agentsWithUnsentJobs, sendNextJob } from "./jobs/dispatch.ts";
+import { noteDelivery, setupView, type SetupView } from "./handlers/setup-calls.ts";
+import type { SeenDelivery } from "./deployments/github-events.ts";
 import { cancelJob, deploy, jobLog, logDeliverySent, logPage, receiveConclusion, receiveDelivery } from "./handlers/job-calls.ts";
 import { jobView, listJobs } from "./jobs/jobs.ts";
 import type { LogCursor, LogPage } from "./jobs/log-reader.ts";
@@ -311,6 +313,18 @@ export class Target extends DurableObject<Env> {
   async revokeAgent(name: string): Promise<RevokeResult> {
     this.usable();
     return this.answer(revokeAgent(this.context(), name));
+  }
+
+  /** RPC: GET …/setup — what the setup page checks (setup-calls.ts). */
+  async getSetup(): Promise<SetupView> {
+    this.usable();
+    return setupView(this.context(), this.reports.setup);
+  }
+
+  /** RPC: a delivery the worker answered without the DO (ping, an event not deployed, a refused signature), for the setup page. */
+  async noteDelivery(d: SeenDelivery & { refused: boolean }): Promise<void> {
+    this.usable();
+    noteDelivery(this.context(), d);
   }
 
   async listAgents(): Promise<AgentView[]> {

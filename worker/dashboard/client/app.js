@@ -7,9 +7,11 @@ import { h, path, tickTimes } from "./dom.js";
 import { jobPage } from "./job.js";
 import { navigate, setDraw } from "./navigation.js";
 import { homePage, targetPage } from "./pages.js";
+import { setupPage } from "./setup.js";
 
 const ROUTES = [
   [/^\/$/, () => homePage],
+  [/^\/setup$/, () => setupPage],
   [/^\/targets\/([^/]+)$/, () => targetPage],
   [/^\/targets\/([^/]+)\/deployments\/([^/]+)$/, () => deploymentPage],
   [/^\/targets\/([^/]+)\/jobs\/([^/]+)$/, () => jobPage],

@@ -2,6 +2,7 @@
 import { apiGet } from "./api.js";
 import { branch, commitLink, duration, h, path, status, when } from "./dom.js";
 import { navigate } from "./navigation.js";
+import { setupBanner } from "./setup.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -15,10 +16,17 @@ export async function homePage(scope, main, _params, query) {
     navigate(path("targets", input.value.trim()));
   });
   const sections = targets.map((t) => h("section", { class: "card" }, h("h2", {}, h("a", { href: path("targets", t) }, t)), h("p", { class: "muted" }, "Loading…")));
-  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Targets"), form), ...sections);
+  // A link to /setup while anything on its checklist is red (a newcomer's next step).
+  const banner = h("div", { class: "setup-slot" });
+  main.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Targets"), form), banner, ...sections);
   const draw = () =>
-    Promise.all(
-      targets.map(async (t, i) => {
+    Promise.all([
+      setupBanner(targets).then((b) => {
+        if (scope.disposed) return;
+        banner.replaceChildren(...(b ? [b] : []));
+        banner.setAttribute("data-checked", "");
+      }),
+      ...targets.map(async (t, i) => {
         const [{ agents }, { deployments }] = await Promise.all([apiGet(`${path("targets", t)}/agents`), apiGet(`${path("targets", t)}/deployments?limit=5`)]);
         if (scope.disposed) return;
         sections[i].replaceChildren(
@@ -27,7 +35,7 @@ export async function homePage(scope, main, _params, query) {
           deployments.length ? deploymentTable(t, deployments) : h("p", { class: "muted" }, "No deployments yet."),
         );
       }),
-    );
+    ]);
   await draw();
   scope.every(10_000, () => draw().catch(() => {}));
 }
@@ -50,7 +58,7 @@ export async function targetPage(scope, main, [target]) {
     ]);
     if (scope.disposed) return;
     storageBox.replaceChildren(h("h2", {}, "Stored logs"), storageSummary(target, storage));
-    agentsBox.replaceChildren(h("h2", {}, "Agents"), agents.length ? agentTable(target, agents) : h("p", { class: "muted" }, "No agents registered. Register one: POST /api/targets/<target>/agents."));
+    agentsBox.replaceChildren(h("h2", {}, "Agents"), agents.length ? agentTable(target, agents) : h("p", { class: "muted" }, "No agents registered. Add one on ", h("a", { href: `/setup${target === "default" ? "" : `?t=${encodeURIComponent(target)}`}` }, "the setup page"), "."));
     deploymentsBox.replaceChildren(h("h2", {}, "Deployments"), deployments.length ? deploymentTable(target, deployments) : h("p", { class: "muted" }, "No deployments yet."));
     jobsBox.replaceChildren(h("h2", {}, "Jobs"), jobs.length ? jobTable(target, jobs) : h("p", { class: "muted" }, "No jobs yet."));
   };

@@ -16,6 +16,10 @@ interface AgentRow extends Record<string, SqlStorageValue> {
   connected_at: number | null;
   last_seen_at: number | null;
   disconnected_at: number | null;
+  /** The protocol of its last accepted hello (null before 012-setup, or never welcomed). */
+  protocol: number | null;
+  refused_at: number | null;
+  refused_reason: string | null;
 }
 
 /** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. */
@@ -103,21 +107,27 @@ export function listAgentViews(sql: SqlStorage): AgentView[] {
 /** A hello: the agent is connected on `connId` with these pipelines. */
 export function recordHello(
   sql: SqlStorage,
-  a: { name: string; version: string; pipelines: PipelineDecl[]; connId: string; connectedAt: number; now: number },
+  a: { name: string; version: string; protocol: number; pipelines: PipelineDecl[]; connId: string; connectedAt: number; now: number },
 ): void {
   sql.exec(
-    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at)
-     VALUES (?, ?, ?, 1, ?, ?, ?, NULL)
+    `INSERT INTO agents (name, version, pipelines, connected, conn_id, connected_at, last_seen_at, disconnected_at, protocol)
+     VALUES (?, ?, ?, 1, ?, ?, ?, NULL, ?)
      ON CONFLICT (name) DO UPDATE SET version = excluded.version, pipelines = excluded.pipelines, connected = 1,
        conn_id = excluded.conn_id, connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at,
-       disconnected_at = NULL`,
+       disconnected_at = NULL, protocol = excluded.protocol, refused_at = NULL, refused_reason = NULL`,
     a.name,
     a.version,
     JSON.stringify(a.pipelines),
     a.connId,
     a.connectedAt,
     a.now,
+    a.protocol,
   );
+}
+
+/** A hello refused (its protocol, its declaration): kept on the agent's row for the setup page; cleared by the next accepted hello. */
+export function recordRefusedHello(sql: SqlStorage, name: string, reason: string, now: number): void {
+  sql.exec("UPDATE agents SET refused_at = ?, refused_reason = ? WHERE name = ?", now, reason.slice(0, 500), name);
 }
 
 /**

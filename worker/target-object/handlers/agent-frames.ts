@@ -6,7 +6,7 @@
 import { assertNever } from "../../../shared/assert-never.ts";
 import { type AgentMessage, GATES_PROTOCOL_VERSION, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../../shared/protocol.ts";
 import { logText } from "../../log-text.ts";
-import { isCurrentConnection, isLiveConnection, recordHello, touchAgent } from "../agents/agents.ts";
+import { isCurrentConnection, isLiveConnection, recordHello, recordRefusedHello, touchAgent } from "../agents/agents.ts";
 import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } from "../agents/connections.ts";
 import { storeEvent } from "../jobs/events.ts";
 import { type JobRow, jobStatusOf } from "../jobs/job-record.ts";
@@ -91,6 +91,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     const fix = msg.protocol < PROTOCOL_VERSION ? "upgrade the agent to the release that matches this worker" : "deploy the worker that matches this agent";
     const why = `this worker speaks protocol ${PROTOCOL_VERSION} and agent ${att.agent} speaks ${msg.protocol} (version ${msg.version}): ${fix}`;
     logWarn(`[agent ${att.agent}] hello refused: ${logText(why)}`);
+    recordRefusedHello(sql, att.agent, why, s.now);
     sendError(ws, "unsupported-protocol", why);
     ws.close(4002, "unsupported protocol");
     return CHANGED;
@@ -98,6 +99,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const invalid = declarationInvalid(msg.pipelines);
   if (invalid !== null) {
     logWarn(`[agent ${att.agent}] hello refused: ${logText(invalid)}`);
+    recordRefusedHello(sql, att.agent, `invalid declaration: ${invalid}`, s.now);
     sendError(ws, "invalid-declaration", invalid);
     ws.close(CLOSE_LIMIT, "invalid declaration");
     return CHANGED;
@@ -105,6 +107,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const over = declarationOverLimit(msg.pipelines);
   if (over !== null) {
     logWarn(`[agent ${att.agent}] hello refused: ${over}`);
+    recordRefusedHello(sql, att.agent, over, s.now);
     sendError(ws, "limit-exceeded", over);
     ws.close(CLOSE_LIMIT, "limit exceeded");
     return CHANGED;
@@ -113,7 +116,7 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   // Welcomed in the agent's own protocol (3, or 4 with gates): this worker speaks both.
   const toSend: WorkerMessage[] = [{ type: "welcome", protocol: msg.protocol, target: s.target, agent: att.agent }];
   s.ctx.storage.transactionSync(() => {
-    recordHello(sql, { name: att.agent, version: msg.version, pipelines: msg.pipelines, connId: att.connId, connectedAt: att.connectedAt, now: s.now });
+    recordHello(sql, { name: att.agent, version: msg.version, protocol: msg.protocol, pipelines: msg.pipelines, connId: att.connId, connectedAt: att.connectedAt, now: s.now });
     for (const [jobId, lastSeq] of unfinished) {
       const job = getJob(sql, jobId);
       if (!job || job.agent !== att.agent) {

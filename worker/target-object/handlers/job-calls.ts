@@ -3,6 +3,7 @@
  * log. Those that change state return what they changed; the shell (target.ts) sends the jobs and
  * arms the alarm after.
  */
+import { answerLine, recordSeenDelivery } from "../deployments/github-events.ts";
 import { FINAL_JOB_STATUSES } from "../../../shared/protocol.ts";
 import { liveSocket, sendFrame } from "../agents/connections.ts";
 import { acceptConclusion, acceptDelivery } from "../deployments/deliveries.ts";
@@ -18,7 +19,11 @@ import { logInfo } from "../../console-lines.ts";
 /** A verified push: the jobs and the answer stored together, then the jobs sent. `created`: not a redelivery. */
 export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer: DeliveryAnswer; created: boolean } {
   const sql = c.ctx.storage.sql;
-  const { answer, duplicate } = c.ctx.storage.transactionSync(() => acceptDelivery(sql, d, c.now));
+  const { answer, duplicate } = c.ctx.storage.transactionSync(() => {
+    const accepted = acceptDelivery(sql, d, c.now);
+    recordSeenDelivery(sql, { event: d.event, delivery: d.delivery, status: accepted.answer.status, answer: answerLine(accepted.answer.status, accepted.answer.body), refused: false }, c.now);
+    return accepted;
+  });
   if (duplicate) {
     logInfo(`[delivery ${d.delivery}] seen before: same answer, no new job`);
     return { answer, created: false };
@@ -32,7 +37,13 @@ export function receiveDelivery(c: TargetContext, d: WebhookDelivery): { answer:
  * deployment opened (its first batch released), blocked, or made again by a passing re-run.
  */
 export function receiveConclusion(c: TargetContext, d: ConclusionDelivery): Handled<DeliveryAnswer> {
-  const { answer, duplicate } = c.ctx.storage.transactionSync(() => acceptConclusion(c.ctx.storage.sql, d, c.now));
+  const sql = c.ctx.storage.sql;
+  const { answer, duplicate } = c.ctx.storage.transactionSync(() => {
+    const accepted = acceptConclusion(sql, d, c.now);
+    const event = d.run.kind === "workflow" ? "workflow_run" : "check_run";
+    recordSeenDelivery(sql, { event, delivery: d.delivery, status: accepted.answer.status, answer: answerLine(accepted.answer.status, accepted.answer.body), refused: false }, c.now);
+    return accepted;
+  });
   if (duplicate) {
     logInfo(`[delivery ${d.delivery}] seen before: same answer`);
     return { result: answer, changed: null };
