@@ -1,7 +1,8 @@
 /** The CLI's pieces that need no worker: where the config lives, ANSI stripping, the SSE reader, the agent's server URL and config. */
 import { describe, expect, it } from "vitest";
 import { sseEvents } from "./client.ts";
-import { agentConfig, agentServer, checkPipelineFlags, installCommands } from "./commands.ts";
+import { checkPipelineFlags } from "./commands.ts";
+import { agentConfig, agentServer, installCommands } from "../shared/install-commands.ts";
 import { parseConfig } from "../agent/common/config.ts";
 import { main } from "./hookrelay.ts";
 import { stripAnsi, table } from "./output.ts";

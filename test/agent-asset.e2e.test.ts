@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { waitForAgent } from "../dev/api.ts";
 import { REPO_ROOT, startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
-import { installCommands } from "../cli/commands.ts";
+import { installCommands } from "../shared/install-commands.ts";
 
 const NODE18 = join(REPO_ROOT, "tools/node18/node_modules/node/bin/node");
 const BUNDLE = "/agent/hookrelay-agent.mjs";

@@ -76,7 +76,7 @@ describe.skipIf(missing !== null)("the setup page, in Chromium, as a newcomer co
     expect(token).toMatch(/^[A-Za-z0-9_-]{32,}$/);
     const install = (await page.locator(".add-server-result pre.install").textContent())!;
     expect(install).toContain(`server: ${worker.url.replace(/^http/, "ws")}\ntarget: default\nname: web-1\n`);
-    expect(install).toContain(`HOOKRELAY_AGENT_TOKEN='${token}' hookrelay-agent install --config /etc/hookrelay/agent.yml`);
+    expect(install).toContain(`HOOKRELAY_AGENT_TOKEN='${token}' sh -c 'hookrelay-agent check --config /etc/hookrelay/agent.yml && hookrelay-agent install --config /etc/hookrelay/agent.yml'`);
     expect(install).toContain(`${worker.url}/agent/hookrelay-agent.mjs{,.sha256}`);
     await waitState("agents", "red");
     expect(await item("agents").textContent()).toContain("web-1: registered, never connected");
