@@ -56,8 +56,9 @@ const SPECS: Record<string, Spec> = {
 worker's URL and the admin token to the config file (mode 0600).
   --local    write them into ./.dev.vars (other lines kept) for \`npm run dev\`; the URL is
              ${"http://127.0.0.1:8787"} unless --url says otherwise
-  (default)  run \`wrangler deploy\`, then \`wrangler secret put\` for each secret the worker lacks
-             (the value on wrangler's stdin); the URL is the one wrangler prints, or --url
+  (default)  run \`wrangler login\` if \`wrangler whoami\` says this machine is not logged in (it opens
+             a browser), \`wrangler deploy\`, then \`wrangler secret put\` for each secret the worker
+             lacks (the value on wrangler's stdin); the URL is the one wrangler prints, or --url
   --rotate   replace secrets that are already there (agents keep their own tokens; GitHub's hook
              needs the new webhook secret)
   --url URL  the worker's URL (a custom domain, another port)
