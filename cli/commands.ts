@@ -3,6 +3,7 @@
  * logs, approve and reject. Each prints for a person, or with `--json` the API's own answer.
  */
 import { Client } from "./client.ts";
+import { AGENT_CONFIG_PATH, agentServer, installCommands, type PipelineFlags } from "../shared/install-commands.ts";
 import { ago, CliError, stripAnsi, table } from "./output.ts";
 
 export interface Io {
@@ -22,52 +23,40 @@ function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, null, 2) + "\n");
 }
 
-/** The agent's `server:`: the worker's URL as ws:// or wss://. */
-export function agentServer(url: string): string {
-  return url.replace(/^http(s?):\/\//, "ws$1://").replace(/\/+$/, "");
+const REPO_RE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/** The flags, checked (a clear error naming the flag and why), or a CliError (exit 2). */
+export function checkPipelineFlags(f: PipelineFlags): PipelineFlags {
+  if (f.repo !== undefined && !REPO_RE.test(f.repo)) throw new CliError(`--repo must be OWNER/NAME, the GitHub repository (e.g. octo/app), not ${JSON.stringify(f.repo)}`, 2);
+  if (f.workdir !== undefined) {
+    const w = f.workdir;
+    if (!w.startsWith("/")) throw new CliError(`--workdir must be an absolute path on the server (e.g. /srv/app), not ${JSON.stringify(w)}`, 2);
+    if (/[\x00-\x1f\x7f]/.test(w)) throw new CliError("--workdir must not contain control characters (a newline would end the config's line)", 2);
+    if (w.split("/").some((seg) => seg === "." || seg === "..") || w === "/") throw new CliError(`--workdir ${JSON.stringify(w)}: name the app's own directory, without . or .. (e.g. /srv/app)`, 2);
+  }
+  if (f.branch !== undefined) {
+    const b = f.branch.replace(/^refs\/heads\//, "");
+    // git check-ref-format's rules that matter here; * and ? stay allowed (the agent's branches are globs).
+    if (b === "" || !/^[A-Za-z0-9._/*?-]+$/.test(b) || b.startsWith("-") || b.startsWith("/") || b.endsWith("/") || b.endsWith(".") || b.endsWith(".lock") || b.includes("..") || b.includes("//")) {
+      throw new CliError(`--branch must be a branch name (e.g. main, or a glob like release/*), not ${JSON.stringify(f.branch)}`, 2);
+    }
+    return { ...f, branch: b };
+  }
+  return f;
 }
 
-export const AGENT_CONFIG_PATH = "/etc/hookrelay/agent.yml";
-
-/** The lines to run as root on the server: the executable, its config (server, target, name filled in), install. */
-export function installCommands(o: { url: string; target: string; name: string; token: string }): string {
-  return `# On your machine, once: npm ci && npm run build, then copy the agent to the server (x64 or arm64):
-scp dist/hookrelay-agent-linux-x64 root@<server>:/tmp/hookrelay-agent
-#   or, on a server with Node 18+ from its distro, fetch the worker's own build and check it:
-#   cd /tmp && curl -fsSLO "${o.url.replace(/\/+$/, "")}/agent/hookrelay-agent.mjs{,.sha256}" && sha256sum -c hookrelay-agent.mjs.sha256 && mv hookrelay-agent.mjs hookrelay-agent
-
-# On the server, as root:
-install -m 0755 /tmp/hookrelay-agent /usr/local/bin/hookrelay-agent
-mkdir -p /etc/hookrelay
-cat > ${AGENT_CONFIG_PATH} <<'EOF'
-server: ${agentServer(o.url)}
-target: ${o.target}
-name: ${o.name}
-token_file: /etc/hookrelay/token
-state_dir: /var/lib/hookrelay
-pipelines:
-  - name: app
-    repo: OWNER/REPO              # edit: the GitHub repository to deploy
-    branches: [main]
-    workdir: /srv/app             # edit: a git clone of it, owned by the agent's user
-    steps:
-      - { name: fetch, run: 'git fetch origin && git reset --hard "$HOOKRELAY_SHA"' }
-EOF
-hookrelay-agent check --config ${AGENT_CONFIG_PATH}
- HOOKRELAY_AGENT_TOKEN='${o.token}' hookrelay-agent install --config ${AGENT_CONFIG_PATH}
-`;
-}
-
-export async function agentsAdd(client: Client, io: Io, target: string, name: string, json: boolean): Promise<void> {
+export async function agentsAdd(client: Client, io: Io, target: string, name: string, json: boolean, flags: PipelineFlags = {}): Promise<void> {
+  const pipeline = checkPipelineFlags(flags);
   const r = await client.json("POST", `${base(target)}/agents`, { name }, (s) => s === 201 || s === 409);
   if (r.status === 409) throw new CliError(`${r.body.error ?? `agent ${name} is registered already`}: for a new token run \`hookrelay agents rotate ${name}${target === "default" ? "" : ` --target ${target}`}\``);
   const token: string = r.body.token;
   if (json) return printJson(io, { name: r.body.name, target, token, server: agentServer(client.conn.url) });
+  const edit = pipeline.repo && pipeline.workdir ? "" : "\n(Edit the pipeline's repo and workdir in the config below before you paste it, or run this with --repo OWNER/NAME --workdir /srv/app.)\n";
   io.out(`Registered agent ${name} in target ${target}. Its token, shown this once (the worker keeps only its SHA-256):
 
   ${token}
-
-${installCommands({ url: client.conn.url, target, name, token })}
+${edit}
+${installCommands({ url: client.conn.url, target, name, token, ...pipeline })}
 (The leading space keeps the token out of bash's history where HISTCONTROL ignores such lines, as on Debian and
 Ubuntu; install writes it to /etc/hookrelay/token, mode 0600, and the unit loads it from there.)
 Then \`hookrelay agents ls\` shows ${name} connected.

@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { Client } from "./client.ts";
-import { agentsAdd, agentsList, agentsRevoke, agentsRotate, decide, deploy, type Io, logs, status } from "./commands.ts";
+import { agentsAdd, agentsList, checkPipelineFlags, agentsRevoke, agentsRotate, decide, deploy, type Io, logs, status } from "./commands.ts";
 import { init } from "./init.ts";
 import { webhookAdd } from "./webhook.ts";
 import { CliError } from "./output.ts";
@@ -17,7 +17,9 @@ Usage: hookrelay <command> [options]      (in the checkout: npx hookrelay …)
 
 Setup:
   init [--local] [--rotate] [--url URL]   make the worker's secrets, deploy it, save URL + admin token
-  agents add NAME [--target T]            register a server's agent: its token and install commands
+  agents add NAME [--repo OWNER/NAME --workdir DIR [--branch B]] [--target T]
+                                          register a server's agent: its token and the block to
+                                          paste on the server (config filled in from the flags)
   agents ls | rotate NAME | revoke NAME   list, new token, remove
   webhook add --repo OWNER/NAME [--token TOKEN]
                                           create (or update) the repository's GitHub webhook for the
@@ -54,8 +56,9 @@ const SPECS: Record<string, Spec> = {
 worker's URL and the admin token to the config file (mode 0600).
   --local    write them into ./.dev.vars (other lines kept) for \`npm run dev\`; the URL is
              ${"http://127.0.0.1:8787"} unless --url says otherwise
-  (default)  run \`wrangler deploy\`, then \`wrangler secret put\` for each secret the worker lacks
-             (the value on wrangler's stdin); the URL is the one wrangler prints, or --url
+  (default)  run \`wrangler login\` if \`wrangler whoami\` says this machine is not logged in (it opens
+             a browser), \`wrangler deploy\`, then \`wrangler secret put\` for each secret the worker
+             lacks (the value on wrangler's stdin); the URL is the one wrangler prints, or --url
   --rotate   replace secrets that are already there (agents keep their own tokens; GitHub's hook
              needs the new webhook secret)
   --url URL  the worker's URL (a custom domain, another port)
@@ -64,9 +67,15 @@ Run again, it keeps what is there and rewrites nothing that would not change.`,
     positionals: [0, 0],
   },
   "agents add": {
-    usage: "hookrelay agents add NAME [--target T] [--json]",
-    about: "Registers agent NAME in the target and prints its token (once) and the commands that install it on the server.",
-    options: { target: TARGET, json: JSON_OPT, help: HELP },
+    usage: "hookrelay agents add NAME [--repo OWNER/NAME] [--workdir DIR] [--branch B] [--target T] [--json]",
+    about: `Registers agent NAME in the target and prints its token (once) and the block to paste, as root, on
+the server: fetch the worker's agent bundle (checked with sha256sum -c), write /etc/hookrelay/agent.yml,
+check it, install the systemd service (the token reaches it through its environment, never argv).
+  --repo OWNER/NAME  the GitHub repository the config's pipeline deploys
+  --workdir DIR      the absolute path of its git clone on the server (the pipeline's steps run there)
+  --branch B         the branch (or glob) to deploy (default: main)
+Without --repo and --workdir the config has placeholders to edit before pasting.`,
+    options: { repo: { type: "string" }, workdir: { type: "string" }, branch: { type: "string" }, target: TARGET, json: JSON_OPT, help: HELP },
     positionals: [1, 1],
   },
   "agents ls": {
@@ -196,10 +205,12 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     return 0;
   }
   if (name === "webhook add" && typeof v.repo !== "string") throw new CliError(`--repo OWNER/NAME is required\nusage: ${spec.usage}`, 2);
+  // Usage errors before anything else: a bad flag never registers an agent or needs the worker.
+  if (name === "agents add") checkPipelineFlags({ repo: v.repo as string | undefined, workdir: v.workdir as string | undefined, branch: v.branch as string | undefined });
   const client = new Client(connection(env));
   switch (name) {
     case "agents add":
-      await agentsAdd(client, io, target, pos[0]!, json);
+      await agentsAdd(client, io, target, pos[0]!, json, { repo: v.repo as string | undefined, workdir: v.workdir as string | undefined, branch: v.branch as string | undefined });
       return 0;
     case "agents ls":
       await agentsList(client, io, target, json);

@@ -1,15 +1,19 @@
 /**
  * `hookrelay init`: the worker's two secrets, made here (crypto.randomBytes) and never shown.
  * - `--local`: into `.dev.vars` (the other lines kept), for `wrangler dev`;
- * - else `wrangler deploy`, then `wrangler secret put NAME` for each secret the worker lacks (the value
- *   on wrangler's stdin, never in argv).
+ * - else `wrangler login` when `wrangler whoami` says this machine is not logged in (interactive: it
+ *   opens the browser), `wrangler deploy`, then `wrangler secret put NAME` for each secret the worker
+ *   lacks (the value on wrangler's stdin, never in argv).
  * Then the URL and the admin token go to the CLI's config file (0600). Run again, it keeps every secret
  * that is there (`--rotate` makes new ones) and rewrites nothing that would not change.
+ *
+ * Tests only: env HOOKRELAY_WRANGLER names a Node script run instead of the checkout's wrangler
+ * (testing/fake-wrangler.ts), so `init` runs end to end without Cloudflare.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { CliError } from "./output.ts";
 import { configPath, readConfig, TOKEN_ENV, writeConfig } from "./settings.ts";
 
@@ -19,6 +23,8 @@ const MIN_WEBHOOK_SECRET_BYTES = 16;
 export const SECRET_NAMES = ["GITHUB_WEBHOOK_SECRET", "ADMIN_TOKEN"] as const;
 type SecretName = (typeof SECRET_NAMES)[number];
 export const LOCAL_URL = "http://127.0.0.1:8787";
+/** For tests only (docs/cli.md): a Node script to run instead of the checkout's wrangler. */
+export const WRANGLER_ENV = "HOOKRELAY_WRANGLER";
 
 export interface InitOptions {
   local: boolean;
@@ -76,7 +82,7 @@ export async function init(o: InitOptions): Promise<void> {
   } else {
     o.out("Next: register a server:");
   }
-  o.out("  npx hookrelay agents add web-1");
+  o.out("  npx hookrelay agents add web-1 --repo OWNER/NAME --workdir /srv/app");
 }
 
 function initLocal(o: InitOptions): { value: string; url: string } {
@@ -114,10 +120,50 @@ function initLocal(o: InitOptions): { value: string; url: string } {
   return { value: values.ADMIN_TOKEN!, url: LOCAL_URL };
 }
 
-/** The checkout's wrangler, run by this same Node (22: wrangler refuses an older one that may come first on PATH). */
+/**
+ * The wrangler `init` runs: the checkout's, by this same Node (22: wrangler refuses an older one that may
+ * come first on PATH) — or, for tests, the script HOOKRELAY_WRANGLER names (an absolute path), by this Node too.
+ */
+export function wranglerScript(env: NodeJS.ProcessEnv): { path: string; standIn: boolean } {
+  const override = env[WRANGLER_ENV];
+  if (override === undefined || override === "") return { path: join(new URL("..", import.meta.url).pathname, "node_modules/.bin/wrangler"), standIn: false };
+  if (!isAbsolute(override) || !existsSync(override)) throw new CliError(`${WRANGLER_ENV}=${override}: must be the absolute path of a script that stands in for wrangler (tests only); unset it to use the checkout's wrangler`, 2);
+  return { path: override, standIn: true };
+}
+
 function wrangler(o: InitOptions, args: string[]): [string, string[], { cwd: string; env: NodeJS.ProcessEnv }] {
-  const bin = join(new URL("..", import.meta.url).pathname, "node_modules/.bin/wrangler");
-  return [process.execPath, [bin, ...args], { cwd: o.cwd, env: { ...o.env, WRANGLER_SEND_METRICS: o.env.WRANGLER_SEND_METRICS ?? "false" } }];
+  return [process.execPath, [wranglerScript(o.env).path, ...args], { cwd: o.cwd, env: { ...o.env, WRANGLER_SEND_METRICS: o.env.WRANGLER_SEND_METRICS ?? "false" } }];
+}
+
+/**
+ * The worker's URL in `wrangler deploy`'s output: its workers.dev URL. A loopback http URL only from a
+ * stand-in (HOOKRELAY_WRANGLER), which serves the worker under `wrangler dev`; never from the real one.
+ */
+export function deployedUrl(output: string, standIn: boolean): string | undefined {
+  const workersDev = /https:\/\/[A-Za-z0-9.-]+\.workers\.dev/.exec(output)?.[0];
+  if (workersDev || !standIn) return workersDev;
+  return /http:\/\/127\.0\.0\.1:\d+/.exec(output)?.[0];
+}
+
+/** `wrangler whoami --json` exits 0 with {loggedIn: true, …} when logged in (or CLOUDFLARE_API_TOKEN works); else `wrangler login`, interactive. */
+function ensureLoggedIn(o: InitOptions): void {
+  const [cmd, args, opts] = wrangler(o, ["whoami", "--json"]);
+  const r = spawnSync(cmd, args, { ...opts, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  let who: unknown = null;
+  try {
+    who = JSON.parse(r.stdout.slice(r.stdout.indexOf("{")));
+  } catch {
+    // not JSON: not logged in (or wrangler failed; login says why)
+  }
+  if (r.status === 0 && typeof who === "object" && who !== null && (who as Record<string, unknown>).loggedIn === true) {
+    const email = (who as Record<string, unknown>).email;
+    o.out(`logged in to Cloudflare${typeof email === "string" ? ` as ${email}` : ""} (wrangler whoami)`);
+    return;
+  }
+  o.out("not logged in to Cloudflare: running `wrangler login` (it opens a browser to authorize wrangler)");
+  const [lcmd, largs, lopts] = wrangler(o, ["login"]);
+  const login = spawnSync(lcmd, largs, { ...lopts, stdio: "inherit" });
+  if (login.status !== 0) throw new CliError("wrangler login failed (its output is above): run `npx wrangler login` yourself, then `npx hookrelay init` again");
 }
 
 /** The names of the secrets the deployed worker has (`wrangler secret list`). */
@@ -133,6 +179,8 @@ function secretNames(o: InitOptions): Set<string> {
 }
 
 function initCloudflare(o: InitOptions): { value: string | undefined; url: string } {
+  const standIn = wranglerScript(o.env).standIn;
+  ensureLoggedIn(o);
   o.out("deploying the worker: wrangler deploy");
   let output: string;
   try {
@@ -142,7 +190,7 @@ function initCloudflare(o: InitOptions): { value: string | undefined; url: strin
     throw new CliError(`wrangler deploy failed (its output is above): fix that (\`npx wrangler login\`?) and run \`hookrelay init\` again`);
   }
   o.out(output.trimEnd());
-  const url = o.url ?? /https:\/\/[A-Za-z0-9.-]+\.workers\.dev/.exec(output)?.[0];
+  const url = o.url ?? deployedUrl(output, standIn);
   if (!url) throw new CliError("wrangler deploy did not print a workers.dev URL: run `hookrelay init --url https://<your worker's host>`");
   const have = secretNames(o);
   let adminToken: string | undefined;

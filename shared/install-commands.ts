@@ -1,6 +1,7 @@
 /**
- * The commands that put an agent on a server, URL, target, name and token filled in: printed by
- * `hookrelay agents add` and shown once by the dashboard's "Add a server" (/setup), so both say the same.
+ * The commands that put an agent on a server, URL, target, name and token filled in (and, from
+ * `agents add --repo/--workdir/--branch`, the pipeline): printed by `hookrelay agents add` and shown
+ * once by the dashboard's "Add a server" (/setup), so both say the same.
  */
 /** The agent's `server:`: the worker's URL as ws:// or wss://. */
 export function agentServer(url: string): string {
@@ -9,31 +10,55 @@ export function agentServer(url: string): string {
 
 export const AGENT_CONFIG_PATH = "/etc/hookrelay/agent.yml";
 
-/** The lines to run as root on the server: the executable, its config (server, target, name filled in), install. */
-export function installCommands(o: { url: string; target: string; name: string; token: string }): string {
-  return `# On your machine, once: npm ci && npm run build, then copy the agent to the server (x64 or arm64):
-scp dist/hookrelay-agent-linux-x64 root@<server>:/tmp/hookrelay-agent
-#   or, on a server with Node 18+ from its distro, fetch the worker's own build and check it:
-#   cd /tmp && curl -fsSLO "${o.url.replace(/\/+$/, "")}/agent/hookrelay-agent.mjs{,.sha256}" && sha256sum -c hookrelay-agent.mjs.sha256 && mv hookrelay-agent.mjs hookrelay-agent
+/** What `agents add --repo/--workdir/--branch` puts in the pipeline (checked by the CLI); each absent one stays a placeholder to edit. */
+export interface PipelineFlags {
+  repo?: string;
+  workdir?: string;
+  branch?: string;
+}
 
-# On the server, as root:
-install -m 0755 /tmp/hookrelay-agent /usr/local/bin/hookrelay-agent
-mkdir -p /etc/hookrelay
-cat > ${AGENT_CONFIG_PATH} <<'EOF'
-server: ${agentServer(o.url)}
+/** A YAML scalar: plain when it is only path-safe characters, else double-quoted (JSON's quoting is YAML's). */
+function yamlScalar(value: string): string {
+  return /^[A-Za-z0-9_./@+-]+$/.test(value) && !/^[-.]/.test(value) ? value : JSON.stringify(value);
+}
+
+/** The agent's config for the server: server, target and name filled in; the pipeline from the flags, else placeholders to edit. */
+export function agentConfig(o: { url: string; target: string; name: string } & PipelineFlags): string {
+  const repo = o.repo ? o.repo : "OWNER/REPO              # edit: the GitHub repository to deploy";
+  const workdir = o.workdir ? yamlScalar(o.workdir) : "/srv/app             # edit: a git clone of it, owned by the agent's user";
+  return `server: ${agentServer(o.url)}
 target: ${o.target}
 name: ${o.name}
 token_file: /etc/hookrelay/token
 state_dir: /var/lib/hookrelay
 pipelines:
   - name: app
-    repo: OWNER/REPO              # edit: the GitHub repository to deploy
-    branches: [main]
-    workdir: /srv/app             # edit: a git clone of it, owned by the agent's user
+    repo: ${repo}
+    branches: [${JSON.stringify(o.branch ?? "main")}]
+    workdir: ${workdir}
     steps:
       - { name: fetch, run: 'git fetch origin && git reset --hard "$HOOKRELAY_SHA"' }
-EOF
-hookrelay-agent check --config ${AGENT_CONFIG_PATH}
- HOOKRELAY_AGENT_TOKEN='${o.token}' hookrelay-agent install --config ${AGENT_CONFIG_PATH}
 `;
 }
+
+/**
+ * The lines to paste, as root, on the server: fetch the worker's agent bundle and check its SHA-256 (one
+ * line, so an unchecked file is never installed), write the config, then check and install (one line:
+ * install only if check passed; the token in both's environment, which `check` needs too since the
+ * token file is written by `install`). The single executable (no Node on the server) is the
+ * alternative, in comments.
+ */
+export function installCommands(o: { url: string; target: string; name: string; token: string } & PipelineFlags): string {
+  const url = o.url.replace(/\/+$/, "");
+  return `# On the server, as root (the agent needs Node 18 or later: Debian 12's and Ubuntu 24.04's \`apt install nodejs\` is enough):
+(cd /tmp && curl -fsSLO "${url}/agent/hookrelay-agent.mjs{,.sha256}" && sha256sum -c hookrelay-agent.mjs.sha256 && install -m 0755 hookrelay-agent.mjs /usr/local/bin/hookrelay-agent)
+#   or, with no Node on the server, the single executable instead: \`npm run build\` on your machine,
+#   scp dist/hookrelay-agent-linux-x64 (or -arm64) root@<server>:/tmp/, then instead of the line above:
+#   install -m 0755 /tmp/hookrelay-agent-linux-x64 /usr/local/bin/hookrelay-agent
+mkdir -p /etc/hookrelay
+cat > ${AGENT_CONFIG_PATH} <<'EOF'
+${agentConfig(o)}EOF
+ HOOKRELAY_AGENT_TOKEN='${o.token}' sh -c 'hookrelay-agent check --config ${AGENT_CONFIG_PATH} && hookrelay-agent install --config ${AGENT_CONFIG_PATH}'
+`;
+}
+

@@ -105,8 +105,8 @@ describe("the arm64 single executable", () => {
     expect(readFileSync(ARM64).includes(SEA_FUSE_ON)).toBe(true); // postject flipped the fuse: it runs its blob
   });
 
-  it.skipIf(buildUnsupported !== null)("the README's install line picks the file for `uname -m`", () => {
-    const line = readFileSync(join(REPO_ROOT, "README.md"), "utf8").split("\n").find((l) => l.startsWith("install -m 0755 hookrelay-agent-linux-$(uname -m"));
+  it.skipIf(buildUnsupported !== null)("the install line of docs/operations.md (\"Deploying by hand\") picks the file for `uname -m`", () => {
+    const line = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8").split("\n").find((l) => l.startsWith("install -m 0755 hookrelay-agent-linux-$(uname -m"));
     const pick = /\$\((uname -m \| [^)]*)\)/.exec(line ?? "")?.[1];
     expect(pick).toBeDefined();
     for (const [machine, file] of [["x86_64", "hookrelay-agent-linux-x64"], ["aarch64", "hookrelay-agent-linux-arm64"]]) {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
 import { waitForAgent } from "../dev/api.ts";
 import { REPO_ROOT, startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
+import { installCommands } from "../shared/install-commands.ts";
 
 const NODE18 = join(REPO_ROOT, "tools/node18/node_modules/node/bin/node");
 const BUNDLE = "/agent/hookrelay-agent.mjs";
@@ -69,22 +70,19 @@ describe("GET /agent/hookrelay-agent.mjs", () => {
     expect(() => execFileSync("sha256sum", ["-c", "hookrelay-agent.mjs.sha256"], { cwd: dir, stdio: "pipe" })).toThrow();
   });
 
-  it("installs as the README and docs/operations.md say, word for word", async () => {
-    const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
-    const readmeLine = readme.split("\n").find((l) => l.startsWith("#   or, the .mjs from the worker: "));
-    expect(readmeLine).toBeDefined();
+  it("installs as `hookrelay agents add` prints it and docs/operations.md says, word for word", async () => {
+    const printed = installCommands({ url: worker.url, target: "default", name: "web-1", token: "hra_unused" });
+    const cliLine = printed.split("\n").find((l) => l.includes("curl -fsSLO"));
+    expect(cliLine).toBeDefined();
     const ops = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8");
     const opsBlock = /```sh\n(curl -fsSLO [^]*?)```/.exec(ops)?.[1];
     expect(opsBlock).toBeDefined();
-    const scripts = {
-      README: readmeLine!.slice("#   or, the .mjs from the worker: ".length).replace("https://<worker>", worker.url),
-      "docs/operations.md": opsBlock!.replace("https://hookrelay.<your-subdomain>.workers.dev", worker.url),
-    };
-    for (const [where, script] of Object.entries(scripts)) {
-      expect(script, where).toContain(`curl -fsSLO "${worker.url}/agent/hookrelay-agent.mjs{,.sha256}"`);
+    for (const [where, text] of Object.entries({ "agents add": cliLine!, "docs/operations.md": opsBlock!.replace("https://hookrelay.<your-subdomain>.workers.dev", worker.url) })) {
+      expect(text, where).toContain(`curl -fsSLO "${worker.url}/agent/hookrelay-agent.mjs{,.sha256}"`);
       const dir = mkdtempSync(join(tmpdir(), "hookrelay-install-"));
       const bin = join(dir, "hookrelay-agent");
-      const out = execFileSync("sh", ["-ec", script.replaceAll("/usr/local/bin/hookrelay-agent", bin)], { cwd: dir, encoding: "utf8" });
+      const script = text.replaceAll("/usr/local/bin/hookrelay-agent", bin).replace("cd /tmp ", `cd '${dir}' `);
+      const out = execFileSync("sh", ["-ec", script], { cwd: dir, encoding: "utf8" });
       expect(out, where).toContain("hookrelay-agent.mjs: OK");
       expect(statSync(bin).mode & 0o777, where).toBe(0o755);
       expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }), where).toMatch(/^hookrelay-agent \d+\.\d+\.\d+\n$/);

@@ -6,9 +6,10 @@
  * - `init --local` in a scratch checkout writes both secrets into .dev.vars (other lines kept, long
  *   enough for the worker), the config 0600; the worker is then started with exactly those secrets and
  *   the CLI reaches it with the saved config alone; a second run changes nothing, `--rotate` changes both;
- * - `agents add web-1` prints a token and the install commands (server, target, name filled in; the
- *   token for `install` in its environment); the install line, run by bash as printed in a scratch root
- *   (`--root`), writes the token file, and an agent on the printed config and that file comes online;
+ * - `agents add web-1 --repo --workdir` prints a token and the install commands (server, target, name
+ *   and the pipeline filled in; the token for `check` and `install` in their environment); the
+ *   check-and-install line, run by bash as printed in a scratch root (`--root`), writes the token file,
+ *   and an agent on the printed config and that file comes online;
  * - `deploy` + `logs -f` follows a live deploy (the step waits on a file the test writes only after the
  *   CLI has printed the step's first line) to its end, ANSI stripped on a pipe; `status --json`;
  * - `approve` on a deployment waiting for approval makes it run; `reject` blocks another;
@@ -159,7 +160,7 @@ describe("hookrelay CLI against the real worker", () => {
   });
 
   it("agents add prints the token once and the install commands; that token brings a real agent online", async () => {
-    const r = await cli(["agents", "add", "web-1"]);
+    const r = await cli(["agents", "add", "web-1", "--repo", "acme/site", "--workdir", repo.live]);
     expect(r.code, r.stderr).toBe(0);
     agentToken = /^ {2}(hra_\S+)$/m.exec(r.stdout)?.[1] ?? "";
     expect(agentToken).not.toBe("");
@@ -167,23 +168,28 @@ describe("hookrelay CLI against the real worker", () => {
     const yaml = /<<'EOF'\n([\s\S]*?)\nEOF\n/.exec(r.stdout)?.[1] ?? "";
     const parsed = parseConfig(yaml, "/etc/hookrelay/agent.yml");
     expect(parsed.ok, JSON.stringify(parsed)).toBe(true);
-    if (parsed.ok) expect(parsed.config).toMatchObject({ server: `ws://127.0.0.1:${port}`, target: "default", name: "web-1", tokenFile: "/etc/hookrelay/token" });
-    // The token reaches install through its environment, never its argv.
-    expect(r.stdout).toContain(` HOOKRELAY_AGENT_TOKEN='${agentToken}' hookrelay-agent install --config /etc/hookrelay/agent.yml`);
+    if (parsed.ok) expect(parsed.config).toMatchObject({ server: `ws://127.0.0.1:${port}`, target: "default", name: "web-1", tokenFile: "/etc/hookrelay/token", pipelines: [{ repo: "acme/site", workdir: repo.live }] });
+    // The token reaches check and install through their environment, never argv; install runs only if check passed.
+    expect(r.stdout).toContain(` HOOKRELAY_AGENT_TOKEN='${agentToken}' sh -c 'hookrelay-agent check --config /etc/hookrelay/agent.yml && hookrelay-agent install --config /etc/hookrelay/agent.yml'`);
     expect(r.stdout).not.toContain(secrets.ADMIN_TOKEN);
 
     const twice = await cli(["agents", "add", "web-1"]);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toContain("hookrelay agents rotate web-1");
 
-    // The printed install line, run by bash as printed, in a scratch root: `hookrelay-agent` is the
-    // agent's CLI from source with --root, so the token file lands under it (mode 0600, from the environment).
+    // The printed check-and-install line, run by bash as printed but for the config's path (under a
+    // scratch root) and install's --root: `hookrelay-agent` on PATH is the agent's CLI from source, so
+    // the token file lands under the root (mode 0600, from the environment).
     const root = join(scratch, "server-root");
     mkdirSync(join(root, "etc/hookrelay"), { recursive: true });
     writeFileSync(join(root, "etc/hookrelay/agent.yml"), yaml + "\n");
-    const installLine = r.stdout.split("\n").find((l) => l.includes("hookrelay-agent install"))!;
-    const shim = `hookrelay-agent() { '${NODE}' '${join(REPO_ROOT, "agent/commands/cli.ts")}' "$1" "$2" '${root}'"$3" --root '${root}'; }`;
-    const installed = spawnSync("bash", ["-c", `${shim}\n${installLine}`], { cwd: scratch, env: cliEnv(), encoding: "utf8" });
+    const bin = join(scratch, "server-bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "hookrelay-agent"), `#!/bin/sh\nexec '${NODE}' '${join(REPO_ROOT, "agent/commands/cli.ts")}' "$@"\n`, { mode: 0o755 });
+    const installLine = r.stdout.split("\n").find((l) => l.includes("hookrelay-agent install"))!
+      .replaceAll(" /etc/hookrelay/agent.yml", ` ${root}/etc/hookrelay/agent.yml`)
+      .replace(/(hookrelay-agent install --config \S+?)'$/, `$1 --root ${root}'`);
+    const installed = spawnSync("bash", ["-c", installLine], { cwd: scratch, env: cliEnv({ PATH: `${bin}:${process.env.PATH}` }), encoding: "utf8" });
     expect(installed.status, installed.stdout + installed.stderr).toBe(0);
     const tokenFile = join(root, "etc/hookrelay/token");
     expect(readFileSync(tokenFile, "utf8").trim()).toBe(agentToken);

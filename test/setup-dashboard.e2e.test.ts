@@ -76,10 +76,11 @@ describe.skipIf(missing !== null)("the setup page, in Chromium, as a newcomer co
     expect(token).toMatch(/^[A-Za-z0-9_-]{32,}$/);
     const install = (await page.locator(".add-server-result pre.install").textContent())!;
     expect(install).toContain(`server: ${worker.url.replace(/^http/, "ws")}\ntarget: default\nname: web-1\n`);
-    expect(install).toContain(`HOOKRELAY_AGENT_TOKEN='${token}' hookrelay-agent install --config /etc/hookrelay/agent.yml`);
+    expect(install).toContain(`HOOKRELAY_AGENT_TOKEN='${token}' sh -c 'hookrelay-agent check --config /etc/hookrelay/agent.yml && hookrelay-agent install --config /etc/hookrelay/agent.yml'`);
     expect(install).toContain(`${worker.url}/agent/hookrelay-agent.mjs{,.sha256}`);
     await waitState("agents", "red");
-    expect(await item("agents").textContent()).toContain("web-1: registered, never connected");
+    // It was red before too: wait for the redraw that "Add a server" starts, not just the state.
+    await expect.poll(() => item("agents").textContent(), { timeout: 20_000 }).toContain("web-1: registered, never connected");
 
     // Registering the same name again is refused with the API's reason, and no token is shown.
     await page.fill("form.add-server input[name=name]", "web-1");
