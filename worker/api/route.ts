@@ -100,7 +100,7 @@ export function apiRoutes(): Hono<AppEnv> {
   });
 
   // The secret to put in this target's GitHub hook: derived from the first configured secret (the
-  // current one; the others verify until they are removed). README "Several targets", docs/security.md "Per-target secrets".
+  // current one; the others verify until they are removed). docs/operations.md "Deploying by hand", docs/security.md "Per-target secrets".
   api.get("/targets/:target/webhook-secret", async (c) => {
     const configured = readSecrets(c.env.GITHUB_WEBHOOK_SECRET, "GITHUB_WEBHOOK_SECRET");
     if (!configured.ok) {
