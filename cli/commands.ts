@@ -3,7 +3,7 @@
  * logs, approve and reject. Each prints for a person, or with `--json` the API's own answer.
  */
 import { Client } from "./client.ts";
-import { AGENT_CONFIG_PATH, agentServer, installCommands, type PipelineFlags } from "../shared/install-commands.ts";
+import { AGENT_CONFIG_PATH, agentServer, installCommands, type PipelineFlags, readPipelineFlags } from "../shared/install-commands.ts";
 import { ago, CliError, stripAnsi, table } from "./output.ts";
 
 export interface Io {
@@ -23,26 +23,11 @@ function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, null, 2) + "\n");
 }
 
-const REPO_RE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-
-/** The flags, checked (a clear error naming the flag and why), or a CliError (exit 2). */
+/** The flags, checked (shared/install-commands.ts: a clear error naming the flag and why), or a CliError (exit 2). */
 export function checkPipelineFlags(f: PipelineFlags): PipelineFlags {
-  if (f.repo !== undefined && !REPO_RE.test(f.repo)) throw new CliError(`--repo must be OWNER/NAME, the GitHub repository (e.g. octo/app), not ${JSON.stringify(f.repo)}`, 2);
-  if (f.workdir !== undefined) {
-    const w = f.workdir;
-    if (!w.startsWith("/")) throw new CliError(`--workdir must be an absolute path on the server (e.g. /srv/app), not ${JSON.stringify(w)}`, 2);
-    if (/[\x00-\x1f\x7f]/.test(w)) throw new CliError("--workdir must not contain control characters (a newline would end the config's line)", 2);
-    if (w.split("/").some((seg) => seg === "." || seg === "..") || w === "/") throw new CliError(`--workdir ${JSON.stringify(w)}: name the app's own directory, without . or .. (e.g. /srv/app)`, 2);
-  }
-  if (f.branch !== undefined) {
-    const b = f.branch.replace(/^refs\/heads\//, "");
-    // git check-ref-format's rules that matter here; * and ? stay allowed (the agent's branches are globs).
-    if (b === "" || !/^[A-Za-z0-9._/*?-]+$/.test(b) || b.startsWith("-") || b.startsWith("/") || b.endsWith("/") || b.endsWith(".") || b.endsWith(".lock") || b.includes("..") || b.includes("//")) {
-      throw new CliError(`--branch must be a branch name (e.g. main, or a glob like release/*), not ${JSON.stringify(f.branch)}`, 2);
-    }
-    return { ...f, branch: b };
-  }
-  return f;
+  const checked = readPipelineFlags(f, "--");
+  if (!checked.ok) throw new CliError(checked.error, 2);
+  return checked.flags;
 }
 
 export async function agentsAdd(client: Client, io: Io, target: string, name: string, json: boolean, flags: PipelineFlags = {}): Promise<void> {

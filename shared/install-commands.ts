@@ -10,11 +10,39 @@ export function agentServer(url: string): string {
 
 export const AGENT_CONFIG_PATH = "/etc/hookrelay/agent.yml";
 
-/** What `agents add --repo/--workdir/--branch` puts in the pipeline (checked by the CLI); each absent one stays a placeholder to edit. */
+/** What `agents add --repo/--workdir/--branch` puts in the pipeline (checked by readPipelineFlags); each absent one stays a placeholder to edit. */
 export interface PipelineFlags {
   repo?: string;
   workdir?: string;
   branch?: string;
+}
+
+const REPO_RE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/**
+ * The pipeline's repo, workdir and branch checked before they are written into a config (each error
+ * names the field: `prefix` "--" for the CLI's flags, "" for the API's JSON fields); a branch given as
+ * refs/heads/… is taken as its name.
+ */
+export function readPipelineFlags(f: PipelineFlags, prefix: string): { ok: true; flags: PipelineFlags } | { ok: false; error: string } {
+  const no = (error: string) => ({ ok: false as const, error });
+  if (f.repo !== undefined && !REPO_RE.test(f.repo)) return no(`${prefix}repo must be OWNER/NAME, the GitHub repository (e.g. octo/app), not ${JSON.stringify(f.repo)}`);
+  if (f.workdir !== undefined) {
+    const w = f.workdir;
+    if (!w.startsWith("/")) return no(`${prefix}workdir must be an absolute path on the server (e.g. /srv/app), not ${JSON.stringify(w)}`);
+    if (/[\x00-\x1f\x7f]/.test(w)) return no(`${prefix}workdir must not contain control characters (a newline would end the config's line)`);
+    if (w.length > 4096) return no(`${prefix}workdir is longer than 4096 characters`);
+    if (w.split("/").some((seg) => seg === "." || seg === "..") || w === "/") return no(`${prefix}workdir ${JSON.stringify(w)}: name the app's own directory, without . or .. (e.g. /srv/app)`);
+  }
+  if (f.branch !== undefined) {
+    const b = f.branch.replace(/^refs\/heads\//, "");
+    // git check-ref-format's rules that matter here; * and ? stay allowed (the agent's branches are globs).
+    if (b === "" || b.length > 255 || !/^[A-Za-z0-9._/*?-]+$/.test(b) || b.startsWith("-") || b.startsWith("/") || b.endsWith("/") || b.endsWith(".") || b.endsWith(".lock") || b.includes("..") || b.includes("//")) {
+      return no(`${prefix}branch must be a branch name (e.g. main, or a glob like release/*), not ${JSON.stringify(f.branch)}`);
+    }
+    return { ok: true, flags: { ...f, branch: b } };
+  }
+  return { ok: true, flags: f };
 }
 
 /** A YAML scalar: plain when it is only path-safe characters, else double-quoted (JSON's quoting is YAML's). */

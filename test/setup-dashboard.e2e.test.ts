@@ -70,7 +70,16 @@ describe.skipIf(missing !== null)("the setup page, in Chromium, as a newcomer co
   });
 
   it("adds a server: the token is shown once with the install commands, and the agent it names connects", async () => {
+    // A relative app directory is refused before anything is registered, naming the field.
     await page.fill("form.add-server input[name=name]", "web-1");
+    await page.fill("form.add-server input[name=workdir]", "srv/app");
+    await page.click("form.add-server button[type=submit]");
+    await page.locator(".add-server-result .error", { hasText: "workdir must be an absolute path on the server" }).waitFor({ timeout: 10_000 });
+    expect(await page.locator(".add-server-result pre").count()).toBe(0);
+
+    await page.fill("form.add-server input[name=name]", "web-1");
+    await page.fill("form.add-server input[name=repo]", "acme/app");
+    await page.fill("form.add-server input[name=workdir]", "/srv/app");
     await page.click("form.add-server button[type=submit]");
     const token = (await page.locator(".add-server-result pre.token").textContent({ timeout: 10_000 }))!.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{32,}$/);
@@ -78,6 +87,10 @@ describe.skipIf(missing !== null)("the setup page, in Chromium, as a newcomer co
     expect(install).toContain(`server: ${worker.url.replace(/^http/, "ws")}\ntarget: default\nname: web-1\n`);
     expect(install).toContain(`HOOKRELAY_AGENT_TOKEN='${token}' sh -c 'hookrelay-agent check --config /etc/hookrelay/agent.yml && hookrelay-agent install --config /etc/hookrelay/agent.yml'`);
     expect(install).toContain(`${worker.url}/agent/hookrelay-agent.mjs{,.sha256}`);
+    // The pipeline's repo and app directory filled in, as `agents add --repo --workdir` does.
+    expect(install).toContain("    repo: acme/app\n");
+    expect(install).toContain("    workdir: /srv/app\n");
+    expect(install).not.toContain("# edit");
     await waitState("agents", "red");
     // It was red before too: wait for the redraw that "Add a server" starts, not just the state.
     await expect.poll(() => item("agents").textContent(), { timeout: 20_000 }).toContain("web-1: registered, never connected");

@@ -18,7 +18,7 @@ import { targetSecret } from "../webhook/target-secret.ts";
 import { logError, logInfo } from "../console-lines.ts";
 import { cursorFromEventId, followLog } from "./follow-log.ts";
 import { setupChecklist } from "./setup-checklist.ts";
-import { installCommands } from "../../shared/install-commands.ts";
+import { installCommands, type PipelineFlags, readPipelineFlags } from "../../shared/install-commands.ts";
 import { publicUrl } from "../target-object/reports/report-wiring.ts";
 
 const DEFAULT_LIMIT = 20;
@@ -130,16 +130,19 @@ export function apiRoutes(): Hono<AppEnv> {
   api.get("/targets/:target/agents", async (c) => c.json({ agents: await stub(c).listAgents() }));
 
   api.post("/targets/:target/agents", async (c) => {
-    const body = await jsonBody(c, "{name}");
+    const body = await jsonBody(c, "{name, repo?, workdir?, branch?}");
     if (!body.ok) return body.answer;
     const name = readAgentName(body.value);
     if (!name.ok) return c.json({ error: name.error }, 400);
+    const flags = readInstallFields(body.value);
+    if (!flags.ok) return c.json({ error: flags.error }, 400);
     const result = await stub(c).registerAgent(name.name);
     if (!result.ok) return c.json({ error: result.error }, result.status);
     // `install`: the server's commands with this worker's URL, the target, the name and the token filled
-    // in — what `hookrelay agents add` prints, and the dashboard's "Add a server" shows once.
+    // in (and the pipeline's repo, workdir and branch when given) — what `hookrelay agents add` prints,
+    // and the dashboard's "Add a server" shows once.
     const url = publicUrl(c.env.PUBLIC_URL) ?? new URL(c.req.url).origin;
-    const install = installCommands({ url, target: c.req.param("target"), name: result.name, token: result.token });
+    const install = installCommands({ url, target: c.req.param("target"), name: result.name, token: result.token, ...flags.flags });
     return c.json({ name: result.name, token: result.token, install }, 201);
   });
 
@@ -256,6 +259,26 @@ export function apiRoutes(): Hono<AppEnv> {
 function readAgentName(value: unknown): { ok: true; name: string } | { ok: false; error: string } {
   try {
     return { ok: true, name: new Reader(value).field("name").string({ pattern: NAME_PATTERN, patternHint: NAME_HINT }) };
+  } catch (e) {
+    if (e instanceof InvalidInput) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+/** The optional pipeline fields of POST …/agents (strings; "" is absent), checked as the CLI's flags are. */
+function readInstallFields(value: unknown): { ok: true; flags: PipelineFlags } | { ok: false; error: string } {
+  try {
+    const r = new Reader(value);
+    const field = (key: "repo" | "workdir" | "branch") => {
+      const v = r.has(key) ? r.field(key).optionalString({ max: 4096 }) : null;
+      return v === null || v === undefined || v.trim() === "" ? undefined : v.trim();
+    };
+    const flags: PipelineFlags = {};
+    for (const key of ["repo", "workdir", "branch"] as const) {
+      const v = field(key);
+      if (v !== undefined) flags[key] = v;
+    }
+    return readPipelineFlags(flags, "");
   } catch (e) {
     if (e instanceof InvalidInput) return { ok: false, error: e.message };
     throw e;

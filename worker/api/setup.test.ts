@@ -3,7 +3,7 @@
 // signature shown as the hook's wrong secret, an agent of another protocol named, wait_for without the
 // events it needs.
 import { describe, expect, it } from "vitest";
-import { connectAgent, eventually, helloAgent, pipeline, postWebhook, pushPayload, registerAgent, apiJson, uniqueName } from "../../testing/workerd/worker-support.ts";
+import { agentsOf, api, connectAgent, eventually, helloAgent, pipeline, postWebhook, pushPayload, registerAgent, apiJson, uniqueName } from "../../testing/workerd/worker-support.ts";
 import type { SetupCheck } from "./setup-checklist.ts";
 import { workflowRunPayload, REPO, HEAD_SHA } from "../../testing/workerd/run-payloads.ts";
 
@@ -127,5 +127,24 @@ describe("GET /api/targets/:target/setup", () => {
     expect(s.facts.deliveries).toHaveLength(1);
     expect(s.facts.deliveries[0]).toMatchObject({ kind: "issues", status: 200 });
     expect(s.facts.deliveries[0]!.answer).toContain("200: ignored: issues events are not deployed");
+  });
+
+  it("POST …/agents answers the install commands, the pipeline's fields checked before anything is registered", async () => {
+    const target = uniqueName("setup");
+    const post = (body: unknown) => api(`/api/targets/${target}/agents`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    const bad = await post({ name: "web-1", repo: "not a repo" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'repo must be OWNER/NAME, the GitHub repository (e.g. octo/app), not "not a repo"' });
+    expect(await agentsOf(target)).toEqual([]);
+
+    const res = await post({ name: "web-1", repo: "octo/app", workdir: "/srv/my app", branch: "refs/heads/release/*" });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { name: string; token: string; install: string };
+    expect(body.install).toContain(`target: ${target}\nname: web-1\n`);
+    expect(body.install).toContain('    repo: octo/app\n    branches: ["release/*"]\n    workdir: "/srv/my app"\n');
+    expect(body.install).toContain(` HOOKRELAY_AGENT_TOKEN='${body.token}' sh -c`);
+    // Without the fields, the placeholders to edit.
+    const plain = (await (await post({ name: "web-2" })).json()) as { install: string };
+    expect(plain.install).toContain("OWNER/REPO              # edit");
   });
 });

@@ -70,15 +70,18 @@ function checklist(checks) {
 /** Registers an agent; its token and the server's commands are shown once, here, and never again. */
 function addServer(target, redraw) {
   const name = h("input", { name: "name", placeholder: "web-1", "aria-label": "server (agent) name", required: true, pattern: NAME.source, size: 16 });
+  // Optional: filled into the printed config's pipeline (else it keeps placeholders to edit), as `agents add --repo --workdir`.
+  const repo = h("input", { name: "repo", placeholder: "OWNER/APP", "aria-label": "GitHub repository (optional)", size: 18 });
+  const workdir = h("input", { name: "workdir", placeholder: "/srv/app", "aria-label": "app directory on the server (optional)", size: 14 });
   const button = h("button", { type: "submit" }, "Add a server");
   const out = h("div", { class: "add-server-result", "aria-live": "polite" });
-  const form = h("form", { class: "add-server" }, h("label", {}, "Agent name ", name), button);
+  const form = h("form", { class: "add-server" }, h("label", {}, "Agent name ", name), h("label", {}, "Repository ", repo), h("label", {}, "App directory ", workdir), button);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     button.disabled = true;
     out.replaceChildren();
     try {
-      const r = await apiPost(`${path("targets", target)}/agents`, { name: name.value.trim() });
+      const r = await apiPost(`${path("targets", target)}/agents`, { name: name.value.trim(), repo: repo.value.trim(), workdir: workdir.value.trim() });
       out.replaceChildren(
         h("p", {}, "Registered ", h("strong", {}, r.name), ". Its token, shown this once (the worker keeps only its SHA-256):"),
         h("pre", { class: "token" }, r.token),
