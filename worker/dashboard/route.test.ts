@@ -1,18 +1,24 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, cookieSignedWith, loginForm, ORIGIN, request, signIn, tampered } from "../../testing/workerd/login-session.ts";
-import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
+import { loginHtml, pageHtml } from "./page.ts";
 import { MAX_LOGIN_BYTES, PAGE_PATHS, WRONG_TOKEN } from "./route.ts";
 
 const HOUR = 3600_000;
 const PAGES = ["/", "/targets/default", "/targets/default/deployments/d-1", "/targets/default/jobs/j-1"];
 
 function expectPageHeaders(res: Response): void {
-  expect(res.headers.get("Content-Security-Policy")).toBe(DASHBOARD_CSP);
+  expect(res.headers.get("Content-Security-Policy")).toBe(
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  );
   expect(res.headers.get("X-Frame-Options")).toBe("DENY");
   expect(res.headers.get("Cache-Control")).toBe("no-store");
   expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
   expect(res.headers.get("Referrer-Policy")).toBe("same-origin");
+  // hono/secure-headers' defaults, which the hand-written headers did not set.
+  expect(res.headers.get("Strict-Transport-Security")).toBe("max-age=15552000; includeSubDomains");
+  expect(res.headers.get("Cross-Origin-Opener-Policy")).toBe("same-origin");
+  expect(res.headers.get("Cross-Origin-Resource-Policy")).toBe("same-origin");
 }
 
 /** The attributes of a Set-Cookie header, split and trimmed. */
