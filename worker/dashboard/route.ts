@@ -17,7 +17,7 @@ import { tokensEqual } from "../http/constant-time.ts";
 import { formBodyLimit, readFormBody } from "../http/form-body.ts";
 import { safeNextPath } from "../http/next-path.ts";
 import { pageHeaders } from "../http/page-headers.ts";
-import { sessionClearCookie, sessionSetCookie, signSession } from "../http/login-session.ts";
+import { sessionClearCookie, sessionSetCookie } from "../http/login-session.ts";
 import { endEverySession, endSession, liveSession } from "../http/login-session-store.ts";
 import { logInfo, logWarn } from "../console-lines.ts";
 import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
@@ -100,7 +100,7 @@ export function dashboardRoutes(): Hono<AppEnv> {
       return c.body(loginHtml({ next, error: WRONG_TOKEN }), 401, HTML);
     }
     const generation = await state.loginSucceeded(client);
-    c.header("Set-Cookie", sessionSetCookie(await signSession(admin.token, { gen: generation }), c.req.url));
+    c.header("Set-Cookie", await sessionSetCookie(admin.token, { gen: generation }, c.req.url));
     return c.redirect(next, 303);
   });
 
