@@ -27,29 +27,3 @@ describe("an ADMIN_TOKEN under 32 characters fails closed", () => {
     expect(res.status).toBe(200);
   });
 });
-
-// Hono's bearerAuth reads only RFC 6750's b64token from the header: a token it could never match is
-// named at once, on every door, rather than answering the right token 401.
-describe("an ADMIN_TOKEN a Bearer header cannot carry fails closed", () => {
-  const token = `${"z".repeat(32)}!#`;
-  const odd = { ...env, ADMIN_TOKEN: token };
-
-  it.each([
-    ["GET /api", "/api/targets/default/jobs", { headers: { Authorization: `Bearer ${token}` } }],
-    ["GET /login", "/login", {}],
-    ["POST /login", "/login", loginForm({ token, next: "/" })],
-  ])("answers %s with 500 naming ADMIN_TOKEN and why, never the token", async (_what, path, init) => {
-    const res = await request(path, init, odd);
-    expect(res.status).toBe(500);
-    const text = await res.text();
-    expect(text).toContain("ADMIN_TOKEN has characters a Bearer header cannot carry");
-    expect(text).not.toContain(token);
-    expect(res.headers.get("Set-Cookie")).toBeNull();
-  });
-
-  it("takes base64 with padding", async () => {
-    const padded = `${"A1+/".repeat(8)}==`;
-    const res = await request("/api/targets/default/jobs", { headers: { Authorization: `Bearer ${padded}` } }, { ...env, ADMIN_TOKEN: padded });
-    expect(res.status).toBe(200);
-  });
-});
