@@ -27,7 +27,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
-    // A refusal a Hono middleware threw (bearerAuth's 401): its answer as it made it.
+    // An answer a Hono middleware or helper threw (HTTPException, e.g. bodyLimit without onError): as it made it.
     if (err instanceof HTTPException) return err.getResponse();
     // A target whose database schema its DO cannot use (target-unavailable.ts): say so, as the DO does.
     const unavailable = targetUnavailableMessage(err);
