@@ -1,6 +1,7 @@
 import { SSEStreamingApi } from "hono/streaming";
 import { describe, expect, it } from "vitest";
-import { pumpLog, type LogPageSource } from "./follow-log.ts";
+import { Hono } from "hono";
+import { followLog, pumpLog, type LogPageSource } from "./follow-log.ts";
 import { api, event, eventually, helloAgent, postWebhook, pushPayload, runningJob, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 interface SseEvent {
@@ -154,5 +155,23 @@ describe("pumpLog", () => {
     releaseSecond!();
     await eventually("pumpLog to return", () => returned, 5000, 10);
     expect(calls).toBe(2);
+  });
+});
+
+describe("followLog", () => {
+  it("ends the stream when reading the log fails, without telling the client why", async () => {
+    let calls = 0;
+    const source: LogPageSource = {
+      async getLogPage() {
+        calls += 1;
+        if (calls === 1) return { text: "one\n", cursor: { seq: 1, note: 0 }, atLineStart: true, more: true, ended: false };
+        throw new Error("internal detail of the Target DO");
+      },
+    };
+    const app = new Hono();
+    app.get("/", (c) => followLog(c, source, "job-1", null, { seq: 0, note: 0 }));
+    const res = await app.request("/");
+    expect(res.headers.get("Content-Type")).toBe("text/event-stream");
+    expect(await readAll(res.body!)).toBe('event: log\ndata: "one\\n"\nid: 1:0\n\n');
   });
 });

@@ -14,6 +14,7 @@
  */
 import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import { logError } from "../console-lines.ts";
 import { LOG_START, type LogCursor } from "../target-object/jobs/log-reader.ts";
 
 const POLL_MS = 500;
@@ -57,5 +58,13 @@ export async function pumpLog(stream: SSEStreamingApi, source: LogPageSource, jo
 }
 
 export function followLog(c: Context, source: LogPageSource, jobId: string, step: string | null, after: LogCursor): Response {
-  return streamSSE(c, (stream) => pumpLog(stream, source, jobId, step, after));
+  // Caught here, not by streamSSE's onError, which would write the error's message to the client. The
+  // stream just ends; an EventSource reconnects with Last-Event-ID and resumes.
+  return streamSSE(c, async (stream) => {
+    try {
+      await pumpLog(stream, source, jobId, step, after);
+    } catch (e) {
+      logError(`[job ${jobId}] the live log stream failed:`, e);
+    }
+  });
 }
