@@ -1,5 +1,6 @@
 /** The worker's Hono app: webhook, agent sockets, operator API, dashboard (pages, sign-in, assets), health. */
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { agentBundleRoutes } from "./agent-bundle.ts";
 import { agentSocketRoutes } from "./agent-socket.ts";
 import { apiRoutes } from "./api/route.ts";
@@ -26,6 +27,8 @@ export function createApp(): Hono<AppEnv> {
   app.route("/", dashboardRoutes());
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
+    // An answer a Hono middleware or helper threw (HTTPException, e.g. bodyLimit without onError): as it made it.
+    if (err instanceof HTTPException) return err.getResponse();
     // A target whose database schema its DO cannot use (target-unavailable.ts): say so, as the DO does.
     const unavailable = targetUnavailableMessage(err);
     if (unavailable !== null) return c.json({ error: unavailable }, 503);

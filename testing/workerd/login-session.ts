@@ -1,7 +1,7 @@
 /** Helpers for tests of the session cookie (inside workerd): a real sign-in through the app. */
 import { env } from "cloudflare:workers";
 import { app } from "../../worker/app.ts";
-import { SESSION_COOKIE, signSession } from "../../worker/http/login-session.ts";
+import { sessionSetCookie } from "../../worker/http/login-session.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const ORIGIN = "https://hookrelay.example";
@@ -24,7 +24,7 @@ export async function signIn(origin = ORIGIN, testEnv: Env = env): Promise<strin
 
 /** A cookie built with the module's own signer (generation 0): `nowMs` in the past makes an expired one. */
 export async function cookieSignedWith(adminToken: string, nowMs: number = Date.now()): Promise<string> {
-  return `${SESSION_COOKIE}=${await signSession(adminToken, { gen: 0 }, nowMs)}`;
+  return (await sessionSetCookie(adminToken, { gen: 0 }, ORIGIN, nowMs)).split(";")[0]!;
 }
 
 /** The signed-in cookie with its payload changed by one character. */

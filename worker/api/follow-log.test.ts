@@ -1,4 +1,7 @@
+import { SSEStreamingApi } from "hono/streaming";
 import { describe, expect, it } from "vitest";
+import { Hono } from "hono";
+import { followLog, pumpLog, type LogPageSource } from "./follow-log.ts";
 import { api, event, eventually, helloAgent, postWebhook, pushPayload, runningJob, uniqueName } from "../../testing/workerd/worker-support.ts";
 
 interface SseEvent {
@@ -71,7 +74,9 @@ describe("GET …/jobs/:id/log?follow=1", () => {
       }, 5000, 10);
     };
     await readUntil("\n\n");
-    expect(received).toBe('id: 2:0\nevent: log\ndata: "--- fetch\\none\\ntwo\\n"\n\n');
+    // streamSSE's field order (event, data, id): an EventSource reads the fields of one event in any order.
+    expect(received).toBe('event: log\ndata: "--- fetch\\none\\ntwo\\n"\nid: 2:0\n\n');
+    expect(follow.headers.get("Cache-Control")).toBe("no-store");
 
     agent.send(event(id, 3, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
     agent.send(event(id, 4, { kind: "job-end", status: "succeeded" }));
@@ -117,5 +122,56 @@ describe("GET …/jobs/:id/log?follow=1", () => {
 
   it("answers 404 for an unknown job", async () => {
     expect((await api(`/api/targets/${uniqueName()}/jobs/nope/log?follow=1`)).status).toBe(404);
+  });
+});
+
+describe("pumpLog", () => {
+  it("stops asking for pages once the client has gone away", async () => {
+    let calls = 0;
+    let releaseSecond: (() => void) | null = null;
+    let secondAsked = false;
+    const source: LogPageSource = {
+      async getLogPage(_id, _step, after) {
+        calls += 1;
+        if (calls === 1) return { text: "one\n", cursor: { seq: 1, note: 0 }, atLineStart: true, more: false, ended: false };
+        if (calls === 2) {
+          secondAsked = true;
+          // Held until the client is gone; then a page that would be read past at once (more: true).
+          await new Promise<void>((resolve) => (releaseSecond = resolve));
+          return { text: "", cursor: after, atLineStart: true, more: true, ended: false };
+        }
+        return { text: "", cursor: after, atLineStart: true, more: false, ended: false };
+      },
+    };
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const stream = new SSEStreamingApi(writable, readable);
+    let returned = false;
+    void pumpLog(stream, source, "job-1", null, { seq: 0, note: 0 }).then(() => (returned = true));
+    const reader = stream.responseReadable.pipeThrough(new TextDecoderStream()).getReader();
+    expect((await reader.read()).value).toBe('event: log\ndata: "one\\n"\nid: 1:0\n\n');
+    await eventually("the second page to be asked for", () => secondAsked, 5000, 10);
+    await reader.cancel();
+    await eventually("the stream to abort", () => stream.aborted, 5000, 10);
+    releaseSecond!();
+    await eventually("pumpLog to return", () => returned, 5000, 10);
+    expect(calls).toBe(2);
+  });
+});
+
+describe("followLog", () => {
+  it("ends the stream when reading the log fails, without telling the client why", async () => {
+    let calls = 0;
+    const source: LogPageSource = {
+      async getLogPage() {
+        calls += 1;
+        if (calls === 1) return { text: "one\n", cursor: { seq: 1, note: 0 }, atLineStart: true, more: true, ended: false };
+        throw new Error("internal detail of the Target DO");
+      },
+    };
+    const app = new Hono();
+    app.get("/", (c) => followLog(c, source, "job-1", null, { seq: 0, note: 0 }));
+    const res = await app.request("/");
+    expect(res.headers.get("Content-Type")).toBe("text/event-stream");
+    expect(await readAll(res.body!)).toBe('event: log\ndata: "one\\n"\nid: 1:0\n\n');
   });
 });

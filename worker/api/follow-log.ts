@@ -1,13 +1,20 @@
 /**
- * `GET …/jobs/:id/log?follow=1`: the log as server-sent events until the job ends. Each `log` event's
- * data is one JSON string holding a piece of the log (the client JSON-parses it and appends it); its
- * `id` is where the piece ended, `<seq>:<note>` (the last agent event seq and worker note id it
- * covers), so a reconnecting client resumes with `Last-Event-ID`; an `end` event (data: JSON) closes it.
+ * `GET …/jobs/:id/log?follow=1`: the log as server-sent events until the job ends, through Hono's
+ * `streamSSE`. Each `log` event's data is one JSON string holding a piece of the log (the client
+ * JSON-parses it and appends it); its `id` is where the piece ended, `<seq>:<note>` (the last agent
+ * event seq and worker note id it covers), so a reconnecting client resumes with `Last-Event-ID`; an
+ * `end` event (data: JSON) closes it. A client that goes away aborts the stream, and the loop stops
+ * asking the Target DO for pages.
  *
  * SSE ends a line at "\r\n", "\n" and a lone "\r" alike, so raw log text in a `data:` line would let
  * step output (git and pip progress bars print bare "\r") end the line and forge `id:` or `event:`
- * lines. JSON.stringify escapes both, so nothing from the log reaches the framing.
+ * lines. JSON.stringify escapes both, so each piece is one `data:` line and nothing from the log
+ * reaches the framing (streamSSE would split raw text into several `data:` lines, which is safe too,
+ * but the JSON string is the contract the clients read).
  */
+import type { Context } from "hono";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import { logError } from "../console-lines.ts";
 import { LOG_START, type LogCursor } from "../target-object/jobs/log-reader.ts";
 
 const POLL_MS = 500;
@@ -27,41 +34,37 @@ export function cursorFromEventId(header: string | undefined): LogCursor {
   return m ? { seq: Number(m[1]), note: Number(m[2] ?? "0") } : LOG_START;
 }
 
-/** `json` must be JSON.stringify output: it holds no CR or LF, so it is one `data:` line. */
-function sseEvent(event: string, json: string, cursor?: LogCursor): string {
-  return `${cursor === undefined ? "" : `id: ${cursor.seq}:${cursor.note}\n`}event: ${event}\ndata: ${json}\n\n`;
-}
-
-export function followLog(source: LogPageSource, jobId: string, step: string | null, after: LogCursor): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
+/** Writes the log's pages to `stream` until the job ends or the client goes away (the stream aborts). */
+export async function pumpLog(stream: SSEStreamingApi, source: LogPageSource, jobId: string, step: string | null, after: LogCursor): Promise<void> {
   let cursor = after;
   let atLineStart = true;
-  let canceled = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        if (canceled) return;
-        const page = await source.getLogPage(jobId, step, cursor, atLineStart);
-        if (!page) {
-          controller.enqueue(encoder.encode(sseEvent("end", JSON.stringify({ error: "no such job" }))));
-          controller.close();
-          return;
-        }
-        cursor = page.cursor;
-        atLineStart = page.atLineStart;
-        if (page.text) controller.enqueue(encoder.encode(sseEvent("log", JSON.stringify(page.text), cursor)));
-        if (!page.more && page.ended) {
-          controller.enqueue(encoder.encode(sseEvent("end", JSON.stringify({ lastSeq: cursor.seq }))));
-          controller.close();
-          return;
-        }
-        if (page.text) return; // let the client read; the next pull continues
-        // A full page without text (rows with no data) is read past at once; only the live end waits.
-        if (!page.more) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
-    },
-    cancel() {
-      canceled = true;
-    },
+  while (!stream.aborted) {
+    const page = await source.getLogPage(jobId, step, cursor, atLineStart);
+    if (!page) {
+      await stream.writeSSE({ event: "end", data: JSON.stringify({ error: "no such job" }) });
+      return;
+    }
+    cursor = page.cursor;
+    atLineStart = page.atLineStart;
+    // writeSSE resolves once the client has room: a slow reader slows the reads from the DO.
+    if (page.text) await stream.writeSSE({ event: "log", data: JSON.stringify(page.text), id: `${cursor.seq}:${cursor.note}` });
+    if (!page.more && page.ended) {
+      await stream.writeSSE({ event: "end", data: JSON.stringify({ lastSeq: cursor.seq }) });
+      return;
+    }
+    // A full page without text (rows with no data) is read past at once; only the live end waits.
+    if (!page.text && !page.more && !stream.aborted) await stream.sleep(POLL_MS);
+  }
+}
+
+export function followLog(c: Context, source: LogPageSource, jobId: string, step: string | null, after: LogCursor): Response {
+  // Caught here, not by streamSSE's onError, which would write the error's message to the client. The
+  // stream just ends; an EventSource reconnects with Last-Event-ID and resumes.
+  return streamSSE(c, async (stream) => {
+    try {
+      await pumpLog(stream, source, jobId, step, after);
+    } catch (e) {
+      logError(`[job ${jobId}] the live log stream failed:`, e);
+    }
   });
 }

@@ -181,9 +181,7 @@ export function apiRoutes(): Hono<AppEnv> {
     const step = c.req.query("step") ?? null;
     if (c.req.query("follow") === "1") {
       if (!(await stub(c).getJob(id))) return jobNotFound(c, id);
-      return new Response(followLog(stub(c), id, step, cursorFromEventId(c.req.header("Last-Event-ID"))), {
-        headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store" },
-      });
+      return followLog(c, stub(c), id, step, cursorFromEventId(c.req.header("Last-Event-ID")));
     }
     const log = await stub(c).getJobLog(id, step);
     if (!log) return jobNotFound(c, id);

@@ -14,10 +14,10 @@ import { sameOrigin } from "../http/admin-auth.ts";
 import type { AppEnv } from "../http/app-env.ts";
 import { clientAddress } from "../http/client-address.ts";
 import { tokensEqual } from "../http/constant-time.ts";
-import { readFormBody } from "../http/form-body.ts";
+import { formBodyLimit, readFormBody } from "../http/form-body.ts";
 import { safeNextPath } from "../http/next-path.ts";
 import { pageHeaders } from "../http/page-headers.ts";
-import { sessionClearCookie, sessionSetCookie, signSession } from "../http/login-session.ts";
+import { sessionClearCookie, sessionSetCookie } from "../http/login-session.ts";
 import { endEverySession, endSession, liveSession } from "../http/login-session-store.ts";
 import { logInfo, logWarn } from "../console-lines.ts";
 import { DASHBOARD_CSP, loginHtml, pageHtml } from "./page.ts";
@@ -77,10 +77,10 @@ export function dashboardRoutes(): Hono<AppEnv> {
     return c.body(loginHtml({ next, error: null }), 200, HTML);
   });
 
-  app.post("/login", async function login(c) {
+  app.post("/login", formBodyLimit(MAX_LOGIN_BYTES), async function login(c) {
     const admin = adminTokenOr500(c);
     if (!admin.ok) return admin.answer;
-    const form = await readFormBody(c.req.raw, MAX_LOGIN_BYTES);
+    const form = await readFormBody(c);
     if (!form.ok) return c.text(form.error, form.status);
     const tokens = form.fields.getAll("token");
     const nexts = form.fields.getAll("next");
@@ -100,7 +100,7 @@ export function dashboardRoutes(): Hono<AppEnv> {
       return c.body(loginHtml({ next, error: WRONG_TOKEN }), 401, HTML);
     }
     const generation = await state.loginSucceeded(client);
-    c.header("Set-Cookie", sessionSetCookie(await signSession(admin.token, { gen: generation }), c.req.url));
+    c.header("Set-Cookie", await sessionSetCookie(admin.token, { gen: generation }, c.req.url));
     return c.redirect(next, 303);
   });
 

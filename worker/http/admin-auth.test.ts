@@ -35,6 +35,24 @@ describe("the admin API accepts the bearer token or the session cookie", () => {
     expect(res.status).toBe(401);
   });
 
+  // One refusal for every malformed header (Hono's bearerAuth would answer some of these 400).
+  it.each(["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", `Bearer ${ADMIN_TOKEN} extra`, "Bearer nope!", `Token ${ADMIN_TOKEN}`])(
+    "refuses the Authorization header %j with the same 401 and challenge",
+    async (authorization) => {
+      const res = await request(`/api/targets/${uniqueName()}/jobs`, { headers: { Authorization: authorization } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("WWW-Authenticate")).toBe('Bearer realm="hookrelay"');
+      expect(res.headers.get("Cache-Control")).toBe("no-store");
+      expect(await res.json()).toEqual({ error: "missing or invalid bearer token" });
+    },
+  );
+
+  it("takes the token with any case of the scheme and extra spaces", async () => {
+    for (const authorization of [`bearer ${ADMIN_TOKEN}`, `BEARER   ${ADMIN_TOKEN}`]) {
+      expect((await request(`/api/targets/${uniqueName()}/jobs`, { headers: { Authorization: authorization } })).status).toBe(200);
+    }
+  });
+
   it("refuses a wrong bearer token even alongside a valid cookie", async () => {
     const res = await request(`/api/targets/${uniqueName()}/jobs`, { headers: { Cookie: await signIn(), Authorization: "Bearer nope" } });
     expect(res.status).toBe(401);

@@ -6,6 +6,12 @@
  * (CSRF). A bearer header cannot be forged cross-site without CORS, which this worker never grants, so
  * bearer needs no Origin. Checks in order: token set and long enough (500) → bearer given (ok or 401)
  * → cookie (ok, 403 cross-origin) → 401.
+ *
+ * Not Hono's `bearerAuth`: keeping this door's behaviour would override all it decides but the header
+ * parsing (`verifyToken` for the comparison — its default also walks the plain strings, as long as the
+ * longer one — and all three refusals for the one 401 body, where it answers a malformed header 400),
+ * its RFC 6750 token pattern would refuse ADMIN_TOKENs that work today, and the agent sockets need
+ * bearer-token.ts anyway. docs/dependencies.md has the measurements.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { logAdminTokenProblem, readAdminToken } from "./admin-secret.ts";

@@ -5,11 +5,11 @@
 import type { Context } from "hono";
 import { adminState } from "./admin-state-stub.ts";
 import type { AppEnv } from "./app-env.ts";
-import { type SessionClaims, sessionCookieValue, verifySession } from "./login-session.ts";
+import { type SessionClaims, verifySession } from "./login-session.ts";
 
 /** The request's session: its cookie verifies for this admin token and it has not been ended. */
 export async function liveSession(c: Context<AppEnv>, adminToken: string, nowMs: number = Date.now()): Promise<SessionClaims | null> {
-  const claims = await verifySession(adminToken, sessionCookieValue(c.req.header("Cookie")), nowMs);
+  const claims = await verifySession(adminToken, c.req.header("Cookie"), nowMs);
   if (claims === null) return null;
   const state = await adminState(c.env, adminToken);
   return (await state.sessionLive(claims.sid, claims.gen)) ? claims : null;

@@ -4,8 +4,10 @@
  *
  * Why not `universal-github-app-jwt`: its build for workerd (package `imports` "#crypto" without the
  * "node" condition, which is what wrangler bundles) throws on a PKCS#1 key — the format GitHub hands
- * out — and under Node it converts the key with node:crypto, so tests in Node would run a different
- * path than the worker ships. The wrapping has to be ours anyway (github-key.ts); the JWT is 20 lines.
+ * out (github-app-jwt-library.test.ts runs it in workerd to show it, 2.2.2) — and under Node it converts
+ * the key with node:crypto, so tests in Node would run a different path than the worker ships. The
+ * wrapping has to be ours anyway (github-key.ts); the JWT is 20 lines, and this one keeps the imported
+ * key between calls where the library imports it again for every token.
  *
  * The caches are module-level: a Durable Object eviction only loses them (one more token minted).
  */
