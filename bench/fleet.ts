@@ -41,8 +41,12 @@ const STEPS = ["first", "last"];
 
 export interface FleetOptions {
   agents: number;
-  /** Real agent processes among them (at least 2): the first and the last host in rollout order. */
+  /** Real agent processes among them (default 2; the bench runs 2): the first and the last host in rollout order, then spread between. */
   real?: number;
+  /** Heartbeat interval of every agent (ms). Default: the agent's own (30 s). */
+  heartbeatMs?: number;
+  /** Pushes no pipeline matches, to each target in turn. Default 20. */
+  noMatchPushes?: number;
   /** Run the built bundle for the real agents (the bench's way). */
   bundle?: boolean;
   /** Rollouts measured, after one warm-up. Default 3. */
@@ -86,6 +90,8 @@ export interface FleetResult {
   idleWakeups: number;
   /** What the idle entries were, by kind. */
   idleEntries: Record<string, number>;
+  /** Every entry the traced worker wrote for the fleet's target, by kind (its reconnects' included). */
+  tracedEntries: Record<string, number>;
   idleCpuMs: number;
   rssStartMb: number;
   rssFleetMb: number;
@@ -193,19 +199,19 @@ const ms = (ns: bigint) => Number(ns) / 1e6;
 
 export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
   const n = o.agents;
-  const realCount = Math.min(n, Math.max(2, o.real ?? 2));
+  const realCount = Math.min(n, Math.max(1, o.real ?? 2));
   const log = o.log ?? (() => {});
   const failures: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-bench-fleet-"));
   const stampsFile = join(dir, "stamps");
-  const worker: WorkerProcess = await startWorker({ vars: { TRACE_DO_ENTRIES: "true" } });
+  let worker: WorkerProcess = await startWorker();
   const url = worker.url;
   const real: AgentProcess[] = [];
   const fleet: FleetAgent[] = [];
   let one: FleetAgent | undefined;
   const result: FleetResult = {
     agents: n, real: realCount, connectMs: NaN, rollouts: [], rolloutMs: NaN, boundaryP50: NaN, boundaryMax: NaN, answerP50: NaN, oneAnswerP50: NaN, answerDeltaMs: NaN,
-    noMatchP50: NaN, oneNoMatchP50: NaN, idleMs: o.idleMs ?? 60_000, idleWakeups: NaN, idleEntries: {}, idleCpuMs: NaN, rssStartMb: NaN, rssFleetMb: NaN,
+    noMatchP50: NaN, oneNoMatchP50: NaN, idleMs: o.idleMs ?? 60_000, idleWakeups: NaN, idleEntries: {}, tracedEntries: {}, idleCpuMs: NaN, rssStartMb: NaN, rssFleetMb: NaN,
     reconnectAllMs: NaN, reconnectFromKillMs: NaN, reconnectAttemptsPerAgent: NaN, jobsRun: 0, jobsFailed: 0, logsChecked: 0, logsNotWhole: 0, failures,
   };
   try {
@@ -228,9 +234,19 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
       if (realIndexes.has(i + 1)) {
         const workdir = join(dir, name);
         mkdirSync(workdir);
-        realStarts.push(startAgent({ server: url, target: FLEET_TARGET, name, token: tokens.get(name), bundle: o.bundle, pipelines: [realPipeline(name, workdir, stampsFile)] }));
+        realStarts.push(
+          startAgent({
+            server: url,
+            target: FLEET_TARGET,
+            name,
+            token: tokens.get(name),
+            bundle: o.bundle,
+            pipelines: [realPipeline(name, workdir, stampsFile)],
+            extra: o.heartbeatMs === undefined ? undefined : { heartbeat: `${o.heartbeatMs}ms` },
+          }),
+        );
       } else {
-        fleet.push(new FleetAgent({ server: url, target: FLEET_TARGET, name, token: tokens.get(name)!, pipelines: decl, stepMs: o.stepMs }).start());
+        fleet.push(new FleetAgent({ server: url, target: FLEET_TARGET, name, token: tokens.get(name)!, pipelines: decl, stepMs: o.stepMs, heartbeatMs: o.heartbeatMs }).start());
       }
     }
     real.push(...(await Promise.all(realStarts)));
@@ -247,14 +263,19 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
     await allConnected(120_000);
     result.connectMs = performance.now() - started;
     log(`fleet: ${n} connected in ${result.connectMs.toFixed(0)} ms`);
-    one = new FleetAgent({ server: url, target: ONE_TARGET, name: "solo-1", token: oneToken, pipelines: decl, stepMs: o.stepMs }).start();
+    one = new FleetAgent({ server: url, target: ONE_TARGET, name: "solo-1", token: oneToken, pipelines: decl, stepMs: o.stepMs, heartbeatMs: o.heartbeatMs }).start();
     await eventually("solo-1 connected", () => one!.connected, 30_000, 50);
 
     // Rollouts: one warm-up, then the measured ones.
     const byName = new Map(fleet.map((a) => [a.name, a]));
     const measured = o.rollouts ?? 3;
     for (let r = 0; r < 1 + measured; r++) {
+      const wpids = workerdPids(worker.process.pid);
+      const cpuBefore = cpuTicks(wpids);
+      const benchCpu = process.cpuUsage();
       const m = await oneRollout(url, byName, one, stampsFile, failures, result, log);
+      const bc = process.cpuUsage(benchCpu);
+      log(`fleet: CPU during the rollout and its log checks: workerd ${(cpuTicks(wpids) - cpuBefore) * 10} ms, this process (the protocol agents) ${((bc.user + bc.system) / 1000).toFixed(0)} ms`);
       if (r > 0) result.rollouts.push(m);
       log(`fleet: rollout ${r === 0 ? "warm-up" : r} ${m.deployment} ${m.status}: total ${m.totalMs.toFixed(0)} ms, ${m.batches} batches, boundaries ${m.boundaries.map((b) => b.toFixed(1)).join(" ")} ms; answer ${m.answerMs.toFixed(1)} ms (one agent: ${m.oneAnswerMs.toFixed(1)} ms)`);
     }
@@ -269,7 +290,7 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
     // A push no pipeline matches, to either target in turn: the fleet's sockets and rows alone.
     const noMatch: number[] = [];
     const oneNoMatch: number[] = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < (o.noMatchPushes ?? 20); i++) {
       for (const [target, into] of [[FLEET_TARGET, noMatch], [ONE_TARGET, oneNoMatch]] as const) {
         await settle();
         const t = performance.now();
@@ -280,21 +301,6 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
     }
     result.noMatchP50 = percentile(noMatch, 50);
     result.oneNoMatchP50 = percentile(oneNoMatch, 50);
-
-    // Idle: nothing asks the worker anything; the agents send their heartbeats. Lines are written
-    // LINE_DELAY_MS after their entry: a moment's pause on either side keeps the window's own.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const pids = workerdPids(worker.process.pid);
-    const outputBefore = worker.process.output().length;
-    const cpu0 = cpuTicks(pids);
-    log(`fleet: idling ${result.idleMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, result.idleMs));
-    result.idleCpuMs = (cpuTicks(pids) - cpu0) * 10;
-    result.rssFleetMb = rssMb(pids);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    result.idleEntries = doEntries(worker.process.output().slice(outputBefore), FLEET_TARGET);
-    result.idleWakeups = Object.values(result.idleEntries).reduce((a, b) => a + b, 0);
-    log(`fleet: idle ${result.idleWakeups} DO entries ${JSON.stringify(result.idleEntries)}, workerd CPU ${result.idleCpuMs} ms, RSS ${result.rssFleetMb.toFixed(0)} MB`);
 
     if (o.reconnect !== false) {
       const attempts0 = fleet.reduce((a, f) => a + f.attempts, 0);
@@ -308,6 +314,28 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
       result.reconnectAttemptsPerAgent = fleet.length > 0 ? (fleet.reduce((a, f) => a + f.attempts, 0) - attempts0) / fleet.length : NaN;
       log(`fleet: restart took ${(ready - killed).toFixed(0)} ms; all ${n} connected ${result.reconnectAllMs.toFixed(0)} ms after ready (${result.reconnectAttemptsPerAgent.toFixed(1)} attempts per protocol agent)`);
     }
+    // The idle fleet's wake-ups are counted on a worker started again on the same storage and port with
+    // TRACE_DO_ENTRIES=true (a line each time the object's code runs): its lines are console calls, which
+    // under wrangler dev cost milliseconds each, so the rollouts above run without it.
+    await worker.stop();
+    worker = await startWorker({ persistTo: worker.persistTo, port: worker.port, vars: { TRACE_DO_ENTRIES: "true" }, logLevel: "log" });
+    await allConnected(120_000);
+    // Idle: nothing asks the worker anything; the agents send their heartbeats. Lines are written
+    // LINE_DELAY_MS after their entry: a moment's pause on either side keeps the window's own.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const pids = workerdPids(worker.process.pid);
+    const outputBefore = worker.process.output().length;
+    const cpu0 = cpuTicks(pids);
+    log(`fleet: idling ${result.idleMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, result.idleMs));
+    result.idleCpuMs = (cpuTicks(pids) - cpu0) * 10;
+    result.rssFleetMb = rssMb(pids);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    result.idleEntries = doEntries(worker.process.output().slice(outputBefore), FLEET_TARGET);
+    result.idleWakeups = Object.values(result.idleEntries).reduce((a, b) => a + b, 0);
+    result.tracedEntries = doEntries(worker.process.output(), FLEET_TARGET);
+    log(`fleet: idle ${result.idleWakeups} DO entries ${JSON.stringify(result.idleEntries)}, workerd CPU ${result.idleCpuMs} ms, RSS ${result.rssFleetMb.toFixed(0)} MB`);
+
     for (const f of [...fleet, one]) for (const e of f.errors) failures.push(`${f.name}: worker said ${e}`);
   } catch (e) {
     failures.push(e instanceof Error ? e.message : String(e));
