@@ -70,6 +70,8 @@ export interface RolloutMeasure {
   oneAnswerMs: number;
   boundaries: number[];
   batches: number;
+  /** workerd's CPU (the worker, its DOs, wrangler's proxy worker) from the push to the deployment's end (ms; 10 ms ticks). */
+  workerdCpuMs?: number;
 }
 
 export interface FleetResult {
@@ -271,11 +273,7 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
     const measured = o.rollouts ?? 3;
     for (let r = 0; r < 1 + measured; r++) {
       const wpids = workerdPids(worker.process.pid);
-      const cpuBefore = cpuTicks(wpids);
-      const benchCpu = process.cpuUsage();
-      const m = await oneRollout(url, byName, one, stampsFile, failures, result, log);
-      const bc = process.cpuUsage(benchCpu);
-      log(`fleet: CPU during the rollout and its log checks: workerd ${(cpuTicks(wpids) - cpuBefore) * 10} ms, this process (the protocol agents) ${((bc.user + bc.system) / 1000).toFixed(0)} ms`);
+      const m = await oneRollout(url, byName, one, stampsFile, failures, result, log, () => cpuTicks(wpids) * 10);
       if (r > 0) result.rollouts.push(m);
       log(`fleet: rollout ${r === 0 ? "warm-up" : r} ${m.deployment} ${m.status}: total ${m.totalMs.toFixed(0)} ms, ${m.batches} batches, boundaries ${m.boundaries.map((b) => b.toFixed(1)).join(" ")} ms; answer ${m.answerMs.toFixed(1)} ms (one agent: ${m.oneAnswerMs.toFixed(1)} ms)`);
     }
@@ -346,7 +344,16 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
   return result;
 }
 
-async function oneRollout(url: string, byName: Map<string, FleetAgent>, one: FleetAgent, stampsFile: string, failures: string[], result: FleetResult, log: (line: string) => void): Promise<RolloutMeasure> {
+async function oneRollout(
+  url: string,
+  byName: Map<string, FleetAgent>,
+  one: FleetAgent,
+  stampsFile: string,
+  failures: string[],
+  result: FleetResult,
+  log: (line: string) => void,
+  workerdCpuMs: () => number,
+): Promise<RolloutMeasure> {
   const sha = randomBytes(20).toString("hex");
   const push = (target: string, delivery: string) => sendWebhook(url, { target, delivery, secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: `refs/heads/${BRANCH}`, after: sha }) });
   // The one-agent target first (its job runs meanwhile, well apart from the fleet's), then the fleet's.
@@ -359,6 +366,8 @@ async function oneRollout(url: string, byName: Map<string, FleetAgent>, one: Fle
   await eventually("the one agent's job", () => one.jobs.size > oneJobsBefore && one.settled, 30_000, 20).catch(() => failures.push("the one agent's job did not settle"));
   await settle();
   const delivery = randomUUID();
+  const cpu0 = workerdCpuMs();
+  const benchCpu0 = process.cpuUsage();
   const sentNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
   t = performance.now();
   const res = await push(FLEET_TARGET, delivery);
@@ -385,6 +394,8 @@ async function oneRollout(url: string, byName: Map<string, FleetAgent>, one: Fle
   } catch (e) {
     return bad(`deployment ${dep.id}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  const cpuMs = workerdCpuMs() - cpu0;
+  const benchCpu = process.cpuUsage(benchCpu0);
   // Each host's first-step start and last-step end, from whoever wrote them.
   const times = new Map<string, { start: bigint; end: bigint }>();
   for (const { agent, job } of ours()) if (job.startNs !== null && job.endNs !== null) times.set(agent.name, { start: job.startNs, end: job.endNs });
@@ -432,6 +443,7 @@ async function oneRollout(url: string, byName: Map<string, FleetAgent>, one: Fle
     const firstStart = Math.min(...next.map((h) => ms(times.get(h)?.start ?? -1n)));
     parts.push(`${(finished - ms(times.get(lastHost)?.end ?? -1n)).toFixed(0)}+${(accepted - finished).toFixed(0)}+${(firstStart - accepted).toFixed(0)}`);
   }
+  log(`fleet: CPU from the push to the deployment's end: workerd ${cpuMs} ms (${(cpuMs / view.jobs.length).toFixed(1)} ms a host), this process (the protocol agents) ${((benchCpu.user + benchCpu.system) / 1000).toFixed(0)} ms`);
   log(`fleet: boundaries by the worker's clock (job end stored + next accepted + step started, ms): ${parts.join(" ")}`);
   // Every host's log, each step's output as stored, against what it printed.
   for (const j of view.jobs) {
@@ -450,7 +462,7 @@ async function oneRollout(url: string, byName: Map<string, FleetAgent>, one: Fle
     failures.push(`deployment ${view.id}: ${problems.slice(0, 10).join("; ")}${problems.length > 10 ? `; … ${problems.length - 10} more` : ""}`);
     log(`fleet: deployment ${view.id}: ${problems.length} problem(s)`);
   }
-  return { deployment: view.id, status: view.status, totalMs, answerMs, oneAnswerMs, boundaries, batches: order.length };
+  return { deployment: view.id, status: view.status, totalMs, answerMs, oneAnswerMs, boundaries, batches: order.length, workerdCpuMs: cpuMs };
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "NaN");

@@ -22,8 +22,33 @@ interface AgentRow extends Record<string, SqlStorageValue> {
   refused_reason: string | null;
 }
 
-/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. */
+/**
+ * Declarations read, by their stored text: a fleet declares the same pipelines on every host, and each
+ * push matches against every agent's declaration (deliveries.ts), so 100 agents meant 100 parses per push
+ * where one does. Bounded; the oldest entry goes first. Values are frozen: every caller shares them.
+ */
+const parsedDeclarations = new Map<string, readonly PipelineDecl[]>();
+export const MAX_PARSED_DECLARATIONS = 256;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. The value is frozen and shared. */
 export function readStoredPipelines(text: string): PipelineDecl[] {
+  const known = parsedDeclarations.get(text);
+  if (known) return known as PipelineDecl[];
+  const parsed = deepFreeze(parseStoredPipelines(text));
+  if (parsedDeclarations.size >= MAX_PARSED_DECLARATIONS) parsedDeclarations.delete(parsedDeclarations.keys().next().value!);
+  parsedDeclarations.set(text, parsed);
+  return parsed;
+}
+
+function parseStoredPipelines(text: string): PipelineDecl[] {
   const strings = (r: Reader) => r.array().map((s) => s.string());
   return new Reader(JSON.parse(text), "pipelines").array().map((p) => ({
     name: p.field("name").string(),
