@@ -110,6 +110,10 @@ export interface FleetResult {
   reconnectFromKillMs: number;
   /** Connection attempts the protocol agents made from the kill to all connected, per agent. */
   reconnectAttemptsPerAgent: number;
+  /** From the first protocol agent welcomed back to all N connected (ms). */
+  reconnectSpreadMs: number;
+  /** The worker's restart: kill → ready (ms; wrangler dev's own start). */
+  restartMs: number;
   jobsRun: number;
   jobsFailed: number;
   logsChecked: number;
@@ -221,7 +225,7 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
   const result: FleetResult = {
     agents: n, real: realCount, connectMs: NaN, rollouts: [], rolloutMs: NaN, boundaryP50: NaN, boundaryMax: NaN, answerP50: NaN, oneAnswerP50: NaN, rolloutAnswerDeltaMs: NaN, answerDeltaMs: NaN,
     noMatchP50: NaN, oneNoMatchP50: NaN, idleMs: o.idleMs ?? 60_000, idleWakeups: NaN, idleEntries: {}, tracedEntries: {}, idleCpuMs: NaN, rssStartMb: NaN, rssFleetMb: NaN,
-    reconnectAllMs: NaN, reconnectFromKillMs: NaN, reconnectAttemptsPerAgent: NaN, jobsRun: 0, jobsFailed: 0, logsChecked: 0, logsNotWhole: 0, failures,
+    reconnectAllMs: NaN, reconnectFromKillMs: NaN, reconnectAttemptsPerAgent: NaN, reconnectSpreadMs: NaN, restartMs: NaN, jobsRun: 0, jobsFailed: 0, logsChecked: 0, logsNotWhole: 0, failures,
   };
   try {
     await eventually("workerd under wrangler dev", () => workerdPids(worker.process.pid).length > 0, 10_000, 100);
@@ -318,7 +322,12 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
       result.reconnectAllMs = done - ready;
       result.reconnectFromKillMs = done - killed;
       result.reconnectAttemptsPerAgent = fleet.length > 0 ? (fleet.reduce((a, f) => a + f.attempts, 0) - attempts0) / fleet.length : NaN;
-      log(`fleet: restart took ${(ready - killed).toFixed(0)} ms; all ${n} connected ${result.reconnectAllMs.toFixed(0)} ms after ready (${result.reconnectAttemptsPerAgent.toFixed(1)} attempts per protocol agent)`);
+      // Each agent's first try after the restart comes when its backoff says, grown while the worker was
+      // down: the spread from the first protocol agent welcomed back to all N is what the DO did with them.
+      const back = fleet.map((f) => f.welcomedAt ?? NaN).filter((t) => t >= ready);
+      result.reconnectSpreadMs = back.length > 0 ? done - Math.min(...back) : NaN;
+      result.restartMs = ready - killed;
+      log(`fleet: restart took ${(ready - killed).toFixed(0)} ms; all ${n} connected ${result.reconnectAllMs.toFixed(0)} ms after ready, ${f0(result.reconnectSpreadMs)} ms after the first was welcomed back (${result.reconnectAttemptsPerAgent.toFixed(1)} attempts per protocol agent)`);
     }
     // The idle fleet's wake-ups are counted on a worker started again on the same storage and port with
     // TRACE_DO_ENTRIES=true (a line each time the object's code runs): its lines are console calls, which
@@ -519,7 +528,7 @@ export function fleetRows(r: FleetResult): Row[] {
     { metric: `${label}: workerd RSS`, value: `${f0(r.rssFleetMb)} MB (${f0(r.rssStartMb)} MB before any agent)`, target: "", ok: undefined },
     {
       metric: `${label}: reconnect all after worker restart`,
-      value: `${f0(r.reconnectAllMs)} ms after ready (${f0(r.reconnectFromKillMs)} ms from the kill; ${f1(r.reconnectAttemptsPerAgent)} attempts per agent)`,
+      value: `${f0(r.reconnectAllMs)} ms after ready, ${f0(r.reconnectSpreadMs)} ms from the first back (restart ${f0(r.restartMs)} ms; ${f1(r.reconnectAttemptsPerAgent)} attempts per agent)`,
       target: "≤ 10 s",
       ok: Number.isFinite(r.reconnectAllMs) ? r.reconnectAllMs <= 10_000 : undefined,
     },

@@ -70,8 +70,9 @@ const encoder = new TextEncoder();
 export class FleetAgent {
   readonly name: string;
   readonly jobs = new Map<string, FleetJob>();
-  /** Hellos the worker welcomed (one per connection it took). */
+  /** Hellos the worker welcomed (one per connection it took), and when the last one came (performance.now()). */
   welcomes = 0;
+  welcomedAt: number | null = null;
   /** Error frames from the worker, as `code: message`. */
   readonly errors: string[] = [];
   private readonly o: FleetAgentOptions;
@@ -165,6 +166,7 @@ export class FleetAgent {
     switch (m.type) {
       case "welcome":
         this.welcomes++;
+        this.welcomedAt = performance.now();
         this.welcomed = true;
         return;
       case "job":
