@@ -376,9 +376,11 @@ async function oneRollout(
   // The one-agent target first (its job runs meanwhile, well apart from the fleet's), then the fleet's.
   await settle();
   const oneJobsBefore = one.jobs.size;
+  let c = workerdCpuMs();
   let t = performance.now();
   const oneRes = await push(ONE_TARGET, randomUUID());
   const oneAnswerMs = performance.now() - t;
+  const oneAnswerCpuMs = workerdCpuMs() - c;
   if (oneRes.status !== 202) failures.push(`push to ${ONE_TARGET} answered ${oneRes.status}`);
   await eventually("the one agent's job", () => one.jobs.size > oneJobsBefore && one.settled, 30_000, 20).catch(() => failures.push("the one agent's job did not settle"));
   await settle();
@@ -386,9 +388,12 @@ async function oneRollout(
   const cpu0 = workerdCpuMs();
   const benchCpu0 = process.cpuUsage();
   const sentNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+  c = workerdCpuMs();
   t = performance.now();
   const res = await push(FLEET_TARGET, delivery);
   const answerMs = performance.now() - t;
+  const answerCpuMs = workerdCpuMs() - c;
+  log(`fleet: workerd CPU while answering: ${answerCpuMs} ms the push making ${result.agents} jobs, ${oneAnswerCpuMs} ms the one-agent push (10 ms ticks)`);
   const dep = res.body?.deployments?.[0];
   const bad = (why: string): RolloutMeasure => {
     failures.push(why);
