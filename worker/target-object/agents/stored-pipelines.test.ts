@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readStoredPipelines } from "./agents.ts";
+import { MAX_PARSED_DECLARATION_CHARS, parsedDeclarationChars, readStoredPipelines } from "./agents.ts";
 
 const declaration = (name: string) =>
   JSON.stringify([
@@ -24,5 +24,22 @@ describe("stored declarations: a fleet declaring the same pipelines is read once
     expect(readStoredPipelines(declaration("app"))[0]!.name).toBe("app");
     expect(() => readStoredPipelines('[{"name": 1}]')).toThrow();
     expect(() => readStoredPipelines('[{"name": 1}]')).toThrow();
+  });
+});
+
+describe("stored declarations: the memory they keep is bounded", () => {
+  it("still reads (and shares) declarations after more than the bound's worth of distinct texts went through", () => {
+    const big = (i: number) =>
+      JSON.stringify([
+        { name: `p${i}`, repo: "acme/app", events: ["push"], branches: Array.from({ length: 50 }, (_, b) => `release/${i}-${b}-${"x".repeat(200)}`), steps: ["deploy"], onFailure: [], timeoutMs: 60_000 },
+      ]);
+    // ~11 KB each: 400 of them is over twice MAX_PARSED_DECLARATION_CHARS; the oldest are let go, the newest kept.
+    for (let i = 0; i < 400; i++) {
+      expect(readStoredPipelines(big(i))[0]!.name).toBe(`p${i}`);
+      expect(parsedDeclarationChars()).toBeLessThanOrEqual(MAX_PARSED_DECLARATION_CHARS);
+    }
+    expect(parsedDeclarationChars()).toBeGreaterThan(MAX_PARSED_DECLARATION_CHARS / 2);
+    expect(readStoredPipelines(big(399))).toBe(readStoredPipelines(big(399)));
+    expect(readStoredPipelines(big(0))[0]!.branches).toHaveLength(50);
   });
 });
