@@ -21,6 +21,8 @@ import { logInfo, logWarn } from "../../console-lines.ts";
 
 /** A frame that changed nothing a send or a deadline depends on. */
 const UNCHANGED = null;
+/** A running job's events that change nothing a send or a deadline depends on (event, below). */
+const STEP_KINDS: ReadonlySet<string> = new Set(["step-start", "output", "step-end"]);
 /** State changed: released jobs go out and the alarm is re-derived (no agent's unaccepted job is re-sent). */
 const CHANGED: Changed = { resend: [] };
 
@@ -216,5 +218,6 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   // later with the agent's last_seen_at, so the alarm already armed fires at worst early, finds nothing
   // due and is derived again. Measured: a fleet of 100 on one target spent most of a batch boundary
   // re-deriving the alarm and looking for jobs to send after every step frame (docs/performance.md, "Fleet").
-  return msg.body.kind !== "job-end" && job.status === "running" ? UNCHANGED : CHANGED;
+  // Named, not "all but job-end": an event kind added later gets the shell's sends and alarm until it is shown not to need them.
+  return STEP_KINDS.has(msg.body.kind) && job.status === "running" ? UNCHANGED : CHANGED;
 }
