@@ -18,6 +18,7 @@ import { eventually } from "../dev/eventually.ts";
 import { freePort } from "../dev/free-port.ts";
 import { startProcess } from "../dev/process.ts";
 import { startWorker, TEST_SECRETS, wranglerDevEnv } from "../dev/worker-process.ts";
+import { fleetBench, fleetRows } from "./fleet.ts";
 import { gatesBench, gatesRows } from "./gates.ts";
 import { globRow } from "./glob.ts";
 import { logBudgetRow } from "./log-budget.ts";
@@ -259,6 +260,10 @@ try {
 
   // 4d. What the storage budget for logs costs: two workers of its own (a 16 MiB budget, the default). See bench/log-budget.ts.
   rows.push(await logBudgetRow({ bundle: true }));
+
+  // 4e. A fleet of 10 on one target (2 real agents, 8 protocol agents), a push rolled out in batches of 10 %,
+  // 60 s idle, a restart: on a worker of its own. 50 and 100: `npm run bench:fleet -- --agents 10,50,100`. See bench/fleet.ts.
+  rows.push(...fleetRows(await fleetBench({ agents: 10, bundle: true })));
 
   // 5. The agent at rest again, after everything above went through it.
   await idle("after the runs above", agent.process.pid);

@@ -22,6 +22,11 @@ export interface WorkerOptions {
   /** Over TEST_SECRETS; any other worker secret too (GITHUB_TOKEN, NOTIFY_URLS, …). */
   secrets?: Partial<Record<keyof typeof TEST_SECRETS, string>> & Record<string, string>;
   port?: number;
+  /**
+   * wrangler's --log-level: "info" (default) prints its own lines only; "log" prints the worker's
+   * console lines too (console-lines.ts) — at "info" those reach only wrangler's log file.
+   */
+  logLevel?: "info" | "log";
 }
 
 export interface WorkerProcess {
@@ -61,7 +66,7 @@ async function launch(opts: Required<Pick<WorkerOptions, "persistTo">> & WorkerO
     "--persist-to", opts.persistTo,
     "--env-file", envFile,
     "--show-interactive-dev-session=false",
-    "--log-level", "info",
+    "--log-level", opts.logLevel ?? "info",
   ];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const proc = startProcess(join(BIN, "wrangler"), args, { cwd: REPO_ROOT, env: wranglerEnv(), label: "worker" });

@@ -79,6 +79,7 @@ export class Target extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.traceEntry("constructed");
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(HEARTBEAT_PING, HEARTBEAT_PONG));
     ctx.blockConcurrencyWhile(async () => {
@@ -101,12 +102,23 @@ export class Target extends DurableObject<Env> {
     return this.ctx.id.name ?? "default";
   }
 
+  /**
+   * With the var TRACE_DO_ENTRIES=true (benchmarks only: `npm run bench:fleet` counts an idle fleet's
+   * wake-ups with it), one line per time the runtime runs this object's code: constructed, an agent
+   * socket's upgrade, frame, close or error, the alarm, an RPC. A heartbeat the runtime answers itself
+   * (setWebSocketAutoResponse) runs none of it and writes no line. Unset: nothing.
+   */
+  private traceEntry(entry: string): void {
+    if ((this.env as { TRACE_DO_ENTRIES?: string }).TRACE_DO_ENTRIES === "true") logInfo(`[target ${this.target}] do-entry ${entry}`);
+  }
+
   private context(): TargetContext {
     return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env), outputCaps: outputCaps(this.env) };
   }
 
   /** For RPCs: throws the schema problem (the worker answers 503 with its message). */
   private usable(): void {
+    this.traceEntry("rpc");
     if (this.schemaProblem !== null) throw new TargetUnavailable(this.schemaProblem);
   }
 
@@ -148,6 +160,7 @@ export class Target extends DurableObject<Env> {
 
   /** The agent WebSocket upgrade (agent-upgrade.ts). */
   override async fetch(request: Request): Promise<Response> {
+    this.traceEntry("fetch");
     if (this.schemaProblem !== null) return Response.json({ error: this.schemaProblem }, { status: 503 });
     const { response, opened } = await openAgentSocket(this.ctx, this.target, request);
     if (opened) await this.reschedule();
@@ -155,6 +168,7 @@ export class Target extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.traceEntry("webSocketMessage");
     try {
       if (this.schemaProblem !== null) {
         ws.close(1011, "target unavailable: database schema");
@@ -172,6 +186,7 @@ export class Target extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.traceEntry("webSocketClose");
     try {
       completeClose(ws, code, reason);
       if (this.schemaProblem !== null) return;
@@ -182,6 +197,7 @@ export class Target extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.traceEntry("webSocketError");
     try {
       if (this.schemaProblem !== null) return;
       if (socketGone(this.ctx.storage.sql, ws, `error ${String(error)}`, Date.now())) await this.reschedule();
@@ -191,6 +207,7 @@ export class Target extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    this.traceEntry("alarm");
     if (this.schemaProblem !== null) {
       logError(`[target ${this.target}] alarm skipped: ${this.schemaProblem}`);
       return;

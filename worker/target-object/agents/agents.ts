@@ -22,8 +22,46 @@ interface AgentRow extends Record<string, SqlStorageValue> {
   refused_reason: string | null;
 }
 
-/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. */
+/**
+ * Declarations read, by their stored text: a fleet declares the same pipelines on every host, and each
+ * push matches against every agent's declaration (deliveries.ts), so 100 agents meant 100 parses per push
+ * where one does. Bounded by the texts' length (a declaration may be large: 50 pipelines of 50 globs),
+ * the oldest entry going first; values are frozen: every caller shares them.
+ */
+const parsedDeclarations = new Map<string, readonly PipelineDecl[]>();
+let parsedChars = 0;
+export const MAX_PARSED_DECLARATION_CHARS = 2_000_000;
+
+/** The length of the texts kept now (tests check the bound). */
+export function parsedDeclarationChars(): number {
+  return parsedChars;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Pipelines are stored as JSON we wrote ourselves; still read back through a Reader, never cast. The value is frozen and shared. */
 export function readStoredPipelines(text: string): PipelineDecl[] {
+  const known = parsedDeclarations.get(text);
+  if (known) return known as PipelineDecl[];
+  const parsed = deepFreeze(parseStoredPipelines(text));
+  if (text.length > MAX_PARSED_DECLARATION_CHARS / 4) return parsed; // rare and large: not kept
+  for (const [oldest] of parsedDeclarations) {
+    if (parsedChars + text.length <= MAX_PARSED_DECLARATION_CHARS) break;
+    parsedDeclarations.delete(oldest);
+    parsedChars -= oldest.length;
+  }
+  parsedDeclarations.set(text, parsed);
+  parsedChars += text.length;
+  return parsed;
+}
+
+function parseStoredPipelines(text: string): PipelineDecl[] {
   const strings = (r: Reader) => r.array().map((s) => s.string());
   return new Reader(JSON.parse(text), "pipelines").array().map((p) => ({
     name: p.field("name").string(),

@@ -8,7 +8,7 @@
  */
 import type { JobStatus } from "../../../shared/protocol.ts";
 import { logInfo } from "../../console-lines.ts";
-import { createJob, type EndedJob, markJobRunning, unsentQueuedJobIds, writeJobEnd } from "../jobs/jobs.ts";
+import { createJob, type EndedJob, markJobRunning, unsentQueuedJobs, writeJobEnd } from "../jobs/jobs.ts";
 import { addNote } from "../jobs/notes.ts";
 import type { DeploymentSummary, JobSummary } from "../types.ts";
 import { blockDeployment, deploymentStarted, getDeployment, insertDeployment, type NewDeployment, openDeployment, reportChange, settleDeployment } from "./deployments.ts";
@@ -21,10 +21,10 @@ import type { GateKind } from "../types.ts";
  */
 export function createDeployment(sql: SqlStorage, d: NewDeployment): { deployment: DeploymentSummary; jobs: JobSummary[] } {
   const pipeline = d.members[0]!.pipeline.name;
-  for (const { agent } of d.members) {
-    for (const old of unsentQueuedJobIds(sql, agent, pipeline)) {
-      if (endJob(sql, old, "superseded", d.now)) logInfo(`[job ${old}] superseded by a newer ${d.fields.event} (delivery ${d.fields.delivery})`);
-    }
+  const hosts = new Set(d.members.map((m) => m.agent));
+  const older = unsentQueuedJobs(sql, pipeline).filter((j) => hosts.has(j.agent));
+  for (const old of endJobs(sql, older.map((j) => j.id), "superseded", d.now)) {
+    logInfo(`[job ${old}] superseded by a newer ${d.fields.event} (delivery ${d.fields.delivery})`);
   }
   const gates = planGates(d.members);
   const { id, order, batchOf } = insertDeployment(sql, d, gates === null ? null : d.now + gates.timeoutMs);
@@ -89,5 +89,23 @@ export function endJob(sql: SqlStorage, id: string, status: JobStatus, now: numb
   if (!ended) return null;
   if (note !== undefined) addNote(sql, id, note, now);
   if (ended.deploymentId !== null) settleDeployment(sql, ended.deploymentId, now);
+  return ended;
+}
+
+/**
+ * Call inside a transaction. Several jobs end alike, as endJob ends each — a push superseding a fleet's
+ * jobs not sent yet — and each deployment they belong to is settled once, after all of them (settling
+ * reads all its jobs: once per job made a 100-host push read 100 × 100 rows). Returns the ids that ended.
+ */
+export function endJobs(sql: SqlStorage, ids: readonly string[], status: JobStatus, now: number): string[] {
+  const ended: string[] = [];
+  const deployments = new Set<string>();
+  for (const id of ids) {
+    const job = writeJobEnd(sql, id, status, now);
+    if (!job) continue;
+    ended.push(id);
+    if (job.deploymentId !== null) deployments.add(job.deploymentId);
+  }
+  for (const id of deployments) settleDeployment(sql, id, now);
   return ended;
 }

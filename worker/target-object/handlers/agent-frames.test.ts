@@ -402,3 +402,29 @@ describe("Target DO: two sockets of one agent name", () => {
     current.close();
   });
 });
+
+describe("Target DO: the hot path of a running job's frames", () => {
+  it("stores and acks a running job's step-start, output and step-end without re-deriving the alarm; its job-end does", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    // Each time the shell re-derives the alarm it reads the current one first (alarm.ts scheduleAlarm).
+    const reads = await runInDurableObject(env.TARGET.getByName(target), (_, state) => {
+      const spy = vi.spyOn(state.storage, "getAlarm");
+      return { count: () => spy.mock.calls.length };
+    });
+    const count = () => runInDurableObject(env.TARGET.getByName(target), () => reads.count());
+    agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+    agent.send(event(id, 2, { kind: "output", step: "fetch", stream: "stdout", data: "fetched\n" }));
+    agent.send(event(id, 3, { kind: "step-end", step: "fetch", status: "succeeded", exitCode: 0 }));
+    for (const seq of [1, 2, 3]) expect((await agent.next("ack")).seq).toBe(seq);
+    expect(await count()).toBe(0);
+    expect((await jobOf(target, id)).steps[0]).toMatchObject({ name: "fetch", status: "succeeded" });
+    // The job's end moves its deadlines (and its deployment): that frame does re-derive the alarm.
+    agent.send(event(id, 4, { kind: "job-end", status: "succeeded" }));
+    expect((await agent.next("ack")).seq).toBe(4);
+    await statusBecomes(target, id, "succeeded");
+    expect(await count()).toBeGreaterThan(0);
+    agent.close();
+  });
+});

@@ -21,14 +21,16 @@ import { logInfo, logWarn } from "../../console-lines.ts";
 
 /** A frame that changed nothing a send or a deadline depends on. */
 const UNCHANGED = null;
+/** A running job's events that change nothing a send or a deadline depends on (event, below). */
+const STEP_KINDS: ReadonlySet<string> = new Set(["step-start", "output", "step-end"]);
 /** State changed: released jobs go out and the alarm is re-derived (no agent's unaccepted job is re-sent). */
 const CHANGED: Changed = { resend: [] };
 
 /**
  * Handles one frame; returns what changed (target-context.ts) — null when the frame changed no state
- * (a bad frame, one before hello, an unknown job) or was an output event of a job already running:
- * the hot path stays cheap, and every other frame, including kinds added later, gets the shell's
- * sends and alarm after it.
+ * (a bad frame, one before hello, an unknown job) or was a step's start, output or end in a job already
+ * running: the hot path stays cheap, and every other frame, including kinds added later, gets the
+ * shell's sends and alarm after it.
  */
 export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, frame: string | ArrayBuffer): Changed | null {
   // Binary frames are output events (protocol 3); everything else is JSON text.
@@ -211,5 +213,11 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
     return { resend: [att.agent] };
   }
-  return msg.body.kind === "output" && job.status === "running" ? UNCHANGED : CHANGED;
+  // Within a running job, a step's start, output and end release no job and move no deadline: the job's
+  // timeout counts from its start, and the look at its agent's socket (alarm.ts check_socket) only moves
+  // later with the agent's last_seen_at, so the alarm already armed fires at worst early, finds nothing
+  // due and is derived again. Measured: a fleet of 100 on one target spent most of a batch boundary
+  // re-deriving the alarm and looking for jobs to send after every step frame (docs/performance.md, "Fleet").
+  // Named, not "all but job-end": an event kind added later gets the shell's sends and alarm until it is shown not to need them.
+  return STEP_KINDS.has(msg.body.kind) && job.status === "running" ? UNCHANGED : CHANGED;
 }

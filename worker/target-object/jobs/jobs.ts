@@ -49,12 +49,11 @@ export function createJob(
   return id;
 }
 
-/** The agent's jobs of this pipeline not sent yet: a newer deployment supersedes them. */
-export function unsentQueuedJobIds(sql: SqlStorage, agent: string, pipeline: string): string[] {
+/** The pipeline's jobs not sent yet, on any agent (one query for a whole fleet): a newer deployment supersedes those of its hosts. */
+export function unsentQueuedJobs(sql: SqlStorage, pipeline: string): { id: string; agent: string }[] {
   return sql
-    .exec<{ id: string }>("SELECT id FROM jobs WHERE agent = ? AND pipeline = ? AND status = 'queued' AND dispatched_at IS NULL", agent, pipeline)
-    .toArray()
-    .map((r) => r.id);
+    .exec<{ id: string; agent: string }>("SELECT id, agent FROM jobs WHERE pipeline = ? AND status = 'queued' AND dispatched_at IS NULL ORDER BY created_at, rowid", pipeline)
+    .toArray();
 }
 
 /** What a step still running when the job ended becomes. */

@@ -9,10 +9,14 @@ function declaredSteps(p: PipelineDecl): { name: string; phase: "main" | "on_fai
   return [...p.steps.map((name) => ({ name, phase: "main" as const })), ...p.onFailure.map((name) => ({ name, phase: "on_failure" as const }))];
 }
 
+/** The job's declared steps, pending, in one statement (a push to a fleet makes a job per host: one statement each, not one per step). */
 export function insertDeclaredSteps(sql: SqlStorage, jobId: string, pipeline: PipelineDecl): void {
-  declaredSteps(pipeline).forEach(({ name, phase }, position) => {
-    sql.exec("INSERT INTO job_steps (job_id, position, name, phase, status) VALUES (?, ?, ?, ?, 'pending')", jobId, position, name, phase);
-  });
+  const steps = declaredSteps(pipeline);
+  if (steps.length === 0) return;
+  sql.exec(
+    `INSERT INTO job_steps (job_id, position, name, phase, status) VALUES ${steps.map(() => "(?, ?, ?, ?, 'pending')").join(", ")}`,
+    ...steps.flatMap(({ name, phase }, position) => [jobId, position, name, phase]),
+  );
 }
 
 /** A job not yet started takes `pipeline`'s declared steps (jobs.ts refreshQueuedJobs); returns whether they differed. */
