@@ -17,6 +17,9 @@
  *   --probe                  load bench/agent-memory-probe.mjs into the agent: process.memoryUsage()
  *                            and V8's heap spaces at start and after, to tell V8's heap from malloc's
  *   --snapshot DIR           with --probe, also a heap snapshot at start and after, into DIR
+ *   --watch S                also print RssAnon every second for S seconds after the burst
+ *   --gc                     with --probe, also a full GC (--expose-gc) after each reading, and the
+ *                            memory read again: garbage not yet collected, as against memory held
  */
 import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../agent/common/sea.ts";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -55,6 +58,8 @@ export interface MemoryReading {
   anonMapsKb: number;
   otherKb: number;
   probe?: unknown;
+  /** With --gc: read again after the probe's full GC. */
+  afterGc?: MemoryReading;
 }
 
 export interface MemoryRound {
@@ -119,19 +124,29 @@ export interface RoundOptions {
   /** Another bundle file than dist/hookrelay-agent.mjs. */
   bundlePath?: string;
   probe?: boolean;
+  gc?: boolean;
   snapshotDir?: string;
   expected: Buffer;
   name: string;
+  /** Also print RssAnon every second for this long after the burst (to see when, if ever, it drops). */
+  watchMs?: number;
 }
 
-async function probeReading(pid: number, file: string, before: number): Promise<unknown> {
+/** The probe's lines for one signal (one, or two with --gc), and the memory read again after its GC. */
+async function probeReading(pid: number, file: string, gc: boolean, reading: MemoryReading): Promise<void> {
+  const before = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").length : 0;
+  const want = gc ? 2 : 1;
   process.kill(pid, "SIGUSR2");
   for (let i = 0; i < 50; i++) {
     await sleep(100);
     const lines = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
-    if (lines.length > before) return JSON.parse(lines.at(-1)!);
+    if (lines.length >= before + want) {
+      reading.probe = lines.slice(before).map((l) => JSON.parse(l));
+      if (gc) reading.afterGc = readMemory(pid);
+      return;
+    }
   }
-  return "no answer from the probe";
+  reading.probe = "no answer from the probe";
 }
 
 /** One round on a fresh agent: start value, three 50 MB steps (bash in turn), a burst, idle, after value. */
@@ -142,10 +157,16 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${PROBE}`.trim();
     env.HOOKRELAY_MEM_PROBE_FILE = probeFile;
     if (o.snapshotDir) env.HOOKRELAY_MEM_PROBE_SNAPSHOT = o.snapshotDir;
+    if (o.gc) {
+      env.NODE_OPTIONS += " --expose-gc";
+      env.HOOKRELAY_MEM_PROBE_GC = "1";
+    }
   }
+  // A target per round: agents of one target declaring the same pipeline would share its rollout.
+  const target = `${TARGET}-${o.name}`;
   const agent = await startAgent({
     server: o.url,
-    target: TARGET,
+    target,
     name: o.name,
     bundle: true,
     ...(o.bundlePath ? { command: [process.execPath, o.bundlePath] } : {}),
@@ -157,13 +178,13 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
   });
   const problems: string[] = [];
   try {
-    await waitForAgent(o.url, TARGET, o.name);
+    await waitForAgent(o.url, target, o.name);
     const pid = agent.process.pid;
     await sleep(IDLE_MS);
     const start = readMemory(pid);
-    if (o.probe) start.probe = await probeReading(pid, probeFile, 0);
+    if (o.probe) await probeReading(pid, probeFile, o.gc ?? false, start);
     const push = (branch: string) =>
-      sendWebhook(o.url, { target: TARGET, secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: `refs/heads/${branch}`, after: "b".repeat(40) }) });
+      sendWebhook(o.url, { target, secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: `refs/heads/${branch}`, after: "b".repeat(40) }) });
     const stepMs: number[] = [];
     const bashMs: number[] = [];
     let exact = true;
@@ -179,27 +200,32 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
         problems.push(`push answered ${res.status}`);
         break;
       }
-      const job = await waitForJob(o.url, TARGET, id, undefined, 300_000);
+      const job = await waitForJob(o.url, target, id, undefined, 300_000);
       if (job.status !== "succeeded") {
         problems.push(`step job ${job.status}`);
         break;
       }
       const step = job.steps[0];
       stepMs.push(Date.parse(step.finishedAt) - Date.parse(step.startedAt));
-      const stored = Buffer.from(await (await fetch(`${o.url}/api/targets/${TARGET}/jobs/${id}/log?step=print`, { headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` } })).arrayBuffer());
+      const stored = Buffer.from(await (await fetch(`${o.url}/api/targets/${target}/jobs/${id}/log?step=print`, { headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` } })).arrayBuffer());
       if (!storedHeadAndTailExact(stored, o.expected)) exact = false;
     }
     const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => sleep(i * 10).then(() => push("burst"))));
     const bad = answers.filter((a) => a.status < 200 || a.status >= 300).length;
     if (bad > 0) problems.push(`${bad} of the burst's deliveries not 2xx`);
     const last = answers.at(-1)?.body?.jobs?.[0]?.id as string | undefined;
-    if (last) await waitForJob(o.url, TARGET, last, undefined, 60_000).catch(() => problems.push("the burst's last job did not settle"));
+    if (last) await waitForJob(o.url, target, last, undefined, 60_000).catch(() => problems.push("the burst's last job did not settle"));
+    for (let t = 0; t < (o.watchMs ?? 0); t += 1000) {
+      const m = readMemory(pid);
+      console.log(`  +${t / 1000} s: RssAnon ${mb(m.rssAnonKb)} MB ([heap] ${mb(m.heapKb)}, anon maps ${mb(m.anonMapsKb)})`);
+      await sleep(1000);
+    }
     await sleep(IDLE_MS - 1000);
     const cpu0 = cpuTicks(pid);
     await sleep(1000);
     const idleCpuPct = cpuTicks(pid) - cpu0; // ticks of 10 ms in 1 s = percent
     const after = readMemory(pid);
-    if (o.probe) after.probe = await probeReading(pid, probeFile, 1);
+    if (o.probe) await probeReading(pid, probeFile, o.gc ?? false, after);
     if (!exact) problems.push("a stored head or tail was not the step's bytes");
     return {
       variant: o.variant,
@@ -228,6 +254,14 @@ export function describeRound(r: MemoryRound): string {
     `step p50 ${step.toFixed(0)} ms = ${(step / bash).toFixed(2)}× bash ${bash.toFixed(0)} ms; idle CPU ${r.idleCpuPct} %` +
     (r.problem ? `; FAILED: ${r.problem}` : "")
   );
+}
+
+/** The probe's view (V8's heap, external, arrayBuffers) and, after its GC, RssAnon again. */
+function describeProbe(m: MemoryReading): string {
+  if (!Array.isArray(m.probe)) return String(m.probe);
+  const parts = m.probe.map((p: any) => `${p.phase}: V8 heap ${mb(p.physical / 1024)} MB physical (new ${mb(p.spaces.new_space.physical / 1024)}, old ${mb(p.spaces.old_space.physical / 1024)}, code ${mb(p.spaces.code_space.physical / 1024)}, lo ${mb(p.spaces.large_object_space.physical / 1024)}), external ${mb(p.memoryUsage.external / 1024)}, arrayBuffers ${mb(p.memoryUsage.arrayBuffers / 1024)}`);
+  if (m.afterGc) parts.push(`then RssAnon ${mb(m.afterGc.rssAnonKb)} MB ([heap] ${mb(m.afterGc.heapKb)}, anon maps ${mb(m.afterGc.anonMapsKb)})`);
+  return parts.join("; ");
 }
 
 function expectedOutput(): Buffer {
@@ -260,8 +294,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       variant: { type: "string", multiple: true },
       bundle: { type: "string", multiple: true },
       probe: { type: "boolean", default: false },
+      gc: { type: "boolean", default: false },
       snapshot: { type: "string" },
       "no-build": { type: "boolean", default: false },
+      watch: { type: "string", default: "0" },
     },
   });
   const variants: { name: string; env: Record<string, string> }[] = (values.variant ?? ["unit"]).map((v) => {
@@ -282,10 +318,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     let n = 0;
     for (let i = 0; i < Number(values.rounds); i++) {
       for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
-        const r = await memoryRound({ url: worker.url, repo, variant: v.name, env: v.env, bundlePath: bundles.get(v.name), probe: values.probe, snapshotDir: values.snapshot, expected, name: `mem-${n++}` });
+        const r = await memoryRound({ url: worker.url, repo, variant: v.name, env: v.env, bundlePath: bundles.get(v.name), probe: values.probe, gc: values.gc, snapshotDir: values.snapshot, expected, name: `mem-${n++}`, watchMs: Number(values.watch) * 1000 });
         rounds.push(r);
         console.log(describeRound(r));
-        if (values.probe) console.log(JSON.stringify({ start: r.start.probe, after: r.after.probe }));
+        if (values.probe) for (const [when, m] of [["start", r.start], ["after", r.after]] as const) console.log(`  ${when}: ${describeProbe(m)}`);
       }
     }
     rmSync(dir, { recursive: true, force: true });
