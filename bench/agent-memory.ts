@@ -13,6 +13,7 @@
  *   --rounds N               rounds per variant (default 3; medians reported)
  *   --variant 'NAME={...}'   an environment for the agent instead of the unit's, as JSON (repeatable;
  *                            variants take turns round by round); "unit" is the unit's own
+ *                            (its NODE_ARGS, if any, go on node's command line: flags NODE_OPTIONS refuses)
  *   --bundle NAME=PATH       run that variant with another bundle file (e.g. a build of another commit)
  *   --probe                  load bench/agent-memory-probe.mjs into the agent: process.memoryUsage()
  *                            and V8's heap spaces at start and after, to tell V8's heap from malloc's
@@ -152,7 +153,10 @@ async function probeReading(pid: number, file: string, gc: boolean, reading: Mem
 /** One round on a fresh agent: start value, three 50 MB steps (bash in turn), a burst, idle, after value. */
 export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
   const probeFile = join(mkdtempSync(join(tmpdir(), "hookrelay-mem-probe-")), "probe.jsonl");
-  const env: Record<string, string> = { ...o.env };
+  const { NODE_ARGS: nodeArgs, ...rest } = o.env;
+  const env: Record<string, string> = { ...rest };
+  // V8 flags NODE_OPTIONS does not take (e.g. --trace-gc) go on node's command line.
+  const command = o.bundlePath || nodeArgs ? [process.execPath, ...(nodeArgs?.split(" ").filter(Boolean) ?? []), o.bundlePath ?? join(REPO_ROOT, "dist/hookrelay-agent.mjs")] : undefined;
   if (o.probe) {
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${PROBE}`.trim();
     env.HOOKRELAY_MEM_PROBE_FILE = probeFile;
@@ -169,7 +173,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
     target,
     name: o.name,
     bundle: true,
-    ...(o.bundlePath ? { command: [process.execPath, o.bundlePath] } : {}),
+    ...(command ? { command } : {}),
     env,
     pipelines: [
       { name: "big", repo: REPO, branches: ["big"], workdir: o.repo.live, timeout: "5m", steps: [{ name: "print", run: BIG_CMD }] },
