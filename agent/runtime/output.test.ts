@@ -13,8 +13,9 @@ function collector() {
   return {
     got,
     bytes,
+    // A copy: the batch's buffer is reused once emit has settled.
     emit: async (stream: OutputStream, data: Uint8Array) => {
-      bytes.push({ stream, data });
+      bytes.push({ stream, data: Buffer.from(data) });
       got.push({ stream, data: decode(data) });
     },
   };
