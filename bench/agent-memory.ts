@@ -182,7 +182,9 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
   });
   const problems: string[] = [];
   try {
-    await waitForAgent(o.url, target, o.name);
+    await waitForAgent(o.url, target, o.name).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; the agent said: ${agent.process.output().slice(-1000)}`);
+    });
     const pid = agent.process.pid;
     await sleep(IDLE_MS);
     const start = readMemory(pid);
