@@ -72,6 +72,8 @@ export interface MemoryRound {
   bashMs: number[];
   exact: boolean;
   idleCpuPct: number;
+  /** The agent's CPU time over the whole idle period after the burst (the idle collection's included). */
+  idleCpuMs: number;
   problem?: string;
 }
 
@@ -221,6 +223,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
     if (bad > 0) problems.push(`${bad} of the burst's deliveries not 2xx`);
     const last = answers.at(-1)?.body?.jobs?.[0]?.id as string | undefined;
     if (last) await waitForJob(o.url, target, last, undefined, 60_000).catch(() => problems.push("the burst's last job did not settle"));
+    const idleStart = cpuTicks(pid);
     for (let t = 0; t < (o.watchMs ?? 0); t += 1000) {
       const m = readMemory(pid);
       console.log(`  +${t / 1000} s: RssAnon ${mb(m.rssAnonKb)} MB ([heap] ${mb(m.heapKb)}, anon maps ${mb(m.anonMapsKb)})`);
@@ -230,6 +233,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
     const cpu0 = cpuTicks(pid);
     await sleep(1000);
     const idleCpuPct = cpuTicks(pid) - cpu0; // ticks of 10 ms in 1 s = percent
+    const idleCpuMs = (cpuTicks(pid) - idleStart) * 10;
     const after = readMemory(pid);
     if (o.probe) await probeReading(pid, probeFile, o.gc ?? false, after);
     if (!exact) problems.push("a stored head or tail was not the step's bytes");
@@ -242,6 +246,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
       bashMs,
       exact,
       idleCpuPct,
+      idleCpuMs,
       ...(problems.length ? { problem: problems.join("; ") } : {}),
     };
   } finally {
@@ -257,7 +262,7 @@ export function describeRound(r: MemoryRound): string {
   return (
     `${r.variant}: RssAnon ${mb(r.start.rssAnonKb)} → ${mb(r.after.rssAnonKb)} MB (${r.ratio.toFixed(2)}×), RSS ${mb(r.start.rssKb)} → ${mb(r.after.rssKb)} MB; ` +
     `[heap] ${mb(r.start.heapKb)} → ${mb(r.after.heapKb)}, anon maps ${mb(r.start.anonMapsKb)} → ${mb(r.after.anonMapsKb)}, file-private ${mb(r.start.otherKb)} → ${mb(r.after.otherKb)}; ` +
-    `step p50 ${step.toFixed(0)} ms = ${(step / bash).toFixed(2)}× bash ${bash.toFixed(0)} ms; idle CPU ${r.idleCpuPct} %` +
+    `step p50 ${step.toFixed(0)} ms = ${(step / bash).toFixed(2)}× bash ${bash.toFixed(0)} ms; idle CPU ${r.idleCpuPct} % (last 1 s), ${r.idleCpuMs} ms in all` +
     (r.problem ? `; FAILED: ${r.problem}` : "")
   );
 }
