@@ -70,6 +70,8 @@ export interface MemoryRound {
   ratio: number;
   stepMs: number[];
   bashMs: number[];
+  /** The agent's CPU time per 50 MB step (its ticks across each step's job). */
+  stepCpuMs: number[];
   exact: boolean;
   idleCpuPct: number;
   /** The agent's CPU time over the whole idle period after the burst (the idle collection's included). */
@@ -195,6 +197,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
       sendWebhook(o.url, { target, secret: TEST_SECRETS.GITHUB_WEBHOOK_SECRET, payload: pushPayload({ repo: REPO, ref: `refs/heads/${branch}`, after: "b".repeat(40) }) });
     const stepMs: number[] = [];
     const bashMs: number[] = [];
+    const stepCpuMs: number[] = [];
     let exact = true;
     for (let i = 0; i < STEPS; i++) {
       await settle();
@@ -202,6 +205,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
       spawnSync("bash", ["-eo", "pipefail", "-c", BIG_CMD], { stdio: ["ignore", "pipe", "ignore"], maxBuffer: 2 * BIG_BYTES });
       bashMs.push(performance.now() - t);
       await settle();
+      const cpu = cpuTicks(pid);
       const res = await push("big");
       const id = res.body?.jobs?.[0]?.id as string | undefined;
       if (!id) {
@@ -213,6 +217,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
         problems.push(`step job ${job.status}`);
         break;
       }
+      stepCpuMs.push((cpuTicks(pid) - cpu) * 10);
       const step = job.steps[0];
       stepMs.push(Date.parse(step.finishedAt) - Date.parse(step.startedAt));
       const stored = Buffer.from(await (await fetch(`${o.url}/api/targets/${target}/jobs/${id}/log?step=print`, { headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` } })).arrayBuffer());
@@ -244,6 +249,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
       ratio: after.rssAnonKb / start.rssAnonKb,
       stepMs,
       bashMs,
+      stepCpuMs,
       exact,
       idleCpuPct,
       idleCpuMs,
@@ -262,7 +268,7 @@ export function describeRound(r: MemoryRound): string {
   return (
     `${r.variant}: RssAnon ${mb(r.start.rssAnonKb)} → ${mb(r.after.rssAnonKb)} MB (${r.ratio.toFixed(2)}×), RSS ${mb(r.start.rssKb)} → ${mb(r.after.rssKb)} MB; ` +
     `[heap] ${mb(r.start.heapKb)} → ${mb(r.after.heapKb)}, anon maps ${mb(r.start.anonMapsKb)} → ${mb(r.after.anonMapsKb)}, file-private ${mb(r.start.otherKb)} → ${mb(r.after.otherKb)}; ` +
-    `step p50 ${step.toFixed(0)} ms = ${(step / bash).toFixed(2)}× bash ${bash.toFixed(0)} ms; idle CPU ${r.idleCpuPct} % (last 1 s), ${r.idleCpuMs} ms in all` +
+    `step p50 ${step.toFixed(0)} ms = ${(step / bash).toFixed(2)}× bash ${bash.toFixed(0)} ms, agent CPU ${percentile(r.stepCpuMs, 50)} ms a step; idle CPU ${r.idleCpuPct} % (last 1 s), ${r.idleCpuMs} ms in all` +
     (r.problem ? `; FAILED: ${r.problem}` : "")
   );
 }
@@ -345,7 +351,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const stepRatio = med((r) => percentile(r.stepMs, 50) / percentile(r.bashMs, 50));
     return {
       metric: `${v.name}: RssAnon after ÷ at start (median of ${rs.length})`,
-      value: `${mb(med((r) => r.start.rssAnonKb))} → ${mb(med((r) => r.after.rssAnonKb))} MB, RSS ${mb(med((r) => r.start.rssKb))} → ${mb(med((r) => r.after.rssKb))} MB, step ${stepRatio.toFixed(2)}× bash, idle CPU ${med((r) => r.idleCpuPct)} %`,
+      value: `${mb(med((r) => r.start.rssAnonKb))} → ${mb(med((r) => r.after.rssAnonKb))} MB, RSS ${mb(med((r) => r.start.rssKb))} → ${mb(med((r) => r.after.rssKb))} MB, step ${stepRatio.toFixed(2)}× bash, agent CPU ${med((r) => percentile(r.stepCpuMs, 50))} ms a step, idle CPU ${med((r) => r.idleCpuPct)} %`,
       ratio: `${med((r) => r.ratio).toFixed(2)}×`,
       target: "≤ 1.25×",
       ok: rs.every((r) => !r.problem) && med((r) => r.ratio) <= 1.25,
