@@ -317,7 +317,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       watch: { type: "string", default: "0" },
     },
   });
-  const variants: { name: string; env: Record<string, string> }[] = (values.variant ?? ["unit"]).map((v) => {
+  // Without --variant: the unit's own, unless --bundle names the variants.
+  const variants: { name: string; env: Record<string, string> }[] = (values.variant ?? (values.bundle ? [] : ["unit"])).map((v) => {
     if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
     const eq = v.indexOf("=");
     if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);

@@ -14,4 +14,21 @@ describe("IdleCollector", () => {
     expect(idle.collections).toBe(1);
     idle.stop();
   });
+
+  it("prints no experimental-feature notice for the collection, and leaves other warnings as they were", async () => {
+    const warnings: string[] = [];
+    const listen = (w: Error) => void warnings.push(w.message);
+    process.on("warning", listen);
+    try {
+      const idle = new IdleCollector(1);
+      idle.jobEnded();
+      await eventually("a collection", () => (idle.collections === 1 ? true : undefined), 5000, 5);
+      await new Promise((r) => setTimeout(r, 50));
+      process.emitWarning("hookrelay test warning");
+      await eventually("the other warning", () => (warnings.includes("hookrelay test warning") ? true : undefined), 5000, 5);
+      expect(warnings.filter((w) => w.includes("measureMemory"))).toEqual([]);
+    } finally {
+      process.off("warning", listen);
+    }
+  });
 });
