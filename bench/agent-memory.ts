@@ -3,7 +3,7 @@
  * /proc/PID/status) against its own value at start: the node binary's own pages (RssFile, 42–48 MB)
  * are shared and no JavaScript change can remove them, so RSS is reported beside it, not judged.
  * One round: a fresh agent (the bundle, run as the unit runs it: AGENT_V8_FLAGS and AGENT_MALLOC_ENV
- * from agent/common/sea.ts) connects; after IDLE_MS its RssAnon is the start value; then three steps
+ * from agent/common/sea.ts) connects; 12 s later its RssAnon is the start value; then three steps
  * printing 50 MB each (each after the same command in plain bash, in turn, as `npm run bench` times
  * them; each step's stored head and tail byte-exact), a burst of deliveries, IDLE_MS idle, and its
  * RssAnon again, with the agent's CPU over that last idle second.
@@ -41,8 +41,14 @@ const BIG_BYTES = 50_000_000;
 // Not `yes | head` (under pipefail, yes's SIGPIPE fails the step): a step that failed is not counted.
 const BIG_CMD = `head -c ${BIG_BYTES} < <(yes 'hookrelay benchmark output line 0123456789abcdef')`;
 const STEPS = 3;
-/** The agent at rest this long before each reading (the issue's measurement: 8 s). */
+/** The agent at rest this long after the burst before the reading (the issue's measurement: 8 s). */
 const IDLE_MS = 8000;
+/**
+ * And this long after connecting before the start reading: V8's memory reducer runs its first
+ * collections ~8.5 s into the process (--gc-memory-reducer-start-delay-ms=8000) and moves RssAnon by
+ * 1–2 MB; read at 8 s after connecting, the start value fell before or after them (12.6–14.5 MB).
+ */
+const START_SETTLE_MS = 12_000;
 /** Deliveries in the burst after the steps, 10 ms apart (most are superseded while one runs). */
 const BURST = 100;
 const PROBE = join(import.meta.dirname, "agent-memory-probe.mjs");
@@ -190,7 +196,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
       throw new Error(`${e instanceof Error ? e.message : String(e)}; the agent said: ${agent.process.output().slice(-1000)}`);
     });
     const pid = agent.process.pid;
-    await sleep(IDLE_MS);
+    await sleep(START_SETTLE_MS);
     const start = readMemory(pid);
     if (o.probe) await probeReading(pid, probeFile, o.gc ?? false, start);
     const push = (branch: string) =>
