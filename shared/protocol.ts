@@ -352,13 +352,18 @@ export interface OutputFrameHeader {
 
 const utf8Encoder = new TextEncoder();
 
-/** An output event as a binary frame (OUTPUT_FRAME_TAG). The data is copied in once; the caller keeps the frame within MAX_FRAME_BYTES. */
-export function encodeOutputFrame(h: OutputFrameHeader, data: Uint8Array): Uint8Array {
+/**
+ * An output event as a binary frame (OUTPUT_FRAME_TAG). The data is copied in once, into `into` when
+ * it is long enough (the frame is then a view of it); the caller keeps the frame within MAX_FRAME_BYTES.
+ */
+export function encodeOutputFrame(h: OutputFrameHeader, data: Uint8Array, into?: Uint8Array): Uint8Array {
   const header = utf8Encoder.encode(
     JSON.stringify({ type: "event", jobId: h.jobId, seq: h.seq, at: h.at, body: { kind: "output", step: h.step, stream: h.stream } }),
   );
   if (header.length > MAX_OUTPUT_HEADER_BYTES) throw new Error(`output frame header of ${header.length} bytes, more than ${MAX_OUTPUT_HEADER_BYTES}`);
-  const frame = new Uint8Array(3 + header.length + data.length);
+  const length = 3 + header.length + data.length;
+  // Into the caller's buffer where it fits (a view of it is the frame), else a new one.
+  const frame = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
   frame[0] = OUTPUT_FRAME_TAG;
   frame[1] = header.length >> 8;
   frame[2] = header.length & 0xff;

@@ -39,7 +39,8 @@ export async function execPipeline(config: AgentConfig, pipeline: PipelineConfig
   const jobId = `local-${Date.now()}`;
   const out = process.stdout;
   const err = process.stderr;
-  const write = (stream: NodeJS.WriteStream, text: string | Uint8Array) => new Promise<void>((r) => (stream.write(text) ? r() : stream.once("drain", () => r())));
+  // Settles once the stream is done with the bytes (output's buffer is reused after: runner.ts emit), and waits for a full stream.
+  const write = (stream: NodeJS.WriteStream, text: string | Uint8Array) => new Promise<void>((r) => void stream.write(text, () => r()));
   const emit = async (body: JobEventBody): Promise<void> => {
     switch (body.kind) {
       case "step-start":

@@ -15,7 +15,10 @@ import { formatDuration } from "../common/units.ts";
 export interface Link {
   readonly isOpen: boolean;
   readonly bufferedAmount: number;
-  /** Resolves once the frame is written to the socket (true) or the socket is gone (false). Bytes go as a binary frame. */
+  /**
+   * Resolves once the frame is written to the socket (true) or the socket is gone (false): then
+   * nothing holds the frame's bytes any more (the spool reuses their buffer). Bytes go as a binary frame.
+   */
   send(frame: string | Uint8Array): Promise<boolean>;
 }
 

@@ -84,9 +84,14 @@ export class EventOutbox {
     const frame = await this.spool.append(jobId, body);
     const link = this.link;
     const sender = this.senders.get(jobId);
-    if (!link || !sender || sender.mode !== "live" || sender.cursor !== frame.seq) return;
+    if (!link || !sender || sender.mode !== "live" || sender.cursor !== frame.seq) {
+      frame.release?.();
+      return;
+    }
     sender.cursor = frame.seq + 1;
     const sent = link.send(frame.frame);
+    // Its buffer is reused once the socket has taken the frame (or dropped it with the connection).
+    if (frame.release) void sent.finally(frame.release);
     if (link.bufferedAmount > HIGH_WATER) {
       sender.mode = "catch-up";
       const generation = ++sender.generation;

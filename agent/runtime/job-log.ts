@@ -15,6 +15,8 @@ export interface SpooledFrame {
   seq: number;
   /** JSON text, or a binary output frame (protocol 3): sent as such. */
   frame: string | Uint8Array;
+  /** Gives the frame's buffer back for reuse (Spool.append's frames): call once it is sent, or will not be; never read the frame after. */
+  release?: () => void;
 }
 
 export interface Segment {

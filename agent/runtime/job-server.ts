@@ -15,6 +15,7 @@ import { type RunningJob, type Stop, startJob } from "./runner.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { EventOutbox } from "./event-outbox.ts";
 import { Spool } from "./spool.ts";
+import { IdleCollector } from "./idle-collect.ts";
 import { AGENT_VERSION } from "../common/version.ts";
 import { sleep } from "../common/sleep.ts";
 
@@ -75,6 +76,8 @@ export class JobServer {
   private hurried = false;
   /** A job takes the secrets as they are when it starts. */
   private secrets: LoadedSecrets;
+  /** One full collection once idle after a job (idle-collect.ts). */
+  private readonly idle = new IdleCollector();
 
   private constructor(options: AgentOptions, spool: Spool) {
     this.config = options.config;
@@ -150,6 +153,7 @@ export class JobServer {
     // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
     const deadline = Date.now() + 3000;
     while (!this.hurried && this.outbox.current?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    this.idle.stop();
     await this.connection.stop();
     await this.spool.close();
     this.log.info("stopped");
@@ -219,6 +223,7 @@ export class JobServer {
     if (this.stopping) return this.log.info(`${tag} not accepted: the agent is stopping`);
     if (this.busyWith !== null) return this.log.warn(`${tag} not accepted: busy with job ${this.busyWith}`);
     this.busyWith = m.jobId;
+    this.idle.jobStarted();
     // Whatever happens from here on, the agent is free again afterwards, and an accepted job ends.
     const whole = (async () => {
       try {
@@ -232,6 +237,7 @@ export class JobServer {
         this.busyWith = null;
         this.canceledEarly = null;
         this.current = null;
+        this.idle.jobEnded();
       }
     })();
     this.current = whole;

@@ -36,7 +36,8 @@ async function runSteps(steps: { name: string; run: string }[], opts: { logCapBy
       pipelines: [pipeline], killGraceMs: 1000, logCapBytes: opts.logCapBytes ?? 8 * 1024 * 1024, baseEnv: { PATH: process.env.PATH },
       secrets: opts.secrets ?? secretsOf({ DB_PASSWORD: SECRET, TLS_KEY: PEM }),
       log: { info: () => {}, warn: () => {}, error: () => {} },
-      emit: async (body) => void events.push(body),
+      // Output's data copied: its buffer is reused once emit has settled.
+      emit: async (body) => void events.push(body.kind === "output" && typeof body.data !== "string" ? { ...body, data: Buffer.from(body.data) } : body),
     },
   );
   const status = await job.done;

@@ -13,8 +13,9 @@ function collector() {
   return {
     got,
     bytes,
+    // A copy: the batch's buffer is reused once emit has settled.
     emit: async (stream: OutputStream, data: Uint8Array) => {
-      bytes.push({ stream, data });
+      bytes.push({ stream, data: Buffer.from(data) });
       got.push({ stream, data: decode(data) });
     },
   };
@@ -113,6 +114,47 @@ describe("step output", () => {
     expect(text(fresh)).not.toContain("X");
     for (const stream of ["stdout", "stderr"] as const) expect(text(reused.filter((g) => g.stream === stream))).toBe(text(fresh.filter((g) => g.stream === stream)));
     expect(text(reused)).toBe(text(fresh));
+  });
+
+  it("reuses a batch's buffer only once its emit has settled: an emitter that reads late still gets its bytes (50 MB past a 1 MiB cap, seeded)", async () => {
+    // As the spool does: the bytes are read after an await, while the step's next reads are already in.
+    const random = seededRandom(5);
+    const line = Buffer.from("hookrelay benchmark output line 0123456789abcdef\n");
+    const whole = Buffer.alloc(50 * 1024 * 1024);
+    for (let at = 0; at < whole.length; at += line.length) line.copy(whole, at);
+    whole[whole.length - 1] = 0x0a;
+    const kept: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const out = new StepOutput({
+      budget: new LogBudget(1024 * 1024),
+      emit: async (_stream, data) => {
+        if (data.buffer.byteLength === 32 * 1024 + 3) buffers.add(data.buffer); // a batch's
+        await new Promise((r) => setImmediate(r));
+        kept.push(Buffer.from(data));
+      },
+    });
+    const read = Buffer.alloc(64 * 1024);
+    for (let at = 0; at < whole.length; ) {
+      const n = Math.min(whole.length - at, 1 + Math.floor(random() * read.length));
+      whole.copy(read, 0, at, at + n);
+      await out.write("stdout", read.subarray(0, n));
+      read.fill(0x58); // the next read lands here
+      at += n;
+    }
+    await out.finish();
+    const stored = Buffer.concat(kept);
+    const marker = stored.indexOf("[hookrelay] … ");
+    // The head ends mid-line: the marker's line starts with a newline of its own.
+    const head = stored.subarray(0, marker - 1);
+    const tail = stored.subarray(stored.indexOf("\n", marker) + 1);
+    expect(head.length).toBe(1024 * 1024 - 256 * 1024);
+    expect(whole[head.length - 1]).not.toBe(0x0a);
+    expect(head.equals(whole.subarray(0, head.length))).toBe(true);
+    expect(tail.length).toBe(256 * 1024);
+    expect(tail.equals(whole.subarray(whole.length - tail.length))).toBe(true);
+    // The head's 24 batches came in the few buffers a read's batches need, used again and again.
+    expect(buffers.size).toBeGreaterThan(0);
+    expect(buffers.size).toBeLessThanOrEqual(3);
   });
 
   it("emits each stream's bytes exactly, every event whole characters, for random bytes read at random cuts (seeded)", async () => {

@@ -4,7 +4,8 @@
  * sequence at a batch's end waits for the rest of it: frames.ts), and held to the job's log cap:
  * past the head (the cap minus the tail's room) the middle is dropped, and at the step's end the last
  * part (≤ 1 MiB, or a quarter of the cap) is emitted after a marker line saying how many bytes were
- * left out. Memory stays bounded by the batch plus that tail (one buffer).
+ * left out. Memory stays bounded by the batch plus that tail (one buffer); batch buffers are reused
+ * once emitted (EmitOutput), so a step's output leaves no trail of dead ones behind.
  * Secret values are masked first, on the raw bytes of each stream (mask.ts), so neither the head,
  * the tail, a batch nor the spool ever holds one.
  */
@@ -13,7 +14,10 @@ import type { Masker, MaskStream } from "./mask.ts";
 import { incompleteTail } from "./frames.ts";
 import { formatSize } from "../common/units.ts";
 
-/** Hands a batch on; `data` is the emitter's to keep (never written to again). */
+/**
+ * Hands a batch on. `data` is only the emitter's until the promise it returns settles: its buffer is
+ * then reused for a later batch, so an emitter copies what it keeps (the spool writes it into a frame).
+ */
 export type EmitOutput = (stream: OutputStream, data: Uint8Array) => Promise<void>;
 
 const NO_BYTES = new Uint8Array(0);
@@ -87,19 +91,20 @@ class TailRing {
     }
   }
 
-  /** The bytes held, oldest first, one fresh piece per run; empties the ring. */
+  /**
+   * The bytes held, oldest first, as views of the ring (nothing is written to it after this): a piece
+   * per run, two where a run wraps round the ring's end. Empties the ring.
+   */
   take(): Piece[] {
     const out: Piece[] = [];
     const buf = this.buf;
     if (buf) {
       let pos = (this.end - this.size + this.max) % this.max;
       for (const run of this.runs) {
-        const bytes = Buffer.allocUnsafe(run.bytes);
         const first = Math.min(run.bytes, this.max - pos);
-        buf.copy(bytes, 0, pos, pos + first);
-        if (first < run.bytes) buf.copy(bytes, first, 0, run.bytes - first);
+        out.push({ stream: run.stream, bytes: buf.subarray(pos, pos + first) });
+        if (first < run.bytes) out.push({ stream: run.stream, bytes: buf.subarray(0, run.bytes - first) });
         pos = (pos + run.bytes) % this.max;
-        out.push({ stream: run.stream, bytes });
       }
     }
     this.buf = null;
@@ -125,9 +130,11 @@ export class StepOutput {
   private readonly flushBytes: number;
   private readonly flushMs: number;
   private pendingStream: OutputStream = "stdout";
-  /** The batch being filled (flushBytes long, fresh for each batch: the emitted bytes are the emitter's) and how much of it is. */
+  /** The batch being filled (flushBytes + 3 long) and how much of it is. */
   private batch: Buffer | null = null;
   private batchLength = 0;
+  /** Batch buffers whose emit has settled, for the next batches (a step has at most a few in flight). */
+  private readonly spare: Buffer[] = [];
   /** Per stream, the start of a character whose rest has not been read yet (≤ 3 bytes): the next batch of that stream begins with it. */
   private readonly carry: Record<OutputStream, Uint8Array> = { stdout: NO_BYTES, stderr: NO_BYTES };
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -232,7 +239,7 @@ export class StepOutput {
     let from = 0;
     while (from < bytes.length) {
       if (this.batch === null) {
-        this.batch = Buffer.allocUnsafe(this.flushBytes + 3);
+        this.batch = this.spare.pop() ?? Buffer.allocUnsafe(this.flushBytes + 3);
         const carried = this.carry[stream];
         this.batch.set(carried, 0);
         this.batchLength = carried.length;
@@ -270,16 +277,23 @@ export class StepOutput {
     const filled = batch.subarray(0, this.batchLength);
     const k = incompleteTail(filled);
     if (k > 0) this.carry[this.pendingStream] = Buffer.from(filled.subarray(filled.length - k));
-    this.enqueue(this.pendingStream, filled.subarray(0, filled.length - k));
+    this.enqueue(this.pendingStream, filled.subarray(0, filled.length - k), batch);
   }
 
-  private enqueue(stream: OutputStream, data: Uint8Array): void {
-    if (data.length === 0) return;
+  /** `batch`: the buffer `data` is in, reused once its emit has settled (never while an emit may read it). */
+  private enqueue(stream: OutputStream, data: Uint8Array, batch?: Buffer): void {
+    if (data.length === 0) {
+      if (batch) this.spare.push(batch);
+      return;
+    }
     this.lastEndedWithNewline = data[data.length - 1] === 0x0a;
-    this.chain = this.chain.then(
-      () => (this.failure ? undefined : this.emit(stream, data)),
-    ).catch((e: unknown) => {
-      this.failure ??= e;
-    });
+    this.chain = this.chain
+      .then(() => (this.failure ? undefined : this.emit(stream, data)))
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .then(() => {
+        if (batch) this.spare.push(batch);
+      });
   }
 }

@@ -33,7 +33,11 @@ export interface RunnerOptions {
   baseEnv: NodeJS.ProcessEnv;
   /** The secret values as read when the job started (a reload during the job changes nothing in it): env NAME for steps, masked in output. */
   secrets?: LoadedSecrets;
-  /** Hands on one event (to the outbox, or the terminal); awaited: that is the back-pressure. Output comes in batches of any size. */
+  /**
+   * Hands on one event (to the outbox, or the terminal); awaited: that is the back-pressure. Output
+   * comes in batches of any size, its `data` the emitter's only until the promise settles (the
+   * buffer is reused for later output): copy what is kept.
+   */
   emit(body: JobEventBody): Promise<void>;
   log: Logger;
 }

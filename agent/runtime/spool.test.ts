@@ -77,6 +77,28 @@ describe("spool", () => {
     await again.close();
   });
 
+  it("writes an output frame into a buffer given back by release, and never into one not given back", async () => {
+    const spool = await Spool.open(testDir(), memoryLogger());
+    await spool.accept("j");
+    const out = (fill: number) => ({ kind: "output", step: "s", stream: "stdout", data: Buffer.alloc(30_000, fill) }) as JobEventBody;
+    const first = await spool.append("j", out(0x61));
+    const kept = await spool.append("j", out(0x62));
+    const keptCopy = Buffer.from(kept.frame as Uint8Array);
+    first.release!();
+    first.release!(); // twice: given back once
+    const third = await spool.append("j", out(0x63));
+    const fourth = await spool.append("j", out(0x64));
+    // The third reuses the first's buffer; the fourth gets a new one (given back once only); the kept one is as it was.
+    expect((third.frame as Uint8Array).buffer).toBe((first.frame as Uint8Array).buffer);
+    expect((fourth.frame as Uint8Array).buffer).not.toBe((first.frame as Uint8Array).buffer);
+    expect(Buffer.from(kept.frame as Uint8Array).equals(keptCopy)).toBe(true);
+    // What was written to disk is each event's own bytes.
+    const read: string[] = [];
+    for await (const f of spool.read("j", 1, 4)) read.push(textOf(bodyOf(f.frame))!.slice(0, 1) + textOf(bodyOf(f.frame))!.length);
+    expect(read).toEqual(["a30000", "b30000", "c30000", "d30000"]);
+    await spool.close();
+  });
+
   it("numbers events from 1, reads them back from any seq across segments, and drops acked segments", async () => {
     const dir = testDir();
     const spool = await Spool.open(dir, memoryLogger(), { segmentBytes: 300 });

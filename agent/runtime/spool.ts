@@ -17,6 +17,7 @@ import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody } from "../../shared/protocol.ts";
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
+import { BufferPool } from "./buffer-pool.ts";
 import { type JobState, loadJob, readFrame, readSegment, type SpooledFrame } from "./job-log.ts";
 import type { Logger } from "../common/logger.ts";
 import { endInterrupted, recoverInterrupted } from "./recovery.ts";
@@ -28,12 +29,20 @@ const SEGMENT_BYTES = 4 * 1024 * 1024;
 export { SpoolError };
 export type { SpooledFrame };
 
-/** The frame of an event: output as a binary frame of its bytes, anything else as JSON text. */
-function eventFrame(jobId: string, seq: number, at: number, body: JobEventBody): { frame: string | Uint8Array; bytes: Uint8Array } {
+/**
+ * Output frames are written into buffers of this pool (MAX_FRAME_BYTES each, the most a frame takes),
+ * given back once sent (SpooledFrame.release). A few suffice: the spool writes one frame at a time
+ * and a sent frame is given back when the socket has taken it.
+ */
+const FRAME_POOL_KEEP = 8;
+
+/** The frame of an event: output as a binary frame of its bytes (in a buffer of `pool`), anything else as JSON text. */
+function eventFrame(jobId: string, seq: number, at: number, body: JobEventBody, pool: BufferPool): { frame: string | Uint8Array; bytes: Uint8Array; buffer?: Buffer } {
   if (body.kind === "output") {
     const data = typeof body.data === "string" ? Buffer.from(body.data) : body.data;
-    const frame = encodeOutputFrame({ jobId, seq, at, step: body.step, stream: body.stream }, data);
-    return { frame, bytes: frame };
+    const buffer = pool.take();
+    const frame = encodeOutputFrame({ jobId, seq, at, step: body.step, stream: body.stream }, data, buffer);
+    return frame.buffer === buffer.buffer ? { frame, bytes: frame, buffer } : { frame, bytes: frame };
   }
   const frame = JSON.stringify({ type: "event", jobId, seq, at, body } satisfies AgentMessage);
   return { frame, bytes: Buffer.from(frame) };
@@ -45,6 +54,7 @@ export class Spool {
   private readonly accepted: AcceptedLog;
   private readonly jobs = new Map<string, JobState>();
   private closed = false;
+  private readonly frames = new BufferPool(MAX_FRAME_BYTES, FRAME_POOL_KEEP);
 
   private readonly segmentBytes: number;
 
@@ -100,36 +110,57 @@ export class Spool {
     }
   }
 
-  /** Writes the next event of a job and returns its frame (to send). */
+  /**
+   * Writes the next event of a job and returns its frame (to send). An output frame lives in a buffer
+   * of the spool's pool: whoever sends it calls `release` once the socket has taken it (or at once if
+   * it is not sent); the buffer is then reused, so the frame must not be read after that.
+   */
   append(jobId: string, body: JobEventBody): Promise<SpooledFrame> {
     const job = this.job(jobId);
     const next = job.chain.then(async () => {
       const seq = job.lastSeq + 1;
-      const { frame, bytes } = eventFrame(jobId, seq, Date.now(), body);
-      if (bytes.length > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
-      if (!job.handle || job.handleBytes >= this.segmentBytes) {
-        const full = job.handle;
-        job.handle = null; // should the next segment fail to open, the next append tries again
-        await full?.close();
-        const path = join(job.dir, `events-${seq}.frames`);
-        job.handle = await open(path, "a", 0o600);
-        job.handleBytes = 0;
-        // The newest segment may be this very file, left empty by a crash mid-line: list it once.
-        if (job.segments.at(-1)?.path !== path) job.segments.push({ firstSeq: seq, path });
+      const { frame, bytes, buffer } = eventFrame(jobId, seq, Date.now(), body, this.frames);
+      let given = false;
+      const release = () => {
+        if (given || !buffer) return;
+        given = true;
+        this.frames.give(buffer);
+      };
+      try {
+        return await this.write(job, seq, body, bytes, frame, release);
+      } catch (e) {
+        release();
+        throw e;
       }
-      const length = Buffer.allocUnsafe(4);
-      length.writeUInt32BE(bytes.length);
-      await job.handle.writev([length, bytes]);
-      job.handleBytes += 4 + bytes.length;
-      job.lastSeq = seq;
-      if (body.kind === "job-end") {
-        job.endSeq = seq;
-        await job.handle.datasync();
-      }
-      return { seq, frame };
     });
     job.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /** One record at the end of the job's newest segment (a new segment past segmentBytes). */
+  private async write(job: JobState, seq: number, body: JobEventBody, bytes: Uint8Array, frame: string | Uint8Array, release: () => void): Promise<SpooledFrame> {
+    const jobId = job.jobId;
+    if (bytes.length > MAX_FRAME_BYTES) throw new SpoolError(`[job ${jobId}] event ${seq} is larger than a frame`);
+    if (!job.handle || job.handleBytes >= this.segmentBytes) {
+      const full = job.handle;
+      job.handle = null; // should the next segment fail to open, the next append tries again
+      await full?.close();
+      const path = join(job.dir, `events-${seq}.frames`);
+      job.handle = await open(path, "a", 0o600);
+      job.handleBytes = 0;
+      // The newest segment may be this very file, left empty by a crash mid-line: list it once.
+      if (job.segments.at(-1)?.path !== path) job.segments.push({ firstSeq: seq, path });
+    }
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(bytes.length);
+    await job.handle.writev([length, bytes]);
+    job.handleBytes += 4 + bytes.length;
+    job.lastSeq = seq;
+    if (body.kind === "job-end") {
+      job.endSeq = seq;
+      await job.handle.datasync();
+    }
+    return { seq, frame, release };
   }
 
   /** The worker stored every event ≤ seq: drop what is no longer needed. */
