@@ -4,7 +4,8 @@
  * links, a live log over one EventSource, cancel from the page, markup from a push staying text, the
  * CSP refusing an inline script, and screenshots at laptop and phone widths (test-output/screenshots/).
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,7 +37,10 @@ const SITE = {
     { name: "restart", run: String.raw`printf 'restarting \033[36mgunicorn\033[0m\n'; echo 'healthy'` },
   ],
 };
-/** web-1 only: prints a line, sleeps, prints another; or waits to be canceled (branch "cancel"); or prints a long log in three bursts (branch "scroll"). */
+/** The "scroll" step's next burst waits for its file here (the test writes it), not for a time that a loaded machine may overrun. */
+const SCROLL_GATES = mkdtempSync(join(tmpdir(), "hookrelay-dash-scroll-"));
+const waitFor = (file: string) => `for i in $(seq 600); do [ -e '${join(SCROLL_GATES, file)}' ] && break; sleep 0.1; done`;
+/** web-1 only: prints a line, sleeps, prints another; or waits to be canceled (branch "cancel"); or prints a long log in three bursts (branch "scroll"), each after the test says so. */
 const SLOW = {
   name: "slow",
   repo: "acme/slow",
@@ -47,7 +51,7 @@ const SLOW = {
       run: [
         'case "$HOOKRELAY_BRANCH" in',
         "  cancel) echo waiting-for-cancel; sleep 60 ;;",
-        "  scroll) seq -f 'row %g' 1 150; sleep 4; seq -f 'row %g' 151 300; sleep 4; echo last-row ;;",
+        `  scroll) seq -f 'row %g' 1 150; ${waitFor("more")}; seq -f 'row %g' 151 300; ${waitFor("last")}; echo last-row ;;`,
         "  *) echo line-one; sleep 5; echo line-two ;;",
         "esac",
       ].join("\n"),
@@ -231,9 +235,11 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
     await eventually("the log scrolled to its end", atEnd, 5_000, 50);
     expect(await pre.textContent()).not.toContain("row 151");
     await pre.evaluate((el) => el.scrollTo(0, 0));
+    writeFileSync(join(SCROLL_GATES, "more"), "");
     await pre.filter({ hasText: "row 300" }).waitFor({ timeout: 10_000 });
     expect(await pre.evaluate((el) => el.scrollTop)).toBe(0);
     await pre.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    writeFileSync(join(SCROLL_GATES, "last"), "");
     await pre.filter({ hasText: "last-row" }).waitFor({ timeout: 10_000 });
     await eventually("the log followed to its end again", atEnd, 5_000, 50);
     await page.close();
@@ -387,7 +393,8 @@ describe.skipIf(missing !== null)("the dashboard in Chromium", () => {
   it("signs out everywhere from the header: another browser's session ends too", async () => {
     const a = await signedInBrowser();
     const b = await signedInBrowser();
-    await Promise.all([a.page.waitForURL(`${worker.url}/login`), a.page.getByRole("button", { name: "Sign out everywhere" }).click()]);
+    // To the sign-in page: straight from the form's redirect, or (when the page's own poll saw the ended session first) with the page as next.
+    await Promise.all([a.page.waitForURL((u) => u.pathname === "/login"), a.page.getByRole("button", { name: "Sign out everywhere" }).click()]);
     expect(await apiWithCookie(b.cookie)).toBe(401);
     await b.page.goto(`${worker.url}/targets/${TARGET}`);
     expect(new URL(b.page.url()).pathname).toBe("/login");
