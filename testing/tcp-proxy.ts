@@ -1,7 +1,11 @@
 /**
- * A loopback TCP proxy in front of the worker that can make the current connections go silent
- * (a half-open connection: nothing is closed, nothing gets through), as a dead NAT or a
- * suspended laptop would. New connections after that are forwarded normally.
+ * A loopback TCP proxy in front of the worker that misbehaves as the network between a server and
+ * Cloudflare does:
+ * - `blackholeOpenConnections`: the current connections go silent (nothing closed, nothing gets
+ *   through), as a dead NAT or a suspended laptop would; new connections are forwarded normally;
+ * - `partition` … `heal`: the same for every connection, open or new, until healed (new ones are
+ *   accepted and then hear nothing, as a SYN into a black hole never gets its answer);
+ * - `reset`: every open connection is reset (TCP RST) on both sides, as a load balancer does.
  */
 import { connect, createServer, type Socket } from "node:net";
 
@@ -10,22 +14,45 @@ export interface TcpProxy {
   readonly url: string;
   /** How many client connections have been accepted so far. */
   connections(): number;
+  /** How many connections are open now (silent ones included). */
+  openConnections(): number;
   /** Stop forwarding on every connection open now, without closing any of them. */
   blackholeOpenConnections(): void;
+  /** Silence every connection, open now or accepted later, without closing any, until `heal`. */
+  partition(): void;
+  /** End a partition: new connections are forwarded again (the silenced ones stay silent, as a NAT that forgot them). */
+  heal(): void;
+  readonly partitioned: boolean;
+  /** RST both sides of every open connection; returns how many were reset. */
+  reset(): number;
   /** Stop reading what clients send (TCP back-pressure builds up on their side) until `resumeReading`. */
   pauseReading(): void;
   resumeReading(): void;
   close(): Promise<void>;
 }
 
+interface Pair {
+  client: Socket;
+  upstream: Socket | null;
+  silent: boolean;
+}
+
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let count = 0;
-  const open = new Set<{ client: Socket; upstream: Socket; silent: boolean }>();
+  let partitioned = false;
+  const open = new Set<Pair>();
   const server = createServer((client) => {
     count++;
-    const upstream = connect(targetPort, "127.0.0.1");
-    const pair = { client, upstream, silent: false };
+    const pair: Pair = { client, upstream: null, silent: partitioned };
     open.add(pair);
+    client.on("error", () => {});
+    if (pair.silent) {
+      // Accepted, never answered, never forwarded: the client's handshake timeout has to notice.
+      client.on("close", () => open.delete(pair));
+      return;
+    }
+    const upstream = connect(targetPort, "127.0.0.1");
+    pair.upstream = upstream;
     client.on("data", (d) => {
       if (!pair.silent) upstream.write(d);
     });
@@ -39,7 +66,6 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     };
     client.on("close", () => (pair.silent ? open.delete(pair) : end()));
     upstream.on("close", () => (pair.silent ? undefined : end()));
-    client.on("error", () => {});
     upstream.on("error", () => {});
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -48,8 +74,30 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     port,
     url: `http://127.0.0.1:${port}`,
     connections: () => count,
+    openConnections: () => open.size,
     blackholeOpenConnections() {
       for (const p of open) p.silent = true;
+    },
+    partition() {
+      partitioned = true;
+      for (const p of open) p.silent = true;
+    },
+    heal() {
+      partitioned = false;
+    },
+    get partitioned() {
+      return partitioned;
+    },
+    reset() {
+      let n = 0;
+      for (const p of [...open]) {
+        open.delete(p);
+        p.silent = true; // nothing more crosses while the sockets go
+        p.client.resetAndDestroy();
+        p.upstream?.resetAndDestroy();
+        n++;
+      }
+      return n;
     },
     pauseReading() {
       for (const p of open) p.client.pause();
@@ -60,7 +108,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     async close() {
       for (const p of open) {
         p.client.destroy();
-        p.upstream.destroy();
+        p.upstream?.destroy();
       }
       await new Promise((r) => server.close(r));
     },
