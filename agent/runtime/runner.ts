@@ -90,8 +90,9 @@ export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: S
 /**
  * The one place a job ends when something inside the agent failed while running it (a spool write,
  * a bug): a line saying so and `job-end failed`, unless its end was written already. If even that
- * cannot be spooled, the error is logged; the spool then still lists the job without an end: a cancel
- * from the worker ends it `canceled`, or else the next start of the agent ends it `interrupted`.
+ * cannot be spooled, the error is logged; the spool then still lists the job without an end, and the
+ * job server writes it once the spool takes writes again (a full disk freed), unless a cancel from the
+ * worker ends it `canceled` first, or the next start of the agent ends it `interrupted`.
  */
 async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEventBody) => Promise<void>, log: Logger, endedWith: () => JobEndStatus | null): Promise<JobEndStatus> {
   const tag = `[job ${jobId}]`;
@@ -106,7 +107,7 @@ async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEv
   try {
     await emit({ kind: "job-end", status: "failed" });
   } catch (e) {
-    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; it ends when the worker cancels it or the agent restarts`);
+    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; trying again every second until it can`);
   }
   log.info(`${tag} finished: failed`);
   return "failed";
