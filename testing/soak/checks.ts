@@ -30,14 +30,14 @@ export interface Findings {
   counters: Counters;
   details: string[];
   /** What was checked, for the summary. */
-  seen: { deliveries: number; jobs: number; byStatus: Record<string, number>; deployments: number; githubStatuses: number; notifications: number };
+  seen: { deliveries: number; jobs: number; byStatus: Record<string, number>; deployments: number; githubStatuses: number; notifications: number; redelivered: number };
 }
 
 export function newFindings(): Findings {
   return {
     counters: { lost: 0, repeated: 0, double_runs: 0, stuck: 0, reports_dup: 0, storage: 0 },
     details: [],
-    seen: { deliveries: 0, jobs: 0, byStatus: {}, deployments: 0, githubStatuses: 0, notifications: 0 },
+    seen: { deliveries: 0, jobs: 0, byStatus: {}, deployments: 0, githubStatuses: 0, notifications: 0, redelivered: 0 },
   };
 }
 
@@ -137,9 +137,16 @@ async function deploymentChecks(world: SoakWorld, f: Findings, jobs: Map<string,
   const githubDeployments = world.github.deployments(REPO);
   const notifications = world.receiver.received.filter((n) => n.kind === "standard" && n.status >= 200 && n.status < 300);
   f.seen.notifications = notifications.length;
-  const seenWebhookIds = new Map<string, number>();
-  for (const n of notifications) seenWebhookIds.set(n.headers["webhook-id"] ?? "", (seenWebhookIds.get(n.headers["webhook-id"] ?? "") ?? 0) + 1);
-  for (const [id, times] of seenWebhookIds) if (times > 1) add(f, "reports_dup", `notification ${id} received ${times} times`);
+  // A notification re-sent with the same webhook-id is the same message: Standard Webhooks receivers drop
+  // the repeat (the one at-least-once window: a worker stopped between the receiver's 2xx and its record).
+  // Counted apart; two different ids for one change are a duplicate.
+  const byWebhookId = new Map<string, (typeof notifications)[number]>();
+  for (const n of notifications) {
+    const id = n.headers["webhook-id"] ?? "";
+    if (byWebhookId.has(id)) f.seen.redelivered++;
+    else byWebhookId.set(id, n);
+  }
+  const distinct = [...byWebhookId.values()];
 
   for (const id of ids) {
     const r = await api(url, `/api/targets/${TARGET}/deployments/${id}`);
@@ -174,7 +181,7 @@ async function deploymentChecks(world: SoakWorld, f: Findings, jobs: Map<string,
     }
     // Notifications: as many as the notification reports sent, each once (webhook-id).
     const sentNotify = reports.filter((x) => x.channel !== "github" && x.state === "sent").length;
-    const told = notifications.filter((n) => (n.event as any)?.data?.deployment === id).length;
+    const told = distinct.filter((n) => (n.event as any)?.data?.deployment === id).length;
     if (told !== sentNotify) add(f, told > sentNotify ? "reports_dup" : "lost", `${tag}: ${told} notifications received, the worker sent ${sentNotify}`);
   }
 }

@@ -22,12 +22,14 @@ export interface FaultLimits {
   maxPartitionSeconds: number;
   /** The longest full disk (seconds). */
   maxDiskFullSeconds: number;
-  /** Give up waiting for recovery after this long (the fault then counts as not recovered). */
+  /** Give up waiting for recovery after this long (the fault then counts as not recovered, and stuck). */
   recoverTimeoutMs: number;
 }
 
 export interface FaultResult {
   kind: FaultKind | typeof COMBO;
+  /** The kinds thrown (several for a combo). */
+  parts: FaultKind[];
   /** What exactly was done, for the log. */
   what: string;
   recovered: boolean;
@@ -190,6 +192,7 @@ export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMB
   const recovered = await waitUntil(async () => (await allConnected(world)) && (await Promise.all(done.map((d) => d.recovered()))).every(Boolean), limits.recoverTimeoutMs);
   return {
     kind,
+    parts: parts.map((p) => p.kind),
     what: done.map((d) => d.what).join(" + "),
     recovered,
     recoverMs: Date.now() - since,

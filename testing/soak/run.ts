@@ -22,6 +22,8 @@ export interface SoakOptions {
   /** Stop throwing faults after this many minutes even if fewer were thrown (null: no limit). */
   minutes: number | null;
   limits?: Partial<FaultLimits>;
+  /** The longest pause between two faults (default 2000 ms; at least 200). */
+  gapMaxMs?: number;
   /** Progress lines (default: none). */
   progress?: (line: string) => void;
 }
@@ -94,7 +96,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     let doubles = 0;
     for (let i = 1; i <= o.faults; i++) {
       if (o.minutes !== null && Date.now() - started > o.minutes * 60_000) break;
-      await sleep(300 + faultRandom() * 1700);
+      await sleep(200 + faultRandom() * (Math.max(200, o.gapMaxMs ?? 2000) - 200));
       const kind = faultRandom() < 0.12 ? COMBO : kinds[Math.floor(faultRandom() * kinds.length)]!;
       world.note(`fault ${i}: ${kind}`);
       const result = await throwFault(world, kind, faultRandom, limits);

@@ -51,7 +51,7 @@ export function recountLogStorage(persistTo: string): Recount {
           .prepare(
             `SELECT j.id AS id, j.log_bytes AS kept_bytes, j.log_rows AS kept_rows,
                     COALESCE(e.bytes, 0) AS bytes, COALESCE(e.rows, 0) AS rows
-               FROM jobs j LEFT JOIN (SELECT job_id, sum(length(CAST(data AS BLOB))) + ? * count(*) AS bytes, count(*) AS rows FROM job_events GROUP BY job_id) e
+               FROM jobs j LEFT JOIN (SELECT job_id, sum(COALESCE(length(CAST(data AS BLOB)), 0)) + ? * count(*) AS bytes, count(*) AS rows FROM job_events GROUP BY job_id) e
                  ON e.job_id = j.id
               WHERE j.log_bytes != COALESCE(e.bytes, 0) OR j.log_rows != COALESCE(e.rows, 0)`,
           )

@@ -25,14 +25,14 @@ export function summary(results: FaultResult[], f: Findings, seed: number, minut
     `soak: seed ${seed} (replay: --seed ${seed})`,
     line(header),
     ...rows.map(line),
-    `checked: ${s.deliveries} deliveries, ${s.jobs} jobs (${Object.entries(s.byStatus).map(([k, n]) => `${k} ${n}`).join(", ")}), ${s.deployments} deployments, ${s.githubStatuses} GitHub statuses, ${s.notifications} notifications`,
+    `checked: ${s.deliveries} deliveries, ${s.jobs} jobs (${Object.entries(s.byStatus).map(([k, n]) => `${k} ${n}`).join(", ")}), ${s.deployments} deployments, ${s.githubStatuses} GitHub statuses, ${s.notifications} notifications (${s.redelivered} re-sent with the same webhook-id)`,
     `zeros: lost=${c.lost} repeated=${c.repeated} double_runs=${c.double_runs} stuck=${c.stuck} reports_dup=${c.reports_dup} storage_recount=${c.storage}`,
   ];
   if (diskUnavailable) out.push(`not produced: disk-full (${diskUnavailable})`);
   for (const d of f.details.slice(0, 40)) out.push(`  ${d.split("\n")[0]}`);
   if (f.details.length > 40) out.push(`  … ${f.details.length - 40} more`);
   out.push(
-    `soak: faults=${results.length} kinds=${kinds.length} lost=${c.lost} repeated=${c.repeated} double_runs=${c.double_runs} stuck=${c.stuck} reports_dup=${c.reports_dup} seed=${seed} minutes=${minutes.toFixed(1)}`,
+    `soak: faults=${results.length} kinds=${new Set(results.flatMap((r) => r.parts)).size} lost=${c.lost} repeated=${c.repeated} double_runs=${c.double_runs} stuck=${c.stuck} reports_dup=${c.reports_dup} seed=${seed} minutes=${minutes.toFixed(1)}`,
   );
   return out.join("\n");
 }
