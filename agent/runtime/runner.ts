@@ -19,6 +19,13 @@ import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../common/sea.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { formatDuration } from "../common/units.ts";
 
+
+/**
+ * Deadlines are measured on the monotonic clock: the wall clock can jump (an NTP step, a VM resumed),
+ * and an hour's jump forward must not time a job out between two steps.
+ */
+const monotonicNow = (): number => performance.now();
+
 export interface JobRequest {
   jobId: string;
   pipeline: string;
@@ -250,7 +257,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
   const runSteps = async (steps: readonly StepConfig[], deadline: number): Promise<StepResult | undefined> => {
     let failure: StepResult | undefined;
     for (const step of steps) {
-      if (!failure && !stopped() && Date.now() >= deadline) {
+      if (!failure && !stopped() && monotonicNow() >= deadline) {
         // The budget ran out between steps: nothing more starts.
         await line(`[hookrelay] job timed out after ${formatDuration(pipeline.timeoutMs)} (pipeline timeout) before step ${step.name}`);
         failure = { status: "timed_out", exitCode: null };
@@ -265,7 +272,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
     return failure;
   };
 
-  const failure = await runSteps(pipeline.steps, Date.now() + pipeline.timeoutMs);
+  const failure = await runSteps(pipeline.steps, monotonicNow() + pipeline.timeoutMs);
   let status: JobEndStatus = failure === undefined ? "succeeded" : failure.status === "timed_out" ? "timed_out" : "failed";
   const stop = stopped();
   if (stop) status = stop.reason;
@@ -274,7 +281,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
     if (status === "failed" || status === "timed_out") {
       o.log.info(`${tag} running on_failure steps`);
       // A fresh budget: the job's own may be what ran out.
-      await runSteps(pipeline.onFailure, Date.now() + pipeline.timeoutMs);
+      await runSteps(pipeline.onFailure, monotonicNow() + pipeline.timeoutMs);
       const late = stopped();
       if (late) status = late.reason;
     } else {
@@ -322,9 +329,9 @@ async function runStep(
   });
   control.step = proc;
 
-  const stepDeadline = step.timeoutMs === null ? Infinity : Date.now() + step.timeoutMs;
+  const stepDeadline = step.timeoutMs === null ? Infinity : monotonicNow() + step.timeoutMs;
   const byStep = stepDeadline <= jobDeadline;
-  const wait = Math.min(2 ** 31 - 1, Math.max(0, Math.min(stepDeadline, jobDeadline) - Date.now()));
+  const wait = Math.min(2 ** 31 - 1, Math.max(0, Math.min(stepDeadline, jobDeadline) - monotonicNow()));
   let killed: { status: "timed_out" | "canceled" | "failed"; why: string } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
