@@ -17,9 +17,11 @@ describe(`the mixed-fault soak (seed ${SEED}, ${FAULTS} faults)`, () => {
       faults: FAULTS,
       seed: SEED,
       minutes: null,
-      // Short holds: the long run (npm run soak) partitions for up to 90 s.
-      limits: { maxPartitionSeconds: 6, maxDiskFullSeconds: 4, recoverTimeoutMs: 60_000 },
-      gapMaxMs: 800,
+      // Short holds, and fewer worker restarts (~8 s each here): the long run (npm run soak) partitions
+      // for up to 90 s and throws every kind alike.
+      limits: { maxPartitionSeconds: 4, maxDiskFullSeconds: 3, recoverTimeoutMs: 60_000 },
+      gapMaxMs: 600,
+      workerShare: 0.1,
     });
     console.log(result.text);
     if (!result.ok) console.log(`soak: findings and every process's output kept in ${result.dir}`);

@@ -4,7 +4,8 @@
  * - `blackholeOpenConnections`: the current connections go silent (nothing closed, nothing gets
  *   through), as a dead NAT or a suspended laptop would; new connections are forwarded normally;
  * - `partition` … `heal`: the same for every connection, open or new, until healed (new ones are
- *   accepted and then hear nothing, as a SYN into a black hole never gets its answer);
+ *   accepted and hear nothing until the heal, then are forwarded with what they sent meanwhile, as a
+ *   retransmitted SYN connects once the network is back; the ones open before stay silent);
  * - `reset`: every open connection is reset (TCP RST) on both sides, as a load balancer does.
  */
 import { connect, createServer, type Socket } from "node:net";
@@ -20,7 +21,7 @@ export interface TcpProxy {
   blackholeOpenConnections(): void;
   /** Silence every connection, open now or accepted later, without closing any, until `heal`. */
   partition(): void;
-  /** End a partition: new connections are forwarded again (the silenced ones stay silent, as a NAT that forgot them). */
+  /** End a partition: connections opened during it and new ones are forwarded (the ones open before stay silent, as a NAT that forgot them). */
   heal(): void;
   readonly partitioned: boolean;
   /** RST both sides of every open connection; returns how many were reset. */
@@ -41,17 +42,35 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let count = 0;
   let partitioned = false;
   const open = new Set<Pair>();
+  /** Connections opened during the partition, forwarded when it heals. */
+  const waiting = new Set<() => void>();
   const server = createServer((client) => {
     count++;
     const pair: Pair = { client, upstream: null, silent: partitioned };
     open.add(pair);
     client.on("error", () => {});
     if (pair.silent) {
-      // Accepted, never answered, never forwarded: the client's handshake timeout has to notice.
+      // Opened during a partition: nothing gets through until the heal, when it is forwarded with what
+      // the client sent meanwhile — as a SYN retransmitted after the network came back connects.
+      const held: Buffer[] = [];
+      const hold = (d: Buffer) => held.push(d);
+      client.on("data", hold);
       client.on("close", () => open.delete(pair));
+      waiting.add(() => {
+        if (client.destroyed) return;
+        client.off("data", hold);
+        pair.silent = false;
+        forward(pair, held);
+      });
       return;
     }
+    forward(pair, []);
+  });
+
+  function forward(pair: Pair, held: Buffer[]): void {
+    const client = pair.client;
     const upstream = connect(targetPort, "127.0.0.1");
+    for (const d of held) upstream.write(d);
     pair.upstream = upstream;
     client.on("data", (d) => {
       if (!pair.silent) upstream.write(d);
@@ -67,7 +86,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     client.on("close", () => (pair.silent ? open.delete(pair) : end()));
     upstream.on("close", () => (pair.silent ? undefined : end()));
     upstream.on("error", () => {});
-  });
+  }
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
   return {
@@ -84,6 +103,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     heal() {
       partitioned = false;
+      for (const go of waiting) go();
+      waiting.clear();
     },
     get partitioned() {
       return partitioned;

@@ -19,7 +19,6 @@ import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../common/sea.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { formatDuration } from "../common/units.ts";
 
-
 /**
  * Deadlines are measured on the monotonic clock: the wall clock can jump (an NTP step, a VM resumed),
  * and an hour's jump forward must not time a job out between two steps.

@@ -66,9 +66,10 @@ async function staleCheck(world: SoakWorld, host: string, awaySince: number, end
   }
 }
 
-async function agentConnected(world: SoakWorld, host: string): Promise<boolean> {
+/** The worker shows `host` connected (on a connection made at or after `since`, when given). */
+async function agentConnected(world: SoakWorld, host: string, since?: number): Promise<boolean> {
   const r = await api(world.worker.url, `/api/targets/${TARGET}/agents`);
-  return r.status === 200 && (r.body.agents as any[]).some((a) => a.name === host && a.connected);
+  return r.status === 200 && (r.body.agents as any[]).some((a) => a.name === host && a.connected && (since === undefined || Date.parse(a.connectedAt) >= since));
 }
 
 /** Every agent meant to be up is connected (and the worker answers). */
@@ -112,15 +113,14 @@ async function hostFault(world: SoakWorld, kind: Exclude<FaultKind, "worker-kill
       host.proxy.partition();
       const violations = await staleCheck(world, host.name, since, since + holdMs, `partition of ${host.name}`);
       await sleep(since + holdMs - Date.now());
-      const before = host.proxy.connections();
       host.proxy.heal();
-      // Recovered: a connection made after the heal, and the worker shows the agent connected.
-      return { what: `partition ${host.name} ${(holdMs / 1000).toFixed(1)} s`, violations, recovered: async () => host.proxy.connections() > before && (await connected()) };
+      // Recovered: the worker shows the agent connected on a connection made since the partition began.
+      return { what: `partition ${host.name} ${(holdMs / 1000).toFixed(1)} s`, violations, recovered: () => agentConnected(world, host.name, since) };
     }
     case "reset": {
-      const before = host.proxy.connections();
+      const since = Date.now();
       const n = host.proxy.reset();
-      return { what: `reset ${n} connection(s) of ${host.name}`, violations: [], recovered: async () => host.proxy.connections() > before && (await connected()) };
+      return { what: `reset ${n} connection(s) of ${host.name}`, violations: [], recovered: () => agentConnected(world, host.name, since) };
     }
     case "disk-full": {
       const disk = host.disk;

@@ -24,6 +24,11 @@ export interface SoakOptions {
   limits?: Partial<FaultLimits>;
   /** The longest pause between two faults (default 2000 ms; at least 200). */
   gapMaxMs?: number;
+  /**
+   * The share of single faults that hit the worker (SIGKILL or restart). Default: as any other kind.
+   * A worker start takes ~8 s under wrangler dev here, so the short run in npm test throws fewer.
+   */
+  workerShare?: number;
   /** Progress lines (default: none). */
   progress?: (line: string) => void;
 }
@@ -40,6 +45,14 @@ export interface SoakResult {
 }
 
 const DEFAULT_LIMITS: FaultLimits = { maxPartitionSeconds: 90, maxDiskFullSeconds: 20, recoverTimeoutMs: 120_000 };
+
+const WORKER_KINDS: readonly FaultKind[] = ["worker-kill", "worker-restart"];
+
+function pickKind(kinds: FaultKind[], r: () => number, workerShare: number | undefined): FaultKind {
+  if (workerShare === undefined) return kinds[Math.floor(r() * kinds.length)]!;
+  const pool = r() < workerShare ? kinds.filter((k) => WORKER_KINDS.includes(k)) : kinds.filter((k) => !WORKER_KINDS.includes(k));
+  return pool[Math.floor(r() * pool.length)]!;
+}
 
 async function settle(world: SoakWorld, f: Findings, timeoutMs: number): Promise<void> {
   const url = world.worker.url;
@@ -97,7 +110,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (let i = 1; i <= o.faults; i++) {
       if (o.minutes !== null && Date.now() - started > o.minutes * 60_000) break;
       await sleep(200 + faultRandom() * (Math.max(200, o.gapMaxMs ?? 2000) - 200));
-      const kind = faultRandom() < 0.12 ? COMBO : kinds[Math.floor(faultRandom() * kinds.length)]!;
+      const kind = faultRandom() < 0.12 ? COMBO : pickKind(kinds, faultRandom, o.workerShare);
       world.note(`fault ${i}: ${kind}`);
       const result = await throwFault(world, kind, faultRandom, limits);
       results.push(result);
