@@ -123,6 +123,11 @@ export interface FakeGitHub {
   rateLimitFor(ms: number): number;
   /** Every call from now on is answered `ms` after it arrived (a slow GitHub); 0: at once. */
   delayAnswers(ms: number): void;
+  /**
+   * The next `n` POSTs are carried out (a deployment or status is stored) but never answered: the
+   * connection stays open, as when GitHub did the work and the answer was lost (a timeout, a crash).
+   */
+  applyWithoutAnswer(n: number): void;
   /** Revokes every installation token minted so far (as GitHub does when the App is reinstalled). */
   revokeInstallationTokens(): void;
   /** The fake's clock (ms): Date.now() plus what `advance` added. */
@@ -156,10 +161,15 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   let failures: { left: number; status: number } = { left: 0, status: 502 };
   let limitedUntil = 0;
   let delayMs = 0;
+  let unanswered = 0;
   const now = () => Date.now() + offset;
 
   function reply(res: ServerResponse, body: unknown, status: number, call: FakeGitHubCall, headers: Record<string, string> = {}): void {
     call.status = status;
+    if (call.method === "POST" && unanswered > 0) {
+      unanswered -= 1;
+      return; // done, never answered (the connection closes with the server)
+    }
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain" : "application/json; charset=utf-8", ...headers });
     res.end(text);
@@ -251,10 +261,25 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       return hooksApi(repo, m[2] === undefined ? null : Number(m[2]), m[3] ?? null, method, call, answer, limits);
     }
     m = /^\/repos\/([^/]+\/[^/]+)\/deployments(?:\/(\d+)\/statuses)?$/.exec(path);
-    if (!m || method !== "POST") return notFound();
+    if (!m || (method !== "POST" && method !== "GET")) return notFound();
     const repo = decodeURIComponent(m[1] ?? "");
     if (caller.kind === "app") return answer(401, { message: "Bad credentials", documentation_url: DOCS });
     if (caller.kind === "installation" && options.app?.installations[repo] !== caller.id) return notFound();
+    if (method === "GET") {
+      // GitHub's lists: newest first, `per_page` (default 30, at most 100); deployments filtered by sha and environment.
+      const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+      const perPage = Math.min(100, Math.max(1, Number(query.get("per_page") ?? 30) || 30));
+      if (m[2] === undefined) {
+        const list = (deployments.get(repo) ?? [])
+          .filter((d) => (query.get("sha") === null || d.ref === query.get("sha")) && (query.get("environment") === null || d.environment === query.get("environment")))
+          .reverse()
+          .slice(0, perPage);
+        return answer(200, list.map((d) => ({ ...d, sha: d.ref, task: "deploy" })), limits);
+      }
+      const id = Number(m[2]);
+      if (!(deployments.get(repo) ?? []).some((d) => d.id === id)) return notFound();
+      return answer(200, [...(statuses.get(id) ?? [])].reverse().slice(0, perPage), limits);
+    }
     const body = isRecord(call.body) ? call.body : {};
     const invalid = (field: string, message: string) => answer(422, { message: "Validation Failed", errors: [{ resource: m?.[2] ? "DeploymentStatus" : "Deployment", code: "custom", field, message }], documentation_url: DOCS });
     const description = body.description;
@@ -485,6 +510,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     rateLimitFor(ms) {
       limitedUntil = now() + ms;
       return Math.ceil(limitedUntil / 1000);
+    },
+    applyWithoutAnswer(n) {
+      unanswered = n;
     },
     delayAnswers(ms) {
       delayMs = ms;

@@ -19,6 +19,9 @@ import { IdleCollector } from "./idle-collect.ts";
 import { AGENT_VERSION } from "../common/version.ts";
 import { sleep } from "../common/sleep.ts";
 
+/** How often the end of a job that could not be spooled (a full disk) is tried again. */
+export const END_RETRY_MS = 1000;
+
 export interface AgentOptions {
   config: AgentConfig;
   token: string;
@@ -74,6 +77,10 @@ export class JobServer {
   private stopped: Promise<void> | null = null;
   /** Stop was asked again: no grace for the step's processes, no waiting for acks. */
   private hurried = false;
+  /** Jobs whose end is being written again and again until the spool takes it (retryEnd). */
+  private readonly endRetries = new Set<string>();
+  /** Jobs whose end is being written now (endJob, retryEnd): one writer at a time, so a job ends once. */
+  private readonly ending = new Set<string>();
   /** A job takes the secrets as they are when it starts. */
   private secrets: LoadedSecrets;
   /** One full collection once idle after a job (idle-collect.ts). */
@@ -239,6 +246,8 @@ export class JobServer {
         this.current = null;
         this.idle.jobEnded();
       }
+      // Its end could not be spooled (a full disk): the worker would see it running until its deadline.
+      if (this.spool.hasJob(m.jobId) && !this.spool.hasEnded(m.jobId)) void this.retryEnd(m.jobId);
     })();
     this.current = whole;
     await whole;
@@ -283,12 +292,46 @@ export class JobServer {
 
   /** Ends a spooled job that is not running: a line saying why, then its job-end. Logs (never throws) if the spool refuses. */
   private async endJob(jobId: string, status: JobEndStatus, why: string): Promise<void> {
+    if (this.ending.has(jobId)) return;
+    this.ending.add(jobId);
     try {
       await this.outbox.emit(jobId, { kind: "output", step: null, stream: "stderr", data: `[hookrelay] ${why}\n` });
       await this.outbox.emit(jobId, { kind: "job-end", status });
       this.log.info(`[job ${jobId}] finished: ${status}`);
     } catch (e) {
       this.log.error(`[job ${jobId}] could not spool the job's end (${status}): ${errorMessage(e)}`);
+    } finally {
+      this.ending.delete(jobId);
+    }
+  }
+
+  /**
+   * Writes the `job-end failed` of a job the runner could not end (its spool write failed: a full disk),
+   * every END_RETRY_MS until the spool takes it, so the worker learns the end as soon as space returns.
+   * Meanwhile the agent takes other jobs (a write that failed for this job alone does not stop them).
+   * Gives up when the job ends another way (a cancel) or the agent stops: its next start ends it `interrupted`.
+   */
+  private async retryEnd(jobId: string): Promise<void> {
+    if (this.endRetries.has(jobId)) return;
+    this.endRetries.add(jobId);
+    try {
+      for (;;) {
+        await sleep(END_RETRY_MS);
+        if (this.stopping || !this.spool.hasJob(jobId) || this.spool.hasEnded(jobId)) return;
+        if (this.ending.has(jobId)) continue; // a cancel is ending it right now
+        this.ending.add(jobId);
+        try {
+          await this.outbox.emit(jobId, { kind: "job-end", status: "failed" });
+          this.log.info(`[job ${jobId}] its end is spooled at last: finished: failed`);
+          return;
+        } catch {
+          // still no room: try again
+        } finally {
+          this.ending.delete(jobId);
+        }
+      }
+    } finally {
+      this.endRetries.delete(jobId);
     }
   }
 

@@ -18,6 +18,10 @@ import type { Readable } from "node:stream";
 import type { OutputStream } from "../../shared/protocol.ts";
 import { sleep } from "../common/sleep.ts";
 
+
+/** Waits are measured on the monotonic clock: a wall clock jumped back an hour must not stretch a kill grace or a drain. */
+const monotonicNow = (): number => performance.now();
+
 export type StepExit =
   | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
   | { kind: "spawn-error"; message: string };
@@ -72,7 +76,7 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
     child.once("exit", (code, signal) => resolve({ kind: "exited", code, signal }));
   });
 
-  let lastActivity = Date.now();
+  let lastActivity = monotonicNow();
   const readers: Socket[] = [];
   const pump = (stream: OutputStream, pipe: Readable): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -82,9 +86,9 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
         void (async () => {
           try {
             for await (const chunk of pipe) {
-              lastActivity = Date.now();
+              lastActivity = monotonicNow();
               await options.onData(stream, chunk as Buffer);
-              lastActivity = Date.now();
+              lastActivity = monotonicNow();
             }
           } catch {
             // destroyed by the drain deadline below, or a read error: output ends here either way
@@ -102,12 +106,12 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
         onread: {
           buffer,
           callback: (nread: number, buf: Uint8Array) => {
-            lastActivity = Date.now();
+            lastActivity = monotonicNow();
             // No next read (into the same buffer) until onData has settled.
             reader.pause();
             options.onData(stream, Buffer.from(buf.buffer, buf.byteOffset, nread)).then(
               () => {
-                lastActivity = Date.now();
+                lastActivity = monotonicNow();
                 if (!reader.destroyed) reader.resume();
               },
               () => reader.destroy(),
@@ -126,11 +130,11 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
 
   const finished = exited.then(async (exit) => {
     const idle = options.drainIdleMs ?? 250;
-    const deadline = Date.now() + (options.drainMaxMs ?? 5000);
+    const deadline = monotonicNow() + (options.drainMaxMs ?? 5000);
     let done = false;
     void pumps.then(() => (done = true));
     while (!done) {
-      const now = Date.now();
+      const now = monotonicNow();
       if (now - lastActivity >= idle || now >= deadline) break;
       await Promise.race([pumps, sleep(Math.min(idle, 50))]);
     }
@@ -149,12 +153,12 @@ export function spawnStep(options: StepProcessOptions): StepProcess {
     killGroup: async (graceMs: number) => {
       if (pid === undefined) return;
       signalGroup(pid, "SIGTERM");
-      const deadline = Date.now() + graceMs;
-      while (groupAlive(pid) && Date.now() < deadline) await sleep(25);
+      const deadline = monotonicNow() + graceMs;
+      while (groupAlive(pid) && monotonicNow() < deadline) await sleep(25);
       if (groupAlive(pid)) {
         signalGroup(pid, "SIGKILL");
-        const hard = Date.now() + 5000;
-        while (groupAlive(pid) && Date.now() < hard) await sleep(25);
+        const hard = monotonicNow() + 5000;
+        while (groupAlive(pid) && monotonicNow() < hard) await sleep(25);
       }
     },
     killNow: () => {

@@ -19,6 +19,12 @@ import { AGENT_MALLOC_ENV, AGENT_V8_FLAGS } from "../common/sea.ts";
 import { NO_SECRETS, type LoadedSecrets } from "./secrets.ts";
 import { formatDuration } from "../common/units.ts";
 
+/**
+ * Deadlines are measured on the monotonic clock: the wall clock can jump (an NTP step, a VM resumed),
+ * and an hour's jump forward must not time a job out between two steps.
+ */
+const monotonicNow = (): number => performance.now();
+
 export interface JobRequest {
   jobId: string;
   pipeline: string;
@@ -94,8 +100,9 @@ export function startJob(job: JobRequest, options: RunnerOptions, stopBefore?: S
 /**
  * The one place a job ends when something inside the agent failed while running it (a spool write,
  * a bug): a line saying so and `job-end failed`, unless its end was written already. If even that
- * cannot be spooled, the error is logged; the spool then still lists the job without an end: a cancel
- * from the worker ends it `canceled`, or else the next start of the agent ends it `interrupted`.
+ * cannot be spooled, the error is logged; the spool then still lists the job without an end, and the
+ * job server writes it once the spool takes writes again (a full disk freed), unless a cancel from the
+ * worker ends it `canceled` first, or the next start of the agent ends it `interrupted`.
  */
 async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEventBody) => Promise<void>, log: Logger, endedWith: () => JobEndStatus | null): Promise<JobEndStatus> {
   const tag = `[job ${jobId}]`;
@@ -110,7 +117,7 @@ async function endAfterFailure(jobId: string, error: unknown, emit: (body: JobEv
   try {
     await emit({ kind: "job-end", status: "failed" });
   } catch (e) {
-    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; it ends when the worker cancels it or the agent restarts`);
+    log.error(`${tag} could not spool the job's end (failed): ${describeError(e, false)}; trying again every second until it can`);
   }
   log.info(`${tag} finished: failed`);
   return "failed";
@@ -253,7 +260,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
   const runSteps = async (steps: readonly StepConfig[], deadline: number): Promise<StepResult | undefined> => {
     let failure: StepResult | undefined;
     for (const step of steps) {
-      if (!failure && !stopped() && Date.now() >= deadline) {
+      if (!failure && !stopped() && monotonicNow() >= deadline) {
         // The budget ran out between steps: nothing more starts.
         await line(`[hookrelay] job timed out after ${formatDuration(pipeline.timeoutMs)} (pipeline timeout) before step ${step.name}`);
         failure = { status: "timed_out", exitCode: null };
@@ -268,7 +275,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
     return failure;
   };
 
-  const failure = await runSteps(pipeline.steps, Date.now() + pipeline.timeoutMs);
+  const failure = await runSteps(pipeline.steps, monotonicNow() + pipeline.timeoutMs);
   let status: JobEndStatus = failure === undefined ? "succeeded" : failure.status === "timed_out" ? "timed_out" : "failed";
   const stop = stopped();
   if (stop) status = stop.reason;
@@ -277,7 +284,7 @@ async function runJob(job: JobRequest, o: RunnerOptions, control: JobControl): P
     if (status === "failed" || status === "timed_out") {
       o.log.info(`${tag} running on_failure steps`);
       // A fresh budget: the job's own may be what ran out.
-      await runSteps(pipeline.onFailure, Date.now() + pipeline.timeoutMs);
+      await runSteps(pipeline.onFailure, monotonicNow() + pipeline.timeoutMs);
       const late = stopped();
       if (late) status = late.reason;
     } else {
@@ -325,9 +332,9 @@ async function runStep(
   });
   control.step = proc;
 
-  const stepDeadline = step.timeoutMs === null ? Infinity : Date.now() + step.timeoutMs;
+  const stepDeadline = step.timeoutMs === null ? Infinity : monotonicNow() + step.timeoutMs;
   const byStep = stepDeadline <= jobDeadline;
-  const wait = Math.min(2 ** 31 - 1, Math.max(0, Math.min(stepDeadline, jobDeadline) - Date.now()));
+  const wait = Math.min(2 ** 31 - 1, Math.max(0, Math.min(stepDeadline, jobDeadline) - monotonicNow()));
   let killed: { status: "timed_out" | "canceled" | "failed"; why: string } | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;

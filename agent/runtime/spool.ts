@@ -13,7 +13,7 @@
  * Re-sending reads the segments back as a stream, so a 50 MB log never sits in memory.
  */
 import { errorCode, errorMessage } from "../../shared/errors.ts";
-import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { encodeOutputFrame, MAX_FRAME_BYTES, MAX_UNFINISHED, type AgentMessage, type JobEventBody } from "../../shared/protocol.ts";
 import { AcceptedLog, syncDir } from "./accepted-log.ts";
@@ -46,6 +46,26 @@ function eventFrame(jobId: string, seq: number, at: number, body: JobEventBody, 
   }
   const frame = JSON.stringify({ type: "event", jobId, seq, at, body } satisfies AgentMessage);
   return { frame, bytes: Buffer.from(frame) };
+}
+
+/**
+ * Appends a record whole or not at all. On a full disk a write can take part of a record and report
+ * success (a short write): the file is cut back to `size` (shrinking needs no space) and the append
+ * fails, so no torn record sits in the middle of a segment, hiding what is appended after it from a re-send.
+ */
+async function writeWhole(handle: FileHandle, parts: Uint8Array[], size: number, what: string): Promise<void> {
+  const want = parts.reduce((n, p) => n + p.length, 0);
+  let written: number;
+  try {
+    ({ bytesWritten: written } = await handle.writev(parts));
+  } catch (e) {
+    await handle.truncate(size).catch(() => undefined);
+    throw e;
+  }
+  if (written !== want) {
+    await handle.truncate(size).catch(() => undefined);
+    throw new SpoolError(`${what}: short write (${written} of ${want} bytes): the disk is full?`);
+  }
 }
 
 export class Spool {
@@ -147,13 +167,14 @@ export class Spool {
       await full?.close();
       const path = join(job.dir, `events-${seq}.frames`);
       job.handle = await open(path, "a", 0o600);
-      job.handleBytes = 0;
+      job.handleBytes = (await job.handle.stat()).size;
       // The newest segment may be this very file, left empty by a crash mid-line: list it once.
       if (job.segments.at(-1)?.path !== path) job.segments.push({ firstSeq: seq, path });
     }
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32BE(bytes.length);
-    await job.handle.writev([length, bytes]);
+    // Whole or not at all: a short write on a full disk is cut back, so no half record hides the events after it.
+    await writeWhole(job.handle, [length, bytes], job.handleBytes, `[job ${jobId}] event ${seq}`);
     job.handleBytes += 4 + bytes.length;
     job.lastSeq = seq;
     if (body.kind === "job-end") {

@@ -121,6 +121,35 @@ export class GitHubClient {
     return this.#post(repo, `/deployments/${githubDeploymentId}/statuses`, body, `adding status ${s.state} to deployment ${githubDeploymentId} on ${repo}`, now);
   }
 
+  /**
+   * After an attempt whose answer was lost (a timeout, a worker stopped mid-send), GitHub may hold the
+   * deployment already: the one made for this hookrelay deployment (its payload names it), as if just
+   * created; null when there is none or the list cannot be read (then it is created).
+   */
+  async findDeployment(repo: string, d: DeploymentInput, now: number): Promise<SendOutcome | null> {
+    const query = `?sha=${encodeURIComponent(d.sha)}&environment=${encodeURIComponent(d.environment)}&per_page=100`;
+    const list = await this.#get(repo, `/deployments${query}`, `looking for the deployment of ${d.sha.slice(0, 7)} on ${repo}`, now);
+    const want = (d.payload as { deployment?: unknown }).deployment;
+    const found = list?.find((x) => isObject(x) && isObject(x.payload) && x.payload.deployment === want && typeof x.id === "number");
+    return found ? { kind: "sent", status: 200, body: found } : null;
+  }
+
+  /** The same for a status: GitHub's newest status of the deployment is this one (state and description). */
+  async findStatus(repo: string, githubDeploymentId: number, s: StatusInput, now: number): Promise<SendOutcome | null> {
+    const list = await this.#get(repo, `/deployments/${githubDeploymentId}/statuses?per_page=1`, `reading the statuses of deployment ${githubDeploymentId} on ${repo}`, now);
+    const newest = list?.[0];
+    return isObject(newest) && newest.state === s.state && newest.description === cutDescription(s.description) ? { kind: "sent", status: 200, body: newest } : null;
+  }
+
+  /** A GET's JSON array, or null when it is not one (any error: the caller then sends as usual). */
+  async #get(repo: string, path: string, step: string, now: number): Promise<unknown[] | null> {
+    if (!/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/.test(repo)) return null;
+    const got = await this.#auth.tokenFor(repo, now);
+    if ("outcome" in got) return null;
+    const answer = await callGitHub(this.apiUrl, { method: "GET", path: `${repoPath(repo)}${path}`, token: got.token, step, unauthorized: this.#auth.secrets }, now);
+    return answer.outcome.kind === "sent" && Array.isArray(answer.outcome.body) ? answer.outcome.body : null;
+  }
+
   async #post(repo: string, path: string, body: unknown, step: string, now: number): Promise<SendOutcome> {
     if (!/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/.test(repo)) return { kind: "fail", error: `GitHub ${step}: ${JSON.stringify(repo)} is not owner/name` };
     const got = await this.#auth.tokenFor(repo, now);
@@ -138,4 +167,8 @@ export class GitHubClient {
 export function cutDescription(text: string): string {
   const chars = Array.from(text);
   return chars.length <= GITHUB_DESCRIPTION_MAX ? text : `${chars.slice(0, GITHUB_DESCRIPTION_MAX - 1).join("")}…`;
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
 }

@@ -3,7 +3,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { SendOutcome } from "../../report/outcome.ts";
 import { event, helloAgent, push, type TestAgent, uniqueName } from "../../../testing/workerd/worker-support.ts";
-import { GIVE_UP_MS, nextReportDue, type ReportSetup, reportViews, storeReportSetup } from "./report-outbox.ts";
+import { dueReports, GIVE_UP_MS, leaseReport, nextReportDue, type ReportSetup, reportViews, SEND_LEASE_MS, storeReportSetup } from "./report-outbox.ts";
 import type { ReportBody } from "./report-record.ts";
 import { type ChannelSender, sendDueReports } from "./report-sending.ts";
 import { reportWiring } from "./report-wiring.ts";
@@ -173,6 +173,29 @@ describe("the outbox: every deployment change becomes reports, sent in order, re
     await inTarget(target, (sql) => sendDueReports(sql, () => gh.sender, BACKOFF));
     expect(gh.calls.map((c) => summary(c.body))).toEqual([`create ${target}`, "queued: 1 host to deploy"]);
     expect((await inTarget(target, (sql) => reportViews(sql, dep.id))).map((v) => v.state)).toEqual(["sent", "sent"]);
+  });
+
+  it("a send cut off mid-way (the worker stopped) counts as an attempt: the retry after the lease tells the sender an earlier one may have landed", async () => {
+    const target = uniqueName();
+    await reporting(target);
+    const dep = (await push(target)).body.deployments![0]!;
+    const base = Date.now();
+    // The first pass leases the creation and never comes back (its isolate is gone).
+    await inTarget(target, (sql) => {
+      const [first] = dueReports(sql, base, 1);
+      leaseReport(sql, first!.id, base);
+    });
+    expect((await inTarget(target, (sql) => reportViews(sql, dep.id))).map((v) => [v.state, v.attempts])).toEqual([["retrying", 1], ["pending", 0]]);
+    const seen: number[] = [];
+    const gh: ChannelSender = {
+      async send(body, row) {
+        seen.push(row.attempts);
+        return body.kind === "github-deployment" ? created() : ok;
+      },
+    };
+    await inTarget(target, (sql) => sendDueReports(sql, () => gh, BACKOFF, () => base + SEND_LEASE_MS));
+    expect(seen).toEqual([1, 0]);
+    expect((await inTarget(target, (sql) => reportViews(sql, dep.id))).map((v) => [v.state, v.attempts])).toEqual([["sent", 2], ["sent", 1]]);
   });
 
   it("a row no code can read fails alone, saying so, and the outbox goes on", async () => {

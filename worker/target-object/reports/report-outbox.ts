@@ -199,8 +199,13 @@ export const SEND_LEASE_MS = 60_000;
 export const GIVE_UP_MS = 24 * 3_600_000;
 const MAX_BACKOFF_MS = 3_600_000;
 
+/**
+ * The attempt counts from its lease: a worker stopped mid-send leaves it counted, so the next attempt
+ * knows an earlier one may have reached the receiver (the GitHub sender then looks before sending
+ * again). recordOutcome writes the same count (the row it gets was read before the lease).
+ */
 export function leaseReport(sql: SqlStorage, id: number, now: number): void {
-  sql.exec("UPDATE reports SET next_at = ? WHERE id = ?", now + SEND_LEASE_MS, id);
+  sql.exec("UPDATE reports SET next_at = ?, attempts = attempts + 1 WHERE id = ?", now + SEND_LEASE_MS, id);
 }
 
 /** The GitHub deployment id a deployment's creation got back (kept on its `github-deployment` report), if it did. */

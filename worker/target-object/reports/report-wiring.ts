@@ -70,21 +70,18 @@ export async function reportWiring(env: ReportVars, target: string): Promise<Rep
     gh.state !== "on"
       ? null
       : {
-          send(body: ReportBody, _row, githubId, now) {
+          // An earlier attempt (row.attempts > 0) may have reached GitHub though its answer was lost
+          // (a timeout, a worker stopped mid-send): look first, so GitHub gets each deployment and status once.
+          async send(body: ReportBody, row, githubId, now) {
             switch (body.kind) {
-              case "github-deployment":
-                return gh.client.createDeployment(
-                  body.repo,
-                  { sha: body.sha, environment: body.environment, description: body.description, production: body.production, transient: body.transient, payload: { target: body.target, deployment: body.deployment } },
-                  now,
-                );
-              case "github-status":
-                return gh.client.createStatus(
-                  body.repo,
-                  githubId ?? 0,
-                  { state: body.state, description: body.description, logUrl: link(body.path), environmentUrl: body.environmentUrl, environment: body.environment },
-                  now,
-                );
+              case "github-deployment": {
+                const d = { sha: body.sha, environment: body.environment, description: body.description, production: body.production, transient: body.transient, payload: { target: body.target, deployment: body.deployment } };
+                return (row.attempts > 0 ? await gh.client.findDeployment(body.repo, d, now) : null) ?? gh.client.createDeployment(body.repo, d, now);
+              }
+              case "github-status": {
+                const s = { state: body.state, description: body.description, logUrl: link(body.path), environmentUrl: body.environmentUrl, environment: body.environment };
+                return (row.attempts > 0 ? await gh.client.findStatus(body.repo, githubId ?? 0, s, now) : null) ?? gh.client.createStatus(body.repo, githubId ?? 0, s, now);
+              }
               default:
                 return Promise.resolve({ kind: "fail", error: `a ${body.kind} report on the github channel` });
             }

@@ -1,0 +1,104 @@
+/**
+ * A full disk under the agent's state_dir (a small tmpfs of its own, filled with a ballast file), with
+ * the real worker and the real agent: a job running when the disk fills cannot spool its output and
+ * ends; once the space returns its end must reach the worker — without waiting for the worker's job
+ * deadline or an agent restart — and the agent takes the next job. Needs a machine that lets us mount
+ * a tmpfs (root in a container that allows it); elsewhere the test says why it is skipped.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
+import { api, jobLog, waitForAgent } from "../dev/api.ts";
+import { eventually } from "../dev/eventually.ts";
+import { createRepo, type GitRepo } from "../dev/git-repo.ts";
+import { startWorker, type WorkerProcess } from "../dev/worker-process.ts";
+import { mountSmallDisk, type SmallDisk } from "../testing/soak/small-disk.ts";
+import { push } from "../testing/push.ts";
+
+const TARGET = "disk";
+const REPO = "acme/disk";
+const dir = mkdtempSync(join(tmpdir(), "hookrelay-disk-full-"));
+const mounted = mountSmallDisk(join(dir, "disk"), 4);
+const disk: SmallDisk | null = mounted.disk;
+if (!disk) console.log(`disk-full e2e skipped: ${"why" in mounted ? mounted.why : ""}`);
+
+let worker: WorkerProcess;
+let agent: AgentProcess;
+let repo: GitRepo;
+
+beforeAll(async () => {
+  if (!disk) return;
+  repo = createRepo({ VERSION: "1\n" });
+  // A long job deadline, so only the agent can end the job within the test's waits.
+  worker = await startWorker({ vars: { JOB_GRACE_SECONDS: "600" } });
+  agent = await startAgent({
+    server: worker.url,
+    target: TARGET,
+    name: "web-1",
+    stateDir: join(disk.dir, "state"),
+    extra: { heartbeat: "1s" },
+    env: { HOOKRELAY_RECONNECT_MAX_MS: "500" },
+    pipelines: [
+      {
+        name: "app",
+        repo: REPO,
+        branches: ["main"],
+        workdir: repo.live,
+        timeout: "10m",
+        // Prints steadily until the file it waits for appears (the test makes it once the disk is full),
+        // then 20 KB more: past the page the spool's segment file already has on the tmpfs.
+        steps: [{ name: "print", run: `i=0; while [ ! -e "${dir}/go-$HOOKRELAY_SHA" ] || [ $i -lt 5 ]; do i=$((i+1)); echo "line $i"; sleep 0.1; done; for k in $(seq 1 400); do echo ${"x".repeat(49)}; done; echo done` }],
+      },
+    ],
+  });
+  await waitForAgent(worker.url, TARGET, "web-1");
+}, 90_000);
+
+afterAll(async () => {
+  await agent?.stop("SIGKILL");
+  await worker?.stop("SIGKILL");
+  disk?.unmount();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function job(id: string): Promise<any> {
+  return (await api(worker.url, `/api/targets/${TARGET}/jobs/${id}`)).body;
+}
+
+describe.skipIf(!disk)("a full disk under the agent's state_dir", () => {
+  it("a job that could not spool ends once space returns, and the agent takes the next job", async () => {
+    const sha = repo.commit({ VERSION: "2\n" }, "v2");
+    const first = (await push(worker.url, TARGET, REPO, sha)).body.jobs[0].id as string;
+    await eventually("the job to print", async () => ((await jobLog(worker.url, TARGET, first)).includes("line 3") ? true : undefined), 30_000, 100);
+
+    disk!.fill();
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(join(dir, `go-${sha}`), ""); // outside the small disk: the step can finish
+    // The step's output had nowhere to go, and neither had the job's end.
+    await agent.process.waitForOutput(new RegExp(`\\[job ${first}\\] could not spool the job's end`), 30_000);
+    disk!.release();
+
+    const ended = await eventually(`job ${first} to end on the worker`, async () => {
+      const j = await job(first);
+      return j.status !== "running" && j.status !== "queued" ? j : undefined;
+    }, 30_000, 200).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; the worker shows ${JSON.stringify(await job(first)).slice(0, 300)}\n${agent.process.output().slice(-3000)}`);
+    });
+    expect(ended.status).toBe("failed");
+    // What was spooled before the disk filled reached the worker, in order, each line once.
+    const log = await jobLog(worker.url, TARGET, first, "print");
+    expect(log).toMatch(/^line 1\nline 2\nline 3\n/);
+
+    const sha3 = repo.commit({ VERSION: "3\n" }, "v3");
+    writeFileSync(join(dir, `go-${sha3}`), "");
+    const next = (await push(worker.url, TARGET, REPO, sha3)).body.jobs[0].id as string;
+    const done = await eventually(`job ${next} to end`, async () => {
+      const j = await job(next);
+      return ["succeeded", "failed", "interrupted", "canceled", "timed_out"].includes(j.status) ? j : undefined;
+    }, 60_000, 200);
+    expect(done.status).toBe("succeeded");
+    expect(await jobLog(worker.url, TARGET, next, "print")).toBe(`line 1\nline 2\nline 3\nline 4\nline 5\n${`${"x".repeat(49)}\n`.repeat(400)}done\n`);
+  }, 180_000);
+});

@@ -1,0 +1,201 @@
+/**
+ * The soak's faults, each thrown at the real processes and then waited out: the time from the fault's
+ * end (the restart, the heal, the space returned) until every agent meant to be up is connected again
+ * (and for a full disk, until that agent takes jobs again) is its time to recover.
+ *
+ * While an agent is away (killed, or cut off by a partition) past the worker's staleness limit, the
+ * worker must not keep a job of its `running`: checked at that moment, before the agent returns.
+ */
+import { writeFileSync } from "node:fs";
+import { api } from "../../dev/api.ts";
+import { sleep } from "../../agent/common/sleep.ts";
+import { HEARTBEAT_MS, STALE_SECONDS, TARGET, type SoakHost, type SoakWorld } from "./world.ts";
+import { recountLogStorage } from "./storage-recount.ts";
+
+export const FAULT_KINDS = ["worker-kill", "worker-restart", "agent-kill", "partition", "reset", "disk-full", "clock-jump"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+/** A fault of several kinds at once (on different hosts). */
+export const COMBO = "combo";
+
+export interface FaultLimits {
+  /** The longest partition (seconds); the issue asks for up to 90. */
+  maxPartitionSeconds: number;
+  /** The longest full disk (seconds). */
+  maxDiskFullSeconds: number;
+  /** Give up waiting for recovery after this long (the fault then counts as not recovered, and stuck). */
+  recoverTimeoutMs: number;
+}
+
+export interface FaultResult {
+  kind: FaultKind | typeof COMBO;
+  /** The kinds thrown (several for a combo). */
+  parts: FaultKind[];
+  /** What exactly was done, for the log. */
+  what: string;
+  recovered: boolean;
+  recoverMs: number;
+  /** Invariant violations seen while it was in force (a job left running for an agent long gone). */
+  violations: string[];
+}
+
+type Random = () => number;
+const between = (r: Random, lo: number, hi: number) => lo + r() * (hi - lo);
+const pick = <T>(r: Random, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+
+/** How long after an agent went silent the worker must have given up its running job. */
+const STALE_CHECK_MS = STALE_SECONDS * 1000 + 2 * HEARTBEAT_MS + 3000;
+
+async function runningJobsOf(world: SoakWorld, host: string): Promise<string[]> {
+  const r = await api(world.worker.url, `/api/targets/${TARGET}/jobs?limit=200`);
+  if (r.status !== 200) throw new Error(`GET /api/targets/${TARGET}/jobs answered ${r.status}: ${r.text.slice(0, 200)}`);
+  return (r.body.jobs as any[]).filter((j) => j.agent === host && j.status === "running").map((j) => j.id);
+}
+
+/** Waits until `away` has lasted STALE_CHECK_MS (or `endsAt` comes first), then checks no job of `host` is running. */
+async function staleCheck(world: SoakWorld, host: string, awaySince: number, endsAt: number, why: string): Promise<string[]> {
+  const at = awaySince + STALE_CHECK_MS;
+  if (at > endsAt) return [];
+  await sleep(at - Date.now());
+  if (!world.workerUp) return [];
+  try {
+    const running = await runningJobsOf(world, host);
+    if (running.length === 0) return [];
+    return [`${why}: ${host} has been away ${Math.round((Date.now() - awaySince) / 1000)} s (AGENT_STALE_SECONDS=${STALE_SECONDS}), yet the worker still shows its job(s) ${running.join(", ")} running`];
+  } catch (e) {
+    return [`${why}: the worker did not answer the jobs list: ${e instanceof Error ? e.message : String(e)}`];
+  }
+}
+
+/** The worker shows `host` connected (on a connection made at or after `since`, when given). */
+async function agentConnected(world: SoakWorld, host: string, since?: number): Promise<boolean> {
+  const r = await api(world.worker.url, `/api/targets/${TARGET}/agents`);
+  return r.status === 200 && (r.body.agents as any[]).some((a) => a.name === host && a.connected && (since === undefined || Date.parse(a.connectedAt) >= since));
+}
+
+/** Every agent meant to be up is connected (and the worker answers). */
+async function allConnected(world: SoakWorld): Promise<boolean> {
+  const r = await api(world.worker.url, `/api/targets/${TARGET}/agents`);
+  if (r.status !== 200) return false;
+  const connected = new Set((r.body.agents as any[]).filter((a) => a.connected).map((a) => a.name));
+  return world.hosts.every((h) => !h.up || connected.has(h.name));
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return true;
+    } catch {
+      /* the worker is starting: ask again */
+    }
+    await sleep(100);
+  }
+  return false;
+}
+
+/** One host's part of a fault: inject, hold, undo; returns when undone (with violations seen meanwhile). */
+async function hostFault(world: SoakWorld, kind: Exclude<FaultKind, "worker-kill" | "worker-restart">, host: SoakHost, r: Random, limits: FaultLimits): Promise<{ what: string; violations: string[]; recovered: () => Promise<boolean> }> {
+  const connected = () => agentConnected(world, host.name);
+  switch (kind) {
+    case "agent-kill": {
+      // Now and then an outage past the staleness limit, so the worker has to give the job up.
+      const downMs = r() < 0.3 ? between(r, STALE_CHECK_MS, STALE_CHECK_MS + 3000) : between(r, 0, 1500);
+      const since = Date.now();
+      await host.kill();
+      const violations = await staleCheck(world, host.name, since, since + downMs, `agent-kill of ${host.name}`);
+      await sleep(since + downMs - Date.now());
+      await host.start();
+      return { what: `SIGKILL ${host.name}, down ${(downMs / 1000).toFixed(1)} s`, violations, recovered: connected };
+    }
+    case "partition": {
+      const holdMs = between(r, 1000, limits.maxPartitionSeconds * 1000);
+      const since = Date.now();
+      host.proxy.partition();
+      const violations = await staleCheck(world, host.name, since, since + holdMs, `partition of ${host.name}`);
+      await sleep(since + holdMs - Date.now());
+      host.proxy.heal();
+      // Recovered: the worker shows the agent connected on a connection made since the partition began.
+      return { what: `partition ${host.name} ${(holdMs / 1000).toFixed(1)} s`, violations, recovered: () => agentConnected(world, host.name, since) };
+    }
+    case "reset": {
+      const since = Date.now();
+      const n = host.proxy.reset();
+      return { what: `reset ${n} connection(s) of ${host.name}`, violations: [], recovered: () => agentConnected(world, host.name, since) };
+    }
+    case "disk-full": {
+      const disk = host.disk;
+      const holdMs = between(r, 1000, limits.maxDiskFullSeconds * 1000);
+      if (!disk) return { what: `disk-full ${host.name}: not produced (${world.diskUnavailable})`, violations: [], recovered: connected };
+      const bytes = disk.fill();
+      await sleep(holdMs);
+      disk.release();
+      const since = Date.now();
+      // Recovered: it takes jobs again — none of its jobs left queued from before the space returned, or one started since.
+      const takesJobs = async () => {
+        const r2 = await api(world.worker.url, `/api/targets/${TARGET}/jobs?limit=200`);
+        if (r2.status !== 200) return false;
+        const mine = (r2.body.jobs as any[]).filter((j) => j.agent === host.name);
+        return mine.some((j) => j.startedAt && Date.parse(j.startedAt) >= since) || !mine.some((j) => j.status === "queued" && Date.parse(j.createdAt) < since);
+      };
+      return { what: `disk-full ${host.name} (${(bytes / 1024).toFixed(0)} KiB of ballast) ${(holdMs / 1000).toFixed(1)} s`, violations: [], recovered: async () => (await connected()) && (await takesJobs()) };
+    }
+    case "clock-jump": {
+      const offsetMs = Math.round(pick(r, [-1, 1]) * between(r, 60_000, 2 * 3600_000));
+      writeFileSync(host.clockFile, `${offsetMs}\n`);
+      return { what: `clock of ${host.name} to ${offsetMs >= 0 ? "+" : ""}${Math.round(offsetMs / 1000)} s`, violations: [], recovered: connected };
+    }
+  }
+}
+
+async function workerFault(world: SoakWorld, kind: "worker-kill" | "worker-restart", r: Random): Promise<{ what: string; violations: string[] }> {
+  const violations: string[] = [];
+  const downMs = between(r, 0, 1500); // drawn before any wait, so a seed replays the same choices
+  if (kind === "worker-restart") {
+    // A deploy: every socket dropped at once, every agent reconnecting at once.
+    world.workerUp = false;
+    world.outputs.push(`--- worker pid ${world.worker.process.pid}\n${world.worker.process.output()}`);
+    await world.worker.restart();
+    world.workerUp = true;
+    return { what: "worker restart (SIGTERM, start)", violations };
+  }
+  world.workerUp = false;
+  world.outputs.push(`--- worker pid ${world.worker.process.pid}\n${world.worker.process.output()}`);
+  await world.worker.process.stop("SIGKILL");
+  // Its storage at rest: the running log totals must equal a full recount of the rows.
+  violations.push(...recountLogStorage(world.worker.persistTo).problems);
+  await sleep(downMs);
+  await world.worker.restart();
+  world.workerUp = true;
+  return { what: `worker SIGKILL, down ${(downMs / 1000).toFixed(1)} s`, violations };
+}
+
+/** Throws one fault (or several at once for COMBO) and waits for recovery. */
+export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMBO, r: Random, limits: FaultLimits): Promise<FaultResult> {
+  const parts: { kind: FaultKind; host: SoakHost | null }[] = [];
+  if (kind === COMBO) {
+    const hosts = [...world.hosts].sort(() => r() - 0.5).slice(0, 2 + Math.floor(r() * 2));
+    const hostKinds = FAULT_KINDS.filter((k) => k !== "worker-kill" && k !== "worker-restart");
+    for (const h of hosts) parts.push({ kind: pick(r, hostKinds), host: h });
+    if (r() < 0.3) parts.push({ kind: pick(r, ["worker-kill", "worker-restart"] as const), host: null });
+  } else if (kind === "worker-kill" || kind === "worker-restart") {
+    parts.push({ kind, host: null });
+  } else {
+    parts.push({ kind, host: pick(r, world.hosts) });
+  }
+  const done = await Promise.all(
+    parts.map(async (p) => {
+      if (p.kind === "worker-kill" || p.kind === "worker-restart") return { ...(await workerFault(world, p.kind, r)), recovered: async () => true };
+      return hostFault(world, p.kind as Exclude<FaultKind, "worker-kill" | "worker-restart">, p.host!, r, limits);
+    }),
+  );
+  const since = Date.now();
+  const recovered = await waitUntil(async () => (await allConnected(world)) && (await Promise.all(done.map((d) => d.recovered()))).every(Boolean), limits.recoverTimeoutMs);
+  return {
+    kind,
+    parts: parts.map((p) => p.kind),
+    what: done.map((d) => d.what).join(" + "),
+    recovered,
+    recoverMs: Date.now() - since,
+    violations: done.flatMap((d) => d.violations),
+  };
+}
