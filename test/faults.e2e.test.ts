@@ -39,7 +39,7 @@ describe("a worker restart mid-job", () => {
       server: worker.url,
       target: "restart",
       name: "a1",
-      extra: { heartbeat: "1s" },
+      extra: { heartbeat: "500ms" },
       pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, steps: [{ name: "count", run: 'for i in $(seq 1 150); do echo "line $i"; sleep 0.02; done' }] }],
     });
     agents.push(agent);
@@ -60,6 +60,7 @@ describe("a worker restart mid-job", () => {
 });
 
 describe("jobs for an offline or dead agent", () => {
+  // Each agent here heartbeats every 500 ms: the worker closes a socket silent past AGENT_STALE_SECONDS.
   let worker: WorkerProcess;
   beforeAll(async () => {
     worker = await startWorker({ vars: { AGENT_STALE_SECONDS: "2" } });
@@ -73,6 +74,7 @@ describe("jobs for an offline or dead agent", () => {
       server: worker.url,
       target: "offline",
       name: "a1",
+      extra: { heartbeat: "500ms" }, // well inside AGENT_STALE_SECONDS (2): a silent socket past it is closed
       pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, steps: [{ name: "fetch", run: `git fetch -q origin && git reset -q --hard "$HOOKRELAY_SHA" && echo "$HOOKRELAY_SHA" >> ${runs}` }] }],
     };
     const agent = await startAgent(config);
@@ -109,6 +111,7 @@ describe("jobs for an offline or dead agent", () => {
       server: worker.url,
       target: "killed",
       name: "a1",
+      extra: { heartbeat: "500ms" }, // well inside AGENT_STALE_SECONDS (2): a silent socket past it is closed
       pipelines: [
         { name: "app", repo: REPO, branches: ["main"], workdir: repo.live, steps: [{ name: "slow", run: `echo run >> ${runs}; echo $$ > ${repo.dir}/pgid; echo "before the crash"; sleep 30; echo "never printed"` }] },
         { name: "other", repo: REPO, branches: ["other"], workdir: repo.live, steps: [{ name: "ok", run: "echo fine" }] },
@@ -144,6 +147,7 @@ describe("jobs for an offline or dead agent", () => {
       server: worker.url,
       target: "vanished",
       name: "a1",
+      extra: { heartbeat: "500ms" }, // well inside AGENT_STALE_SECONDS (2): a silent socket past it is closed
       pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, steps: [{ name: "slow", run: `echo $$ > ${repo.dir}/pgid; echo working; sleep 30` }] }],
     });
     agents.push(agent);

@@ -29,6 +29,8 @@ beforeAll(async () => {
   worker = await startWorker({ vars: { GITHUB_API_URL: github.url, AGENT_STALE_SECONDS: "1" }, secrets: { GITHUB_TOKEN: TOKEN } });
   agent = await startAgent({
     server: worker.url, target: TARGET, name: "web-1",
+    // Heartbeats well inside AGENT_STALE_SECONDS: a socket silent past it is closed as a dead one.
+    extra: { heartbeat: "200ms" },
     pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: mkdtempSync(join(tmpdir(), "hookrelay-slow-")), timeout: "1m", steps: [{ name: "wait", run: "sleep 20" }] }],
   });
   await waitForAgent(worker.url, TARGET, "web-1");

@@ -158,6 +158,8 @@ beforeAll(async () => {
     target: TARGET,
     name: "web-1",
     env: { [MARK]: mark, HOOKRELAY_RECONNECT_MAX_MS: "1000" },
+    // Heartbeats well inside AGENT_STALE_SECONDS: a socket silent past it is closed as a dead one.
+    extra: { heartbeat: "500ms" },
     pipelines: [
       {
         name: "app",

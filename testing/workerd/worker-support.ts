@@ -1,13 +1,15 @@
 /** Helpers for the worker's tests (inside workerd): signed webhooks and a real agent WebSocket. */
 import { env, exports } from "cloudflare:workers";
 import type { AgentMessage, PipelineDecl, WorkerMessage } from "../../shared/protocol.ts";
-import { helloProtocol, parseWorkerMessage } from "../../shared/protocol.ts";
+import { HEARTBEAT_PING, HEARTBEAT_PONG, helloProtocol, parseWorkerMessage } from "../../shared/protocol.ts";
 import { eventually } from "../../dev/eventually.ts";
 import { app } from "../../worker/app.ts";
 import type { AgentView, DeliveryBody, JobListItem, JobView } from "../../worker/target-object/types.ts";
 
 /** The worker tests wait with the same `eventually` as every other test. */
 export { eventually };
+/** What the agent sends as a heartbeat; the DO answers it without waking (setWebSocketAutoResponse). */
+export const HEARTBEAT = HEARTBEAT_PING;
 
 export const SECRET = "It's a Secret to Everybody";
 export const ADMIN = { Authorization: "Bearer test-admin-token-0123456789abcdef" };
@@ -140,6 +142,7 @@ export async function connectAgent(target: string, agent: string, token?: string
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
   ws.addEventListener("message", (e) => {
     if (typeof e.data !== "string") return;
+    if (e.data === HEARTBEAT_PONG) return; // the runtime's answer to a heartbeat (the DO's auto-response)
     const parsed = parseWorkerMessage(e.data);
     if (!parsed.ok) throw new Error(`worker sent a bad frame: ${parsed.error}: ${e.data}`);
     queue.push(parsed.message);

@@ -214,7 +214,7 @@ export class Target extends DurableObject<Env> {
     }
     const settings = alarmSettings(this.env);
     const now = Date.now();
-    reconcileConnections(this.ctx, this.ctx.storage.sql, now);
+    reconcileConnections(this.ctx, this.ctx.storage.sql, now, settings.staleMs);
     const changed = runDeadlines(this.ctx, settings, now);
     for (const { id, agent } of this.sendJobs(changed.resend, now)) logInfo(`[job ${id}] sent to ${agent}`);
     // Reports go out after everything else, for a bounded time (report-sending.ts): the ones left are

@@ -1,4 +1,5 @@
 /** Agent sockets: identity in the tag + attachment (re-validated on read), and sending frames. */
+import { formatDuration } from "../../duration-text.ts";
 import { type WorkerMessage } from "../../../shared/protocol.ts";
 import { NAME_PATTERN } from "../../../shared/patterns.ts";
 import { Reader } from "../../../shared/reader.ts";
@@ -53,6 +54,8 @@ export const CLOSE_REPLACED = 4000;
 export const CLOSE_ROTATED = 4001;
 export const CLOSE_REVOKED = 4003;
 export const CLOSE_LIMIT = 4008;
+/** Nothing heard on the socket, not even a heartbeat, for longer than AGENT_STALE_SECONDS (a silent partition). */
+export const CLOSE_SILENT = 4010;
 
 /** Closes every socket tagged `agent`; returns the identities of those it closed. */
 export function closeAgentSockets(ctx: DurableObjectState, agent: string, code: number, reason: string): Attachment[] {
@@ -85,14 +88,41 @@ export function completeClose(ws: WebSocket, code: number, reason: string): void
  * Makes the `agents` rows agree with the sockets the runtime really holds. A worker restart (a code
  * update, a crash, `wrangler dev` killed) drops every socket without a close event, so a row can say
  * `connected` for an agent that is gone — and a connected agent's running job never goes stale. An
- * agent whose live socket is missing is recorded as disconnected now (its stale deadline starts); one
- * whose socket is there counts as seen now. Returns the agents found gone, and logs each.
+ * agent whose live socket is missing is recorded as disconnected now (its stale deadline starts).
+ *
+ * With `staleMs` (the alarm's look), a socket that is there must also have been heard from: a frame
+ * (`last_seen_at`) or a heartbeat the runtime answered without waking the object
+ * (getWebSocketAutoResponseTimestamp). A network that drops packets without closing anything (a NAT
+ * that forgot the flow, a partition) leaves the socket open on this side for as long as TCP takes to
+ * give up; one silent past `staleMs` is closed and the agent recorded as disconnected from when it was
+ * last heard, so its running job goes stale as an absent agent's does. One heard from counts as seen
+ * then. Without `staleMs` (waking after a restart) a socket that is there counts as seen now.
+ * Returns the agents found gone, and logs each.
  */
-export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number): string[] {
+export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number, staleMs: number | null = null): string[] {
   const gone: string[] = [];
   for (const name of connectedAgentNames(sql)) {
-    if (liveSocket(ctx, sql, name)) {
+    const ws = liveSocket(ctx, sql, name);
+    if (ws && staleMs === null) {
       touchAgent(sql, name, now);
+      continue;
+    }
+    if (ws && staleMs !== null) {
+      const row = getAgent(sql, name);
+      const pinged = ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const heard = Math.max(row?.last_seen_at ?? 0, row?.connected_at ?? 0, pinged);
+      if (now - heard <= staleMs) {
+        touchAgent(sql, name, heard);
+        continue;
+      }
+      try {
+        ws.close(CLOSE_SILENT, "nothing heard, not even a heartbeat");
+      } catch {
+        // already closing
+      }
+      markGone(sql, name, heard);
+      gone.push(name);
+      logInfo(`[agent ${name}] disconnected (nothing heard from it, not even a heartbeat, for more than ${formatDuration(staleMs)}: its connection was closed)`);
       continue;
     }
     markGone(sql, name, now);

@@ -9,6 +9,7 @@ import {
   event,
   eventually,
   hello,
+  HEARTBEAT,
   helloAgent,
   jobOf,
   pipeline,
@@ -184,17 +185,36 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     agent.close();
   });
 
-  it("keeps an agent whose socket is there connected when the alarm looks", async () => {
+  it("keeps an agent whose socket is there and whose heartbeats arrive connected when the alarm looks", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1");
     const id = await runningJob(target, agent);
-    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?", STALE_MS + 1000));
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?, connected_at = connected_at - ?", STALE_MS + 1000, STALE_MS + 1000));
+    // No frame for longer than the stale period, but its heartbeats arrive (answered without waking the DO).
+    const before = Date.now();
+    agent.send(HEARTBEAT);
+    await new Promise((r) => setTimeout(r, 50));
     expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
     expect((await agentsOf(target))[0]?.connected).toBe(true);
     expect((await jobOf(target, id)).status).toBe("running");
     const next = await inTarget(target, (sql, alarm) => ({ seen: sql.exec<{ t: number }>("SELECT last_seen_at AS t FROM agents").one().t, alarm }));
+    expect(next.seen).toBeGreaterThanOrEqual(before - 1000); // seen when its heartbeat was answered
     expect(next.alarm).toBe(next.seen + STALE_MS); // the next look, a stale period on
     agent.close();
+  });
+
+  it("closes a socket nothing came through for longer than the stale period (a silent partition) and ends its job interrupted", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    // The socket is still there on this side, but no frame and no heartbeat arrived for a stale period and more.
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?, connected_at = connected_at - ?", STALE_MS + 1000, STALE_MS + 1000));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect(await agent.closed()).toEqual({ code: 4010, reason: "nothing heard, not even a heartbeat" });
+    expect((await agentsOf(target))[0]?.connected).toBe(false);
+    const job = await jobOf(target, id);
+    expect(job.status).toBe("interrupted");
+    expect(await logOf(target, id)).toContain("agent web-1 has been disconnected for more than 5 min: ended interrupted");
   });
 });
 
