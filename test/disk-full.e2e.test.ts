@@ -76,8 +76,9 @@ describe.skipIf(!disk)("a full disk under the agent's state_dir", () => {
     disk!.fill();
     const { writeFileSync } = await import("node:fs");
     writeFileSync(join(dir, `go-${sha}`), ""); // outside the small disk: the step can finish
-    // The step's output had nowhere to go, and neither had the job's end.
-    await agent.process.waitForOutput(new RegExp(`\\[job ${first}\\] could not spool the job's end`), 30_000);
+    // The step's output had nowhere to go. Its job's end either had nowhere to go either (retried once
+    // space returns: job-server.test.ts), or fit in what a cut-back short write left free.
+    await agent.process.waitForOutput(new RegExp(`\\[job ${first}\\] (could not spool the job's end|finished: failed)`), 30_000);
     disk!.release();
 
     const ended = await eventually(`job ${first} to end on the worker`, async () => {
