@@ -51,16 +51,26 @@ async function runningJobsOf(world: SoakWorld, host: string): Promise<string[]> 
   return (r.body.jobs as any[]).filter((j) => j.agent === host && j.status === "running").map((j) => j.id);
 }
 
-/** Waits until `away` has lasted STALE_CHECK_MS (or `endsAt` comes first), then checks no job of `host` is running. */
+/**
+ * Waits until `away` has lasted STALE_CHECK_MS (or `endsAt` comes first), then checks no job of `host`
+ * is running. While the worker is down it cannot notice anything, and a restarted worker counts an
+ * agent's absence from its own start (it cannot tell an agent that died meanwhile from one still
+ * reconnecting): when the worker came up after the agent went away, the wait counts from then.
+ */
 async function staleCheck(world: SoakWorld, host: string, awaySince: number, endsAt: number, why: string): Promise<string[]> {
-  const at = awaySince + STALE_CHECK_MS;
-  if (at > endsAt) return [];
-  await sleep(at - Date.now());
-  if (!world.workerUp) return [];
+  for (;;) {
+    const from = Math.max(awaySince, world.workerUpAt);
+    const at = from + STALE_CHECK_MS;
+    if (at > endsAt) return [];
+    await sleep(at - Date.now());
+    while (!world.workerUp && Date.now() < endsAt) await sleep(100); // down meanwhile: count from when it is back
+    if (!world.workerUp) return [];
+    if (Math.max(awaySince, world.workerUpAt) === from) break; // not restarted meanwhile
+  }
   try {
     const running = await runningJobsOf(world, host);
     if (running.length === 0) return [];
-    return [`${why}: ${host} has been away ${Math.round((Date.now() - awaySince) / 1000)} s (AGENT_STALE_SECONDS=${STALE_SECONDS}), yet the worker still shows its job(s) ${running.join(", ")} running`];
+    return [`${why}: ${host} has been away ${Math.round((Date.now() - awaySince) / 1000)} s (AGENT_STALE_SECONDS=${STALE_SECONDS}; the worker up since ${Math.round((Date.now() - world.workerUpAt) / 1000)} s), yet the worker still shows its job(s) ${running.join(", ")} running`];
   } catch (e) {
     return [`${why}: the worker did not answer the jobs list: ${e instanceof Error ? e.message : String(e)}`];
   }
@@ -77,7 +87,8 @@ async function allConnected(world: SoakWorld): Promise<boolean> {
   const r = await api(world.worker.url, `/api/targets/${TARGET}/agents`);
   if (r.status !== 200) return false;
   const connected = new Set((r.body.agents as any[]).filter((a) => a.connected).map((a) => a.name));
-  return world.hosts.every((h) => !h.up || connected.has(h.name));
+  // A host cut off by a partition, or still in a lane of its own, is waited for by that lane alone.
+  return world.hosts.every((h) => !h.up || h.cutOff || h.lane !== null || connected.has(h.name));
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -111,9 +122,11 @@ async function hostFault(world: SoakWorld, kind: Exclude<FaultKind, "worker-kill
       const holdMs = between(r, 1000, limits.maxPartitionSeconds * 1000);
       const since = Date.now();
       host.proxy.partition();
+      host.cutOff = true;
       const violations = await staleCheck(world, host.name, since, since + holdMs, `partition of ${host.name}`);
       await sleep(since + holdMs - Date.now());
       host.proxy.heal();
+      host.cutOff = false;
       // Recovered: the worker shows the agent connected on a connection made since the partition began.
       return { what: `partition ${host.name} ${(holdMs / 1000).toFixed(1)} s`, violations, recovered: () => agentConnected(world, host.name, since) };
     }
@@ -156,6 +169,7 @@ async function workerFault(world: SoakWorld, kind: "worker-kill" | "worker-resta
     world.outputs.push(`--- worker pid ${world.worker.process.pid}\n${world.worker.process.output()}`);
     await world.worker.restart();
     world.workerUp = true;
+    world.workerUpAt = Date.now();
     return { what: "worker restart (SIGTERM, start)", violations };
   }
   world.workerUp = false;
@@ -166,11 +180,22 @@ async function workerFault(world: SoakWorld, kind: "worker-kill" | "worker-resta
   await sleep(downMs);
   await world.worker.restart();
   world.workerUp = true;
+  world.workerUpAt = Date.now();
   return { what: `worker SIGKILL, down ${(downMs / 1000).toFixed(1)} s`, violations };
 }
 
-/** Throws one fault (or several at once for COMBO) and waits for recovery. */
-export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMBO, r: Random, limits: FaultLimits): Promise<FaultResult> {
+/** The kinds thrown alongside the faults after them (on other hosts) rather than waited out first: the long holds. */
+export const LANE_KINDS: readonly FaultKind[] = ["partition", "disk-full"];
+
+/**
+ * Throws one fault (or several at once for COMBO). Returns its result once it is waited out; a single
+ * fault of LANE_KINDS (a partition of up to 90 s, a full disk of up to 20 s) is instead started in a lane of its own and returned
+ * as `lane`: the soak goes on throwing faults at the worker and the other hosts meanwhile, as a NAT
+ * that forgets one server's connection, or one server's full disk, does not stop the rest of the world. A fault that picks a host
+ * whose lane still runs waits for it first. Every random choice is drawn before the first wait, so a
+ * seed replays the same faults.
+ */
+export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMBO, r: Random, limits: FaultLimits): Promise<{ result: FaultResult } | { lane: Promise<FaultResult> }> {
   const parts: { kind: FaultKind; host: SoakHost | null }[] = [];
   if (kind === COMBO) {
     const hosts = [...world.hosts].sort(() => r() - 0.5).slice(0, 2 + Math.floor(r() * 2));
@@ -182,20 +207,34 @@ export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMB
   } else {
     parts.push({ kind, host: pick(r, world.hosts) });
   }
-  const done = await Promise.all(
-    parts.map(async (p) => {
-      if (p.kind === "worker-kill" || p.kind === "worker-restart") return { ...(await workerFault(world, p.kind, r)), recovered: async () => true };
-      return hostFault(world, p.kind as Exclude<FaultKind, "worker-kill" | "worker-restart">, p.host!, r, limits);
-    }),
-  );
-  const since = Date.now();
-  const recovered = await waitUntil(async () => (await allConnected(world)) && (await Promise.all(done.map((d) => d.recovered()))).every(Boolean), limits.recoverTimeoutMs);
-  return {
-    kind,
-    parts: parts.map((p) => p.kind),
-    what: done.map((d) => d.what).join(" + "),
-    recovered,
-    recoverMs: Date.now() - since,
-    violations: done.flatMap((d) => d.violations),
+  // Each host takes one fault at a time: wait out a lane still running on a host this fault picked.
+  for (const p of parts) if (p.host?.lane) await p.host.lane;
+  // Host faults draw their choices synchronously on the call, before their first wait (replayable).
+  const started = parts.map((p) => {
+    if (p.kind === "worker-kill" || p.kind === "worker-restart") return workerFault(world, p.kind, r).then((d) => ({ ...d, recovered: async () => true }));
+    return hostFault(world, p.kind as Exclude<FaultKind, "worker-kill" | "worker-restart">, p.host!, r, limits);
+  });
+  // A lane recovers when its own host is back; any other fault, when every agent meant to be up is.
+  const finish = async (alone: boolean): Promise<FaultResult> => {
+    const done = await Promise.all(started);
+    const since = Date.now();
+    const recovered = await waitUntil(async () => (alone || (await allConnected(world))) && (await Promise.all(done.map((d) => d.recovered()))).every(Boolean), limits.recoverTimeoutMs);
+    return {
+      kind,
+      parts: parts.map((p) => p.kind),
+      what: done.map((d) => d.what).join(" + "),
+      recovered,
+      recoverMs: Date.now() - since,
+      violations: done.flatMap((d) => d.violations),
+    };
   };
+  const host = parts[0]!.host;
+  if (kind !== COMBO && host && LANE_KINDS.includes(kind)) {
+    const lane = finish(true).finally(() => {
+      if (host.lane === lane) host.lane = null;
+    });
+    host.lane = lane;
+    return { lane };
+  }
+  return { result: await finish(false) };
 }

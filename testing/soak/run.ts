@@ -107,12 +107,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     if (world.diskUnavailable) progress(`soak: the full-disk fault cannot be produced here (${world.diskUnavailable}); it is left out`);
     traffic = startTraffic(world, pushRandom);
     let doubles = 0;
-    for (let i = 1; i <= o.faults; i++) {
-      if (o.minutes !== null && Date.now() - started > o.minutes * 60_000) break;
-      await sleep(200 + faultRandom() * (Math.max(200, o.gapMaxMs ?? 2000) - 200));
-      const kind = faultRandom() < 0.12 ? COMBO : pickKind(kinds, faultRandom, o.workerShare);
-      world.note(`fault ${i}: ${kind}`);
-      const result = await throwFault(world, kind, faultRandom, limits);
+    const record = (i: number, result: FaultResult) => {
       results.push(result);
       world.note(`fault ${i}: ${result.what}; ${result.recovered ? `recovered in ${result.recoverMs} ms` : "NOT recovered"}`);
       progress(`fault ${i}/${o.faults} ${result.what}: ${result.recovered ? `recovered in ${(result.recoverMs / 1000).toFixed(1)} s` : "NOT RECOVERED"}`);
@@ -121,7 +116,23 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const nowDoubles = doubleRuns(world).length;
       if (nowDoubles > doubles) progress(`fault ${i}: ${nowDoubles - doubles} job(s) ran twice on a host`);
       doubles = nowDoubles;
+    };
+    // Long partitions run in lanes beside the faults after them (faults.ts, LANE_KINDS).
+    const lanes: Promise<void>[] = [];
+    for (let i = 1; i <= o.faults; i++) {
+      if (o.minutes !== null && Date.now() - started > o.minutes * 60_000) break;
+      await sleep(200 + faultRandom() * (Math.max(200, o.gapMaxMs ?? 2000) - 200));
+      const kind = faultRandom() < 0.12 ? COMBO : pickKind(kinds, faultRandom, o.workerShare);
+      world.note(`fault ${i}: ${kind}`);
+      const thrown = await throwFault(world, kind, faultRandom, limits);
+      if ("lane" in thrown) {
+        progress(`fault ${i}/${o.faults} ${kind} started in a lane of its own; faults go on meanwhile`);
+        lanes.push(thrown.lane.then((result) => record(i, result)));
+      } else {
+        record(i, thrown.result);
+      }
     }
+    await Promise.all(lanes);
     await traffic.stop();
     traffic = null;
     progress(`soak: ${results.length} faults thrown in ${Math.round((Date.now() - started) / 1000)} s; settling and checking`);

@@ -45,6 +45,10 @@ export interface SoakHost {
   readonly clockFile: string;
   /** Whether its agent process is meant to be up (false between a kill and its restart). */
   up: boolean;
+  /** Whether a partition cuts it off now (it is then not expected to be connected). */
+  cutOff: boolean;
+  /** A fault still running alongside the others on this host (a long partition), until it is waited out. */
+  lane: Promise<unknown> | null;
   /** SIGKILL the agent and every step it started (a power loss). */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -55,6 +59,8 @@ export interface SoakWorld {
   readonly repo: GitRepo;
   readonly worker: WorkerProcess;
   workerUp: boolean;
+  /** When the worker last came up (its start, or its latest restart): it cannot notice anything while down. */
+  workerUpAt: number;
   readonly github: FakeGitHub;
   readonly receiver: NotifyReceiver;
   readonly hosts: SoakHost[];
@@ -143,6 +149,8 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
       disk: mounted.disk,
       clockFile,
       up: true,
+      cutOff: false,
+      lane: null,
       async kill() {
         host.up = false;
         outputs.push(`--- agent ${name} pid ${agent.process.pid}\n${agent.process.output()}`);
@@ -164,6 +172,7 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
     repo,
     worker,
     workerUp: true,
+    workerUpAt: Date.now(),
     github,
     receiver,
     hosts,
