@@ -192,8 +192,8 @@ export const LANE_KINDS: readonly FaultKind[] = ["partition", "disk-full"];
  * fault of LANE_KINDS (a partition of up to 90 s, a full disk of up to 20 s) is instead started in a lane of its own and returned
  * as `lane`: the soak goes on throwing faults at the worker and the other hosts meanwhile, as a NAT
  * that forgets one server's connection, or one server's full disk, does not stop the rest of the world. A fault that picks a host
- * whose lane still runs waits for it first. Every random choice is drawn before the first wait, so a
- * seed replays the same faults.
+ * whose lane still runs is handed to a free host instead. Every random choice is drawn before the first
+ * wait, so a seed replays the same faults (which host takes one can differ).
  */
 export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMBO, r: Random, limits: FaultLimits): Promise<{ result: FaultResult } | { lane: Promise<FaultResult> }> {
   const parts: { kind: FaultKind; host: SoakHost | null }[] = [];
@@ -207,8 +207,16 @@ export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMB
   } else {
     parts.push({ kind, host: pick(r, world.hosts) });
   }
-  // Each host takes one fault at a time: wait out a lane still running on a host this fault picked.
-  for (const p of parts) if (p.host?.lane) await p.host.lane;
+  // Each host takes one fault at a time: a host still in a lane gives its fault to the next free host in
+  // order (not drawn: a replay draws the same choices, only this hand-over depends on timing); with no
+  // host free, the fault waits for the lane.
+  for (const p of parts) {
+    if (!p.host?.lane) continue;
+    const at = world.hosts.indexOf(p.host);
+    const free = [...world.hosts.slice(at + 1), ...world.hosts.slice(0, at)].find((h) => !h.lane && !parts.some((q) => q.host === h));
+    if (free) p.host = free;
+    else await p.host.lane;
+  }
   // Host faults draw their choices synchronously on the call, before their first wait (replayable).
   const started = parts.map((p) => {
     if (p.kind === "worker-kill" || p.kind === "worker-restart") return workerFault(world, p.kind, r).then((d) => ({ ...d, recovered: async () => true }));
