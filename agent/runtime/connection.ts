@@ -122,7 +122,7 @@ export class Connection {
     });
     const heartbeat = { received: () => {}, stop: () => {} };
     ws.on("open", () => {
-      openedAt = Date.now();
+      openedAt = performance.now(); // monotonic: a wall-clock step must not make a short connection look healthy
       this.o.log.info(`connected to ${this.o.server} (target ${this.o.target}, agent ${this.o.agent})`);
       Object.assign(
         heartbeat,
@@ -161,7 +161,7 @@ export class Connection {
         delay = this.o.backoff.longMs;
         this.o.log.error(`replaced by a newer connection with the same agent name ${this.o.agent} (is another agent using it?); retrying in ${formatDuration(delay)}`);
       } else {
-        if (openedAt !== undefined && Date.now() - openedAt >= (this.o.healthyMs ?? 10_000)) this.backoff.reset();
+        if (openedAt !== undefined && performance.now() - openedAt >= (this.o.healthyMs ?? 10_000)) this.backoff.reset();
         delay = this.backoff.next();
         const why =
           openedAt !== undefined

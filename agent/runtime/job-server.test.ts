@@ -531,3 +531,25 @@ describe("peer text in the agent's log", () => {
     expect(line).not.toContain("\n");
   });
 });
+
+describe("stopping", () => {
+  it("waits at most its 3 s for acks however the wall clock moves: a clock stepped back an hour mid-wait does not hold the stop", async () => {
+    const a = await agentWith({ steps: [{ name: "one", run: "echo first" }] });
+    await hello();
+    fake.acking = false; // nothing is ever acked: the stop's wait for acks can only end at its limit
+    fake.latest()!.send(jobMessage("j1"));
+    await eventually("job-end sent", () => fake.jobEnd("j1"));
+    const realNow = Date.now;
+    const stopping = a.agent.stop();
+    running.splice(running.indexOf(a), 1);
+    await new Promise((r) => setTimeout(r, 200));
+    Date.now = () => realNow() - 3_600_000; // an NTP step back, while the stop waits for acks
+    try {
+      const outcome = await Promise.race([stopping.then(() => "stopped"), new Promise((r) => setTimeout(r, 15_000, "still waiting"))]);
+      expect(outcome).toBe("stopped");
+    } finally {
+      Date.now = realNow;
+      await stopping;
+    }
+  }, 30_000);
+});

@@ -158,8 +158,9 @@ export class JobServer {
     // Also a job still being accepted: it ends `interrupted` without running (see acceptAndRun).
     await this.current;
     // Give the worker a moment to ack what is spooled; whatever is left is re-sent after the next start.
-    const deadline = Date.now() + 3000;
-    while (!this.hurried && this.outbox.current?.isOpen && this.spool.unfinished().length > 0 && Date.now() < deadline) await sleep(50);
+    // On the monotonic clock: a wall clock stepped back meanwhile must not hold the stop for an hour.
+    const deadline = performance.now() + 3000;
+    while (!this.hurried && this.outbox.current?.isOpen && this.spool.unfinished().length > 0 && performance.now() < deadline) await sleep(50);
     this.idle.stop();
     await this.connection.stop();
     await this.spool.close();
