@@ -53,7 +53,7 @@ export class AcceptedLog {
         await this.rewrite(rewritten);
       } else {
         this.handle ??= await open(join(this.dir, "accepted"), "a", 0o600);
-        await this.handle.write(`${jobId}\n`);
+        await writeAll(this.handle, `${jobId}\n`, "accepted");
         await this.handle.sync();
       }
     } catch (e) {
@@ -85,7 +85,7 @@ export class AcceptedLog {
     const tmp = join(this.dir, "accepted.tmp");
     const fh = await open(tmp, "w", 0o600);
     try {
-      await fh.write(ids.map((id) => `${id}\n`).join(""));
+      await writeAll(fh, ids.map((id) => `${id}\n`).join(""), "accepted.tmp");
       await fh.sync();
     } finally {
       await fh.close();
@@ -93,6 +93,19 @@ export class AcceptedLog {
     await rename(tmp, join(this.dir, "accepted"));
     await syncDir(this.dir);
     this.torn = false;
+  }
+}
+
+/**
+ * Writes all of `text` or throws: a full disk can take part of a write and report it as done (a short
+ * write). A line the disk took only part of must not count as recorded, and the next line must not be
+ * glued to it (two ids lost, a job run twice); the caller rewrites the file whole from memory.
+ */
+async function writeAll(fh: FileHandle, text: string, file: string): Promise<void> {
+  const bytes = Buffer.from(text, "utf8");
+  const { bytesWritten } = await fh.write(bytes, 0, bytes.length);
+  if (bytesWritten !== bytes.length) {
+    throw Object.assign(new Error(`short write to ${file}: ${bytesWritten} of ${bytes.length} bytes (is the disk full?)`), { code: "ENOSPC" });
   }
 }
 
