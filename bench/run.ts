@@ -130,7 +130,7 @@ try {
    * `n` pushes to `branch`, each after a pause and right after a GET /healthz: the answers' p50 against
    * healthz's. A push answered other than `expected` says fails the run (a refused push is not fast).
    */
-  const answerLoop = async (path: string, n: number, branch: string, expected: (r: Awaited<ReturnType<typeof push>>) => boolean, makesJob = true): Promise<Row> => {
+  const answerLoop = async (path: string, n: number, branch: string, expected: (r: Awaited<ReturnType<typeof push>>) => boolean, makesJob = true): Promise<{ row: Row; p50: number; health: number }> => {
     const answers: number[] = [];
     const health: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -144,7 +144,8 @@ try {
       if (!expected(r)) throw new Error(`push to ${branch} (${path}) answered ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
     }
     const row = answerRow(path, answers, percentile(health, 50));
-    return makesJob ? jobAnswer(row, percentile(answers, 50)) : row;
+    if (makesJob) jobAnswer(row, percentile(answers, 50));
+    return { row, p50: percentile(answers, 50), health: percentile(health, 50) };
   };
 
   // 1. The common case: an idle, connected agent that gets the job at once. Each push waits for the
@@ -192,7 +193,7 @@ try {
   const slow = await push("slow");
   const slowJob = slow.body.jobs[0].id as string;
   await waitForJob(worker.url, "default", slowJob, ["running"]);
-  rows.push(await answerLoop("agent busy (job queued)", 100, "slow", (r) => r.status === 202));
+  rows.push((await answerLoop("agent busy (job queued)", 100, "slow", (r) => r.status === 202)).row);
   await api(worker.url, `/api/targets/default/jobs/${slowJob}/cancel`, { method: "POST" });
   await waitForJob(worker.url, "default", slowJob);
   // the last queued "slow" job now runs; cancel it too
@@ -207,16 +208,17 @@ try {
   await waitForAgent(worker.url, "default", "bench-away");
   await away.stop();
   await eventually("bench-away offline", async () => ((await api(worker.url, "/api/targets/default/agents")).body.agents.find((a: any) => a.name === "bench-away")?.connected === false ? true : undefined), 10_000);
-  rows.push(await answerLoop("agent offline (job waits)", 50, "away", (r) => r.status === 202 && r.body.jobs.length === 1));
+  rows.push((await answerLoop("agent offline (job waits)", 50, "away", (r) => r.status === 202 && r.body.jobs.length === 1)).row);
 
   // The least a push through the DO does: no pipeline matches, one delivery record stored. What is
   // left above healthz here is the DO round trip and one write, whatever the job machinery does.
-  const noJobRow = await answerLoop("no pipeline matches (one record, no job)", 50, "nothing-deploys-this", (r) => r.status === 200 && r.body.jobs.length === 0, false);
+  const { row: noJobRow, p50: noJob, health: noJobHealth } = await answerLoop("no pipeline matches (one record, no job)", 50, "nothing-deploys-this", (r) => r.status === 200 && r.body.jobs.length === 0, false);
   rows.push(noJobRow);
-  const noJob = Number.parseFloat(noJobRow.value);
 
-  // One durable write: the same trip through the worker to the object, answered from a read that stores
-  // nothing (GET …/storage: the log totals), against the no-job push, whose answer waits for one commit.
+  // One durable write, from above: what the no-job push adds over healthz is its trip to the object and
+  // the one commit its answer waits for (its delivery record), so no-job − healthz bounds one durable
+  // write. A read-only trip to the object (GET …/storage: the log totals, behind the admin token's
+  // check) is measured beside it, for the hop's own share; under load it can exceed the no-job push.
   const reads: number[] = [];
   for (let i = 0; i < 50; i++) {
     await settle();
@@ -226,8 +228,8 @@ try {
     if (r.status !== 200) throw new Error(`GET /api/targets/default/storage answered ${r.status}: ${r.text.slice(0, 200)}`);
   }
   const read = percentile(reads, 50);
-  const oneWrite = Math.max(0, noJob - read);
-  rows.push({ metric: "one durable write (no-job answer − a read-only trip to the object, GET …/storage)", value: `${oneWrite.toFixed(2)} ms (read-only trip p50 ${read.toFixed(2)} ms)`, target: "", ok: undefined });
+  const oneWrite = Math.max(0, noJob - noJobHealth);
+  rows.push({ metric: "one durable write, at most (the no-job answer − healthz: its trip to the object and its one commit)", value: `${oneWrite.toFixed(2)} ms; no-job − a read-only trip to the object (GET …/storage, p50 ${read.toFixed(2)} ms): ${(noJob - read).toFixed(2)} ms`, target: "", ok: undefined });
 
   // 3. A step printing 50 MB: time against plain bash, stored log byte-exact.
   // Bash alone and the step under hookrelay in turn, three of each, p50 against p50: measured apart,
