@@ -83,9 +83,14 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }
 
+/** When the alarm should fire: the earliest deadline in SQL (null: none). What scheduleAlarm sets; tests compare a kept alarm with it. */
+export function derivedAlarm(sql: SqlStorage, s: AlarmSettings): number | null {
+  const deadlines = [earliestDeadline(sql, s), nextReportDue(sql)].filter((d): d is number => d !== null);
+  return deadlines.length > 0 ? Math.min(...deadlines) : null;
+}
+
 export async function scheduleAlarm(storage: DurableObjectStorage, s: AlarmSettings): Promise<void> {
-  const deadlines = [earliestDeadline(storage.sql, s), nextReportDue(storage.sql)].filter((d): d is number => d !== null);
-  const deadline = deadlines.length > 0 ? Math.min(...deadlines) : null;
+  const deadline = derivedAlarm(storage.sql, s);
   const current = await storage.getAlarm();
   if (deadline === null) {
     if (current !== null) await storage.deleteAlarm();
@@ -126,6 +131,22 @@ export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSe
     if (current === null || current > now + UNSENT_GRACE_MS) await storage.setAlarm(now + UNSENT_GRACE_MS);
     return "net";
   }
+  if (current !== null && current <= now + s.retentionMs) return "kept";
+  await scheduleAlarm(storage, s);
+  return "derived";
+}
+
+/**
+ * The alarm after a job's end that moved nothing else (handlers/target-context.ts, Changed.only
+ * "job-ended": its deployment stayed as it was, no job was released, no report queued). The deadlines
+ * such an end removes (the job's timeout, its agent's socket look, a cancel's grace) at worst leave the
+ * alarm early: it fires, finds nothing due and is derived again (handlers/deadlines.ts). The one it
+ * adds is the finished job's retention, `retentionMs` from now: an alarm due before that is kept
+ * ("kept"); none, or a later one, is derived in full. Deriving reads the agents and the queued and
+ * running jobs — hundreds of rows with a fleet connected — and a rollout's batch ends ten jobs at once.
+ */
+export async function armAfterJobEnd(storage: DurableObjectStorage, s: AlarmSettings, now: number): Promise<"derived" | "kept"> {
+  const current = await storage.getAlarm();
   if (current !== null && current <= now + s.retentionMs) return "kept";
   await scheduleAlarm(storage, s);
   return "derived";

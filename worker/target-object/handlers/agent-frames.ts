@@ -11,7 +11,7 @@ import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } fr
 import { storeEvent } from "../jobs/events.ts";
 import { type JobRow, jobStatusOf } from "../jobs/job-record.ts";
 import { settledDeploymentStatus } from "../deployments/deployments.ts";
-import { endJob, startJob } from "../deployments/lifecycle.ts";
+import { endJob, type JobEnd, startJob } from "../deployments/lifecycle.ts";
 import { getJob, jobEndStored, refreshQueuedJobs, runningJobIds, undeclaredQueuedJobs } from "../jobs/jobs.ts";
 import { declarationInvalid, declarationOverLimit } from "../agents/declaration-limits.ts";
 import { keepWithinBudget } from "../jobs/log-budget.ts";
@@ -176,6 +176,7 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, msg.jobId);
   if (!job) return UNCHANGED;
+  let ended: JobEnd | null = null;
   const outcome = s.ctx.storage.transactionSync(() => {
     if (job.status === "queued") startJob(sql, job.id, s.now); // events imply it was accepted
     const fresh = getJob(sql, job.id) ?? job;
@@ -184,7 +185,7 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     // The agent's end of the job. A job the DO already ended (canceled while queued, or by a deadline:
     // interrupted, timed out, cancel not confirmed) stays as it is: its deployment moved on with that
     // end, and GitHub was told so (endJob ends only a queued or running job).
-    if (msg.body.kind === "job-end") endJob(sql, job.id, msg.body.status, s.now);
+    if (msg.body.kind === "job-end") ended = endJob(sql, job.id, msg.body.status, s.now);
     keepWithinBudget(sql, s.logBudgetBytes, s.now); // the oldest finished jobs' logs go first
     return stored;
   });
@@ -211,7 +212,10 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   if (outcome.kind === "stored" && msg.body.kind === "job-end") {
     logInfo(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
-    return { resend: [att.agent] };
+    // A rollout's batch ends ten of these at once: all but its last leave the deployment as it was, and
+    // skip the look for other agents' jobs and the alarm's derivation (target-context.ts, Changed.only).
+    const end = ended as JobEnd | null; // (assigned in the transaction's callback)
+    return end !== null && !end.deploymentMoved ? { resend: [att.agent], only: "job-ended" } : { resend: [att.agent] };
   }
   // Within a running job, a step's start, output and end release no job and move no deadline: the job's
   // timeout counts from its start, and the look at its agent's socket (alarm.ts check_socket) only moves

@@ -22,6 +22,13 @@ export interface Changed {
    * job): a job sent to them but not accepted — it reached them while busy, or the socket dropped — goes again.
    */
   resend: string[];
+  /**
+   * "job-ended": all that changed is a job's end that left its deployment as it was (another job of its
+   * batch is still queued or running: lifecycle.ts endJob). No job was released for any other agent and
+   * no deadline came sooner, so the shell sends only the `resend` agents their next job and keeps an
+   * alarm already due before the one deadline such an end adds (alarm.ts armAfterJobEnd). Unset: all of it.
+   */
+  only?: "job-ended";
 }
 
 /** An RPC handler's answer and what it changed (null: nothing). */
