@@ -26,6 +26,11 @@ export function anyIdleConnected(sql: SqlStorage, agents: readonly string[]): bo
   return agents.some((name) => sql.exec(`SELECT 1 FROM agents a WHERE a.name = ? AND ${IDLE_CONNECTED}`, name).toArray().length > 0);
 }
 
+/**
+ * Each deadline's minimum over the rows that have one. The agents' deadlines go from their running jobs
+ * (the jobs_status index: one row per running job) to the agent, not from every agent to its jobs: with
+ * a fleet connected, every derivation read each agent twice (a 40-agent target: 80 rows for two minimums).
+ */
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
     .exec<{
@@ -43,13 +48,11 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
       conclusions: number | null;
     }>(
       `SELECT
-         (SELECT min(a.disconnected_at) FROM agents a
-            WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
-              AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS stale,
+         (SELECT min(a.disconnected_at) FROM jobs j JOIN agents a ON a.name = j.agent
+            WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL) AS stale,
          (SELECT min(${WAITING_SINCE}) FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT}) AS waiting,
-         (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM agents a
-            WHERE a.connected = 1
-              AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS check_socket,
+         (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM jobs j JOIN agents a ON a.name = j.agent
+            WHERE j.status = 'running' AND a.connected = 1) AS check_socket,
          (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running') AS timeout,
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,

@@ -208,11 +208,13 @@ export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number):
  * When a job whose turn has come waits for an offline agent, in a deployment of several hosts (whose
  * rollout it holds up): since its batch was released or its agent left, whichever is later. A
  * single-host deployment waits for its agent as long as it takes. A constant SQL fragment over
- * `jobs j JOIN agents a`.
+ * `jobs j JOIN agents a`. "Several hosts" is another job in its deployment (EXISTS: one row of the
+ * jobs_deployment index), not a count of them all: the alarm's derivation counted a 100-host deployment
+ * once per released job.
  */
 export const WAITING_SINCE = "max(j.released_at, COALESCE(a.disconnected_at, 0))";
 export const WAITING_FOR_OFFLINE_AGENT = `j.status = 'queued' AND j.released_at IS NOT NULL AND a.connected = 0
-  AND (SELECT count(*) FROM jobs k WHERE k.deployment_id = j.deployment_id) > 1`;
+  AND EXISTS (SELECT 1 FROM jobs k WHERE k.deployment_id = j.deployment_id AND k.id <> j.id)`;
 
 /**
  * Jobs of several-host deployments whose turn came while their agent was offline, `staleMs` or more
