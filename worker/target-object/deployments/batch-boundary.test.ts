@@ -20,6 +20,8 @@ const END_ROWS = 30;
 interface Cost {
   statements: number;
   rowsRead: number;
+  /** Reads of one job's whole row. */
+  jobReads: number;
 }
 
 /** A target of HOSTS agents in batches of 10%, and a way to count what its object's SQL did: statements, and rows read. */
@@ -34,7 +36,8 @@ async function fleet() {
     const cost = (from: number): Cost => {
       let rowsRead = 0;
       for (const r of s.mock.results.slice(from)) if (r.type === "return") rowsRead += (r.value as SqlStorageCursor<Record<string, SqlStorageValue>>).rowsRead;
-      return { statements: s.mock.results.length - from, rowsRead };
+      const jobReads = s.mock.calls.slice(from).filter((c) => c[0] === "SELECT * FROM jobs WHERE id = ?").length;
+      return { statements: s.mock.results.length - from, rowsRead, jobReads };
     };
     return { mark: () => s.mock.results.length, cost };
   });
@@ -57,9 +60,13 @@ describe("a rollout's batch boundary: only the batch's last job end does the rel
     expect(batch(1)).toHaveLength(PER_BATCH);
     for (const { agent, id } of batch(1)) {
       expect((await agent.next("job")).jobId).toBe(id);
-      agent.send({ type: "accepted", jobId: id });
-      agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
-      await agent.next("ack");
+      const started = await counted(async () => {
+        agent.send({ type: "accepted", jobId: id });
+        agent.send(event(id, 1, { kind: "step-start", step: "fetch" }));
+        await agent.next("ack");
+      });
+      // Each frame reads the job's row once: the event, of a job running since `accepted`, has nothing to read again.
+      expect(started.jobReads).toBe(2);
     }
     // Deriving the alarm while the batch runs (each `accepted` does, and the batch's last end): the
     // agents' deadlines are read from the running jobs, "several hosts" is one more job of the deployment,

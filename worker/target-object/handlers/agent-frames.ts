@@ -178,8 +178,8 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   if (!job) return UNCHANGED;
   let ended: JobEnd | null = null;
   const outcome = s.ctx.storage.transactionSync(() => {
-    if (job.status === "queued") startJob(sql, job.id, s.now); // events imply it was accepted
-    const fresh = getJob(sql, job.id) ?? job;
+    // Events imply it was accepted. Read again only then: otherwise nothing wrote the row since ownJob read it.
+    const fresh = job.status === "queued" ? (startJob(sql, job.id, s.now), getJob(sql, job.id) ?? job) : job;
     const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now, s.outputCaps);
     if (stored.kind !== "stored") return stored;
     // The agent's end of the job. A job the DO already ended (canceled while queued, or by a deadline:
