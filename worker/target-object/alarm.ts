@@ -10,6 +10,7 @@
  * its gates past their timeout, and retention of CI conclusions. handlers/deadlines.ts applies them.
  */
 import type { AlarmSettings } from "./deadline-settings.ts";
+import type { OwnJobChange } from "./handlers/target-context.ts";
 import { UNSEEN_AGENTS } from "./agents/agent-tokens.ts";
 import { nextReportDue } from "./reports/report-outbox.ts";
 import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs/jobs.ts";
@@ -140,17 +141,24 @@ export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSe
 }
 
 /**
- * The alarm after a job's end that moved nothing else (handlers/target-context.ts, Changed.only
- * "job-ended": its deployment stayed as it was, no job was released, no report queued). The deadlines
- * such an end removes (the job's timeout, its agent's socket look, a cancel's grace) at worst leave the
- * alarm early: it fires, finds nothing due and is derived again (handlers/deadlines.ts). The one it
- * adds is the finished job's retention, `retentionMs` from now: an alarm due before that is kept
- * ("kept"); none, or a later one, is derived in full. Deriving reads the agents and the queued and
- * running jobs — hundreds of rows with a fleet connected — and a rollout's batch ends ten jobs at once.
+ * The earliest deadline one agent's own job starting or ending can add (handlers/target-context.ts,
+ * Changed.only): an end, the finished job's retention; a start, the job's time-up and grace, and the
+ * look at its agent's socket, a stale period after now (its last_seen_at). Either removes deadlines too
+ * (a released job's wait for its agent; a running job's timeout, socket look, cancel grace): those at
+ * worst leave the alarm early — it fires, finds nothing due and is derived again (handlers/deadlines.ts).
  */
-export async function armAfterJobEnd(storage: DurableObjectStorage, s: AlarmSettings, now: number): Promise<"derived" | "kept"> {
+export function ownJobDeadlinesFrom(change: OwnJobChange, s: AlarmSettings, now: number): number {
+  return change.kind === "job-ended" ? now + s.retentionMs : Math.min(now + s.staleMs, change.timeUpAt + s.jobGraceMs);
+}
+
+/**
+ * An alarm already due by `from` (no later than any deadline the change added) is kept ("kept"); none,
+ * or a later one, is derived in full. Deriving reads the agents and the queued and running jobs — hundreds
+ * of rows with a fleet connected — and a rollout's batch starts and ends ten jobs at once.
+ */
+export async function armUnlessSooner(storage: DurableObjectStorage, s: AlarmSettings, from: number): Promise<"derived" | "kept"> {
   const current = await storage.getAlarm();
-  if (current !== null && current <= now + s.retentionMs) return "kept";
+  if (current !== null && current <= from) return "kept";
   await scheduleAlarm(storage, s);
   return "derived";
 }

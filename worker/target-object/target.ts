@@ -19,7 +19,7 @@ import { logText } from "../log-text.ts";
 import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./handlers/agent-calls.ts";
 import { openAgentSocket } from "./handlers/agent-upgrade.ts";
 import { listAgentViews } from "./agents/agents.ts";
-import { armAfterDelivery, armAfterJobEnd, scheduleAlarm } from "./alarm.ts";
+import { armAfterDelivery, armUnlessSooner, ownJobDeadlinesFrom, scheduleAlarm } from "./alarm.ts";
 import { alarmSettings } from "./deadline-settings.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./agents/connections.ts";
 import { runDeadlines } from "./handlers/deadlines.ts";
@@ -129,8 +129,8 @@ export class Target extends DurableObject<Env> {
   /**
    * The one place jobs go out: each agent in `resend` its next job, re-sending one sent but not
    * accepted (it is idle as far as the DO knows), then every idle connected agent its released job (a
-   * rollout's next batch, a job of an agent that just came back) — unless `onlyResend` (a job's end
-   * that released nothing: Changed.only). Returns the jobs sent.
+   * rollout's next batch, a job of an agent that just came back) — unless `onlyResend` (one agent's job
+   * started or ended, and nothing was released: Changed.only). Returns the jobs sent.
    */
   private sendJobs(resend: readonly string[], now: number, onlyResend = false): { id: string; agent: string }[] {
     const sql = this.ctx.storage.sql;
@@ -147,14 +147,19 @@ export class Target extends DurableObject<Env> {
     return sent;
   }
 
-  /** After a handler changed state: the jobs it released go out, and the alarm is re-derived (or, after a job's end that moved nothing else, kept). */
+  /**
+   * After a handler changed state: the jobs it released go out, and the alarm is re-derived — or, when
+   * all that changed is one agent's own job starting or ending (Changed.only), that agent's next job goes
+   * out and an alarm due before anything the change added is kept.
+   */
   private async afterChange(changed: Changed | null): Promise<void> {
     if (changed === null) return;
     const now = Date.now();
-    const jobEnded = changed.only === "job-ended";
-    for (const { id, agent } of this.sendJobs(changed.resend, now, jobEnded)) logInfo(`[job ${id}] sent to ${agent}`);
-    if (jobEnded) await armAfterJobEnd(this.ctx.storage, alarmSettings(this.env), now);
-    else await this.reschedule();
+    const only = changed.only;
+    for (const { id, agent } of this.sendJobs(changed.resend, now, only !== undefined)) logInfo(`[job ${id}] sent to ${agent}`);
+    if (only === undefined) return this.reschedule();
+    const settings = alarmSettings(this.env);
+    await armUnlessSooner(this.ctx.storage, settings, ownJobDeadlinesFrom(only, settings, now));
   }
 
   /** An RPC handler's answer, once the shell has done what its change asks. */

@@ -149,10 +149,11 @@ export function expiredWaits(sql: SqlStorage, now: number): { id: string; waited
     .map((r) => ({ id: r.id, waitedMs: r.wait_until - r.created_at }));
 }
 
-/** Its first job started: the deployment runs (once). */
-export function deploymentStarted(sql: SqlStorage, id: string, now: number): void {
+/** Its first job started: the deployment runs (once); true when it did now. */
+export function deploymentStarted(sql: SqlStorage, id: string, now: number): boolean {
   const started = sql.exec("UPDATE deployments SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued' RETURNING id", now, id).toArray()[0];
   if (started) reportChange(sql, id, "running", now);
+  return started !== undefined;
 }
 
 /** A cancel was asked for: no later batch is released, and it ends `canceled` (cancelDeployment in handlers/). */

@@ -73,10 +73,15 @@ export function decideAndMove(sql: SqlStorage, id: string, gate: { kind: GateKin
   return true;
 }
 
-/** Call inside a transaction. A queued job runs (its agent accepted it, or its events say so); so does its deployment, from its first job. */
-export function startJob(sql: SqlStorage, id: string, now: number): void {
+/**
+ * Call inside a transaction. A queued job runs (its agent accepted it, or its events say so); so does its
+ * deployment, from its first job. Null when the job was not queued; `deploymentMoved`: its deployment
+ * started running with it (and that is reported).
+ */
+export function startJob(sql: SqlStorage, id: string, now: number): { deploymentMoved: boolean } | null {
   const started = markJobRunning(sql, id, now);
-  if (started?.deploymentId) deploymentStarted(sql, started.deploymentId, now);
+  if (!started) return null;
+  return { deploymentMoved: started.deploymentId !== null && deploymentStarted(sql, started.deploymentId, now) };
 }
 
 /** A job's end, and whether its deployment may have moved with it (false: it stayed as it was — another job of the batch still runs). */

@@ -50,8 +50,7 @@ export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, fr
   touchAgent(sql, att.agent, s.now);
   switch (msg.type) {
     case "accepted":
-      accepted(s, ws, att, msg.jobId);
-      return CHANGED;
+      return accepted(s, ws, att, msg.jobId);
     case "event":
       return event(s, ws, att, msg);
     case "error":
@@ -157,18 +156,23 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   return { resend: [att.agent] };
 }
 
-function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): void {
+/** What changed, as handleFrame says: a job started that is not its deployment's first changed only its own deadlines (Changed.only). */
+function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): Changed {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, jobId);
-  if (!job) return;
+  if (!job) return CHANGED;
   if (job.status === "queued") {
     // (A cancel of a queued job ends it canceled at once, so a queued job has no cancel pending.)
-    startJob(sql, job.id, s.now);
+    const started = startJob(sql, job.id, s.now);
     logInfo(`[job ${job.id}] accepted by ${att.agent}`);
-    return;
+    if (started === null || started.deploymentMoved) return CHANGED;
+    // When it is up (JOB_TIME_UP in jobs.ts), counted from its start.
+    const timeUpAt = (job.started_at ?? s.now) + job.timeout_ms * (job.has_on_failure === 1 ? 2 : 1);
+    return { resend: [], only: { kind: "job-started", timeUpAt } };
   }
   // Canceled (or otherwise ended) while it was on its way: the agent must not keep running it.
   if (job.status !== "running") sendFrame(ws, { type: "cancel", jobId });
+  return CHANGED;
 }
 
 /** What changed, as handleFrame says. */
@@ -215,7 +219,7 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     // A rollout's batch ends ten of these at once: all but its last leave the deployment as it was, and
     // skip the look for other agents' jobs and the alarm's derivation (target-context.ts, Changed.only).
     const end = ended as JobEnd | null; // (assigned in the transaction's callback)
-    return end !== null && !end.deploymentMoved ? { resend: [att.agent], only: "job-ended" } : { resend: [att.agent] };
+    return end !== null && !end.deploymentMoved ? { resend: [att.agent], only: { kind: "job-ended" } } : { resend: [att.agent] };
   }
   // Within a running job, a step's start, output and end release no job and move no deadline: the job's
   // timeout counts from its start, and the look at its agent's socket (alarm.ts check_socket) only moves
