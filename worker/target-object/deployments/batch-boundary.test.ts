@@ -107,4 +107,28 @@ describe("a rollout's batch boundary: only the batch's last job end does the rel
     for (const { agent, id } of batch(2)) expect((await agent.next("job")).jobId).toBe(id);
     for (const a of agents.values()) a.close();
   }, 60_000);
+
+  it("a job-end that is a job's first event (its `accepted` lost) starts the deployment too: the alarm is derived in full", async () => {
+    const target = uniqueName();
+    const decl = pipeline({ rollout: { batch: 2, haltOnFailure: true }, onFailure: [] });
+    const a = await helloAgent(target, "web-1", [decl]);
+    const b = await helloAgent(target, "web-2", [decl]);
+    const res = await push(target);
+    expect(res.status).toBe(202);
+    const job = await a.next("job");
+    await b.next("job");
+    // web-2's job still runs its batch, so this end moves nothing else; starting the job moved the deployment.
+    a.send(event(job.jobId, 1, { kind: "job-end", status: "succeeded" }));
+    await a.next("ack");
+    const { alarm, derived, status } = await runInDurableObject(env.TARGET.getByName(target), async (_, state) => ({
+      alarm: await state.storage.getAlarm(),
+      derived: derivedAlarm(state.storage.sql, alarmSettings(env)),
+      status: state.storage.sql.exec<{ status: string }>("SELECT status FROM deployments WHERE id = ?", res.body.deployments![0]!.id).one().status,
+    }));
+    expect(status).toBe("running");
+    // Kept, it would still be the push's (its unsent jobs' net, seconds after it), not the one derived now.
+    expect(alarm).toBe(derived);
+    a.close();
+    b.close();
+  }, 30_000);
 });

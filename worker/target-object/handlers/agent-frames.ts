@@ -181,9 +181,11 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const job = ownJob(s, ws, att, msg.jobId);
   if (!job) return UNCHANGED;
   let ended: JobEnd | null = null;
+  // Events imply it was accepted. Started here, the job may start its deployment too (reported "running").
+  const wasQueued = job.status === "queued";
   const outcome = s.ctx.storage.transactionSync(() => {
-    // Events imply it was accepted. Read again only then: otherwise nothing wrote the row since ownJob read it.
-    const fresh = job.status === "queued" ? (startJob(sql, job.id, s.now), getJob(sql, job.id) ?? job) : job;
+    // Read again only then: otherwise nothing wrote the row since ownJob read it.
+    const fresh = wasQueued ? (startJob(sql, job.id, s.now), getJob(sql, job.id) ?? job) : job;
     const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now, s.outputCaps);
     if (stored.kind !== "stored") return stored;
     // The agent's end of the job. A job the DO already ended (canceled while queued, or by a deadline:
@@ -217,9 +219,10 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
     logInfo(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
     // A rollout's batch ends ten of these at once: all but its last leave the deployment as it was, and
-    // skip the look for other agents' jobs and the alarm's derivation (target-context.ts, Changed.only).
+    // skip the look for other agents' jobs and the alarm's derivation (target-context.ts, Changed.only) —
+    // unless this event also started the job (its `accepted` lost), which may have started its deployment.
     const end = ended as JobEnd | null; // (assigned in the transaction's callback)
-    return end !== null && !end.deploymentMoved ? { resend: [att.agent], only: { kind: "job-ended" } } : { resend: [att.agent] };
+    return end !== null && !end.deploymentMoved && !wasQueued ? { resend: [att.agent], only: { kind: "job-ended" } } : { resend: [att.agent] };
   }
   // Within a running job, a step's start, output and end release no job and move no deadline: the job's
   // timeout counts from its start, and the look at its agent's socket (alarm.ts check_socket) only moves
