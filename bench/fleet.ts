@@ -23,6 +23,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { parseConfig } from "../agent/common/config.ts";
 import { pipelineDecls } from "../agent/runtime/job-server.ts";
@@ -168,6 +169,16 @@ function workerdPids(root: number): number[] {
   return [...comm].filter(([pid, c]) => c.startsWith("workerd") && under(pid)).map(([pid]) => pid);
 }
 
+/** Which workerd it is: the one wrangler attaches its inspector to runs the worker and its DOs; the other is wrangler's proxy worker (the port agents connect to). */
+function workerdRole(pid: number): string {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmd.includes("--inspector-addr") ? `worker+DOs (pid ${pid})` : `proxy (pid ${pid})`;
+  } catch {
+    return `gone (pid ${pid})`;
+  }
+}
+
 function rssMb(pids: number[]): number {
   let kb = 0;
   for (const pid of pids) {
@@ -284,7 +295,15 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
     const measured = o.rollouts ?? 3;
     for (let r = 0; r < 1 + measured; r++) {
       const wpids = workerdPids(worker.process.pid);
+      const before = wpids.map((pid) => cpuTicks([pid]));
+      // This process's event loop meanwhile: the protocol agents' sends and their `job` frames' handling
+      // wait behind it, so a delay here would show in the boundaries as if it were the worker's.
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
       const m = await oneRollout(url, byName, one, stampsFile, failures, result, log, () => cpuTicks(wpids) * 10);
+      loop.disable();
+      const byProcess = wpids.map((pid, i) => `${workerdRole(pid)} ${(cpuTicks([pid]) - before[i]!) * 10} ms`);
+      log(`fleet: workerd CPU by process over the rollout: ${byProcess.join(", ")}; this process's event loop delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} / p99 ${(loop.percentile(99) / 1e6).toFixed(1)} / max ${(loop.max / 1e6).toFixed(1)} ms`);
       if (r > 0) result.rollouts.push(m);
       log(`fleet: rollout ${r === 0 ? "warm-up" : r} ${m.deployment} ${m.status}: total ${m.totalMs.toFixed(0)} ms, ${m.batches} batches, boundaries ${m.boundaries.map((b) => b.toFixed(1)).join(" ")} ms; answer ${m.answerMs.toFixed(1)} ms (one agent: ${m.oneAnswerMs.toFixed(1)} ms)`);
     }

@@ -10,6 +10,7 @@
  * its gates past their timeout, and retention of CI conclusions. handlers/deadlines.ts applies them.
  */
 import type { AlarmSettings } from "./deadline-settings.ts";
+import type { OwnJobChange } from "./handlers/target-context.ts";
 import { UNSEEN_AGENTS } from "./agents/agent-tokens.ts";
 import { nextReportDue } from "./reports/report-outbox.ts";
 import { JOB_TIME_UP, WAITING_FOR_OFFLINE_AGENT, WAITING_SINCE } from "./jobs/jobs.ts";
@@ -26,6 +27,11 @@ export function anyIdleConnected(sql: SqlStorage, agents: readonly string[]): bo
   return agents.some((name) => sql.exec(`SELECT 1 FROM agents a WHERE a.name = ? AND ${IDLE_CONNECTED}`, name).toArray().length > 0);
 }
 
+/**
+ * Each deadline's minimum over the rows that have one. The agents' deadlines go from their running jobs
+ * (the jobs_status index: one row per running job) to the agent, not from every agent to its jobs: with
+ * a fleet connected, every derivation read each agent twice (a 40-agent target: 80 rows for two minimums).
+ */
 function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   const row = sql
     .exec<{
@@ -43,13 +49,11 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
       conclusions: number | null;
     }>(
       `SELECT
-         (SELECT min(a.disconnected_at) FROM agents a
-            WHERE a.connected = 0 AND a.disconnected_at IS NOT NULL
-              AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS stale,
+         (SELECT min(a.disconnected_at) FROM jobs j JOIN agents a ON a.name = j.agent
+            WHERE j.status = 'running' AND a.connected = 0 AND a.disconnected_at IS NOT NULL) AS stale,
          (SELECT min(${WAITING_SINCE}) FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${WAITING_FOR_OFFLINE_AGENT}) AS waiting,
-         (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM agents a
-            WHERE a.connected = 1
-              AND EXISTS (SELECT 1 FROM jobs j WHERE j.agent = a.name AND j.status = 'running')) AS check_socket,
+         (SELECT min(COALESCE(a.last_seen_at, a.connected_at)) FROM jobs j JOIN agents a ON a.name = j.agent
+            WHERE j.status = 'running' AND a.connected = 1) AS check_socket,
          (SELECT min(${JOB_TIME_UP}) FROM jobs WHERE status = 'running') AS timeout,
          (SELECT min(cancel_requested_at) FROM jobs WHERE status = 'running' AND cancel_requested_at IS NOT NULL) AS cancel,
          (SELECT min(finished_at) FROM jobs WHERE finished_at IS NOT NULL) AS jobs,
@@ -83,9 +87,14 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
   return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }
 
+/** When the alarm should fire: the earliest deadline in SQL (null: none). What scheduleAlarm sets; tests compare a kept alarm with it. */
+export function derivedAlarm(sql: SqlStorage, s: AlarmSettings): number | null {
+  const deadlines = [earliestDeadline(sql, s), nextReportDue(sql)].filter((d): d is number => d !== null);
+  return deadlines.length > 0 ? Math.min(...deadlines) : null;
+}
+
 export async function scheduleAlarm(storage: DurableObjectStorage, s: AlarmSettings): Promise<void> {
-  const deadlines = [earliestDeadline(storage.sql, s), nextReportDue(storage.sql)].filter((d): d is number => d !== null);
-  const deadline = deadlines.length > 0 ? Math.min(...deadlines) : null;
+  const deadline = derivedAlarm(storage.sql, s);
   const current = await storage.getAlarm();
   if (deadline === null) {
     if (current !== null) await storage.deleteAlarm();
@@ -127,6 +136,29 @@ export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSe
     return "net";
   }
   if (current !== null && current <= now + s.retentionMs) return "kept";
+  await scheduleAlarm(storage, s);
+  return "derived";
+}
+
+/**
+ * The earliest deadline one agent's own job starting or ending can add (handlers/target-context.ts,
+ * Changed.only): an end, the finished job's retention; a start, the job's time-up and grace, and the
+ * look at its agent's socket, a stale period after now (its last_seen_at). Either removes deadlines too
+ * (a released job's wait for its agent; a running job's timeout, socket look, cancel grace): those at
+ * worst leave the alarm early — it fires, finds nothing due and is derived again (handlers/deadlines.ts).
+ */
+export function ownJobDeadlinesFrom(change: OwnJobChange, s: AlarmSettings, now: number): number {
+  return change.kind === "job-ended" ? now + s.retentionMs : Math.min(now + s.staleMs, change.timeUpAt + s.jobGraceMs);
+}
+
+/**
+ * An alarm already due by `from` (no later than any deadline the change added) is kept ("kept"); none,
+ * or a later one, is derived in full. Deriving reads the agents and the queued and running jobs — hundreds
+ * of rows with a fleet connected — and a rollout's batch starts and ends ten jobs at once.
+ */
+export async function armUnlessSooner(storage: DurableObjectStorage, s: AlarmSettings, from: number): Promise<"derived" | "kept"> {
+  const current = await storage.getAlarm();
+  if (current !== null && current <= from) return "kept";
   await scheduleAlarm(storage, s);
   return "derived";
 }

@@ -19,7 +19,7 @@ import { logText } from "../log-text.ts";
 import { registerAgent, type RegisterResult, revokeAgent, type RevokeResult, rotateAgentToken, type RotateResult } from "./handlers/agent-calls.ts";
 import { openAgentSocket } from "./handlers/agent-upgrade.ts";
 import { listAgentViews } from "./agents/agents.ts";
-import { armAfterDelivery, scheduleAlarm } from "./alarm.ts";
+import { armAfterDelivery, armUnlessSooner, ownJobDeadlinesFrom, scheduleAlarm } from "./alarm.ts";
 import { alarmSettings } from "./deadline-settings.ts";
 import { completeClose, readAttachment, reconcileConnections, socketGone } from "./agents/connections.ts";
 import { runDeadlines } from "./handlers/deadlines.ts";
@@ -129,15 +129,17 @@ export class Target extends DurableObject<Env> {
   /**
    * The one place jobs go out: each agent in `resend` its next job, re-sending one sent but not
    * accepted (it is idle as far as the DO knows), then every idle connected agent its released job (a
-   * rollout's next batch, a job of an agent that just came back). Returns the jobs sent.
+   * rollout's next batch, a job of an agent that just came back) — unless `onlyResend` (one agent's job
+   * started or ended, and nothing was released: Changed.only). Returns the jobs sent.
    */
-  private sendJobs(resend: readonly string[], now: number): { id: string; agent: string }[] {
+  private sendJobs(resend: readonly string[], now: number, onlyResend = false): { id: string; agent: string }[] {
     const sql = this.ctx.storage.sql;
     const sent: { id: string; agent: string }[] = [];
     for (const agent of new Set(resend)) {
       const id = sendNextJob(this.ctx, sql, agent, { resend: true, now });
       if (id !== null) sent.push({ id, agent });
     }
+    if (onlyResend) return sent;
     for (const agent of agentsWithUnsentJobs(sql)) {
       const id = sendNextJob(this.ctx, sql, agent, { resend: false, now });
       if (id !== null) sent.push({ id, agent });
@@ -145,11 +147,19 @@ export class Target extends DurableObject<Env> {
     return sent;
   }
 
-  /** After a handler changed state: the jobs it released go out, and the alarm is re-derived. */
-  private afterChange(changed: Changed | null): Promise<void> {
-    if (changed === null) return Promise.resolve();
-    for (const { id, agent } of this.sendJobs(changed.resend, Date.now())) logInfo(`[job ${id}] sent to ${agent}`);
-    return this.reschedule();
+  /**
+   * After a handler changed state: the jobs it released go out, and the alarm is re-derived — or, when
+   * all that changed is one agent's own job starting or ending (Changed.only), that agent's next job goes
+   * out and an alarm due before anything the change added is kept.
+   */
+  private async afterChange(changed: Changed | null): Promise<void> {
+    if (changed === null) return;
+    const now = Date.now();
+    const only = changed.only;
+    for (const { id, agent } of this.sendJobs(changed.resend, now, only !== undefined)) logInfo(`[job ${id}] sent to ${agent}`);
+    if (only === undefined) return this.reschedule();
+    const settings = alarmSettings(this.env);
+    await armUnlessSooner(this.ctx.storage, settings, ownJobDeadlinesFrom(only, settings, now));
   }
 
   /** An RPC handler's answer, once the shell has done what its change asks. */

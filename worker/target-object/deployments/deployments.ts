@@ -13,7 +13,7 @@
 import { FINAL_JOB_STATUSES, type JobStatus, type PipelineDecl } from "../../../shared/protocol.ts";
 import { jobStatusOf, storedStatus } from "../jobs/job-record.ts";
 import { Reader } from "../../../shared/reader.ts";
-import { deploymentMembers, jobView, type MemberRow, releaseBatch, writeJobEnd } from "../jobs/jobs.ts";
+import { batchUnfinished, deploymentMembers, type EndedJob, jobView, type MemberRow, releaseBatch, writeJobEnd } from "../jobs/jobs.ts";
 import { addNote } from "../jobs/notes.ts";
 import { channelStateText, deleteReportsOf, queueReports, readReportSetup, reportingOn, reportViews } from "../reports/report-outbox.ts";
 import { planRollout } from "./rollout-plan.ts";
@@ -149,10 +149,11 @@ export function expiredWaits(sql: SqlStorage, now: number): { id: string; waited
     .map((r) => ({ id: r.id, waitedMs: r.wait_until - r.created_at }));
 }
 
-/** Its first job started: the deployment runs (once). */
-export function deploymentStarted(sql: SqlStorage, id: string, now: number): void {
+/** Its first job started: the deployment runs (once); true when it did now. */
+export function deploymentStarted(sql: SqlStorage, id: string, now: number): boolean {
   const started = sql.exec("UPDATE deployments SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued' RETURNING id", now, id).toArray()[0];
   if (started) reportChange(sql, id, "running", now);
+  return started !== undefined;
 }
 
 /** A cancel was asked for: no later batch is released, and it ends `canceled` (cancelDeployment in handlers/). */
@@ -183,7 +184,24 @@ function finalStatus(dep: DeploymentRow, jobs: MemberRow[]): DeploymentStatus {
 }
 
 /**
- * Moves a deployment on after one of its jobs ended (lifecycle.ts endJob): halts (the jobs not sent yet end `skipped`),
+ * After one of its jobs ended (lifecycle.ts endJob): settles its deployment, or finds at one index
+ * lookup that there is nothing to settle — and says which (true: settled; false: it stayed as it was).
+ * A job of a released batch that ends without halting anything (not canceled, not failing) while
+ * another job of its batch is still queued or running leaves the deployment as it was: nothing ends,
+ * no batch is released (the open batch is not done), nothing is skipped (a halting job's own end
+ * skipped every job not sent yet, and none is released after it). settleDeployment would read every
+ * job of the deployment to find that out: a 100-host rollout read 100 rows on each of a batch's ten
+ * ends. Only a batch's last end (or a halting one) settles in full.
+ */
+export function settleAfterJobEnd(sql: SqlStorage, job: EndedJob & { deploymentId: string }, now: number): boolean {
+  const halts = job.status === "canceled" || FAILING.includes(job.status);
+  if (job.released && !halts && batchUnfinished(sql, job.deploymentId, job.batch)) return false;
+  settleDeployment(sql, job.deploymentId, now);
+  return true;
+}
+
+/**
+ * Moves a deployment on after one of its jobs ended (lifecycle.ts endJob, via settleAfterJobEnd): halts (the jobs not sent yet end `skipped`),
  * releases the next batch once every job of the current one has ended, or records how it ended.
  * Idempotent; a deployment already ended stays as it is.
  */
@@ -227,7 +245,11 @@ export function settleDeployment(sql: SqlStorage, id: string, now: number): void
     if (jobs.some((j) => j.batch <= open && !isFinalJob(j.status))) return;
     const later = jobs.filter((j) => j.batch > open).map((j) => j.batch);
     if (later.length === 0) return;
-    releaseBatch(sql, id, Math.min(...later), now);
+    const next = Math.min(...later);
+    releaseBatch(sql, id, next, now);
+    // A batch with a job to run holds the rollout until its own last end; one whose jobs all ended
+    // already (skipped while it waited) is settled by the next pass.
+    if (batchUnfinished(sql, id, next)) return;
   }
   logError(`[deployment ${id}] settle did not converge`);
 }

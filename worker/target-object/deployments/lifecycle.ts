@@ -11,7 +11,7 @@ import { logInfo } from "../../console-lines.ts";
 import { createJob, type EndedJob, markJobRunning, unsentQueuedJobs, writeJobEnd } from "../jobs/jobs.ts";
 import { addNote } from "../jobs/notes.ts";
 import type { DeploymentSummary, JobSummary } from "../types.ts";
-import { blockDeployment, deploymentStarted, getDeployment, insertDeployment, type NewDeployment, openDeployment, reportChange, settleDeployment } from "./deployments.ts";
+import { blockDeployment, deploymentStarted, getDeployment, insertDeployment, type NewDeployment, openDeployment, reportChange, settleAfterJobEnd, settleDeployment } from "./deployments.ts";
 import { type Decision, decideGate, gateOutcome, insertGates, planGates } from "./gates.ts";
 import type { GateKind } from "../types.ts";
 
@@ -73,10 +73,20 @@ export function decideAndMove(sql: SqlStorage, id: string, gate: { kind: GateKin
   return true;
 }
 
-/** Call inside a transaction. A queued job runs (its agent accepted it, or its events say so); so does its deployment, from its first job. */
-export function startJob(sql: SqlStorage, id: string, now: number): void {
+/**
+ * Call inside a transaction. A queued job runs (its agent accepted it, or its events say so); so does its
+ * deployment, from its first job. Null when the job was not queued; `deploymentMoved`: its deployment
+ * started running with it (and that is reported).
+ */
+export function startJob(sql: SqlStorage, id: string, now: number): { deploymentMoved: boolean } | null {
   const started = markJobRunning(sql, id, now);
-  if (started?.deploymentId) deploymentStarted(sql, started.deploymentId, now);
+  if (!started) return null;
+  return { deploymentMoved: started.deploymentId !== null && deploymentStarted(sql, started.deploymentId, now) };
+}
+
+/** A job's end, and whether its deployment may have moved with it (false: it stayed as it was — another job of the batch still runs). */
+export interface JobEnd extends EndedJob {
+  deploymentMoved: boolean;
 }
 
 /**
@@ -84,12 +94,12 @@ export function startJob(sql: SqlStorage, id: string, now: number): void {
  * DO ended it itself, and its deployment moved on — halted, its next batch released, or ended. Only a
  * queued or running job ends; null when the job had already ended (it stays as it ended).
  */
-export function endJob(sql: SqlStorage, id: string, status: JobStatus, now: number, note?: string): EndedJob | null {
+export function endJob(sql: SqlStorage, id: string, status: JobStatus, now: number, note?: string): JobEnd | null {
   const ended = writeJobEnd(sql, id, status, now);
   if (!ended) return null;
   if (note !== undefined) addNote(sql, id, note, now);
-  if (ended.deploymentId !== null) settleDeployment(sql, ended.deploymentId, now);
-  return ended;
+  const { deploymentId } = ended;
+  return { ...ended, deploymentMoved: deploymentId !== null && settleAfterJobEnd(sql, { ...ended, deploymentId }, now) };
 }
 
 /**

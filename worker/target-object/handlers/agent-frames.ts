@@ -11,7 +11,7 @@ import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } fr
 import { storeEvent } from "../jobs/events.ts";
 import { type JobRow, jobStatusOf } from "../jobs/job-record.ts";
 import { settledDeploymentStatus } from "../deployments/deployments.ts";
-import { endJob, startJob } from "../deployments/lifecycle.ts";
+import { endJob, type JobEnd, startJob } from "../deployments/lifecycle.ts";
 import { getJob, jobEndStored, refreshQueuedJobs, runningJobIds, undeclaredQueuedJobs } from "../jobs/jobs.ts";
 import { declarationInvalid, declarationOverLimit } from "../agents/declaration-limits.ts";
 import { keepWithinBudget } from "../jobs/log-budget.ts";
@@ -50,8 +50,7 @@ export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, fr
   touchAgent(sql, att.agent, s.now);
   switch (msg.type) {
     case "accepted":
-      accepted(s, ws, att, msg.jobId);
-      return CHANGED;
+      return accepted(s, ws, att, msg.jobId);
     case "event":
       return event(s, ws, att, msg);
     case "error":
@@ -157,18 +156,23 @@ function hello(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   return { resend: [att.agent] };
 }
 
-function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): void {
+/** What changed, as handleFrame says: a job started that is not its deployment's first changed only its own deadlines (Changed.only). */
+function accepted(s: TargetContext, ws: WebSocket, att: Attachment, jobId: string): Changed {
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, jobId);
-  if (!job) return;
+  if (!job) return CHANGED;
   if (job.status === "queued") {
     // (A cancel of a queued job ends it canceled at once, so a queued job has no cancel pending.)
-    startJob(sql, job.id, s.now);
+    const started = startJob(sql, job.id, s.now);
     logInfo(`[job ${job.id}] accepted by ${att.agent}`);
-    return;
+    if (started === null || started.deploymentMoved) return CHANGED;
+    // When it is up (JOB_TIME_UP in jobs.ts), counted from its start.
+    const timeUpAt = (job.started_at ?? s.now) + job.timeout_ms * (job.has_on_failure === 1 ? 2 : 1);
+    return { resend: [], only: { kind: "job-started", timeUpAt } };
   }
   // Canceled (or otherwise ended) while it was on its way: the agent must not keep running it.
   if (job.status !== "running") sendFrame(ws, { type: "cancel", jobId });
+  return CHANGED;
 }
 
 /** What changed, as handleFrame says. */
@@ -176,15 +180,18 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   const sql = s.ctx.storage.sql;
   const job = ownJob(s, ws, att, msg.jobId);
   if (!job) return UNCHANGED;
+  let ended: JobEnd | null = null;
+  // Events imply it was accepted. Started here, the job may start its deployment too (reported "running").
+  const wasQueued = job.status === "queued";
   const outcome = s.ctx.storage.transactionSync(() => {
-    if (job.status === "queued") startJob(sql, job.id, s.now); // events imply it was accepted
-    const fresh = getJob(sql, job.id) ?? job;
+    // Read again only then: otherwise nothing wrote the row since ownJob read it.
+    const fresh = wasQueued ? (startJob(sql, job.id, s.now), getJob(sql, job.id) ?? job) : job;
     const stored = storeEvent(sql, fresh, msg.seq, msg.at, msg.body, s.now, s.outputCaps);
     if (stored.kind !== "stored") return stored;
     // The agent's end of the job. A job the DO already ended (canceled while queued, or by a deadline:
     // interrupted, timed out, cancel not confirmed) stays as it is: its deployment moved on with that
     // end, and GitHub was told so (endJob ends only a queued or running job).
-    if (msg.body.kind === "job-end") endJob(sql, job.id, msg.body.status, s.now);
+    if (msg.body.kind === "job-end") ended = endJob(sql, job.id, msg.body.status, s.now);
     keepWithinBudget(sql, s.logBudgetBytes, s.now); // the oldest finished jobs' logs go first
     return stored;
   });
@@ -211,7 +218,11 @@ function event(s: TargetContext, ws: WebSocket, att: Attachment, msg: Extract<Ag
   if (outcome.kind === "stored" && msg.body.kind === "job-end") {
     logInfo(`[job ${job.id}] ended ${msg.body.status} on ${att.agent}`);
     // The agent is idle now: also re-send a job that reached it while it was busy (it did not accept it).
-    return { resend: [att.agent] };
+    // A rollout's batch ends ten of these at once: all but its last leave the deployment as it was, and
+    // skip the look for other agents' jobs and the alarm's derivation (target-context.ts, Changed.only) —
+    // unless this event also started the job (its `accepted` lost), which may have started its deployment.
+    const end = ended as JobEnd | null; // (assigned in the transaction's callback)
+    return end !== null && !end.deploymentMoved && !wasQueued ? { resend: [att.agent], only: { kind: "job-ended" } } : { resend: [att.agent] };
   }
   // Within a running job, a step's start, output and end release no job and move no deadline: the job's
   // timeout counts from its start, and the look at its agent's socket (alarm.ts check_socket) only moves

@@ -22,7 +22,24 @@ export interface Changed {
    * job): a job sent to them but not accepted — it reached them while busy, or the socket dropped — goes again.
    */
   resend: string[];
+  /**
+   * Set when all that changed is one agent's own job starting or ending while its deployment stayed as
+   * it was (lifecycle.ts startJob, endJob): no job was released for any other agent, so the shell sends
+   * only the `resend` agents their next job; and the deadlines it adds come no sooner than alarm.ts
+   * ownJobDeadlinesFrom says, so an alarm already due by then is kept (armUnlessSooner). A rollout's
+   * batch starts and ends ten jobs at once: only the end that releases the next batch does the rest.
+   * Unset: all of it (every idle agent's released job sent, the alarm derived in full).
+   */
+  only?: OwnJobChange;
 }
+
+/**
+ * - "job-ended": a job's end while another job of its batch is still queued or running; it adds the
+ *   finished job's retention.
+ * - "job-started": a job accepted, not its deployment's first (that one reports "running"); it adds the
+ *   job's time-up (`timeUpAt`, then the grace) and the look at its agent's socket (a stale period from now).
+ */
+export type OwnJobChange = { kind: "job-ended" } | { kind: "job-started"; timeUpAt: number };
 
 /** An RPC handler's answer and what it changed (null: nothing). */
 export interface Handled<T> {

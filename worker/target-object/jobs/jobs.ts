@@ -77,11 +77,15 @@ function leftoverRunningStep(status: JobStatus): StepStatus {
   }
 }
 
-/** Who a job that just ended belonged to: its agent and deployment (null only outside one, in tests). */
+/** Who a job that just ended belonged to: its agent and deployment (null only outside one, in tests), and its place in the rollout. */
 export interface EndedJob {
   id: string;
   agent: string;
   deploymentId: string | null;
+  status: JobStatus;
+  batch: number;
+  /** Its batch had been released (a job of a later batch can end too: skipped, superseded). */
+  released: boolean;
 }
 
 /**
@@ -91,8 +95,8 @@ export interface EndedJob {
  */
 export function writeJobEnd(sql: SqlStorage, id: string, status: JobStatus, now: number): EndedJob | null {
   const row = sql
-    .exec<{ agent: string; deployment_id: string | null }>(
-      "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING agent, deployment_id",
+    .exec<{ agent: string; deployment_id: string | null; batch: number; released_at: number | null }>(
+      "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING agent, deployment_id, batch, released_at",
       status,
       now,
       id,
@@ -106,7 +110,7 @@ export function writeJobEnd(sql: SqlStorage, id: string, status: JobStatus, now:
     id,
   );
   sql.exec("UPDATE job_steps SET status = 'skipped' WHERE job_id = ? AND status = 'pending'", id);
-  return { id, agent: row.agent, deploymentId: row.deployment_id };
+  return { id, agent: row.agent, deploymentId: row.deployment_id, status, batch: row.batch, released: row.released_at !== null };
 }
 
 /** A queued job about to be canceled before it ran: the request is recorded (then it ends `canceled`). */
@@ -204,11 +208,13 @@ export function staleRunningJobs(sql: SqlStorage, staleMs: number, now: number):
  * When a job whose turn has come waits for an offline agent, in a deployment of several hosts (whose
  * rollout it holds up): since its batch was released or its agent left, whichever is later. A
  * single-host deployment waits for its agent as long as it takes. A constant SQL fragment over
- * `jobs j JOIN agents a`.
+ * `jobs j JOIN agents a`. "Several hosts" is another job in its deployment (EXISTS: one row of the
+ * jobs_deployment index), not a count of them all: the alarm's derivation counted a 100-host deployment
+ * once per released job.
  */
 export const WAITING_SINCE = "max(j.released_at, COALESCE(a.disconnected_at, 0))";
 export const WAITING_FOR_OFFLINE_AGENT = `j.status = 'queued' AND j.released_at IS NOT NULL AND a.connected = 0
-  AND (SELECT count(*) FROM jobs k WHERE k.deployment_id = j.deployment_id) > 1`;
+  AND EXISTS (SELECT 1 FROM jobs k WHERE k.deployment_id = j.deployment_id AND k.id <> j.id)`;
 
 /**
  * Jobs of several-host deployments whose turn came while their agent was offline, `staleMs` or more
@@ -311,6 +317,11 @@ export function deploymentMembers(sql: SqlStorage, deploymentId: string): Member
   return sql
     .exec<MemberRow>("SELECT id, agent, batch, status, dispatched_at, released_at, started_at FROM jobs WHERE deployment_id = ? ORDER BY batch, rowid", deploymentId)
     .toArray();
+}
+
+/** Whether a job of this deployment's batch is still queued or running (the jobs_deployment index: one batch's rows). */
+export function batchUnfinished(sql: SqlStorage, deploymentId: string, batch: number): boolean {
+  return sql.exec("SELECT 1 FROM jobs WHERE deployment_id = ? AND batch = ? AND status IN ('queued', 'running') LIMIT 1", deploymentId, batch).toArray().length > 0;
 }
 
 /** A deployment's next batch may be sent from now. */
