@@ -14,9 +14,11 @@
  *
  *   node bench/agent-soak-memory.ts [--jobs 400] [--sample-every 50] [--snapshot DIR] [--no-build]
  *     --snapshot DIR   also a heap snapshot at each sample, into DIR (to diff in DevTools)
+ *     --trim           diagnosis: after each sample, glibc's malloc_trim(0) in the agent (through gdb), and RssAnon
+ *                      again — what of [heap] is freed memory glibc kept, as against memory in use
  *     --variant 'NAME={...}'  the agent's environment instead of the unit's, as JSON (as in agent-memory.ts)
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,12 +44,19 @@ interface Sample {
   heapUsed?: number;
   heapUsedAfterGc?: number;
   arrayBuffersAfterGc?: number;
+  /** V8's heap after the gc: physical bytes in all, and of the new, old and code spaces. */
+  physicalAfterGc?: { all: number; new: number; old: number; code: number };
+  /** After the gc: V8's own malloc'd memory (its zones, not the JS heap) and external memory (Buffers' stores among it). */
+  mallocedAfterGc?: number;
+  externalAfterGc?: number;
+  /** With --trim: RssAnon after glibc's malloc_trim(0), called in the agent through gdb (free pages in the middle of the heap handed back too). */
+  afterTrim?: MemoryReading;
   load: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function soak(o: { jobs: number; sampleEvery: number; env: Record<string, string>; snapshotDir?: string; log?: (s: string) => void }): Promise<{ samples: Sample[]; problems: string[]; counts: Record<string, number> }> {
+export async function soak(o: { jobs: number; sampleEvery: number; env: Record<string, string>; snapshotDir?: string; trim?: boolean; log?: (s: string) => void }): Promise<{ samples: Sample[]; problems: string[]; counts: Record<string, number> }> {
   const log = o.log ?? console.log;
   const worker = await startWorker();
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-soak-memory-"));
@@ -96,8 +105,18 @@ export async function soak(o: { jobs: number; sampleEvery: number; env: Record<s
     const mem = readMemory(agent.process.pid);
     await probeReading(agent.process.pid, probeFile, true, mem);
     const p = Array.isArray(mem.probe) ? (mem.probe as any[]) : [];
-    const s: Sample = { jobs: n, mem, heapUsed: p[0]?.memoryUsage.heapUsed, heapUsedAfterGc: p[1]?.memoryUsage.heapUsed, arrayBuffersAfterGc: p[1]?.memoryUsage.arrayBuffers, load: loadavg()[0]! };
+    const s: Sample = { jobs: n, mem, heapUsed: p[0]?.memoryUsage.heapUsed, heapUsedAfterGc: p[1]?.memoryUsage.heapUsed, arrayBuffersAfterGc: p[1]?.memoryUsage.arrayBuffers,
+      mallocedAfterGc: p[1]?.malloced,
+      externalAfterGc: p[1]?.memoryUsage.external,
+      ...(p[1] ? { physicalAfterGc: { all: p[1].physical, new: p[1].spaces.new_space.physical, old: p[1].spaces.old_space.physical, code: p[1].spaces.code_space.physical } } : {}),
+      load: loadavg()[0]! };
     if (!p[1]) problems.push(`no probe answer at ${n} jobs: ${String(mem.probe)}`);
+    if (o.trim) {
+      // Diagnosis only: what of [heap] is free memory glibc kept (fragments) rather than memory in use.
+      const r = spawnSync("gdb", ["-p", String(agent.process.pid), "-batch", "-ex", "call (int) malloc_trim(0)"], { encoding: "utf8" });
+      if (r.status !== 0) problems.push(`gdb malloc_trim: ${r.stderr.slice(-300)}`);
+      else s.afterTrim = readMemory(agent.process.pid);
+    }
     samples.push(s);
     log(describeSample(s));
   };
@@ -143,7 +162,9 @@ function describeSample(s: Sample): string {
   const kb = (b: number | undefined) => (b === undefined ? "?" : mb(b / 1024));
   return (
     `jobs ${String(s.jobs).padStart(4)}: RssAnon ${mb(m.rssAnonKb)} MB ([heap] ${mb(m.heapKb)}, anon maps ${mb(m.anonMapsKb)}), RSS ${mb(m.rssKb)} MB; ` +
-    `V8 heap used ${kb(s.heapUsed)} → ${kb(s.heapUsedAfterGc)} MB after gc (arrayBuffers ${kb(s.arrayBuffersAfterGc)}), then RssAnon ${m.afterGc ? mb(m.afterGc.rssAnonKb) : "?"} MB ([heap] ${m.afterGc ? mb(m.afterGc.heapKb) : "?"}); load ${s.load.toFixed(1)}`
+    `V8 heap used ${kb(s.heapUsed)} → ${kb(s.heapUsedAfterGc)} MB after gc (arrayBuffers ${kb(s.arrayBuffersAfterGc)}; physical ${kb(s.physicalAfterGc?.all)}: new ${kb(s.physicalAfterGc?.new)}, old ${kb(s.physicalAfterGc?.old)}, code ${kb(s.physicalAfterGc?.code)}), then RssAnon ${m.afterGc ? mb(m.afterGc.rssAnonKb) : "?"} MB ([heap] ${m.afterGc ? mb(m.afterGc.heapKb) : "?"}); V8 malloced ${kb(s.mallocedAfterGc)}, external ${kb(s.externalAfterGc)}` +
+    (s.afterTrim ? `; after malloc_trim(0) RssAnon ${mb(s.afterTrim.rssAnonKb)} MB ([heap] ${mb(s.afterTrim.heapKb)}, anon maps ${mb(s.afterTrim.anonMapsKb)})` : "") +
+    `; load ${s.load.toFixed(1)}`
   );
 }
 
@@ -154,6 +175,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       "sample-every": { type: "string", default: "50" },
       snapshot: { type: "string" },
       variant: { type: "string" },
+      trim: { type: "boolean", default: false },
       "no-build": { type: "boolean", default: false },
     },
   });
@@ -167,7 +189,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   if (!values["no-build"]) execFileSync(process.execPath, [join(REPO_ROOT, "scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
   console.log(`variant ${name}, ${values.jobs} jobs, a sample every ${values["sample-every"]}; uptime load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env, snapshotDir: values.snapshot });
+  const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env, snapshotDir: values.snapshot, trim: values.trim });
   console.log(`jobs by kind and status: ${JSON.stringify(r.counts)}`);
   const first = r.samples[0];
   const last = r.samples.at(-1);
