@@ -16,7 +16,9 @@
  *     --snapshot DIR   also a heap snapshot at each sample, into DIR (to diff in DevTools)
  *     --trim           diagnosis: after each sample, glibc's malloc_trim(0) in the agent (through gdb), and RssAnon
  *                      again — what of [heap] is freed memory glibc kept, as against memory in use
- *     --variant 'NAME={...}'  the agent's environment instead of the unit's, as JSON (as in agent-memory.ts)
+ *     --variant 'NAME={...}'  the agent's environment instead of the unit's, as JSON (as in agent-memory.ts);
+ *                      repeatable, "unit" the unit's own; variants take turns round by round
+ *     --rounds R       rounds per variant (default 1), each a fresh agent on one worker; medians reported
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,9 +30,10 @@ import { api, waitForAgent, waitForJob } from "../dev/api.ts";
 import { createRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
 import { REPO_ROOT, startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
+import { percentile } from "./stats.ts";
 import { mb, PROBE, probeReading, readMemory, UNIT_ENV, type MemoryReading } from "./agent-memory.ts";
 
-const TARGET = "soak-memory";
+const TARGET_PREFIX = "soak-memory";
 const REPO = "bench/soak-memory";
 const START_SETTLE_MS = 12_000;
 /** After a job ends the agent collects once 2 s later (agent/runtime/idle-collect.ts); read after that and a little more. */
@@ -56,9 +59,24 @@ interface Sample {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function soak(o: { jobs: number; sampleEvery: number; env: Record<string, string>; snapshotDir?: string; trim?: boolean; log?: (s: string) => void }): Promise<{ samples: Sample[]; problems: string[]; counts: Record<string, number> }> {
+export interface SoakOptions {
+  jobs: number;
+  sampleEvery: number;
+  env: Record<string, string>;
+  /** A worker already running (rounds share one); default: one of its own. */
+  url?: string;
+  /** The round's name: its target (agents of one target declaring the same pipelines would share their jobs). */
+  name?: string;
+  snapshotDir?: string;
+  trim?: boolean;
+  log?: (s: string) => void;
+}
+
+export async function soak(o: SoakOptions): Promise<{ samples: Sample[]; problems: string[]; counts: Record<string, number> }> {
   const log = o.log ?? console.log;
-  const worker = await startWorker();
+  const own = o.url ? undefined : await startWorker();
+  const worker = { url: o.url ?? own!.url };
+  const TARGET = `${TARGET_PREFIX}-${o.name ?? "0"}`;
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-soak-memory-"));
   const probeFile = join(dir, "probe.jsonl");
   const repo = createRepo({ VERSION: "1\n" }, { dir });
@@ -151,7 +169,7 @@ export async function soak(o: { jobs: number; sampleEvery: number; env: Record<s
     if (samples.at(-1)?.jobs !== n) await sample();
   } finally {
     await agent.stop();
-    await worker.stop();
+    await own?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return { samples, problems, counts };
@@ -174,33 +192,58 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       jobs: { type: "string", default: "400" },
       "sample-every": { type: "string", default: "50" },
       snapshot: { type: "string" },
-      variant: { type: "string" },
+      variant: { type: "string", multiple: true },
+      rounds: { type: "string", default: "1" },
       trim: { type: "boolean", default: false },
       "no-build": { type: "boolean", default: false },
     },
   });
-  let env: Record<string, string> = { ...UNIT_ENV };
-  let name = "unit";
-  if (values.variant && values.variant !== "unit") {
-    const eq = values.variant.indexOf("=");
-    if (eq <= 0) throw new Error(`--variant ${values.variant}: expected NAME={json env} or "unit"`);
-    name = values.variant.slice(0, eq);
-    env = JSON.parse(values.variant.slice(eq + 1)) as Record<string, string>;
-  }
+  const variants = (values.variant ?? ["unit"]).map((v) => {
+    if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
+    return { name: v.slice(0, eq), env: JSON.parse(v.slice(eq + 1)) as Record<string, string> };
+  });
   if (!values["no-build"]) execFileSync(process.execPath, [join(REPO_ROOT, "scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
-  console.log(`variant ${name}, ${values.jobs} jobs, a sample every ${values["sample-every"]}; uptime load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env, snapshotDir: values.snapshot, trim: values.trim });
-  console.log(`jobs by kind and status: ${JSON.stringify(r.counts)}`);
-  const first = r.samples[0];
-  const last = r.samples.at(-1);
-  if (first && last) {
-    console.log(
-      `soak: variant=${name} jobs=${last.jobs} rssanon_start_mb=${mb(first.mem.rssAnonKb)} rssanon_end_mb=${mb(last.mem.rssAnonKb)} ratio=${(last.mem.rssAnonKb / first.mem.rssAnonKb).toFixed(2)} ` +
-        `heap_used_after_gc_start_mb=${mb((first.heapUsedAfterGc ?? NaN) / 1024)} heap_used_after_gc_end_mb=${mb((last.heapUsedAfterGc ?? NaN) / 1024)}`,
-    );
+  const worker = await startWorker();
+  const results: { variant: string; round: number; start: Sample; end: Sample }[] = [];
+  let failed = false;
+  try {
+    let round = 0;
+    for (let i = 0; i < Number(values.rounds); i++) {
+      // Variants take turns, the order reversed every other round.
+      for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
+        round++;
+        console.log(`round ${round}: variant ${v.name} ${JSON.stringify(v.env)}, ${values.jobs} jobs, a sample every ${values["sample-every"]}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+        const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env: v.env, url: worker.url, name: String(round), snapshotDir: values.snapshot, trim: values.trim });
+        console.log(`  jobs by kind and status: ${JSON.stringify(r.counts)}`);
+        const first = r.samples[0];
+        const last = r.samples.at(-1);
+        if (first && last) {
+          results.push({ variant: v.name, round, start: first, end: last });
+          console.log(
+            `soak: variant=${v.name} jobs=${last.jobs} rssanon_start_mb=${mb(first.mem.rssAnonKb)} rssanon_end_mb=${mb(last.mem.rssAnonKb)} ratio=${(last.mem.rssAnonKb / first.mem.rssAnonKb).toFixed(2)} ` +
+              `heap_start_mb=${mb(first.mem.heapKb)} heap_end_mb=${mb(last.mem.heapKb)} heap_used_after_gc_start_mb=${mb((first.heapUsedAfterGc ?? NaN) / 1024)} heap_used_after_gc_end_mb=${mb((last.heapUsedAfterGc ?? NaN) / 1024)}`,
+          );
+        }
+        if (r.problems.length) {
+          console.error(`FAILED: ${r.problems.join("; ")}`);
+          failed = true;
+        }
+      }
+    }
+  } finally {
+    await worker.stop();
   }
-  if (r.problems.length) {
-    console.error(`FAILED: ${r.problems.join("; ")}`);
-    process.exitCode = 1;
+  if (results.length > 1) {
+    for (const v of variants) {
+      const rs = results.filter((r) => r.variant === v.name);
+      const ratios = rs.map((r) => r.end.mem.rssAnonKb / r.start.mem.rssAnonKb);
+      console.log(
+        `${v.name}: ${rs.length} rounds, RssAnon start → end median ${mb(percentile(rs.map((r) => r.start.mem.rssAnonKb), 50))} → ${mb(percentile(rs.map((r) => r.end.mem.rssAnonKb), 50))} MB, ` +
+          `[heap] end median ${mb(percentile(rs.map((r) => r.end.mem.heapKb), 50))} MB, ratio each round ${ratios.map((x) => x.toFixed(2)).join(", ")}, median ${percentile(ratios, 50).toFixed(2)}×`,
+      );
+    }
   }
+  if (failed) process.exitCode = 1;
 }
