@@ -21,7 +21,7 @@
  *     --rounds R       rounds per variant (default 1), each a fresh agent on one worker; medians reported
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -131,7 +131,14 @@ export async function soak(o: SoakOptions): Promise<{ samples: Sample[]; problem
     if (!p[1]) problems.push(`no probe answer at ${n} jobs: ${String(mem.probe)}`);
     if (o.trim) {
       // Diagnosis only: what of [heap] is free memory glibc kept (fragments) rather than memory in use.
-      const r = spawnSync("gdb", ["-p", String(agent.process.pid), "-batch", "-ex", "call (int) malloc_trim(0)"], { encoding: "utf8" });
+      // First glibc's own account of its heaps (free chunks by size), then the trim.
+      const info = join(dir, `malloc-info-${n}.xml`);
+      const r = spawnSync(
+        "gdb",
+        ["-p", String(agent.process.pid), "-batch", "-ex", `call (void *) fopen("${info}", "w")`, "-ex", "call (int) malloc_info(0, $1)", "-ex", "call (int) fclose($1)", "-ex", "call (int) malloc_trim(0)"],
+        { encoding: "utf8" },
+      );
+      if (existsSync(info)) log(`  main arena's free chunks (size range: count, bytes): ${describeFree(readFileSync(info, "utf8"))}`);
       if (r.status !== 0) problems.push(`gdb malloc_trim: ${r.stderr.slice(-300)}`);
       else s.afterTrim = readMemory(agent.process.pid);
     }
@@ -173,6 +180,21 @@ export async function soak(o: SoakOptions): Promise<{ samples: Sample[]; problem
     rmSync(dir, { recursive: true, force: true });
   }
   return { samples, problems, counts };
+}
+
+/** The first (main) arena's free chunks from glibc's malloc_info XML, by size range, largest total first. */
+function describeFree(xml: string): string {
+  const heap = /<heap nr="0">([\s\S]*?)<\/heap>/.exec(xml)?.[1] ?? "";
+  const sizes = [...heap.matchAll(/<(?:size|unsorted) from="(\d+)" to="(\d+)" total="(\d+)" count="(\d+)"\/>/g)].map((m) => ({ from: Number(m[1]), to: Number(m[2]), total: Number(m[3]), count: Number(m[4]) }));
+  const rest = /<total type="rest" count="(\d+)" size="(\d+)"\/>/.exec(heap);
+  const system = /<system type="current" size="(\d+)"\/>/.exec(heap);
+  return (
+    sizes
+      .sort((a, b) => b.total - a.total)
+      .slice(0, 6)
+      .map((z) => `${z.from}–${z.to}: ${z.count}, ${mb(z.total / 1024)} MB`)
+      .join("; ") + ` (free in all ${rest ? mb(Number(rest[2]) / 1024) : "?"} MB of ${system ? mb(Number(system[1]) / 1024) : "?"} MB)`
+  );
 }
 
 function describeSample(s: Sample): string {
