@@ -18,6 +18,7 @@
  *                      again — what of [heap] is freed memory glibc kept, as against memory in use
  *     --variant 'NAME={...}'  the agent's environment instead of the unit's, as JSON (as in agent-memory.ts);
  *                      repeatable, "unit" the unit's own; variants take turns round by round
+ *     --bundle NAME=PATH  a variant running that bundle file instead of dist/hookrelay-agent.mjs
  *     --rounds R       rounds per variant (default 1), each a fresh agent on one worker; medians reported
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -69,6 +70,8 @@ export interface SoakOptions {
   name?: string;
   snapshotDir?: string;
   trim?: boolean;
+  /** Another bundle file than dist/hookrelay-agent.mjs (e.g. a build of another commit, or one patched for an experiment). */
+  bundlePath?: string;
   log?: (s: string) => void;
 }
 
@@ -91,6 +94,7 @@ export async function soak(o: SoakOptions): Promise<{ samples: Sample[]; problem
     target: TARGET,
     name: "soak",
     bundle: true,
+    ...(o.bundlePath ? { command: [process.execPath, o.bundlePath] } : {}),
     env,
     pipelines: [
       { name: "out", repo: REPO, branches: ["out"], workdir: w, steps: [{ name: "seq", run: "seq 1 2000" }] },
@@ -216,6 +220,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       snapshot: { type: "string" },
       variant: { type: "string", multiple: true },
       rounds: { type: "string", default: "1" },
+      bundle: { type: "string", multiple: true },
       trim: { type: "boolean", default: false },
       "no-build": { type: "boolean", default: false },
     },
@@ -226,6 +231,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
     return { name: v.slice(0, eq), env: JSON.parse(v.slice(eq + 1)) as Record<string, string> };
   });
+  // --bundle NAME=PATH: that variant (the unit's environment unless --variant names it too) runs that bundle file.
+  const bundles = new Map((values.bundle ?? []).map((b) => [b.slice(0, b.indexOf("=")), b.slice(b.indexOf("=") + 1)] as const));
+  for (const b of bundles.keys()) if (!variants.some((v) => v.name === b)) variants.push({ name: b, env: { ...UNIT_ENV } });
   if (!values["no-build"]) execFileSync(process.execPath, [join(REPO_ROOT, "scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
   const worker = await startWorker();
   const results: { variant: string; round: number; start: Sample; end: Sample }[] = [];
@@ -237,7 +245,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
         round++;
         console.log(`round ${round}: variant ${v.name} ${JSON.stringify(v.env)}, ${values.jobs} jobs, a sample every ${values["sample-every"]}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-        const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env: v.env, url: worker.url, name: String(round), snapshotDir: values.snapshot, trim: values.trim });
+        const r = await soak({ jobs: Number(values.jobs), sampleEvery: Number(values["sample-every"]), env: v.env, url: worker.url, name: String(round), bundlePath: bundles.get(v.name), snapshotDir: values.snapshot, trim: values.trim });
         console.log(`  jobs by kind and status: ${JSON.stringify(r.counts)}`);
         const first = r.samples[0];
         const last = r.samples.at(-1);
