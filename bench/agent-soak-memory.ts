@@ -225,7 +225,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       "no-build": { type: "boolean", default: false },
     },
   });
-  const variants = (values.variant ?? ["unit"]).map((v) => {
+  const variants = (values.variant ?? (values.bundle ? [] : ["unit"])).map((v) => {
     if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
     const eq = v.indexOf("=");
     if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
