@@ -26,7 +26,7 @@ const DEFAULT_FLUSH_BYTES = 32 * 1024;
 /**
  * Batch buffers (of the default size) from one step for the next: taken afresh per step, they were
  * freed by the thousand between jobs and left glibc's main heap cut into holes it keeps (a long-lived
- * agent, 150 mixed jobs, 3 rounds each in turn: `[heap]` 7.7 MB median against 9.1, RssAnon 20.6
+ * agent, 150 mixed jobs, 6 rounds each in turn: `[heap]` 7.9 MB median against 9.2, RssAnon 21.2
  * against 22.2; docs/performance.md "A long-lived agent"). A step has at most three in flight.
  */
 const BATCHES = new BufferPool(DEFAULT_FLUSH_BYTES + 3, 3);
