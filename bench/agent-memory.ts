@@ -51,7 +51,7 @@ const IDLE_MS = 8000;
 const START_SETTLE_MS = 12_000;
 /** Deliveries in the burst after the steps, 10 ms apart (most are superseded while one runs). */
 const BURST = 100;
-const PROBE = join(import.meta.dirname, "agent-memory-probe.mjs");
+export const PROBE = join(import.meta.dirname, "agent-memory-probe.mjs");
 
 /** The unit's own environment for the agent (what the generated systemd unit sets). */
 export const UNIT_ENV: Readonly<Record<string, string>> = { NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV };
@@ -144,7 +144,7 @@ export interface RoundOptions {
 }
 
 /** The probe's lines for one signal (one, or two with --gc), and the memory read again after its GC. */
-async function probeReading(pid: number, file: string, gc: boolean, reading: MemoryReading): Promise<void> {
+export async function probeReading(pid: number, file: string, gc: boolean, reading: MemoryReading): Promise<void> {
   const before = existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").length : 0;
   const want = gc ? 2 : 1;
   process.kill(pid, "SIGUSR2");
@@ -266,7 +266,7 @@ export async function memoryRound(o: RoundOptions): Promise<MemoryRound> {
   }
 }
 
-const mb = (kb: number) => (kb / 1024).toFixed(1);
+export const mb = (kb: number) => (kb / 1024).toFixed(1);
 
 export function describeRound(r: MemoryRound): string {
   const step = percentile(r.stepMs, 50);

@@ -187,3 +187,18 @@ describe("step output", () => {
     }
   });
 });
+
+describe("step output's batch buffers", () => {
+  it("serve the next step: a step's buffers are given back when it finishes, not left to the collector", async () => {
+    const seen = async () => {
+      const buffers = new Set<ArrayBufferLike>();
+      const out = new StepOutput({ budget: new LogBudget(1024 * 1024), emit: async (_s, d) => void buffers.add(d.buffer) });
+      for (let i = 0; i < 4; i++) await out.write("stdout", Buffer.alloc(40 * 1024, 0x61));
+      await out.finish();
+      return buffers;
+    };
+    const first = await seen();
+    const second = await seen();
+    expect([...second].some((b) => first.has(b))).toBe(true);
+  });
+});

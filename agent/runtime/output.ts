@@ -13,6 +13,7 @@ import type { OutputStream } from "../../shared/protocol.ts";
 import type { Masker, MaskStream } from "./mask.ts";
 import { incompleteTail } from "./frames.ts";
 import { formatSize } from "../common/units.ts";
+import { BufferPool } from "./buffer-pool.ts";
 
 /**
  * Hands a batch on. `data` is only the emitter's until the promise it returns settles: its buffer is
@@ -21,6 +22,14 @@ import { formatSize } from "../common/units.ts";
 export type EmitOutput = (stream: OutputStream, data: Uint8Array) => Promise<void>;
 
 const NO_BYTES = new Uint8Array(0);
+const DEFAULT_FLUSH_BYTES = 32 * 1024;
+/**
+ * Batch buffers (of the default size) from one step for the next: taken afresh per step, they were
+ * freed by the thousand between jobs and left glibc's main heap cut into holes it keeps (a long-lived
+ * agent, 150 mixed jobs, 6 rounds each in turn: `[heap]` 7.9 MB median against 9.2, RssAnon 21.2
+ * against 22.2; docs/performance.md "A long-lived agent"). A step has at most three in flight.
+ */
+const BATCHES = new BufferPool(DEFAULT_FLUSH_BYTES + 3, 3);
 
 /**
  * The job-wide byte budget, shared by its steps: a head of `cap - tailMax` bytes, so that a step
@@ -149,7 +158,7 @@ export class StepOutput {
   constructor(options: StepOutputOptions) {
     this.budget = options.budget;
     this.emit = options.emit;
-    this.flushBytes = options.flushBytes ?? 32 * 1024;
+    this.flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES;
     this.flushMs = options.flushMs ?? 50;
     this.tail = new TailRing(this.budget.tailMax);
     this.masks = options.masker ? { stdout: options.masker.stream(), stderr: options.masker.stream() } : null;
@@ -228,6 +237,8 @@ export class StepOutput {
       for (const stream of ["stdout", "stderr"] as const) this.enqueue(stream, held[stream]);
     }
     await this.chain;
+    // Every emit has settled: the step's batch buffers serve the next step (the pool keeps only its size).
+    for (const batch of this.spare.splice(0)) BATCHES.give(batch);
     if (this.failure) throw this.failure;
   }
 
@@ -239,7 +250,7 @@ export class StepOutput {
     let from = 0;
     while (from < bytes.length) {
       if (this.batch === null) {
-        this.batch = this.spare.pop() ?? Buffer.allocUnsafe(this.flushBytes + 3);
+        this.batch = this.spare.pop() ?? (this.flushBytes === DEFAULT_FLUSH_BYTES ? BATCHES.take() : Buffer.allocUnsafe(this.flushBytes + 3));
         const carried = this.carry[stream];
         this.batch.set(carried, 0);
         this.batchLength = carried.length;
