@@ -56,6 +56,23 @@ export const PROBE = join(import.meta.dirname, "agent-memory-probe.mjs");
 /** The unit's own environment for the agent (what the generated systemd unit sets). */
 export const UNIT_ENV: Readonly<Record<string, string>> = { NODE_OPTIONS: AGENT_V8_FLAGS, ...AGENT_MALLOC_ENV };
 
+/**
+ * The variants of `--variant NAME={json env}` (or "unit", the unit's own) and `--bundle NAME=PATH`
+ * (that variant runs that bundle file; the unit's environment unless --variant names it too). Without
+ * --variant: the unit's own, unless --bundle names the variants.
+ */
+export function benchVariants(variantArgs: string[] | undefined, bundleArgs: string[] | undefined): { variants: { name: string; env: Record<string, string> }[]; bundles: Map<string, string> } {
+  const variants = (variantArgs ?? (bundleArgs ? [] : ["unit"])).map((v) => {
+    if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
+    return { name: v.slice(0, eq), env: JSON.parse(v.slice(eq + 1)) as Record<string, string> };
+  });
+  const bundles = new Map((bundleArgs ?? []).map((b) => [b.slice(0, b.indexOf("=")), b.slice(b.indexOf("=") + 1)] as const));
+  for (const b of bundles.keys()) if (!variants.some((v) => v.name === b)) variants.push({ name: b, env: { ...UNIT_ENV } });
+  return { variants, bundles };
+}
+
 export interface MemoryReading {
   rssAnonKb: number;
   rssKb: number;
@@ -323,15 +340,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       watch: { type: "string", default: "0" },
     },
   });
-  // Without --variant: the unit's own, unless --bundle names the variants.
-  const variants: { name: string; env: Record<string, string> }[] = (values.variant ?? (values.bundle ? [] : ["unit"])).map((v) => {
-    if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
-    const eq = v.indexOf("=");
-    if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
-    return { name: v.slice(0, eq), env: JSON.parse(v.slice(eq + 1)) as Record<string, string> };
-  });
-  const bundles = new Map((values.bundle ?? []).map((b) => [b.slice(0, b.indexOf("=")), b.slice(b.indexOf("=") + 1)] as const));
-  for (const b of bundles.keys()) if (!variants.some((v) => v.name === b)) variants.push({ name: b, env: { ...UNIT_ENV } });
+  const { variants, bundles } = benchVariants(values.variant, values.bundle);
   if (!values["no-build"]) execFileSync(process.execPath, [join(REPO_ROOT, "scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
   const worker = await startWorker();
   const rounds: MemoryRound[] = [];

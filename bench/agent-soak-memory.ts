@@ -32,7 +32,7 @@ import { createRepo } from "../dev/git-repo.ts";
 import { pushPayload, sendWebhook } from "../dev/github.ts";
 import { REPO_ROOT, startWorker, TEST_SECRETS } from "../dev/worker-process.ts";
 import { percentile } from "./stats.ts";
-import { mb, PROBE, probeReading, readMemory, UNIT_ENV, type MemoryReading } from "./agent-memory.ts";
+import { benchVariants, mb, PROBE, probeReading, readMemory, type MemoryReading } from "./agent-memory.ts";
 
 const TARGET_PREFIX = "soak-memory";
 const REPO = "bench/soak-memory";
@@ -225,15 +225,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       "no-build": { type: "boolean", default: false },
     },
   });
-  const variants = (values.variant ?? (values.bundle ? [] : ["unit"])).map((v) => {
-    if (v === "unit") return { name: "unit", env: { ...UNIT_ENV } };
-    const eq = v.indexOf("=");
-    if (eq <= 0) throw new Error(`--variant ${v}: expected NAME={json env} or "unit"`);
-    return { name: v.slice(0, eq), env: JSON.parse(v.slice(eq + 1)) as Record<string, string> };
-  });
-  // --bundle NAME=PATH: that variant (the unit's environment unless --variant names it too) runs that bundle file.
-  const bundles = new Map((values.bundle ?? []).map((b) => [b.slice(0, b.indexOf("=")), b.slice(b.indexOf("=") + 1)] as const));
-  for (const b of bundles.keys()) if (!variants.some((v) => v.name === b)) variants.push({ name: b, env: { ...UNIT_ENV } });
+  const { variants, bundles } = benchVariants(values.variant, values.bundle);
   if (!values["no-build"]) execFileSync(process.execPath, [join(REPO_ROOT, "scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
   const worker = await startWorker();
   const results: { variant: string; round: number; start: Sample; end: Sample }[] = [];
