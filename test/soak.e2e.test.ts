@@ -25,6 +25,7 @@ import { eventually } from "../dev/eventually.ts";
 import { redeliverer, seededRandom, type Redeliverer } from "../testing/redeliver.ts";
 import { startWorker, TEST_SECRETS, type WorkerProcess } from "../dev/worker-process.ts";
 import { sleep } from "../agent/common/sleep.ts";
+import { runsOf } from "../testing/soak/checks.ts";
 
 const SEED = process.env.SOAK_SEED ? Number(process.env.SOAK_SEED) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const CYCLES = Math.max(1, Number(process.env.SOAK_CYCLES ?? 6));
@@ -187,18 +188,6 @@ afterAll(async () => {
   if (worker) await worker.stop("SIGKILL");
 }, 90_000);
 
-function runsOf(): Map<string, { starts: number; lines: number }> {
-  const runs = new Map<string, { starts: number; lines: number }>();
-  for (const line of readFileSync(runsFile, "utf8").split("\n").filter(Boolean)) {
-    const [id = "", what] = line.split(" ");
-    const r = runs.get(id) ?? { starts: 0, lines: 0 };
-    if (what === "start") r.starts++;
-    else r.lines++;
-    runs.set(id, r);
-  }
-  return runs;
-}
-
 /** Lines of every process's output that mention one of `ids`, for the failure message. */
 function linesAbout(ids: string[]): string {
   const all = [...outputs, worker!.process.output(), agent!.process.output()].join("\n").split("\n");
@@ -249,7 +238,7 @@ describe(`a fault soak (seed ${SEED}, ${CYCLES} cycles)`, () => {
     for (const j of listed) if (!known.has(j.id)) violations.push(`job ${j.id} (delivery ${j.delivery}, ${j.status}) is in the list but in no delivery's answer`);
 
     // Per job: ran at most once, only if it started, closed, and its log whole or an in-order prefix.
-    const runs = runsOf();
+    const runs = runsOf(runsFile);
     const byStatus: Record<string, number> = {};
     for (const id of jobIds) {
       const r = await api(worker!.url, `/api/targets/${TARGET}/jobs/${id}`);

@@ -57,7 +57,8 @@ export function logShape(log: string): "ok" | "gap" | "duplicate" {
   return FULL_LOG.startsWith(log) ? "ok" : "gap";
 }
 
-function runsOf(file: string): Map<string, { starts: number; lines: number }> {
+/** A run record (`<job id> start` when a job's step starts, `<job id> <line>` for each line it writes): per job, its starts and lines. */
+export function runsOf(file: string): Map<string, { starts: number; lines: number }> {
   const runs = new Map<string, { starts: number; lines: number }>();
   for (const line of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
     const [id = "", what] = line.split(" ");
