@@ -196,8 +196,60 @@ describe("Target DO: hello after a reconnect", () => {
       "--- fetch\n" +
         "--- [hookrelay] agent web-1 has been disconnected for more than 5 min: ended interrupted\n" +
         "--- [hookrelay] agent web-1 came back running this job after it was ended interrupted: told to stop; it stays interrupted and its deployment failed\n" +
-        "--- fetch canceled (exit none)\n--- job canceled\n",
+        "--- fetch canceled (exit none)\n" +
+        "--- [hookrelay] agent web-1 ended this job canceled after the worker had ended it interrupted: its steps show what ran there; the job stays interrupted\n" +
+        "--- job canceled\n",
     );
+    back.close();
+  });
+});
+
+describe("Target DO: a job's late events", () => {
+  it("shows the steps a job ended interrupted really ran when its agent comes back, and keeps it interrupted", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const a = await runningJob(target, agent);
+    agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
+    await agent.next("ack");
+    await disconnected(target, agent);
+    const stub = env.TARGET.getByName(target);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
+    });
+    await runDurableObjectAlarm(stub);
+    const interrupted = await jobOf(target, a);
+    expect(interrupted.status).toBe("interrupted");
+    expect(interrupted.steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
+
+    // Cut off, not stopped: the agent ran every step and finished the job; it sends what it spooled.
+    const back = await connectAgent(target, "web-1");
+    back.send(hello("web-1", undefined, [{ jobId: a, lastSeq: 1 }]));
+    await back.next("welcome");
+    await back.next("resume");
+    await back.next("cancel");
+    const names = interrupted.steps.map((s) => s.name).slice(0, 3); // its steps; its on_failure step does not run
+    let seq = 2;
+    back.send(event(a, seq++, { kind: "step-end", step: names[0]!, status: "succeeded", exitCode: 0 }));
+    for (const name of names.slice(1)) {
+      back.send(event(a, seq++, { kind: "step-start", step: name }));
+      back.send(event(a, seq++, { kind: "output", step: name, stream: "stdout", data: `${name} ran\n` }));
+      back.send(event(a, seq++, { kind: "step-end", step: name, status: "succeeded", exitCode: 0 }));
+    }
+    back.send(event(a, seq, { kind: "job-end", status: "succeeded" }));
+    await eventually("the job-end stored", async () => (await jobOf(target, a)).steps[2]?.status === "succeeded", 2000, 10);
+
+    const after = await jobOf(target, a);
+    // What the deployment and GitHub were told stays; what ran there is shown.
+    expect({ status: after.status, startedAt: after.startedAt, finishedAt: after.finishedAt }).toEqual({
+      status: "interrupted",
+      startedAt: interrupted.startedAt,
+      finishedAt: interrupted.finishedAt,
+    });
+    expect(after.steps.map((s) => [s.name, s.status, s.exitCode])).toEqual([...names.map((n) => [n, "succeeded", 0]), [interrupted.steps[3]!.name, "skipped", null]]);
+    for (const s of after.steps.slice(0, 3)) expect(s.startedAt).not.toBeNull();
+    const log = await (await api(`/api/targets/${target}/jobs/${a}/log`)).text();
+    expect(log).toContain("--- [hookrelay] agent web-1 ended this job succeeded after the worker had ended it interrupted: its steps show what ran there; the job stays interrupted\n");
+    for (const name of names.slice(1)) expect(log).toContain(`${name} ran\n`);
     back.close();
   });
 });

@@ -72,7 +72,7 @@ describe("Target DO deadlines: a job that never ends", () => {
     agent.send(event(id, 2, { kind: "job-end", status: "canceled" }));
     expect((await agent.next("ack")).seq).toBe(2);
     expect((await jobOf(target, id)).status).toBe("timed_out");
-    expect(await logOf(target, id)).toMatch(/ended timed_out\n--- job canceled\n$/);
+    expect(await logOf(target, id)).toMatch(/ended timed_out\n--- \[hookrelay\] agent web-1 ended this job canceled after the worker had ended it timed_out: its steps show what ran there; the job stays timed_out\n--- job canceled\n$/);
 
     // Retention takes the note with the job.
     await inTarget(target, (sql) => sql.exec("UPDATE jobs SET finished_at = finished_at - ? WHERE id = ?", 31 * 86_400_000, id));
@@ -363,7 +363,12 @@ describe("Target DO deadlines: a job sent but never confirmed", () => {
     for (let i = 0; i < 3; i++) await back.next("ack");
     const after = await jobOf(target, j1);
     expect({ status: after.status, finishedAt: after.finishedAt }).toEqual({ status: "interrupted", finishedAt: ended.finishedAt });
-    expect(await logOf(target, j1)).toBe(`${interruptedNote}${comeBack}--- fetch\n--- fetch succeeded (exit 0)\n--- job succeeded\n`);
+    // It never started as far as the worker knew; it did run: its start and its step say so.
+    expect(ended.startedAt).toBeNull();
+    expect(after.startedAt).not.toBeNull();
+    expect(after.steps.map((s) => s.status)).toEqual(["succeeded", "skipped", "skipped", "skipped"]);
+    const lateEnd = "--- [hookrelay] agent web-1 ended this job succeeded after the worker had ended it interrupted: its steps show what ran there; the job stays interrupted\n";
+    expect(await logOf(target, j1)).toBe(`${interruptedNote}${comeBack}--- fetch\n--- fetch succeeded (exit 0)\n${lateEnd}--- job succeeded\n`);
     const d = (await api(`/api/targets/${target}/deployments/${dep.id}`).then((r) => r.json())) as { status: string; jobs: { agent: string; status: string }[] };
     expect(d.status).toBe("failed");
     expect(d.jobs.map((j) => [j.agent, j.status])).toEqual([["web-1", "interrupted"], ["web-2", "skipped"]]);

@@ -9,9 +9,10 @@
 import { assertNever } from "../../../shared/assert-never.ts";
 import { type JobEventBody } from "../../../shared/protocol.ts";
 import { utf8Length } from "../../../shared/utf8.ts";
-import type { JobRow } from "./job-record.ts";
-import { countOutput, countStepEvent, jobEndStored, setAckedSeq, setEndSeq } from "./jobs.ts";
-import { declaredStepCount, isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
+import { type JobRow, jobStatusOf } from "./job-record.ts";
+import { countOutput, countStepEvent, jobEndStored, leftoverRunningStep, setAckedSeq, setEndSeq } from "./jobs.ts";
+import { addNote } from "./notes.ts";
+import { declaredStepCount, type EndedByWorker, isDeclaredStep, stepEnded, stepStarted } from "./steps.ts";
 
 /** Stored output per job; past it, output events are acked and not stored (the agent's own cap is 8 MiB by default). */
 export const OUTPUT_CAP_BYTES = 64 * 1024 * 1024;
@@ -106,11 +107,12 @@ export function storeEvent(
     return { kind: "refused", acked: seq, ...refused };
   }
 
+  const ended = endedByWorker(sql, job, at);
   switch (body.kind) {
     case "step-start":
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, step) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.step);
       countStepEvent(sql, job.id);
-      stepStarted(sql, job.id, body.step, at);
+      stepStarted(sql, job.id, body.step, at, ended);
       break;
     case "output": {
       const bytes = typeof body.data === "string" ? utf8Length(body.data) : body.data.byteLength;
@@ -147,9 +149,13 @@ export function storeEvent(
         body.exitCode,
       );
       countStepEvent(sql, job.id);
-      stepEnded(sql, job.id, body.step, body.status, body.exitCode, at);
+      stepEnded(sql, job.id, body.step, body.status, body.exitCode, at, ended);
       break;
     case "job-end": {
+      if (ended) {
+        // Before the job-end is acked: the note reads just above the agent's "--- job <status>".
+        addNote(sql, job.id, `agent ${job.agent} ended this job ${body.status} after the worker had ended it ${job.status}: its steps show what ran there; the job stays ${job.status}`, now);
+      }
       sql.exec("INSERT OR IGNORE INTO job_events (job_id, seq, at, kind, status) VALUES (?, ?, ?, ?, ?)", job.id, seq, at, body.kind, body.status);
       // Stored only: the caller ends the job (deployments/lifecycle.ts endJob) in the same transaction.
       setEndSeq(sql, job.id, seq);
@@ -160,6 +166,18 @@ export function storeEvent(
   }
   setAckedSeq(sql, job.id, seq);
   return { kind: "stored", acked: seq };
+}
+
+/**
+ * A job the DO ended itself (a deadline, a cancel, a revoke) while its agent, cut off, may have gone on
+ * running it: its status stays what its deployment and GitHub were told, and the agent's events, when
+ * they come, still show what ran — its steps (steps.ts EndedByWorker) and, if the DO never saw it
+ * start, its start. Null for a queued or running job.
+ */
+function endedByWorker(sql: SqlStorage, job: JobRow, at: number): EndedByWorker | null {
+  if (job.status === "queued" || job.status === "running" || job.finished_at === null) return null;
+  if (job.started_at === null) sql.exec("UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL", at, job.id);
+  return { finishedAt: job.finished_at, leftover: leftoverRunningStep(jobStatusOf(job.status)) };
 }
 
 /** Acked without a row: the agent drops it from its spool like any acked event. */

@@ -57,7 +57,7 @@ export function unsentQueuedJobs(sql: SqlStorage, pipeline: string): { id: strin
 }
 
 /** What a step still running when the job ended becomes. */
-function leftoverRunningStep(status: JobStatus): StepStatus {
+export function leftoverRunningStep(status: JobStatus): StepStatus {
   switch (status) {
     case "failed":
       return "failed";

@@ -37,29 +37,49 @@ export function isDeclaredStep(sql: SqlStorage, jobId: string, step: string): bo
   return sql.exec("SELECT 1 FROM job_steps WHERE job_id = ? AND name = ? LIMIT 1", jobId, step).toArray().length > 0;
 }
 
-/** The first pending step of that name starts; none pending (started twice, or the job already ended) changes nothing. */
-export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number): void {
+/**
+ * A job the DO ended itself (interrupted, canceled, timed out) before the agent's own end came in: its
+ * running steps were ended as its status fits and its pending ones skipped, at the job's finished_at
+ * (jobs.ts writeJobEnd). The agent's late events — it was cut off, not stopped — still show what ran:
+ * `finishedAt` and `leftover` name the rows the DO ended, which those events may still start and end.
+ */
+export interface EndedByWorker {
+  finishedAt: number;
+  leftover: StepStatus;
+}
+
+/**
+ * The first pending step of that name starts (or, in a job the DO ended, one it skipped); none (started
+ * twice, or the job already ended) changes nothing.
+ */
+export function stepStarted(sql: SqlStorage, jobId: string, step: string, at: number, ended: EndedByWorker | null = null): void {
   sql.exec(
-    `UPDATE job_steps SET status = 'running', started_at = ?
-     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND status = 'pending')`,
+    `UPDATE job_steps SET status = 'running', started_at = ?, finished_at = NULL
+     WHERE job_id = ? AND position = (SELECT min(position) FROM job_steps WHERE job_id = ? AND name = ? AND
+       (status = 'pending' OR (? AND status = 'skipped' AND started_at IS NULL AND finished_at IS NULL)))`,
     at,
     jobId,
     jobId,
     step,
+    ended === null ? 0 : 1,
   );
 }
 
-export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number): void {
+/** The running step of that name ends (or a pending one, skipped without a start; or, in a job the DO ended, one it ended running). */
+export function stepEnded(sql: SqlStorage, jobId: string, step: string, status: StepStatus, exitCode: number | null, at: number, ended: EndedByWorker | null = null): void {
   sql.exec(
     `UPDATE job_steps SET status = ?, exit_code = ?, finished_at = ?
      WHERE job_id = ? AND position = (
-       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND status IN ('running', 'pending')
-       ORDER BY status = 'running' DESC, position LIMIT 1)`,
+       SELECT position FROM job_steps WHERE job_id = ? AND name = ? AND
+         (status IN ('running', 'pending') OR (started_at IS NOT NULL AND status = ? AND finished_at = ?))
+       ORDER BY status = 'running' DESC, started_at IS NOT NULL DESC, position LIMIT 1)`,
     status,
     exitCode,
     at,
     jobId,
     jobId,
     step,
+    ended?.leftover ?? null,
+    ended?.finishedAt ?? null,
   );
 }
