@@ -2,7 +2,7 @@
  * Nothing lost, nothing run twice — proven by killing real processes: the worker (wrangler dev on
  * persistent storage), the agent, and the connection between them.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "../dev/agent-process.ts";
@@ -10,6 +10,7 @@ import { api, jobLog, waitForAgent, waitForJob } from "../dev/api.ts";
 import { push } from "../testing/push.ts";
 import { createRepo } from "../dev/git-repo.ts";
 import { eventually } from "../dev/eventually.ts";
+import { startTcpProxy } from "../testing/tcp-proxy.ts";
 import { startWorker, type WorkerProcess } from "../dev/worker-process.ts";
 
 const REPO = "acme/faults";
@@ -139,6 +140,59 @@ describe("jobs for an offline or dead agent", () => {
     const later = await push(worker.url, "killed", REPO, repo.head(repo.work), { branch: "other" });
     expect((await waitForJob(worker.url, "killed", later.body.jobs[0].id)).status).toBe("succeeded");
     expect(counterLines(runs)).toEqual(["run"]);
+  });
+
+  it("shows what a job cut off past the stale period really ran once its agent is back, and keeps it interrupted", async () => {
+    // A NAT that silently drops the agent's connection mid-job: the worker ends the job interrupted,
+    // the agent (not stopped, only cut off) finishes it, and its spooled events come in after the heal.
+    const proxy = await startTcpProxy(worker.port);
+    try {
+      const repo = createRepo();
+      const runs = join(repo.dir, "runs");
+      const go = join(repo.dir, "go");
+      const agent = await startAgent({
+        server: proxy.url,
+        target: "cutoff",
+        name: "a1",
+        extra: { heartbeat: "500ms" }, // well inside AGENT_STALE_SECONDS (2): a silent socket past it is closed
+        pipelines: [
+          {
+            name: "app",
+            repo: REPO,
+            branches: ["main"],
+            workdir: repo.live,
+            steps: [
+              { name: "wait", run: `echo waiting; while [ ! -e ${go} ]; do sleep 0.1; done; echo went on` },
+              { name: "mark", run: `echo "$HOOKRELAY_JOB_ID" >> ${runs}; echo marked` },
+            ],
+          },
+        ],
+      });
+      agents.push(agent);
+      await waitForAgent(worker.url, "cutoff", "a1");
+      const res = await push(worker.url, "cutoff", REPO, repo.head(repo.work));
+      const id = res.body.jobs[0].id;
+      await eventually("the step's first line", async () => ((await jobLog(worker.url, "cutoff", id, "wait")).includes("waiting") ? true : undefined));
+
+      proxy.partition();
+      const ended = await waitForJob(worker.url, "cutoff", id, ["interrupted"], 30_000);
+      expect(ended.steps.map((s: any) => s.status)).toEqual(["canceled", "skipped"]);
+      writeFileSync(go, "");
+      await eventually("the job to finish on the cut-off agent", () => (counterLines(runs).length > 0 ? true : undefined));
+      proxy.heal();
+
+      const shown = await eventually("its steps as they ran", async () => {
+        const job = (await api(worker.url, `/api/targets/cutoff/jobs/${id}`)).body;
+        return job.steps.every((s: any) => s.status === "succeeded") ? job : undefined;
+      }, 30_000);
+      expect({ status: shown.status, finishedAt: shown.finishedAt }).toEqual({ status: "interrupted", finishedAt: ended.finishedAt });
+      expect(await jobLog(worker.url, "cutoff", id, "wait")).toBe("waiting\nwent on\n");
+      expect(await jobLog(worker.url, "cutoff", id, "mark")).toBe("marked\n");
+      expect(await jobLog(worker.url, "cutoff", id)).toContain("agent a1 ended this job succeeded after the worker had ended it interrupted");
+      expect(counterLines(runs)).toEqual([id]); // ran once, and not again after the reconnect
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("marks the running job interrupted when its agent never comes back", async () => {
