@@ -21,6 +21,23 @@ import {
 } from "../../../testing/workerd/worker-support.ts";
 import type { JobView } from "../types.ts";
 
+/** web-1 starts a job's first step (seq 1, acked), goes away past AGENT_STALE_SECONDS, and the alarm ends the job interrupted. */
+async function interruptedWhileAway(target: string): Promise<{ a: string; interrupted: JobView }> {
+  const agent = await helloAgent(target, "web-1");
+  const a = await runningJob(target, agent);
+  agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
+  await agent.next("ack");
+  await disconnected(target, agent);
+  const stub = env.TARGET.getByName(target);
+  await runInDurableObject(stub, (_, state) => {
+    state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
+  });
+  await runDurableObjectAlarm(stub);
+  const interrupted = await jobOf(target, a);
+  expect(interrupted.status).toBe("interrupted");
+  return { a, interrupted };
+}
+
 describe("Target DO: frames no agent should send", () => {
   it("refuses a hello listing more than MAX_UNFINISHED jobs with an error naming the limit, and takes the next good hello", async () => {
     const target = uniqueName();
@@ -164,18 +181,7 @@ describe("Target DO: hello after a reconnect", () => {
 
   it("tells an agent that comes back still running a stale-interrupted job to stop it, keeps it interrupted, and re-sends the next job after its end", async () => {
     const target = uniqueName();
-    const agent = await helloAgent(target, "web-1");
-    const a = await runningJob(target, agent);
-    agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
-    await agent.next("ack");
-    await disconnected(target, agent);
-    const stub = env.TARGET.getByName(target);
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
-    });
-    await runDurableObjectAlarm(stub);
-    const interrupted = await jobOf(target, a);
-    expect(interrupted.status).toBe("interrupted");
+    const { a, interrupted } = await interruptedWhileAway(target);
     const b = await pushJob(target, "c");
 
     const back = await connectAgent(target, "web-1");
@@ -207,18 +213,7 @@ describe("Target DO: hello after a reconnect", () => {
 describe("Target DO: a job's late events", () => {
   it("shows the steps a job ended interrupted really ran when its agent comes back, and keeps it interrupted", async () => {
     const target = uniqueName();
-    const agent = await helloAgent(target, "web-1");
-    const a = await runningJob(target, agent);
-    agent.send(event(a, 1, { kind: "step-start", step: "fetch" }));
-    await agent.next("ack");
-    await disconnected(target, agent);
-    const stub = env.TARGET.getByName(target);
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec("UPDATE agents SET disconnected_at = disconnected_at - 301000");
-    });
-    await runDurableObjectAlarm(stub);
-    const interrupted = await jobOf(target, a);
-    expect(interrupted.status).toBe("interrupted");
+    const { a, interrupted } = await interruptedWhileAway(target);
     expect(interrupted.steps.map((s) => s.status)).toEqual(["canceled", "skipped", "skipped", "skipped"]);
 
     // Cut off, not stopped: the agent ran every step and finished the job; it sends what it spooled.
