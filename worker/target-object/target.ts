@@ -112,8 +112,12 @@ export class Target extends DurableObject<Env> {
     if ((this.env as { TRACE_DO_ENTRIES?: string }).TRACE_DO_ENTRIES === "true") logInfo(`[target ${this.target}] do-entry ${entry}`);
   }
 
+  /** The vars a frame's handling reads, parsed once for this instance (an env does not change while it lives). */
+  private limits: Pick<TargetContext, "logBudgetBytes" | "outputCaps"> | null = null;
+
   private context(): TargetContext {
-    return { ctx: this.ctx, target: this.target, now: Date.now(), logBudgetBytes: logBudgetBytes(this.env), outputCaps: outputCaps(this.env) };
+    this.limits ??= { logBudgetBytes: logBudgetBytes(this.env), outputCaps: outputCaps(this.env) };
+    return { ctx: this.ctx, target: this.target, now: Date.now(), ...this.limits };
   }
 
   /** For RPCs: throws the schema problem (the worker answers 503 with its message). */

@@ -202,10 +202,12 @@ export function touchAgent(sql: SqlStorage, name: string, now: number): void {
   sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ?", now, name);
 }
 
-/** Whether frames from `connId` come from the agent's live, hello'd connection. */
-export function isLiveConnection(sql: SqlStorage, name: string, connId: string): boolean {
-  const row = getAgent(sql, name);
-  return row !== undefined && row.connected === 1 && row.conn_id === connId;
+/**
+ * Whether frames from `connId` come from the agent's live, hello'd connection; if so, it was heard now
+ * (touchAgent). One statement, on every frame an agent sends: not the whole row (its declaration too).
+ */
+export function heardOnLiveConnection(sql: SqlStorage, name: string, connId: string, now: number): boolean {
+  return sql.exec("UPDATE agents SET last_seen_at = ? WHERE name = ? AND connected = 1 AND conn_id = ? RETURNING 1", now, name, connId).toArray().length > 0;
 }
 
 /** Agents the table says are connected. */

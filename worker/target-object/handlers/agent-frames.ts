@@ -6,7 +6,7 @@
 import { assertNever } from "../../../shared/assert-never.ts";
 import { type AgentMessage, GATES_PROTOCOL_VERSION, parseAgentBinaryFrame, parseAgentMessage, PROTOCOL_VERSION, type WorkerMessage } from "../../../shared/protocol.ts";
 import { logText } from "../../log-text.ts";
-import { isCurrentConnection, isLiveConnection, recordHello, recordRefusedHello, touchAgent } from "../agents/agents.ts";
+import { heardOnLiveConnection, isCurrentConnection, recordHello, recordRefusedHello } from "../agents/agents.ts";
 import { type Attachment, CLOSE_LIMIT, CLOSE_REPLACED, sendError, sendFrame } from "../agents/connections.ts";
 import { storeEvent } from "../jobs/events.ts";
 import { type JobRow, jobStatusOf } from "../jobs/job-record.ts";
@@ -43,11 +43,10 @@ export function handleFrame(s: TargetContext, ws: WebSocket, att: Attachment, fr
   const msg = parsed.message;
   const sql = s.ctx.storage.sql;
   if (msg.type === "hello") return hello(s, ws, att, msg);
-  if (!isLiveConnection(sql, att.agent, att.connId)) {
+  if (!heardOnLiveConnection(sql, att.agent, att.connId, s.now)) {
     sendError(ws, "bad-frame", `send hello first (got ${msg.type})`);
     return UNCHANGED;
   }
-  touchAgent(sql, att.agent, s.now);
   switch (msg.type) {
     case "accepted":
       return accepted(s, ws, att, msg.jobId);
