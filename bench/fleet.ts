@@ -16,12 +16,12 @@
  * succeed and every host's stored log must be what it printed, or the run fails.
  *
  * `npm run bench` runs it at N = 10 (`fleetBench`, `fleetRows`); `npm run bench:fleet -- --agents N`
- * (or `--agents 10,50,100`, a worker each; `--idle S`, `--rollouts R`, `--no-reconnect`) alone, whose
+ * (or `--agents 10,50,100`, a worker each; `--idle S`, `--rollouts R`, `--no-reconnect`, `--worker-state DIR`) alone, whose
  * last line is `fleetLine` and whose exit status is 1 when any job failed or any log was not whole.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
@@ -61,6 +61,11 @@ export interface FleetOptions {
   stepMs?: number;
   /** Restart the worker and time all N reconnecting. Default true. */
   reconnect?: boolean;
+  /**
+   * A directory to keep the worker's storage (wrangler dev --persist-to) under, instead of the system's
+   * temporary directory: /dev/shm (tmpfs) shows the DO's own work without the disk's commits.
+   */
+  workerStateDir?: string;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -228,7 +233,8 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
   const failures: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), "hookrelay-bench-fleet-"));
   const stampsFile = join(dir, "stamps");
-  let worker: WorkerProcess = await startWorker();
+  const stateDir = o.workerStateDir ? mkdtempSync(join(o.workerStateDir, "hookrelay-fleet-state-")) : undefined;
+  let worker: WorkerProcess = await startWorker(stateDir ? { persistTo: stateDir } : {});
   const url = worker.url;
   const real: AgentProcess[] = [];
   const fleet: FleetAgent[] = [];
@@ -376,6 +382,7 @@ export async function fleetBench(o: FleetOptions): Promise<FleetResult> {
   } finally {
     await Promise.all([...fleet.map((f) => f.stop()), one?.stop(), ...real.map((a) => a.stop())]);
     await worker.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   }
   return result;
 }
@@ -569,6 +576,11 @@ function parseAgentsArg(argv: string[]): number[] {
   return list;
 }
 
+function stringArg(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
 function numberArg(argv: string[], flag: string, fallback: number): number {
   const i = argv.indexOf(flag);
   if (i < 0) return fallback;
@@ -593,7 +605,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   execFileSync(process.execPath, [join(import.meta.dirname, "../scripts/build-agent.ts"), "--no-sea"], { stdio: "ignore" });
   const results: FleetResult[] = [];
   for (const agents of sizes) {
-    const r = await fleetBench({ agents, bundle: true, idleMs: idleS * 1000, rollouts, reconnect: !argv.includes("--no-reconnect"), log: (line) => console.error(line) });
+    const r = await fleetBench({ agents, bundle: true, idleMs: idleS * 1000, rollouts, reconnect: !argv.includes("--no-reconnect"), workerStateDir: stringArg(argv, "--worker-state"), log: (line) => console.error(line) });
     results.push(r);
     printTable(fleetRows(r));
     for (const f of r.failures) console.log(`FAILED: ${f}`);
