@@ -65,14 +65,18 @@ async function staleCheck(world: SoakWorld, host: string, awaySince: number, end
     await sleep(at - Date.now());
     while (!world.workerUp && Date.now() < endsAt) await sleep(100); // down meanwhile: count from when it is back
     if (!world.workerUp) return [];
-    if (Math.max(awaySince, world.workerUpAt) === from) break; // not restarted meanwhile
-  }
-  try {
-    const running = await runningJobsOf(world, host);
-    if (running.length === 0) return [];
-    return [`${why}: ${host} has been away ${Math.round((Date.now() - awaySince) / 1000)} s (AGENT_STALE_SECONDS=${STALE_SECONDS}; the worker up since ${Math.round((Date.now() - world.workerUpAt) / 1000)} s), yet the worker still shows its job(s) ${running.join(", ")} running`];
-  } catch (e) {
-    return [`${why}: the worker did not answer the jobs list: ${e instanceof Error ? e.message : String(e)}`];
+    if (Math.max(awaySince, world.workerUpAt) !== from) continue; // restarted meanwhile: count from its return
+    const upAt = world.workerUpAt;
+    try {
+      const running = await runningJobsOf(world, host);
+      if (running.length === 0) return [];
+      return [`${why}: ${host} has been away ${Math.round((Date.now() - awaySince) / 1000)} s (AGENT_STALE_SECONDS=${STALE_SECONDS}; the worker up since ${Math.round((Date.now() - world.workerUpAt) / 1000)} s), yet the worker still shows its job(s) ${running.join(", ")} running`];
+    } catch (e) {
+      // A worker kill or restart thrown in another lane while the request was on its way (the soak's
+      // seed 20261208, fault 189): not the worker's fault; look again once it is back.
+      if (!world.workerUp || world.workerUpAt !== upAt) continue;
+      return [`${why}: the worker did not answer the jobs list: ${e instanceof Error ? e.message : String(e)}`];
+    }
   }
 }
 
