@@ -100,8 +100,11 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
   const receiver = await startNotifyReceiver({ secret: notifySecret });
   const worker = await startWorker({
     persistTo: join(dir, "worker-state"),
-    vars: { AGENT_STALE_SECONDS: String(STALE_SECONDS), REPORT_RETRY_SECONDS: "1", GITHUB_API_URL: github.url, PUBLIC_URL: "https://hookrelay.soak.test" },
+    // Its own lines (a socket closed as silent, a job ended interrupted) and a line each time the object
+    // is built go to processes.log: what a finding is traced with afterwards.
+    vars: { AGENT_STALE_SECONDS: String(STALE_SECONDS), REPORT_RETRY_SECONDS: "1", GITHUB_API_URL: github.url, PUBLIC_URL: "https://hookrelay.soak.test", TRACE_DO_ENTRIES: "constructed" },
     secrets: { GITHUB_TOKEN, NOTIFY_URLS: receiver.standardUrl(), NOTIFY_SECRET: notifySecret },
+    logLevel: "log",
   });
 
   let diskUnavailable: string | null = null;

@@ -93,7 +93,8 @@ export class Target extends DurableObject<Env> {
       }
       if (schema.applied.length > 0) logInfo(`[target ${this.target}] schema: applied ${schema.applied.join(", ")}`);
       recordReportSetup(ctx.storage.sql, this.reports.setup);
-      // Waking after a restart: sockets that died with the old instance are gone without a close event.
+      // Waking: after a restart, sockets that died with the old instance are gone without a close event;
+      // after hibernating, the sockets are still there, and only the alarm's look says whether they are heard.
       if (reconcileConnections(ctx, ctx.storage.sql, Date.now()).length > 0) await this.reschedule();
     });
   }
@@ -106,10 +107,13 @@ export class Target extends DurableObject<Env> {
    * With the var TRACE_DO_ENTRIES=true (benchmarks only: `npm run bench:fleet` counts an idle fleet's
    * wake-ups with it), one line per time the runtime runs this object's code: constructed, an agent
    * socket's upgrade, frame, close or error, the alarm, an RPC. A heartbeat the runtime answers itself
-   * (setWebSocketAutoResponse) runs none of it and writes no line. Unset: nothing.
+   * (setWebSocketAutoResponse) runs none of it and writes no line. A comma-separated list of entries
+   * traces only those (the soak: `constructed`, each time the object is built). Unset: nothing.
    */
   private traceEntry(entry: string): void {
-    if ((this.env as { TRACE_DO_ENTRIES?: string }).TRACE_DO_ENTRIES === "true") logInfo(`[target ${this.target}] do-entry ${entry}`);
+    const trace = (this.env as { TRACE_DO_ENTRIES?: string }).TRACE_DO_ENTRIES;
+    if (trace === undefined || trace === "") return;
+    if (trace === "true" || trace.split(",").some((e) => e.trim() === entry)) logInfo(`[target ${this.target}] do-entry ${entry}`);
   }
 
   /** The vars a frame's handling reads, parsed once for this instance (an env does not change while it lives). */

@@ -107,17 +107,17 @@ export function completeClose(ws: WebSocket, code: number, reason: string): void
  * that forgot the flow, a partition) leaves the socket open on this side for as long as TCP takes to
  * give up; one silent past `staleMs` is closed and the agent recorded as disconnected from when it was
  * last heard, so its running job goes stale as an absent agent's does. One heard from counts as seen
- * then. Without `staleMs` (waking after a restart) a socket that is there counts as seen now.
+ * then. Without `staleMs` (the object waking: after a restart, or after hibernating, when its sockets
+ * outlive the instance) a socket that is there is left as it was: being there says nothing of whether
+ * anything came through it, and an object evicted between two looks would otherwise count a silent
+ * socket as heard on every wake — its agent's job would never go stale.
  * Returns the agents found gone, and logs each.
  */
 export function reconcileConnections(ctx: DurableObjectState, sql: SqlStorage, now: number, staleMs: number | null = null): string[] {
   const gone: string[] = [];
   for (const name of connectedAgentNames(sql)) {
     const ws = liveSocket(ctx, sql, name);
-    if (ws && staleMs === null) {
-      touchAgent(sql, name, now);
-      continue;
-    }
+    if (ws && staleMs === null) continue;
     if (ws && staleMs !== null) {
       const row = getAgent(sql, name);
       const pinged = ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;

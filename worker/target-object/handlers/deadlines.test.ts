@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
   agentsOf,
@@ -215,6 +215,19 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     const job = await jobOf(target, id);
     expect(job.status).toBe("interrupted");
     expect(await logOf(target, id)).toContain("agent web-1 has been disconnected for more than 5 min: ended interrupted");
+  });
+
+  it("still finds a silent socket silent when the object hibernated in between (its sockets outlive the instance)", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?, connected_at = connected_at - ?", STALE_MS + 1000, STALE_MS + 1000));
+    // An idle object is evicted and rebuilt on its next event (here, the alarm); hibernatable sockets stay.
+    // Waking is not hearing: the socket being there says nothing of whether anything came through it.
+    await evictDurableObject(env.TARGET.getByName(target));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect(await agent.closed()).toEqual({ code: 4010, reason: "nothing heard, not even a heartbeat" });
+    expect((await jobOf(target, id)).status).toBe("interrupted");
   });
 });
 
