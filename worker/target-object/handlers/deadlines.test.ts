@@ -229,6 +229,19 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     expect(await agent.closed()).toEqual({ code: 4010, reason: "nothing heard, not even a heartbeat" });
     expect((await jobOf(target, id)).status).toBe("interrupted");
   });
+  it("keeps a heartbeating agent connected when the object hibernated between its heartbeat and the look", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = await runningJob(target, agent);
+    await inTarget(target, (sql) => sql.exec("UPDATE agents SET last_seen_at = last_seen_at - ?, connected_at = connected_at - ?", STALE_MS + 1000, STALE_MS + 1000));
+    agent.send(HEARTBEAT); // answered by the runtime: the object is not woken, the row not touched
+    await new Promise((r) => setTimeout(r, 50));
+    await evictDurableObject(env.TARGET.getByName(target));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await agentsOf(target))[0]?.connected).toBe(true);
+    expect((await jobOf(target, id)).status).toBe("running");
+    agent.close();
+  });
 });
 
 describe("Target DO deadlines: a cancel the agent never confirms", () => {
