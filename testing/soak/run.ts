@@ -111,7 +111,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       results.push(result);
       world.note(`fault ${i}: ${result.what}; ${result.recovered ? `recovered in ${result.recoverMs} ms` : "NOT recovered"}`);
       progress(`fault ${i}/${o.faults} ${result.what}: ${result.recovered ? `recovered in ${(result.recoverMs / 1000).toFixed(1)} s` : "NOT RECOVERED"}`);
-      for (const v of result.violations) add(findings, v.includes("recount") || v.includes("log_usage") ? "storage" : "stuck", `fault ${i} (${result.what}): ${v}`);
+      for (const v of result.violations) {
+        add(findings, v.includes("recount") || v.includes("log_usage") ? "storage" : "stuck", `fault ${i} (${result.what}): ${v}`);
+        progress(`fault ${i}: finding: ${v}`); // as it happens: a long run's operator need not wait two hours for it
+      }
       if (!result.recovered) add(findings, "stuck", `fault ${i} (${result.what}): not recovered within ${limits.recoverTimeoutMs / 1000} s`);
       const nowDoubles = doubleRuns(world).length;
       if (nowDoubles > doubles) progress(`fault ${i}: ${nowDoubles - doubles} job(s) ran twice on a host`);
