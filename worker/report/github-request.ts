@@ -1,5 +1,5 @@
 /** One call to GitHub's REST API with the headers every call needs, answered as a SendOutcome. Runtime-neutral. */
-import { classifyResponse, type SendOutcome } from "./outcome.ts";
+import { classifyResponse, fetchWithin, type SendOutcome } from "./outcome.ts";
 
 export const GITHUB_API_VERSION = "2022-11-28";
 /** GitHub refuses a request without a User-Agent (403). */
@@ -39,17 +39,16 @@ export interface GitHubAnswer {
 /** Like outcome.ts's sendRequest, but keeps the status: a 401 or 404 tells the App auth to drop its cache. */
 export async function callGitHub(apiUrl: string, call: GitHubCall, now: number): Promise<GitHubAnswer> {
   const withBody = call.body !== undefined;
-  const init: RequestInit = { method: call.method, headers: gitHubHeaders(call.token, withBody), signal: AbortSignal.timeout(TIMEOUT_MS) };
+  const init: RequestInit = { method: call.method, headers: gitHubHeaders(call.token, withBody) };
   if (withBody) init.body = JSON.stringify(call.body);
   const what = `GitHub ${call.step} (${call.method} ${call.path})`;
-  let res: Response;
+  let answer: { res: Response; text: string };
   try {
-    res = await fetch(`${apiUrl}${call.path}`, init);
+    answer = await fetchWithin(`${apiUrl}${call.path}`, init, TIMEOUT_MS);
   } catch (e) {
     return { outcome: { kind: "retry", error: `${what}: ${e instanceof Error ? e.message : String(e)}`, notBefore: null }, status: null };
   }
-  const text = await res.text().catch(() => "");
-  return { outcome: classifyResponse(res, text, now, what, call.unauthorized), status: res.status };
+  return { outcome: classifyResponse(answer.res, answer.text, now, what, call.unauthorized), status: answer.res.status };
 }
 
 /** `/repos/owner/name`, each part encoded (the name was validated at the webhook edge; this keeps the path a path anyway). */

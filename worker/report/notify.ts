@@ -136,12 +136,7 @@ export async function notifyRequest(t: NotifyTarget, r: DeploymentReport, secret
  * to); errors name `label`, and any trace of the URL in them is replaced by it.
  */
 export async function sendNotification(req: NotifyRequest, now: number, label: string, timeoutMs = NOTIFY_TIMEOUT_MS): Promise<SendOutcome> {
-  const outcome = await sendRequest(
-    req.url,
-    { method: "POST", headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) },
-    now,
-    `notification to ${label}`,
-  );
+  const outcome = await sendRequest(req.url, { method: "POST", headers: req.headers, body: req.body, redirect: "manual" }, timeoutMs, now, `notification to ${label}`);
   if (outcome.kind === "sent") return outcome;
   return { ...outcome, error: redact(outcome.error, req.url, label) };
 }

@@ -51,14 +51,31 @@ export function classifyResponse(res: Response, bodyText: string, now: number, w
   return { kind: "fail", error: detail };
 }
 
-/** fetch, answered as a SendOutcome: a thrown fetch (network) is a retry. */
-export async function sendRequest(url: string, init: RequestInit, now: number, what: string, unauthorized?: string): Promise<SendOutcome> {
-  let res: Response;
+/**
+ * fetch and the answer's body, given up after `timeoutMs` (a thrown TimeoutError). The timer is cleared
+ * once the body is in: `AbortSignal.timeout` kept running its whole span after a quick answer, and a
+ * pending timer keeps a Durable Object from being evicted — an object that had sent a report stayed in
+ * memory (and billed) 15 s longer than its idle time.
+ */
+export async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): Promise<{ res: Response; text: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`timeout: no answer within ${timeoutMs / 1000} s`, "TimeoutError")), timeoutMs);
   try {
-    res = await fetch(url, init);
+    const res = await fetch(url, { ...init, signal: controller.signal });
+    const text = await res.text().catch(() => "");
+    return { res, text };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** fetch, answered as a SendOutcome: a thrown fetch (network, or no answer within `timeoutMs`) is a retry. */
+export async function sendRequest(url: string, init: RequestInit, timeoutMs: number, now: number, what: string, unauthorized?: string): Promise<SendOutcome> {
+  let answer: { res: Response; text: string };
+  try {
+    answer = await fetchWithin(url, init, timeoutMs);
   } catch (e) {
     return { kind: "retry", error: `${what}: ${e instanceof Error ? e.message : String(e)}`, notBefore: null };
   }
-  const text = await res.text().catch(() => "");
-  return classifyResponse(res, text, now, what, unauthorized);
+  return classifyResponse(answer.res, answer.text, now, what, unauthorized);
 }
