@@ -1,6 +1,6 @@
 /**
- * The mixed-fault soak, short (about 50 faults), so CI keeps it alive: worker SIGKILLs and restarts,
- * agent SIGKILLs, partitions, resets, full disks and clock jumps against the real worker and four real
+ * The mixed-fault soak, short (about 50 faults), so CI keeps it alive: worker SIGKILLs and restarts, an
+ * eviction, agent SIGKILLs, partitions, resets, full disks and clock jumps against the real worker and four real
  * agents under a steady stream of pushes (testing/soak/, docs/soak.md). `npm run soak` runs the long one.
  * SOAK_SEED replays a seed's choices (timings still vary); SOAK_FAULTS changes the count.
  */
@@ -23,12 +23,17 @@ describe(`the mixed-fault soak (seed ${SEED}, ${FAULTS} faults)`, () => {
       limits: { maxPartitionSeconds: 4, maxDiskFullSeconds: 3, recoverTimeoutMs: 60_000 },
       gapMaxMs: 600,
       workerShare: 0.1,
+      // One eviction (the object left idle until the runtime evicts it), not drawn: each costs ~20 s.
+      evictShare: 0,
+      evictAt: [Math.ceil(FAULTS / 2)],
     });
     console.log(result.text);
     if (!result.ok) console.log(`soak: findings and every process's output kept in ${result.dir}`);
     expect(result.results.length).toBe(FAULTS);
     expect(result.results.every((r) => r.recovered)).toBe(true);
     expect(result.findings.details).toEqual([]);
+    // The eviction was produced: the object was built again after its quiet, its agents' sockets kept.
+    expect(result.results.find((r) => r.kind === "evict")?.what).toMatch(/object evicted and built again, (\d+) of \1 agents kept their connection/);
     expect(result.text.split("\n").at(-1)).toMatch(new RegExp(`^soak: faults=${FAULTS} kinds=\\d+ lost=0 repeated=0 double_runs=0 stuck=0 reports_dup=0 seed=${SEED} minutes=[\\d.]+$`));
   }, 15 * 60_000);
 });

@@ -12,8 +12,12 @@ import { sleep } from "../../agent/common/sleep.ts";
 import { HEARTBEAT_MS, STALE_SECONDS, TARGET, type SoakHost, type SoakWorld } from "./world.ts";
 import { recountLogStorage } from "./storage-recount.ts";
 
-export const FAULT_KINDS = ["worker-kill", "worker-restart", "agent-kill", "partition", "reset", "disk-full", "clock-jump"] as const;
+export const FAULT_KINDS = ["worker-kill", "worker-restart", "evict", "agent-kill", "partition", "reset", "disk-full", "clock-jump"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The kinds thrown at the worker rather than at a host. */
+type WorkerKind = "worker-kill" | "worker-restart" | "evict";
+type HostKind = Exclude<FaultKind, WorkerKind>;
+const isWorkerKind = (k: FaultKind): k is WorkerKind => k === "worker-kill" || k === "worker-restart" || k === "evict";
 /** A fault of several kinds at once (on different hosts). */
 export const COMBO = "combo";
 
@@ -109,7 +113,7 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 }
 
 /** One host's part of a fault: inject, hold, undo; returns when undone (with violations seen meanwhile). */
-async function hostFault(world: SoakWorld, kind: Exclude<FaultKind, "worker-kill" | "worker-restart">, host: SoakHost, r: Random, limits: FaultLimits): Promise<{ what: string; violations: string[]; recovered: () => Promise<boolean> }> {
+async function hostFault(world: SoakWorld, kind: HostKind, host: SoakHost, r: Random, limits: FaultLimits): Promise<{ what: string; violations: string[]; recovered: () => Promise<boolean> }> {
   const connected = () => agentConnected(world, host.name);
   switch (kind) {
     case "agent-kill": {
@@ -188,6 +192,83 @@ async function workerFault(world: SoakWorld, kind: "worker-kill" | "worker-resta
   return { what: `worker SIGKILL, down ${(downMs / 1000).toFixed(1)} s`, violations };
 }
 
+/**
+ * How long the object must hear nothing for `wrangler dev` to evict it. Measured (one agent connected,
+ * heartbeats every second, answered by the runtime): a call after 5 s idle found the same instance, one
+ * after 12, 25 or 70 s a new one (`do-entry constructed`). Its hibernatable sockets outlive it.
+ */
+const EVICT_IDLE_MS = 15_000;
+
+const builtCount = (world: SoakWorld) => (world.worker.process.output().match(/do-entry constructed/g) ?? []).length;
+
+/**
+ * Cloudflare evicting the Durable Object: the traffic stops, the jobs end, and nothing reaches the object
+ * for EVICT_IDLE_MS or more, so the runtime evicts it, keeping its agents' sockets; the next call builds it
+ * again. Checked: it was built again (else "not evicted", no finding: something woke it meanwhile — a
+ * lane's check, a report's retry); every agent connected before that no fault touches is connected on the
+ * same connection after (its socket outlived the object); then, as the traffic resumes, every agent
+ * connected and each takes jobs again.
+ */
+async function evictFault(world: SoakWorld, r: Random): Promise<{ what: string; violations: string[]; recovered: () => Promise<boolean> }> {
+  const holdMs = between(r, EVICT_IDLE_MS, EVICT_IDLE_MS + 5000); // drawn before any wait (replayable)
+  const violations: string[] = [];
+  world.quiet = true;
+  let what: string;
+  let resumedAt = 0;
+  try {
+    // The push under way (and its redeliveries) first: the traffic says when it sends nothing more.
+    await waitUntil(async () => world.trafficStill, 30_000);
+    // Drained: nothing running and nothing queued for a connected agent (their frames and the alarm's
+    // socket look would keep the object awake). A job queued for an agent that is away may wait.
+    const agentsNow = async () => {
+      const a = await api(world.worker.url, `/api/targets/${TARGET}/agents`);
+      if (a.status !== 200) throw new Error(`GET agents answered ${a.status}`);
+      return new Map((a.body.agents as any[]).filter((x) => x.connected).map((x) => [x.name as string, x.connectedAt as string]));
+    };
+    const drained = await waitUntil(async () => {
+      const j = await api(world.worker.url, `/api/targets/${TARGET}/jobs?limit=200`);
+      if (j.status !== 200) return false;
+      const connected = await agentsNow();
+      return !(j.body.jobs as any[]).some((x) => x.status === "running" || (x.status === "queued" && connected.has(x.agent)));
+    }, 60_000);
+    const before = await agentsNow().catch(() => null);
+    const built = builtCount(world);
+    await sleep(holdMs);
+    // The first call since: it builds the object again if it was evicted.
+    const after = await agentsNow().catch((e: unknown) => {
+      violations.push(`evict: the worker did not answer the agents list after ${(holdMs / 1000).toFixed(1)} s of quiet: ${e instanceof Error ? e.message : String(e)}`);
+      return null;
+    });
+    if (before === null || after === null) {
+      what = `evict: quiet ${(holdMs / 1000).toFixed(1)} s, agents list unanswered`;
+      return { what, violations, recovered: async () => false };
+    }
+    // The object writes its lines 50 ms after the call that made them (worker/console-lines.ts), and
+    // wrangler passes them on after that.
+    const evicted = await waitUntil(async () => builtCount(world) > built, 2000);
+    // Hosts a fault touches meanwhile (a lane's partition or full disk) may have reconnected for that.
+    const untouched = world.hosts.filter((h) => h.up && !h.cutOff && h.lane === null && before.has(h.name));
+    const kept = untouched.filter((h) => after.get(h.name) === before.get(h.name));
+    if (evicted && kept.length < untouched.length) {
+      const lost = untouched.filter((h) => !kept.includes(h)).map((h) => `${h.name} (${after.has(h.name) ? `connected again at ${after.get(h.name)}` : "not connected"})`);
+      violations.push(`evict: the object was built again and ${lost.join(", ")} did not keep the connection it had before (its socket should outlive the object)`);
+    }
+    what = `evict: ${drained ? "" : "not drained in 60 s, "}quiet ${(holdMs / 1000).toFixed(1)} s, ${evicted ? `object evicted and built again, ${kept.length} of ${untouched.length} agents kept their connection` : "not evicted (something woke the object meanwhile)"}`;
+  } finally {
+    world.quiet = false;
+    resumedAt = Date.now();
+  }
+  // Recovered (with every agent meant to be up connected, as after any fault): the object sends jobs
+  // again — a job made since the traffic resumed has started (the worker's times, whatever a host's
+  // clock says). Not one per host: a rollout's later hosts see their jobs superseded by the next push.
+  const takesJobs = async () => {
+    const j = await api(world.worker.url, `/api/targets/${TARGET}/jobs?limit=200`);
+    if (j.status !== 200) return false;
+    return (j.body.jobs as any[]).some((x) => Date.parse(x.createdAt) >= resumedAt && x.startedAt !== null);
+  };
+  return { what, violations, recovered: takesJobs };
+}
+
 /** The kinds thrown alongside the faults after them (on other hosts) rather than waited out first: the long holds. */
 export const LANE_KINDS: readonly FaultKind[] = ["partition", "disk-full"];
 
@@ -203,10 +284,10 @@ export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMB
   const parts: { kind: FaultKind; host: SoakHost | null }[] = [];
   if (kind === COMBO) {
     const hosts = [...world.hosts].sort(() => r() - 0.5).slice(0, 2 + Math.floor(r() * 2));
-    const hostKinds = FAULT_KINDS.filter((k) => k !== "worker-kill" && k !== "worker-restart");
+    const hostKinds = FAULT_KINDS.filter((k): k is HostKind => !isWorkerKind(k));
     for (const h of hosts) parts.push({ kind: pick(r, hostKinds), host: h });
     if (r() < 0.3) parts.push({ kind: pick(r, ["worker-kill", "worker-restart"] as const), host: null });
-  } else if (kind === "worker-kill" || kind === "worker-restart") {
+  } else if (isWorkerKind(kind)) {
     parts.push({ kind, host: null });
   } else {
     parts.push({ kind, host: pick(r, world.hosts) });
@@ -223,8 +304,9 @@ export async function throwFault(world: SoakWorld, kind: FaultKind | typeof COMB
   }
   // Host faults draw their choices synchronously on the call, before their first wait (replayable).
   const started = parts.map((p) => {
+    if (p.kind === "evict") return evictFault(world, r);
     if (p.kind === "worker-kill" || p.kind === "worker-restart") return workerFault(world, p.kind, r).then((d) => ({ ...d, recovered: async () => true }));
-    return hostFault(world, p.kind as Exclude<FaultKind, "worker-kill" | "worker-restart">, p.host!, r, limits);
+    return hostFault(world, p.kind as HostKind, p.host!, r, limits);
   });
   // A lane recovers when its own host is back; any other fault, when every agent meant to be up is.
   const finish = async (alone: boolean): Promise<FaultResult> => {

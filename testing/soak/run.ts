@@ -29,6 +29,13 @@ export interface SoakOptions {
    * A worker start takes ~8 s under wrangler dev here, so the short run in npm test throws fewer.
    */
   workerShare?: number;
+  /**
+   * The share of faults that are an `evict` (default 0.03): each lets the object fall idle for 15–20 s,
+   * so they are kept rarer than the rest. 0: none drawn (nothing drawn for it either).
+   */
+  evictShare?: number;
+  /** Faults (by number, from 1) that are an `evict` whatever is drawn: the short run in npm test throws one. */
+  evictAt?: readonly number[];
   /** Progress lines (default: none). */
   progress?: (line: string) => void;
 }
@@ -47,6 +54,7 @@ export interface SoakResult {
 const DEFAULT_LIMITS: FaultLimits = { maxPartitionSeconds: 90, maxDiskFullSeconds: 20, recoverTimeoutMs: 120_000 };
 
 const WORKER_KINDS: readonly FaultKind[] = ["worker-kill", "worker-restart"];
+const DEFAULT_EVICT_SHARE = 0.03;
 
 function pickKind(kinds: FaultKind[], r: () => number, workerShare: number | undefined): FaultKind {
   if (workerShare === undefined) return kinds[Math.floor(r() * kinds.length)]!;
@@ -104,6 +112,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let traffic: ReturnType<typeof startTraffic> | null = null;
   try {
     const kinds: FaultKind[] = FAULT_KINDS.filter((k) => k !== "disk-full" || world.diskUnavailable === null);
+    // `evict` is drawn apart, at its own (smaller) share.
+    const drawn = kinds.filter((k) => k !== "evict");
     if (world.diskUnavailable) progress(`soak: the full-disk fault cannot be produced here (${world.diskUnavailable}); it is left out`);
     traffic = startTraffic(world, pushRandom);
     let doubles = 0;
@@ -125,7 +135,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (let i = 1; i <= o.faults; i++) {
       if (o.minutes !== null && Date.now() - started > o.minutes * 60_000) break;
       await sleep(200 + faultRandom() * (Math.max(200, o.gapMaxMs ?? 2000) - 200));
-      const kind = faultRandom() < 0.12 ? COMBO : pickKind(kinds, faultRandom, o.workerShare);
+      const evictShare = o.evictShare ?? DEFAULT_EVICT_SHARE;
+      const kind = o.evictAt?.includes(i)
+        ? "evict"
+        : faultRandom() < 0.12
+          ? COMBO
+          : evictShare > 0 && faultRandom() < evictShare
+            ? "evict"
+            : pickKind(drawn, faultRandom, o.workerShare);
       world.note(`fault ${i}: ${kind}`);
       const thrown = await throwFault(world, kind, faultRandom, limits);
       if ("lane" in thrown) {

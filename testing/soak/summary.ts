@@ -29,6 +29,8 @@ export function summary(results: FaultResult[], f: Findings, seed: number, minut
     `zeros: lost=${c.lost} repeated=${c.repeated} double_runs=${c.double_runs} stuck=${c.stuck} reports_dup=${c.reports_dup} storage_recount=${c.storage}`,
   ];
   if (diskUnavailable) out.push(`not produced: disk-full (${diskUnavailable})`);
+  const evicts = results.filter((r) => r.kind === "evict");
+  if (evicts.length > 0) out.push(`evictions: ${evicts.filter((r) => r.what.includes("object evicted")).length} of ${evicts.length} evict faults found the object built again (the others: something woke it meanwhile)`);
   for (const d of f.details.slice(0, 40)) out.push(`  ${d.split("\n")[0]}`);
   if (f.details.length > 40) out.push(`  … ${f.details.length - 40} more`);
   out.push(

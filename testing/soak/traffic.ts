@@ -2,7 +2,7 @@
  * The soak's steady stream of pushes: a new commit each (its own delivery GUID), some failing on purpose
  * on one host (its FAIL file names it), a newer one often arriving while the previous deployment still
  * runs (superseding its queued jobs); unanswered deliveries re-sent with the same GUID, as GitHub's
- * Redeliver does, and now and then an answered one redelivered.
+ * Redeliver does, and now and then an answered one redelivered. Nothing is sent while `world.quiet`.
  */
 import { pushPayload } from "../../dev/github.ts";
 import { sleep } from "../../agent/common/sleep.ts";
@@ -13,6 +13,12 @@ export function startTraffic(world: SoakWorld, random: () => number): { pushes: 
   let pushes = 0;
   const loop = (async () => {
     while (!stopped) {
+      if (world.quiet) {
+        world.trafficStill = true;
+        await sleep(100); // nothing drawn meanwhile: a seed's pushes stay the same
+        continue;
+      }
+      world.trafficStill = false;
       pushes++;
       const failOn = random() < 0.15 ? world.hosts[Math.floor(random() * world.hosts.length)]!.name : "";
       const sha = world.repo.commit({ VERSION: `${pushes}\n`, FAIL: `${failOn}\n` }, `push ${pushes}`);

@@ -61,6 +61,10 @@ export interface SoakWorld {
   workerUp: boolean;
   /** When the worker last came up (its start, or its latest restart): it cannot notice anything while down. */
   workerUpAt: number;
+  /** While true the traffic sends nothing (an `evict` fault lets the object fall idle). */
+  quiet: boolean;
+  /** Set by the traffic once it has seen `quiet` and sends nothing more (its push under way is answered). */
+  trafficStill: boolean;
   readonly github: FakeGitHub;
   readonly receiver: NotifyReceiver;
   readonly hosts: SoakHost[];
@@ -176,6 +180,8 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
     worker,
     workerUp: true,
     workerUpAt: Date.now(),
+    quiet: false,
+    trafficStill: false,
     github,
     receiver,
     hosts,
