@@ -207,7 +207,7 @@ const builtCount = (world: SoakWorld) => (world.worker.process.output().match(/d
  * again. Checked: it was built again (else "not evicted", no finding: something woke it meanwhile — a
  * lane's check, a report's retry); every agent connected before that no fault touches is connected on the
  * same connection after (its socket outlived the object); then, as the traffic resumes, every agent
- * connected and each takes jobs again.
+ * meant to be up is connected and the object sends jobs again.
  */
 async function evictFault(world: SoakWorld, r: Random): Promise<{ what: string; violations: string[]; recovered: () => Promise<boolean> }> {
   const holdMs = between(r, EVICT_IDLE_MS, EVICT_IDLE_MS + 5000); // drawn before any wait (replayable)

@@ -229,6 +229,7 @@ describe("Target DO deadlines: an agent that goes quiet", () => {
     expect(await agent.closed()).toEqual({ code: 4010, reason: "nothing heard, not even a heartbeat" });
     expect((await jobOf(target, id)).status).toBe("interrupted");
   });
+
   it("keeps a heartbeating agent connected when the object hibernated between its heartbeat and the look", async () => {
     const target = uniqueName();
     const agent = await helloAgent(target, "web-1");
