@@ -2,10 +2,12 @@
  * A full disk under the agent's state_dir (a small tmpfs of its own, filled with a ballast file), with
  * the real worker and the real agent: a job running when the disk fills cannot spool its output and
  * ends; once the space returns its end must reach the worker — without waiting for the worker's job
- * deadline or an agent restart — and the agent takes the next job. Needs a machine that lets us mount
- * a tmpfs (root in a container that allows it); elsewhere the test says why it is skipped.
+ * deadline or an agent restart — and the agent takes the next job. A job that arrives while the disk is
+ * full cannot even be accepted (its id is not written down); once the space returns the worker sends it
+ * again, over the same connection, and it runs. Needs a machine that lets us mount a tmpfs (root in a
+ * container that allows it); elsewhere the test says why it is skipped.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,15 +26,18 @@ const mounted = mountSmallDisk(join(dir, "disk"), 4);
 const disk: SmallDisk | null = mounted.disk;
 if (!disk) console.log(`disk-full e2e skipped: ${"why" in mounted ? mounted.why : ""}`);
 
+const ACCEPT_TARGET = "disk-accept";
 let worker: WorkerProcess;
 let agent: AgentProcess;
+let acceptAgent: AgentProcess;
 let repo: GitRepo;
 
 beforeAll(async () => {
   if (!disk) return;
   repo = createRepo({ VERSION: "1\n" });
-  // A long job deadline, so only the agent can end the job within the test's waits.
-  worker = await startWorker({ vars: { JOB_GRACE_SECONDS: "600" } });
+  // A long job deadline, so only the agent can end the job within the test's waits; a short stale
+  // period, the time after which a job sent and not accepted is sent again.
+  worker = await startWorker({ vars: { JOB_GRACE_SECONDS: "600", AGENT_STALE_SECONDS: "3" } });
   agent = await startAgent({
     server: worker.url,
     target: TARGET,
@@ -54,17 +59,34 @@ beforeAll(async () => {
     ],
   });
   await waitForAgent(worker.url, TARGET, "web-1");
+
+  // Its record of accepted ids ends 26 bytes short of a page (110 ids of 36 characters): on a full
+  // tmpfs the next id (37 bytes) cannot be written whole, so the next job cannot be accepted.
+  const acceptState = join(disk.dir, "accept-state");
+  mkdirSync(acceptState, { recursive: true, mode: 0o700 });
+  writeFileSync(join(acceptState, "accepted"), Array.from({ length: 110 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}\n`).join(""));
+  acceptAgent = await startAgent({
+    server: worker.url,
+    target: ACCEPT_TARGET,
+    name: "web-2",
+    stateDir: acceptState,
+    extra: { heartbeat: "1s" },
+    env: { HOOKRELAY_RECONNECT_MAX_MS: "500" },
+    pipelines: [{ name: "app", repo: REPO, branches: ["main"], workdir: repo.live, timeout: "1m", steps: [{ name: "say", run: 'echo "deployed $HOOKRELAY_SHA"' }] }],
+  });
+  await waitForAgent(worker.url, ACCEPT_TARGET, "web-2");
 }, 90_000);
 
 afterAll(async () => {
   await agent?.stop("SIGKILL");
+  await acceptAgent?.stop("SIGKILL");
   await worker?.stop("SIGKILL");
   disk?.unmount();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function job(id: string): Promise<any> {
-  return (await api(worker.url, `/api/targets/${TARGET}/jobs/${id}`)).body;
+async function job(id: string, target = TARGET): Promise<any> {
+  return (await api(worker.url, `/api/targets/${target}/jobs/${id}`)).body;
 }
 
 describe.skipIf(!disk)("a full disk under the agent's state_dir", () => {
@@ -102,4 +124,31 @@ describe.skipIf(!disk)("a full disk under the agent's state_dir", () => {
     expect(done.status).toBe("succeeded");
     expect(await jobLog(worker.url, TARGET, next, "print")).toBe(`line 1\nline 2\nline 3\nline 4\nline 5\n${`${"x".repeat(49)}\n`.repeat(400)}done\n`);
   }, 180_000);
+
+  it("a job that could not be accepted is sent again once space returns, and runs, over the same connection", async () => {
+    const sha = repo.commit({ VERSION: "4\n" }, "v4");
+    const connectedAt = async () => ((await api(worker.url, `/api/targets/${ACCEPT_TARGET}/agents`)).body.agents as any[]).find((a) => a.name === "web-2").connectedAt as string;
+    const before = await connectedAt();
+    disk!.fill();
+    const id = (await push(worker.url, ACCEPT_TARGET, REPO, sha)).body.jobs[0].id as string;
+    await acceptAgent.process.waitForOutput(new RegExp(`\\[job ${id}\\] not accepted: spool: `), 30_000);
+    // Nothing ran, and the worker holds it sent, not running: the agent did not write it down.
+    expect((await job(id, ACCEPT_TARGET)).status).toBe("queued");
+    // A stale period on (3 s) the worker sends it again; with the disk still full it is refused again.
+    const refusals = () => acceptAgent.process.output().match(new RegExp(`\\[job ${id}\\] not accepted: spool: `, "g"))?.length ?? 0;
+    await eventually("the job to be sent again and refused again", () => refusals() >= 2 || undefined, 30_000, 100);
+    expect((await job(id, ACCEPT_TARGET)).status).toBe("queued");
+    disk!.release();
+
+    const done = await eventually(`job ${id} to end`, async () => {
+      const j = await job(id, ACCEPT_TARGET);
+      return ["succeeded", "failed", "interrupted", "canceled", "timed_out"].includes(j.status) ? j : undefined;
+    }, 30_000, 200).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; the worker shows ${JSON.stringify(await job(id, ACCEPT_TARGET)).slice(0, 300)}\n${acceptAgent.process.output().slice(-3000)}`);
+    });
+    expect(done.status).toBe("succeeded");
+    expect(await jobLog(worker.url, ACCEPT_TARGET, id, "say")).toBe(`deployed ${sha}\n`);
+    // It came over the connection the agent had all along: no reconnect was needed to get it again.
+    expect(await connectedAt()).toBe(before);
+  }, 120_000);
 });

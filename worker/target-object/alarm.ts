@@ -7,7 +7,8 @@
  * the next report due in the outbox (report-outbox.ts; report-sending.ts sends them), and a released job an
  * idle connected agent has not been sent (the send after a webhook's answer is a timer: should the
  * DO go away before it fires, the alarm sends the job — see UNSENT_GRACE_MS), a deployment waiting at
- * its gates past their timeout, and retention of CI conclusions. handlers/deadlines.ts applies them.
+ * its gates past their timeout, retention of CI conclusions, and a job sent to a connected agent that
+ * has not accepted it (sent again a stale period after). handlers/deadlines.ts applies them.
  */
 import type { AlarmSettings } from "./deadline-settings.ts";
 import type { OwnJobChange } from "./handlers/target-context.ts";
@@ -28,6 +29,20 @@ export function anyIdleConnected(sql: SqlStorage, agents: readonly string[]): bo
 }
 
 /**
+ * The jobs of connected agents waiting to go out, in one pass over the queued jobs (a fleet's rollout
+ * queues hundreds): a released job not sent to an idle agent, UNSENT_GRACE_MS after its release (the
+ * send after a webhook's answer is a timer; this is its net); and a job sent but not accepted, to an
+ * agent running nothing, a stale period (the second parameter) after it was last sent (SENT_NOT_ACCEPTED
+ * in jobs.ts: the agent could not take it). Its NOT EXISTS is IDLE_CONNECTED for the first, "runs
+ * nothing" for the second.
+ */
+const DISPATCH = `(SELECT min(CASE WHEN j.dispatched_at IS NULL THEN j.released_at + ? ELSE j.dispatched_at + ? END)
+  FROM jobs j JOIN agents a ON a.name = j.agent
+  WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND a.connected = 1
+    AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.agent = a.name
+      AND (b.status = 'running' OR (j.dispatched_at IS NULL AND b.status = 'queued' AND b.dispatched_at IS NOT NULL))))`;
+
+/**
  * Each deadline's minimum over the rows that have one. The agents' deadlines go from their running jobs
  * (the jobs_status index: one row per running job) to the agent, not from every agent to its jobs: with
  * a fleet connected, every derivation read each agent twice (a 40-agent target: 80 rows for two minimums).
@@ -44,7 +59,7 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
       deliveries: number | null;
       deployments: number | null;
       unseen: number | null;
-      unsent: number | null;
+      dispatch: number | null;
       gates: number | null;
       conclusions: number | null;
     }>(
@@ -60,10 +75,11 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
          (SELECT min(created_at) FROM deliveries) AS deliveries,
          (SELECT min(finished_at) FROM deployments WHERE finished_at IS NOT NULL) AS deployments,
          (SELECT min(seen) FROM (${UNSEEN_AGENTS})) AS unseen,
-         (SELECT min(j.released_at) FROM jobs j JOIN agents a ON a.name = j.agent
-            WHERE j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NULL AND ${IDLE_CONNECTED}) AS unsent,
+         ${DISPATCH} AS dispatch,
          (SELECT min(wait_until) FROM deployments WHERE status = 'waiting') AS gates,
          (SELECT min(received_at) FROM conclusions) AS conclusions`,
+      UNSENT_GRACE_MS,
+      s.staleMs,
     )
     .one();
   const deadlines = [
@@ -79,7 +95,8 @@ function earliestDeadline(sql: SqlStorage, s: AlarmSettings): number | null {
     row.deliveries === null ? null : row.deliveries + s.retentionMs,
     row.deployments === null ? null : row.deployments + s.retentionMs,
     row.unseen === null ? null : row.unseen + s.retentionMs,
-    row.unsent === null ? null : row.unsent + UNSENT_GRACE_MS,
+    // A released job not sent to an idle agent (the dispatch net), or one sent that it did not accept.
+    row.dispatch,
     // A deployment waiting at its gates ends blocked at their timeout.
     row.gates,
     row.conclusions === null ? null : row.conclusions + s.retentionMs,
@@ -142,13 +159,16 @@ export async function armAfterDelivery(storage: DurableObjectStorage, s: AlarmSe
 
 /**
  * The earliest deadline one agent's own job starting or ending can add (handlers/target-context.ts,
- * Changed.only): an end, the finished job's retention; a start, the job's time-up and grace, and the
- * look at its agent's socket, a stale period after now (its last_seen_at). Either removes deadlines too
- * (a released job's wait for its agent; a running job's timeout, socket look, cancel grace): those at
- * worst leave the alarm early — it fires, finds nothing due and is derived again (handlers/deadlines.ts).
+ * Changed.only): an end, the agent's next job going out (or one sent before going again), to be sent
+ * again a stale period after now should the agent not accept it (SENT_NOT_ACCEPTED), and the finished
+ * job's retention; a start, the job's time-up and grace, and the look at its agent's socket, a stale
+ * period after now (its last_seen_at). Either removes deadlines too (a released job's wait for its
+ * agent; a running job's timeout, socket look, cancel grace): those at worst leave the alarm early — it
+ * fires, finds nothing due and is derived again (handlers/deadlines.ts). While a job runs the alarm is
+ * due within a stale period (the socket look), so at its end it is nearly always kept.
  */
 export function ownJobDeadlinesFrom(change: OwnJobChange, s: AlarmSettings, now: number): number {
-  return change.kind === "job-ended" ? now + s.retentionMs : Math.min(now + s.staleMs, change.timeUpAt + s.jobGraceMs);
+  return change.kind === "job-ended" ? now + s.staleMs : Math.min(now + s.staleMs, change.timeUpAt + s.jobGraceMs);
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   push,
   pushJob,
   runningJob,
+  statusBecomes,
   uniqueName,
 } from "../../../testing/workerd/worker-support.ts";
 import { storeReportSetup } from "../reports/report-outbox.ts";
@@ -403,5 +404,54 @@ describe("Target DO deadlines: a job sent but never confirmed", () => {
     expect(web2.pending().filter((m) => m.type === "job")).toEqual([]);
     back.close();
     web2.close();
+  });
+});
+
+describe("Target DO deadlines: a job a connected agent did not accept", () => {
+  const sentOf = (target: string, id: string) =>
+    inTarget(target, (sql, alarm) => ({ sent: sql.exec<{ t: number }>("SELECT dispatched_at AS t FROM jobs WHERE id = ?", id).one().t, alarm }));
+
+  it("sends it again a stale period after it was sent, for as long as the agent stays connected without accepting it", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1");
+    const id = (await push(target)).body.jobs[0]!.id;
+    // The agent could not write it down (a full disk) and dropped it: no `accepted`, and its connection stays up.
+    expect((await agent.next("job")).jobId).toBe(id);
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true); // the dispatch net: nothing due yet
+    const first = await sentOf(target, id);
+    expect(first.alarm).toBe(first.sent + STALE_MS);
+    expect(agent.pending().filter((m) => m.type === "job")).toEqual([]);
+    expect((await jobOf(target, id)).status).toBe("queued");
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET dispatched_at = dispatched_at - ? WHERE id = ?", STALE_MS, id));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await agent.next("job")).jobId).toBe(id);
+    // Counted from this send: the next one a stale period on, not at once again.
+    const again = await sentOf(target, id);
+    expect(again.sent).toBeGreaterThanOrEqual(first.sent);
+    expect(again.alarm).toBe(again.sent + STALE_MS);
+
+    // Space came back: the agent takes it.
+    agent.send({ type: "accepted", jobId: id });
+    await statusBecomes(target, id, "running");
+    agent.close();
+  });
+
+  it("arms that sending again when a job goes out at the end of the agent's previous one", async () => {
+    const target = uniqueName();
+    const agent = await helloAgent(target, "web-1", twoPipelines(MINUTE));
+    const first = await runningJob(target, agent);
+    const next = (await push(target, { ref: "refs/heads/docs" })).body.jobs[0]!.id; // waits: the agent is busy
+    agent.send(event(first, 1, { kind: "job-end", status: "succeeded" }));
+    await agent.next("ack");
+    expect((await agent.next("job")).jobId).toBe(next); // not accepted
+    const t = await sentOf(target, next);
+    expect(t.alarm).not.toBeNull();
+    expect(t.alarm!).toBeLessThanOrEqual(t.sent + STALE_MS);
+
+    await inTarget(target, (sql) => sql.exec("UPDATE jobs SET dispatched_at = dispatched_at - ? WHERE id = ?", STALE_MS, next));
+    expect(await runDurableObjectAlarm(env.TARGET.getByName(target))).toBe(true);
+    expect((await agent.next("job")).jobId).toBe(next);
+    agent.close();
   });
 });

@@ -2,7 +2,8 @@
  * What the alarm does when deadlines have passed (alarm.ts derives when): a job ends even when its
  * agent never says so — interrupted when the agent stayed away, timed_out when it stayed connected but
  * silent past the job's timeout + grace, canceled when it did not confirm a cancel within the cancel
- * grace (wedged, or gone for good) — and old jobs, delivery records and agents unseen that long go.
+ * grace (wedged, or gone for good); a job a connected agent has not accepted is sent again; and old
+ * jobs, delivery records and agents unseen that long go.
  */
 import { unseenAgentNames } from "../agents/agent-tokens.ts";
 import { CLOSE_REVOKED, closeAgentSockets, liveSocket, sendFrame } from "../agents/connections.ts";
@@ -12,7 +13,7 @@ import { deleteExpiredConclusions } from "../deployments/conclusions.ts";
 import { blockDeployment, deleteExpiredDeployments, expiredWaits } from "../deployments/deployments.ts";
 import { failOpenGates, timeoutReason } from "../deployments/gates.ts";
 import { endJob } from "../deployments/lifecycle.ts";
-import { deleteJob, expiredJobIds, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unconfirmedCancels } from "../jobs/jobs.ts";
+import { deleteJob, expiredJobIds, markDispatched, overdueRunningJobs, staleRunningJobs, staleWaitingJobs, unacceptedJobs, unconfirmedCancels } from "../jobs/jobs.ts";
 import { removeAgent } from "./agent-calls.ts";
 import type { Changed } from "./target-context.ts";
 import { logInfo } from "../../console-lines.ts";
@@ -32,6 +33,7 @@ interface Ended {
 export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: number): Changed {
   const sql = ctx.storage.sql;
   const pruned: string[] = [];
+  const again: string[] = [];
   const ended = ctx.storage.transactionSync((): Ended[] => {
     const out: Ended[] = [];
     for (const job of staleRunningJobs(sql, s.staleMs, now)) {
@@ -45,6 +47,13 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
           ? `agent ${job.agent} was disconnected for more than ${formatDuration(s.staleMs)} while its turn in the rollout waited: ended interrupted, nothing ran there`
           : `the job was sent to ${job.agent}, which went away before confirming it and stayed away more than ${formatDuration(s.staleMs)}: ended interrupted; it may have run there`;
       endJob(sql, job.id, "interrupted", now, why);
+    }
+
+    // Sent a stale period ago to an agent that stayed connected and never accepted it: sent again (the
+    // shell's sendJobs; marked sent now here too, so a socket gone meanwhile cannot make the alarm spin).
+    for (const job of unacceptedJobs(sql, s.staleMs, now)) {
+      markDispatched(sql, job.id, now);
+      again.push(job.agent);
     }
 
     for (const job of overdueRunningJobs(sql, s.jobGraceMs, now)) {
@@ -88,5 +97,5 @@ export function runDeadlines(ctx: DurableObjectState, s: AlarmSettings, now: num
   }
   // These agents are idle as far as the DO knows. One still running the job does not accept the next;
   // that one is sent again after the late job-end (agent-frames.ts).
-  return { resend: [...new Set(ended.map((j) => j.agent))] };
+  return { resend: [...new Set([...ended.map((j) => j.agent), ...again])] };
 }

@@ -19,6 +19,7 @@ export function sendNextJob(ctx: DurableObjectState, sql: SqlStorage, agent: str
   const pending = oldestQueuedJob(sql, agent, "sent");
   if (pending) {
     if (opts.resend) {
+      markDispatched(sql, pending.id, opts.now);
       sendFrame(ws, toJobFrame(pending));
       logInfo(`[job ${pending.id}] re-sent to ${agent} (not accepted yet)`);
     }

@@ -180,8 +180,31 @@ export function oldestQueuedJob(sql: SqlStorage, agent: string, which: "sent" | 
   return sql.exec<JobRow>(query, agent).toArray()[0];
 }
 
+/** When the job was (last) sent: a job not accepted is sent again a stale period after it (SENT_NOT_ACCEPTED). */
 export function markDispatched(sql: SqlStorage, id: string, now: number): void {
   sql.exec("UPDATE jobs SET dispatched_at = ? WHERE id = ?", now, id);
+}
+
+/**
+ * A job sent to a connected agent that has not accepted it, while the agent runs nothing as far as the
+ * DO knows: the agent did not take it (it could not write its id down — a full disk — and dropped it,
+ * saying so in its own log), and a connection that stays up brings no hello to send it again. It is
+ * sent again a stale period after it was last sent (the alarm: handlers/deadlines.ts), for as long as
+ * that lasts. An agent that has it answers `accepted` again, so a copy never runs it twice. A constant
+ * SQL fragment over `jobs j JOIN agents a`; the alarm's derivation (alarm.ts DISPATCH) finds the same rows.
+ */
+export const SENT_NOT_ACCEPTED = `j.status = 'queued' AND j.released_at IS NOT NULL AND j.dispatched_at IS NOT NULL AND a.connected = 1
+  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.agent = j.agent AND r.status = 'running')`;
+
+/** Jobs SENT_NOT_ACCEPTED last sent `staleMs` or more ago: they are sent again. */
+export function unacceptedJobs(sql: SqlStorage, staleMs: number, now: number): { id: string; agent: string }[] {
+  return sql
+    .exec<{ id: string; agent: string }>(
+      `SELECT j.id, j.agent FROM jobs j JOIN agents a ON a.name = j.agent WHERE ${SENT_NOT_ACCEPTED} AND j.dispatched_at + ? <= ?`,
+      staleMs,
+      now,
+    )
+    .toArray();
 }
 
 /**
