@@ -3,7 +3,8 @@
  * (testing/soak/, docs/soak.md) against the real worker and four real agents. Prints a line per fault,
  * then a table by fault kind, the zeros and, last, `soak: faults=N kinds=K lost=0 … seed=S minutes=M`.
  * Exits 1 when anything was lost, repeated, run twice, stuck or reported twice (or the log totals do
- * not match a recount), 2 on a usage error.
+ * not match a recount), 2 on a usage error; SIGINT or SIGTERM stops what it started (processes, mounted
+ * disks) and exits 130 or 143.
  */
 import { parseArgs } from "node:util";
 import { runSoak } from "../testing/soak/run.ts";
@@ -32,7 +33,7 @@ const minutes = values.minutes === undefined ? null : whole("minutes", values.mi
 const maxPartitionSeconds = whole("max-partition", values["max-partition"], 90);
 
 console.log(`soak: seed ${seed}, ${faults} faults${minutes !== null ? `, at most ${minutes} minutes` : ""}, partitions up to ${maxPartitionSeconds} s`);
-const result = await runSoak({ faults, seed, minutes, limits: { maxPartitionSeconds }, progress: (line) => console.log(line) });
+const result = await runSoak({ faults, seed, minutes, limits: { maxPartitionSeconds }, progress: (line) => console.log(line), stopOnSignals: ["SIGINT", "SIGTERM"] });
 if (!result.ok) console.log(`soak: findings and every process's output kept in ${result.dir}`);
 console.log(result.text);
 process.exit(result.ok ? 0 : 1);

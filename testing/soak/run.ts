@@ -5,7 +5,7 @@
  * checked; at the end, with everything healed and settled, every invariant (checks.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { api } from "../../dev/api.ts";
 import { seededRandom } from "../redeliver.ts";
@@ -38,6 +38,12 @@ export interface SoakOptions {
   evictAt?: readonly number[];
   /** Progress lines (default: none). */
   progress?: (line: string) => void;
+  /**
+   * Signals that stop the run (`npm run soak`: SIGINT, SIGTERM): its worker, agents and proxies are
+   * stopped and its small disks unmounted, the processes' output is kept, and the process exits 128 +
+   * the signal's number. A second signal meanwhile ends it at once. Default: none (a test's own run).
+   */
+  stopOnSignals?: readonly NodeJS.Signals[];
 }
 
 export interface SoakResult {
@@ -110,6 +116,26 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const started = Date.now();
   const world = await startSoakWorld(dir);
   let traffic: ReturnType<typeof startTraffic> | null = null;
+  // Interrupted (^C): nothing of the run is left behind — no process, no mounted disk — but its output.
+  /** What a run that found something, or was interrupted, leaves to trace it with. */
+  const keep = () => {
+    writeFileSync(join(dir, "findings.txt"), findings.details.join("\n") + "\n");
+    const workerNow = `--- worker pid ${world.worker.process.pid} (the last)\n${world.worker.process.output()}`;
+    writeFileSync(join(dir, "processes.log"), [...world.outputs, workerNow, ...world.hosts.map((h) => `--- agent ${h.name}\n${h.agent.process.output()}`)].join("\n"));
+  };
+  let interrupted: Promise<never> | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = new Promise<never>(() => {}); // the run's own ending waits for the exit below
+    progress(`soak: ${signal} after ${results.length} fault(s): stopping its worker, agents and proxies and unmounting its disks`);
+    void (async () => {
+      await traffic?.stop().catch(() => undefined);
+      await world.stop().catch(() => undefined);
+      keep();
+      progress(`soak: stopped; findings so far (${findings.details.length}) and every process's output kept in ${dir}`);
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    })();
+  };
+  for (const signal of o.stopOnSignals ?? []) process.once(signal, onSignal);
   try {
     const kinds: FaultKind[] = FAULT_KINDS.filter((k) => k !== "disk-full" || world.diskUnavailable === null);
     // `evict` is drawn apart, at its own (smaller) share.
@@ -159,8 +185,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await settle(world, findings, 90_000);
     await finalChecks(world, findings);
   } finally {
+    for (const signal of o.stopOnSignals ?? []) process.off(signal, onSignal);
     await traffic?.stop();
     await world.stop();
+    if (interrupted !== null) await interrupted;
   }
   const minutes = (Date.now() - started) / 60_000;
   const text = summary(results, findings, o.seed, minutes, world.diskUnavailable);
@@ -169,8 +197,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     rmSync(dir, { recursive: true, force: true });
     rmSync(world.repo.dir, { recursive: true, force: true });
   } else {
-    writeFileSync(join(dir, "findings.txt"), findings.details.join("\n") + "\n");
-    writeFileSync(join(dir, "processes.log"), [...world.outputs, world.worker.process.output(), ...world.hosts.map((h) => `--- agent ${h.name}\n${h.agent.process.output()}`)].join("\n"));
+    keep();
   }
   return { results, findings, text, ok, dir, diskUnavailable: world.diskUnavailable };
 }

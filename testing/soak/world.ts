@@ -78,6 +78,7 @@ export interface SoakWorld {
   /** Output of every process that has exited (for a failure's story). */
   readonly outputs: string[];
   note(line: string): void;
+  /** Stops every process it started (and waits for a start under way), unmounts the small disks; nothing starts after it. */
   stop(): Promise<void>;
 }
 
@@ -110,6 +111,24 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
     secrets: { GITHUB_TOKEN, NOTIFY_URLS: receiver.standardUrl(), NOTIFY_SECRET: notifySecret },
     logLevel: "log",
   });
+
+  // Once stopping began (the end, or ^C) nothing is started again, and a start under way is waited for
+  // before the kill: the soak's processes are detached (a group each), so one started after the kill
+  // would outlive the soak.
+  let stopped = false;
+  const starting = new Set<Promise<void>>();
+  const guarded = async (start: () => Promise<void>): Promise<void> => {
+    if (stopped) return;
+    const p = start();
+    starting.add(p);
+    try {
+      await p;
+    } finally {
+      starting.delete(p);
+    }
+  };
+  const restartWorker = worker.restart.bind(worker);
+  worker.restart = () => guarded(restartWorker);
 
   let diskUnavailable: string | null = null;
   const hosts: SoakHost[] = [];
@@ -165,8 +184,10 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
         killByEnvMarker(MARK, `${mark}-${name}`); // its steps, in their own process groups
       },
       async start() {
-        await agent.restart("SIGKILL");
-        host.up = true;
+        await guarded(async () => {
+          await agent.restart("SIGKILL");
+          host.up = true;
+        });
       },
     };
     hosts.push(host);
@@ -192,6 +213,8 @@ export async function startSoakWorld(dir: string, opts: { diskMb?: number } = {}
     outputs,
     note,
     async stop() {
+      stopped = true;
+      await Promise.allSettled([...starting]);
       for (const h of hosts) {
         await h.agent.stop("SIGKILL").catch(() => undefined);
         killByEnvMarker(MARK, `${mark}-${h.name}`);
