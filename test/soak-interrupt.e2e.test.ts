@@ -4,7 +4,7 @@
  * or step left running, no small disk left mounted (a person would need a shell and root to clean up) —
  * keep the processes' output, and exit 130.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startProcess, type RunningProcess } from "../dev/process.ts";
@@ -26,8 +26,10 @@ function processesNaming(dir: string): number[] {
 }
 
 let soak: RunningProcess | null = null;
+let kept: string | undefined;
 afterAll(async () => {
   await soak?.stop("SIGKILL");
+  if (kept) rmSync(kept, { recursive: true, force: true }); // what the soak keeps for an operator to read
 });
 
 describe("npm run soak, interrupted", () => {
@@ -42,7 +44,7 @@ describe("npm run soak, interrupted", () => {
     const exit = await Promise.race([soak.exited, new Promise<null>((r) => setTimeout(() => r(null), 90_000))]);
     expect(exit, soak.output().slice(-3000)).toEqual({ code: 130, signal: null });
 
-    const dir = /output kept in (\S+)/.exec(soak.output())?.[1];
+    const dir = (kept = /output kept in (\S+)/.exec(soak.output())?.[1]);
     expect(dir, soak.output().slice(-3000)).toMatch(/hookrelay-soak-/);
     expect(processesNaming(dir!)).toEqual([]);
     expect(readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(dir!))).toEqual([]);
